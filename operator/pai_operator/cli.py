@@ -1,0 +1,66 @@
+"""`pai-operator`: run the operator, or print the CRD it serves."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from pai_operator import __version__
+from pai_operator.settings import OperatorSettings, add_run_arguments, from_arguments
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pai-operator",
+        description="Kubernetes operator for Alibaba Cloud PAI model versions (ModelVersion, pai.mlops.dev).",
+    )
+    parser.add_argument("--version", action="version", version=f"pai-operator {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="watch ModelVersion objects and reconcile them against PAI",
+        description=(
+            "Watch ModelVersion objects and reconcile them against PAI. Uses KUBECONFIG (or the in-cluster "
+            "service account) for Kubernetes and the Alibaba Cloud default credential chain for PAI "
+            "(ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN, RRSA via "
+            "ALIBABA_CLOUD_ROLE_ARN/_OIDC_PROVIDER_ARN/_OIDC_TOKEN_FILE, profiles, ECS RAM role)."
+        ),
+    )
+    add_run_arguments(run)
+    sub.add_parser("crd", help="print the ModelVersion CustomResourceDefinition YAML")
+    return parser
+
+
+def configure_logging(settings: OperatorSettings) -> None:
+    import kopf
+
+    kopf.configure(
+        verbose=settings.verbose,
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    # httpx logs every request line at INFO; our client logs its own calls (without secrets).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "crd":
+        from pai_operator.crd import render_crd_yaml
+
+        sys.stdout.write(render_crd_yaml())
+        return 0
+    settings = from_arguments(args)
+    configure_logging(settings)
+    from pai_operator.runtime import run_operator
+
+    try:
+        asyncio.run(run_operator(settings))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
