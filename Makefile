@@ -48,3 +48,12 @@ cluster-down: ## stop the local control plane started by cluster-up
 
 clean: cluster-down ## remove the venv and build outputs (the binary cache stays)
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+
+demo: venv tools ## local control plane + PAI emulator + operator, samples applied, a guided tour
+	@bash hack/demo.sh
+
+demo-down: ## stop everything `make demo` started
+	@bash hack/demo-down.sh
+
+e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
+	@bash hack/e2e-kind.sh

@@ -1,0 +1,64 @@
+"""PAI AIWorkSpace client: signing, credentials, typed wire models, errors, rate limits.
+
+Knows nothing of Kubernetes. Callers use `PaiClient` and reason about the exception classes in
+`errors`, never about HTTP statuses.
+"""
+
+from pai_operator.pai.client import PaiClient, PaiClientConfig
+from pai_operator.pai.credentials import (
+    Credentials,
+    CredentialsProvider,
+    DefaultChainCredentialsProvider,
+    StaticCredentialsProvider,
+)
+from pai_operator.pai.errors import (
+    AuthError,
+    ConflictError,
+    CredentialsError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    NetworkError,
+    NotFoundError,
+    PaiError,
+    ServerError,
+    StaleRequestError,
+    ThrottledError,
+    classify,
+)
+from pai_operator.pai.models import (
+    CreateModelVersionRequest,
+    CreateModelVersionResponse,
+    Label,
+    ListModelVersionsRequest,
+    ListModelVersionsResponse,
+    ModelVersion,
+    UpdateModelVersionRequest,
+)
+
+__all__ = [
+    "AuthError",
+    "ConflictError",
+    "CreateModelVersionRequest",
+    "CreateModelVersionResponse",
+    "Credentials",
+    "CredentialsError",
+    "CredentialsProvider",
+    "DefaultChainCredentialsProvider",
+    "InvalidRequestError",
+    "Label",
+    "ListModelVersionsRequest",
+    "ListModelVersionsResponse",
+    "ModelNotFoundError",
+    "ModelVersion",
+    "NetworkError",
+    "NotFoundError",
+    "PaiClient",
+    "PaiClientConfig",
+    "PaiError",
+    "ServerError",
+    "StaleRequestError",
+    "StaticCredentialsProvider",
+    "ThrottledError",
+    "UpdateModelVersionRequest",
+    "classify",
+]
