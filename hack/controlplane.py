@@ -74,7 +74,9 @@ class Binaries:
         )
 
     def missing(self) -> list[Path]:
-        return [p for p in (self.etcd, self.kube_apiserver, self.kubectl, self.helm) if not os.access(p, os.X_OK)]
+        return [
+            p for p in (self.etcd, self.kube_apiserver, self.kubectl, self.helm) if not os.access(p, os.X_OK)
+        ]
 
     def ensure(self) -> None:
         """Build whatever is missing (idempotent; a warm cache costs nothing)."""
@@ -96,14 +98,42 @@ def generate_pki(pki: Path) -> None:
     """CA, serving certificate, admin client certificate (system:masters) and SA signing keys."""
     pki.mkdir(parents=True, exist_ok=True)
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
-             "-subj", "/CN=pai-operator-local-ca", cwd=pki)
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=pai-operator-local-ca",
+        cwd=pki,
+    )
 
     def signed(name: str, subject: str, extensions: str) -> None:
         (pki / f"{name}.ext").write_text(extensions)
         _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject, cwd=pki)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-out", f"{name}.crt", "-days", "3650", "-extfile", f"{name}.ext", cwd=pki)
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "3650",
+            "-extfile",
+            f"{name}.ext",
+            cwd=pki,
+        )
 
     signed(
         "apiserver",
@@ -122,7 +152,9 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def write_kubeconfig(path: Path, server: str, ca: Path, user: dict[str, str], name: str = "pai-local") -> None:
+def write_kubeconfig(
+    path: Path, server: str, ca: Path, user: dict[str, str], name: str = "pai-local"
+) -> None:
     """A kubeconfig with embedded data (usable after the PKI directory moves)."""
     config = {
         "apiVersion": "v1",
@@ -202,6 +234,9 @@ class ControlPlane:
                 "--disable-admission-plugins=ServiceAccount",
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--allow-privileged=true",
+                # Loopback cannot be published as the kubernetes Service endpoint, and nothing
+                # in this cluster routes to Services anyway.
+                "--endpoint-reconciler-type=none",
                 "--v=1",
             ],
             logs,
@@ -236,15 +271,19 @@ class ControlPlane:
         while time.monotonic() < deadline:
             for proc in self.processes:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}; see {self.root / 'logs'}")
+                    raise RuntimeError(
+                        f"{proc.args[0]} exited with {proc.returncode}; see {self.root / 'logs'}"
+                    )
             try:
-                with urllib.request.urlopen(f"{self.server}/readyz", context=context, timeout=5) as resp:
+                with urllib.request.urlopen(f"{self.server}/readyz", context=context, timeout=5) as resp:  # noqa: S310 - our https URL
                     if resp.status == 200:
                         return
             except OSError as exc:
                 last_error = str(exc)
             time.sleep(0.25)
-        raise TimeoutError(f"kube-apiserver not ready after {timeout}s ({last_error}); see {self.root / 'logs'}")
+        raise TimeoutError(
+            f"kube-apiserver not ready after {timeout}s ({last_error}); see {self.root / 'logs'}"
+        )
 
     def stop(self) -> None:
         # apiserver first, then etcd: the reverse of start order.
@@ -307,8 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         down(root)
     started = time.monotonic()
     cp = ControlPlane(root).start()
-    print(f"control plane ready at {cp.server} in {time.monotonic() - started:.1f}s "
-          f"(logs: {root / 'logs'}; stop with: make cluster-down)", file=sys.stderr)
+    print(
+        f"control plane ready at {cp.server} in {time.monotonic() - started:.1f}s "
+        f"(logs: {root / 'logs'}; stop with: make cluster-down)",
+        file=sys.stderr,
+    )
     print(f"KUBECONFIG={cp.kubeconfig}")
     return 0
 

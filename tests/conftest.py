@@ -75,5 +75,7 @@ def service_account_kubeconfig_factory(
 
 # The name the packaging tests were promised.
 @pytest.fixture
-def service_account_kubeconfig(service_account_kubeconfig_factory: Callable[[str, str], Path]) -> Callable[[str, str], Path]:
+def service_account_kubeconfig(
+    service_account_kubeconfig_factory: Callable[[str, str], Path],
+) -> Callable[[str, str], Path]:
     return service_account_kubeconfig_factory

@@ -10,10 +10,15 @@ RECONCILES = Counter(
     "pai_operator_reconciles_total", "Reconcile passes by result.", ["result"], registry=REGISTRY
 )
 RECONCILE_SECONDS = Histogram(
-    "pai_operator_reconcile_duration_seconds", "Duration of one reconcile pass.", ["result"], registry=REGISTRY
+    "pai_operator_reconcile_duration_seconds",
+    "Duration of one reconcile pass.",
+    ["result"],
+    registry=REGISTRY,
 )
 PAI_REQUESTS = Counter(
-    "pai_operator_pai_requests_total", "PAI API calls by operation and outcome.", ["operation", "outcome"],
+    "pai_operator_pai_requests_total",
+    "PAI API calls by operation and outcome.",
+    ["operation", "outcome"],
     registry=REGISTRY,
 )
 PAI_REQUEST_SECONDS = Histogram(
@@ -26,7 +31,9 @@ RATE_LIMIT_WAIT_SECONDS = Counter(
     registry=REGISTRY,
 )
 OBJECTS = Gauge(
-    "pai_operator_objects", "ModelVersion objects by condition type and status.", ["condition", "status"],
+    "pai_operator_objects",
+    "ModelVersion objects by condition type and status.",
+    ["condition", "status"],
     registry=REGISTRY,
 )
 
@@ -66,4 +73,4 @@ def observe_rate_limit_wait(family: str, seconds: float) -> None:
 
 def serve(port: int) -> None:
     if port:
-        start_http_server(port, addr="0.0.0.0", registry=REGISTRY)  # noqa: S104 - scraped from the pod IP
+        start_http_server(port, addr="0.0.0.0", registry=REGISTRY)

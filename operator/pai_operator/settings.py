@@ -60,48 +60,73 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     env_ns = _env("NAMESPACES")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
-        "--namespace", "-n", dest="namespaces", action="append",
+        "--namespace",
+        "-n",
+        dest="namespaces",
+        action="append",
         default=[n.strip() for n in env_ns.split(",") if n.strip()] if env_ns else None,
         help="namespace to watch (repeatable) [env PAI_OPERATOR_NAMESPACES, comma-separated]",
     )
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
-    parser.add_argument("--region", default=_env("REGION", d.region), help="default PAI region [env PAI_OPERATOR_REGION]")
-    parser.add_argument("--endpoint", default=_env("ENDPOINT"), help="PAI endpoint URL override [env PAI_OPERATOR_ENDPOINT]")
     parser.add_argument(
-        "--vpc-endpoint", action="store_true", default=_env("VPC_ENDPOINT", "false") == "true",
+        "--region", default=_env("REGION", d.region), help="default PAI region [env PAI_OPERATOR_REGION]"
+    )
+    parser.add_argument(
+        "--endpoint", default=_env("ENDPOINT"), help="PAI endpoint URL override [env PAI_OPERATOR_ENDPOINT]"
+    )
+    parser.add_argument(
+        "--vpc-endpoint",
+        action="store_true",
+        default=_env("VPC_ENDPOINT", "false") == "true",
         help="use aiworkspace-vpc.<region>.aliyuncs.com [env PAI_OPERATOR_VPC_ENDPOINT=true]",
     )
     parser.add_argument(
-        "--resync-interval", type=float, default=float(_env("RESYNC_INTERVAL", str(d.resync_interval)) or 0),
+        "--resync-interval",
+        type=float,
+        default=float(_env("RESYNC_INTERVAL", str(d.resync_interval)) or 0),
         help="seconds between drift checks [env PAI_OPERATOR_RESYNC_INTERVAL; default 600]",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=int(_env("CONCURRENCY", str(d.concurrency)) or 0),
+        "--concurrency",
+        type=int,
+        default=int(_env("CONCURRENCY", str(d.concurrency)) or 0),
         help="objects reconciled in parallel [env PAI_OPERATOR_CONCURRENCY; default 20]",
     )
     parser.add_argument(
-        "--read-rate", type=float, default=float(_env("READ_RATE", str(d.read_rate)) or 0),
+        "--read-rate",
+        type=float,
+        default=float(_env("READ_RATE", str(d.read_rate)) or 0),
         help="PAI read calls per second [env PAI_OPERATOR_READ_RATE; default 50]",
     )
     parser.add_argument(
-        "--write-rate", type=float, default=float(_env("WRITE_RATE", str(d.write_rate)) or 0),
+        "--write-rate",
+        type=float,
+        default=float(_env("WRITE_RATE", str(d.write_rate)) or 0),
         help="PAI write calls per second [env PAI_OPERATOR_WRITE_RATE; default 20]",
     )
     parser.add_argument(
-        "--default-deletion-policy", choices=["Delete", "Retain"],
+        "--default-deletion-policy",
+        choices=["Delete", "Retain"],
         default=_env("DEFAULT_DELETION_POLICY", d.default_deletion_policy),
-        help="deletion policy when neither the object nor its namespace sets one [env PAI_OPERATOR_DEFAULT_DELETION_POLICY]",
+        help="deletion policy when neither the object nor its namespace sets one "
+        "[env PAI_OPERATOR_DEFAULT_DELETION_POLICY]",
     )
     parser.add_argument(
-        "--metrics-port", type=int, default=int(_env("METRICS_PORT", str(d.metrics_port)) or 0),
+        "--metrics-port",
+        type=int,
+        default=int(_env("METRICS_PORT", str(d.metrics_port)) or 0),
         help="Prometheus /metrics port, 0 disables [env PAI_OPERATOR_METRICS_PORT; default 8080]",
     )
     parser.add_argument(
-        "--health-port", type=int, default=int(_env("HEALTH_PORT", str(d.health_port)) or 0),
+        "--health-port",
+        type=int,
+        default=int(_env("HEALTH_PORT", str(d.health_port)) or 0),
         help="liveness /healthz port, 0 disables [env PAI_OPERATOR_HEALTH_PORT; default 8081]",
     )
     parser.add_argument(
-        "--log-format", choices=["plain", "json"], default=_env("LOG_FORMAT", d.log_format),
+        "--log-format",
+        choices=["plain", "json"],
+        default=_env("LOG_FORMAT", d.log_format),
         help="log format [env PAI_OPERATOR_LOG_FORMAT]",
     )
     parser.add_argument("--verbose", "-v", action="store_true", default=_env("VERBOSE", "false") == "true")

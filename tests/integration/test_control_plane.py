@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client, watch
-
-from tests.support.kube import Cluster, unique_name
+from tests.support.kube import Cluster
 
 pytestmark = pytest.mark.integration
 
@@ -102,19 +101,25 @@ def test_server_version_is_the_pinned_release(control_plane: Cluster, kube_api: 
 
 
 def test_cel_transition_rule_rejects_an_update(gadgets: client.CustomObjectsApi, namespace: str) -> None:
-    gadgets.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, new_gadget("g1", fixed="a", free="x"))
+    gadgets.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, new_gadget("g1", fixed="a", free="x")
+    )
     # A change to another field is allowed...
     gadgets.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "g1", {"spec": {"free": "y"}})
     # ...a change to the immutable one is refused by the API server itself.
     with pytest.raises(client.ApiException) as caught:
-        gadgets.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "g1", {"spec": {"fixed": "b"}})
+        gadgets.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, "g1", {"spec": {"fixed": "b"}}
+        )
     assert caught.value.status == 422
     assert "fixed is immutable" in caught.value.body
     current = gadgets.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "g1")
     assert current["spec"] == {"fixed": "a", "free": "y"}
 
 
-def test_status_subresource_ignores_status_in_main_update(gadgets: client.CustomObjectsApi, namespace: str) -> None:
+def test_status_subresource_ignores_status_in_main_update(
+    gadgets: client.CustomObjectsApi, namespace: str
+) -> None:
     gadgets.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, new_gadget("g2", free="x"))
     gadgets.patch_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, "g2", {"spec": {"free": "z"}, "status": {"phase": "Ignored"}}
@@ -122,7 +127,9 @@ def test_status_subresource_ignores_status_in_main_update(gadgets: client.Custom
     obj = gadgets.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "g2")
     assert obj["spec"]["free"] == "z"
     assert "status" not in obj or obj["status"].get("phase") != "Ignored"
-    gadgets.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, "g2", {"status": {"phase": "Set"}})
+    gadgets.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, "g2", {"status": {"phase": "Set"}}
+    )
     obj = gadgets.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "g2")
     assert obj["status"]["phase"] == "Set"
 
@@ -160,7 +167,9 @@ def test_finalizer_holds_deletion_until_removed(gadgets: client.CustomObjectsApi
     gadgets.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "g4")
     held = gadgets.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "g4")
     assert held["metadata"]["deletionTimestamp"]
-    gadgets.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "g4", {"metadata": {"finalizers": None}})
+    gadgets.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "g4", {"metadata": {"finalizers": None}}
+    )
     with pytest.raises(client.ApiException) as caught:
         gadgets.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "g4")
     assert caught.value.status == 404
@@ -170,7 +179,9 @@ def test_rbac_denies_then_allows_a_service_account(
     control_plane: Cluster, kube_api: client.ApiClient, namespace: str, service_account_kubeconfig: Any
 ) -> None:
     kubeconfig: Path = service_account_kubeconfig(namespace, "reader")
-    sa_api = client.CoreV1Api(Cluster(kubeconfig, control_plane.kubectl, control_plane.helm, None).api_client())
+    sa_api = client.CoreV1Api(
+        Cluster(kubeconfig, control_plane.kubectl, control_plane.helm, None).api_client()
+    )
     with pytest.raises(client.ApiException) as caught:
         sa_api.list_namespaced_config_map(namespace)
     assert caught.value.status == 403
@@ -206,16 +217,25 @@ def test_rbac_denies_then_allows_a_service_account(
     assert caught.value.status == 403
 
 
-def test_kubectl_server_side_dry_run_and_helm_from_cache(control_plane: Cluster, kube_api: client.ApiClient, namespace: str) -> None:
+def test_kubectl_server_side_dry_run_and_helm_from_cache(
+    control_plane: Cluster, kube_api: client.ApiClient, namespace: str
+) -> None:
     manifest = yaml.safe_dump(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry", "namespace": namespace}, "data": {"a": "b"}}
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "dry", "namespace": namespace},
+            "data": {"a": "b"},
+        }
     )
     result = control_plane.kubectl_run("apply", "--dry-run=server", "-f", "-", input=manifest)
     assert "configmap/dry created (server dry run)" in result.stdout
     with pytest.raises(client.ApiException) as caught:
         client.CoreV1Api(kube_api).read_namespaced_config_map("dry", namespace)
     assert caught.value.status == 404
-    helm = subprocess.run([control_plane.helm, "version", "--short"], capture_output=True, text=True, check=True)
+    helm = subprocess.run(
+        [control_plane.helm, "version", "--short"], capture_output=True, text=True, check=True
+    )
     if control_plane.expected_version is not None:
         from tests.support.kube import controlplane
 

@@ -37,7 +37,9 @@ class Cluster:
     def api_client(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
-    def kubectl_run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl_run(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [self.kubectl, *args], input=input, env=self.env, capture_output=True, text=True, check=check
         )
@@ -73,7 +75,9 @@ def service_account_kubeconfig(
         if exc.status != 404:
             raise
         core.create_namespaced_service_account(namespace, client.V1ServiceAccount(metadata={"name": name}))
-    token_request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
+    token_request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+    )
     token = core.create_namespaced_service_account_token(name, namespace, token_request).status.token
     admin: dict[str, Any] = yaml.safe_load(cluster.kubeconfig.read_text())
     context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
@@ -90,7 +94,12 @@ def service_account_kubeconfig(
         "kind": "Config",
         "clusters": [{"name": "sa", "cluster": cluster_spec}],
         "users": [{"name": f"{namespace}-{name}", "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "sa", "user": f"{namespace}-{name}", "namespace": namespace}}],
+        "contexts": [
+            {
+                "name": "sa",
+                "context": {"cluster": "sa", "user": f"{namespace}-{name}", "namespace": namespace},
+            }
+        ],
         "current-context": "sa",
     }
     path.write_text(yaml.safe_dump(kubeconfig))

@@ -1,0 +1,495 @@
+"""One reconcile pass and one deletion pass: reads, the pure plan, the calls, the new status.
+
+Plain asyncio + the PAI client; nothing here knows kopf. `handlers.py` adapts kopf's callbacks
+to `Reconciler.reconcile` / `Reconciler.finalize` and applies what they return (a status patch,
+events, when to come back).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from pai_operator.conditions import (
+    conditions_for_deletion_blocked,
+    conditions_for_failure,
+    conditions_for_plan,
+    deletion_blocked_message,
+    desired_status,
+    merge_conditions,
+    status_patch,
+)
+from pai_operator.pai import (
+    AuthError,
+    InvalidRequestError,
+    ListModelVersionsRequest,
+    ModelNotFoundError,
+    ModelVersion,
+    NotFoundError,
+    PaiClient,
+    PaiError,
+    ThrottledError,
+)
+from pai_operator.planning import (
+    Action,
+    AddLabels,
+    CreateVersion,
+    DeleteLabels,
+    DeleteVersion,
+    DeletionAction,
+    Plan,
+    Policies,
+    Recorded,
+    RemoteCall,
+    UpdateVersion,
+    effective_region,
+    filter_owned,
+    lookup_name,
+    needs_owner_search,
+    parse_spec,
+    plan_deletion,
+    plan_reconcile,
+    resolve_policies,
+    validate_spec,
+)
+from pai_operator.settings import OperatorSettings
+from pai_operator.spec import AtProvider, Condition, ModelVersionSpec, Reason
+
+log = logging.getLogger(__name__)
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass
+class PassResult:
+    """What one pass decided; the adapter writes it."""
+
+    outcome: str  # metric label: in_sync, changed, paused, observed, blocked, invalid, retry
+    status_patch: dict[str, Any] | None = None
+    events: list[Event] = field(default_factory=list)
+    retry_in: float | None = None  # seconds until the next attempt; None: the normal resync
+    conditions: dict[str, str] = field(default_factory=dict)  # type -> status, for the census
+    version_name: str | None = None  # the remote name once known (kept in memory across passes)
+
+
+@dataclass
+class DeletionResult:
+    done: bool
+    status_patch: dict[str, Any] | None = None
+    events: list[Event] = field(default_factory=list)
+    retry_in: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class ObjectState:
+    """Per-object memory between passes (never persisted: everything here is re-derivable)."""
+
+    failures: int = 0
+    last_failure: str | None = None
+    version_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectView:
+    """The parts of a ModelVersion object a pass reads."""
+
+    uid: str
+    namespace: str
+    name: str
+    generation: int | None
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    annotations: Mapping[str, str]
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> ObjectView:
+        meta = body.get("metadata", {})
+        return cls(
+            uid=meta["uid"],
+            namespace=meta.get("namespace", ""),
+            name=meta["name"],
+            generation=meta.get("generation"),
+            spec=dict(body.get("spec") or {}),
+            status=dict(body.get("status") or {}),
+            annotations=dict(meta.get("annotations") or {}),
+        )
+
+
+class ClientSource(Protocol):
+    def for_region(self, region_id: str) -> PaiClient: ...
+
+
+class NamespaceAnnotations(Protocol):
+    async def get(self, namespace: str) -> Mapping[str, str]: ...
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _conditions(status: Mapping[str, Any]) -> list[Condition]:
+    return [Condition.model_validate(c) for c in status.get("conditions") or [] if isinstance(c, Mapping)]
+
+
+def _summary(conditions: Sequence[Condition]) -> dict[str, str]:
+    return {c.type: c.status for c in conditions}
+
+
+def describe_error(error: PaiError) -> str:
+    """A stable description for status (no request ID: it changes on every attempt and would
+    turn each retry into a status write; request IDs go to events and logs)."""
+    return f"{error.code or error.kind}: {error.message}"
+
+
+class Reconciler:
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        clients: ClientSource,
+        namespaces: NamespaceAnnotations,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.namespaces = namespaces
+        self._rng = rng or random.Random()
+
+    # --- timing -----------------------------------------------------------------------------
+
+    def resync_delay(self) -> float:
+        """The drift-check interval, jittered +-10% so objects created together spread out."""
+        return self.settings.resync_interval * self._rng.uniform(0.9, 1.1)
+
+    def backoff(self, failures: int, error: PaiError | None = None) -> float:
+        """Capped exponential backoff with full jitter, never shorter than PAI's retry-after."""
+        ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** max(failures - 1, 0))
+        delay = self._rng.uniform(ceiling / 2, ceiling)
+        if isinstance(error, ThrottledError) and error.retry_after:
+            delay = max(delay, error.retry_after)
+        return delay
+
+    # --- reconcile --------------------------------------------------------------------------
+
+    async def reconcile(self, obj: ObjectView, state: ObjectState) -> PassResult:
+        previous = _conditions(obj.status)
+        parsed = parse_spec(obj.spec)
+        if isinstance(parsed, list):
+            message = "; ".join(parsed)
+            conditions = conditions_for_failure(
+                Reason.INVALID_SPEC, message, obj.generation, remote_exists=None, previous=previous
+            )
+            return self._finish(
+                obj, "invalid", conditions, previous, model_id=str(obj.spec.get("modelId", ""))
+            )
+        spec = parsed
+        # The namespace's deletion-policy default only matters when deleting; reading it on every
+        # pass would cost a Kubernetes call per resync for nothing.
+        policies = resolve_policies(
+            spec, annotations=obj.annotations, default_deletion=self.settings.default_deletion_policy
+        )
+        recorded = Recorded.from_status(obj.status)
+        if recorded.version_name is None and state.version_name and spec.version_name is None:
+            # A create whose status write has not landed yet: memory knows the name already.
+            recorded = Recorded(version_name=state.version_name, region_id=recorded.region_id)
+        region = effective_region(spec, recorded, self.settings.region)
+        client = self.clients.for_region(region)
+        observed: ModelVersion | None = None
+        plan: Plan | None = None
+        try:
+            if validate_spec(spec, policies, recorded):
+                # Terminal InvalidSpec: the plan says so without any PAI call.
+                plan = plan_reconcile(
+                    spec, uid=obj.uid, policies=policies, recorded=recorded, observed=None, owned=None
+                )
+            else:
+                name = lookup_name(spec, recorded)
+                if name is not None:
+                    observed = await _get_or_none(client, spec.model_id, name)
+                owned = None
+                if needs_owner_search(spec, recorded, observed):
+                    owned = await search_owned(client, spec.model_id, obj.uid)
+                plan = plan_reconcile(
+                    spec, uid=obj.uid, policies=policies, recorded=recorded, observed=observed, owned=owned
+                )
+            events, version_name, after = await self._execute(client, spec, plan)
+        except PaiError as error:
+            return self._failed(obj, state, spec, region, error, previous, observed, plan)
+
+        state.failures, state.last_failure = 0, None
+        if version_name:
+            state.version_name = version_name
+        conditions = conditions_for_plan(plan, obj.generation, previous)
+        outcome = {
+            Action.IN_SYNC: "in_sync",
+            Action.CREATE: "changed",
+            Action.ADOPT: "changed",
+            Action.UPDATE: "changed",
+            Action.OBSERVE: "observed",
+            Action.PAUSED: "paused",
+            Action.BLOCKED: "invalid" if plan.reason is Reason.INVALID_SPEC else "blocked",
+        }[plan.action]
+        if plan.action is Action.BLOCKED and state.last_failure != plan.message:
+            events.append(Event("Warning", plan.reason.value, plan.message))
+            state.last_failure = plan.message
+        drift = plan.drift if plan.action in (Action.OBSERVE, Action.PAUSED) else []
+        return self._finish(
+            obj,
+            outcome,
+            conditions,
+            previous,
+            model_id=spec.model_id,
+            version_name=version_name,
+            region=region if (after is not None or version_name) else None,
+            observed=after,
+            drift=drift,
+            events=events,
+        )
+
+    async def _execute(
+        self, client: PaiClient, spec: ModelVersionSpec, plan: Plan
+    ) -> tuple[list[Event], str | None, ModelVersion | None]:
+        """Run the plan's calls in order. Returns events, the version name and the remote
+        version as it now is (re-read after writes so status.atProvider is exact)."""
+        events: list[Event] = []
+        name = plan.version_name
+        for call in plan.calls:
+            name = await _run_call(client, call) or name
+        if plan.action is Action.CREATE:
+            events.append(Event("Normal", "Created", f"created remote version {spec.model_id}:{name}"))
+        elif plan.action is Action.ADOPT:
+            events.append(Event("Normal", "Adopted", plan.message))
+        elif plan.action is Action.UPDATE:
+            events.append(Event("Normal", "Updated", plan.message))
+        after = plan.observed
+        if plan.calls and name:
+            after = await client.get_model_version(spec.model_id, name)
+        return events, name, after
+
+    def _failed(
+        self,
+        obj: ObjectView,
+        state: ObjectState,
+        spec: ModelVersionSpec,
+        region: str,
+        error: PaiError,
+        previous: list[Condition],
+        observed: ModelVersion | None,
+        plan: Plan | None,
+    ) -> PassResult:
+        state.failures += 1
+        reason, retry_in = self._classify(error, state.failures)
+        creating = plan is not None and plan.action is Action.CREATE
+        remote_exists: bool | None = True if (observed is not None or (plan and plan.ours)) else None
+        if creating:
+            remote_exists = False
+        message = describe_error(error)
+        if reason is Reason.RECONCILE_ERROR:
+            message += f" (attempt {state.failures}; retrying)"
+        conditions = conditions_for_failure(
+            reason, message, obj.generation, remote_exists=remote_exists, previous=previous
+        )
+        events: list[Event] = []
+        # One Warning per streak of the same error, not one per retry.
+        signature = f"{reason.value}:{error.code or error.kind}"
+        if state.last_failure != signature:
+            events.append(Event("Warning", reason.value, str(error)))
+            state.last_failure = signature
+        log.warning(
+            "reconcile of %s/%s failed: %s; next attempt in %.1fs", obj.namespace, obj.name, error, retry_in
+        )
+        # Keep the names we already know in status; a failed pass must not erase them.
+        name = (plan.version_name if plan else None) or Recorded.from_status(obj.status).version_name
+        name = name or state.version_name
+        return self._finish(
+            obj,
+            "retry" if reason is Reason.RECONCILE_ERROR else "failed",
+            conditions,
+            previous,
+            model_id=spec.model_id,
+            version_name=name,
+            region=region if name else None,
+            observed=observed,
+            keep_at_provider=observed is None,
+            events=events,
+            retry_in=retry_in,
+        )
+
+    def _classify(self, error: PaiError, failures: int) -> tuple[Reason, float]:
+        if isinstance(error, ModelNotFoundError):
+            return Reason.MODEL_NOT_FOUND, self.settings.model_missing_retry
+        if isinstance(error, AuthError):
+            # Credentials may be fixed outside Kubernetes; check again at the resync pace.
+            return Reason.AUTH_FAILED, self.resync_delay()
+        if isinstance(error, InvalidRequestError):
+            # PAI rejected what the spec asks for; nothing changes until the spec does.
+            return Reason.INVALID_SPEC, self.resync_delay()
+        # Everything else is transient: throttling, 5xx, network, stale signatures, a credential
+        # source that did not answer, or the remote changing between our read and our write
+        # (ConflictError / NotFoundError): re-read after a backoff.
+        return Reason.RECONCILE_ERROR, self.backoff(failures, error)
+
+    def _finish(
+        self,
+        obj: ObjectView,
+        outcome: str,
+        conditions: list[Condition],
+        previous: list[Condition],
+        *,
+        model_id: str,
+        version_name: str | None = None,
+        region: str | None = None,
+        observed: ModelVersion | None = None,
+        keep_at_provider: bool = False,
+        drift: Sequence[str] = (),
+        events: list[Event] | None = None,
+        retry_in: float | None = None,
+    ) -> PassResult:
+        merged = merge_conditions(previous, conditions, _now())
+        recorded = Recorded.from_status(obj.status)
+        desired = desired_status(
+            generation=obj.generation,
+            model_id=model_id,
+            version_name=version_name or recorded.version_name,
+            region_id=region or recorded.region_id,
+            observed=observed,
+            drift=drift,
+            conditions=merged,
+        )
+        if keep_at_provider and observed is None and obj.status.get("atProvider") is not None:
+            # Unknown is not "gone": keep the last observation rather than erase it.
+            desired.at_provider = AtProvider.model_validate(obj.status["atProvider"])
+        return PassResult(
+            outcome=outcome,
+            status_patch=status_patch(obj.status, desired),
+            events=events or [],
+            retry_in=retry_in,
+            conditions=_summary(merged),
+            version_name=version_name,
+        )
+
+    # --- deletion ---------------------------------------------------------------------------
+
+    async def finalize(self, obj: ObjectView, state: ObjectState) -> DeletionResult:
+        """Delete or release the remote version. `done` False means: keep the finalizer."""
+        parsed = parse_spec(obj.spec)
+        if isinstance(parsed, list):
+            # Without a valid spec there is no model to address; the ownership label still
+            # protects the remote version, so letting the object go is safe.
+            return DeletionResult(done=True, message="invalid spec; nothing to delete remotely")
+        spec = parsed
+        namespace_annotations = await self.namespaces.get(obj.namespace)
+        policies: Policies = resolve_policies(
+            spec,
+            annotations=obj.annotations,
+            namespace_annotations=namespace_annotations,
+            default_deletion=self.settings.default_deletion_policy,
+        )
+        if policies.management == "Observe":
+            return DeletionResult(done=True, message="Observe mode never deletes the remote version")
+        recorded = Recorded.from_status(obj.status)
+        if recorded.version_name is None and state.version_name and spec.version_name is None:
+            recorded = Recorded(version_name=state.version_name, region_id=recorded.region_id)
+        client = self.clients.for_region(effective_region(spec, recorded, self.settings.region))
+        plan = None
+        try:
+            name = lookup_name(spec, recorded)
+            observed = await _get_or_none(client, spec.model_id, name) if name else None
+            owned = None
+            if needs_owner_search(spec, recorded, observed):
+                owned = await search_owned(client, spec.model_id, obj.uid)
+            plan = plan_deletion(spec, uid=obj.uid, policies=policies, observed=observed, owned=owned)
+            for call in plan.calls:
+                try:
+                    await _run_call(client, call)
+                except NotFoundError:
+                    continue  # already gone: that is what we wanted
+        except ModelNotFoundError:
+            # The model is gone, and every version with it: nothing left to delete or release.
+            return DeletionResult(done=True, message=f"model {spec.model_id} no longer exists")
+        except PaiError as error:
+            if plan is not None and plan.best_effort:
+                log.warning("releasing %s/%s despite: %s", obj.namespace, obj.name, error)
+                return DeletionResult(
+                    done=True,
+                    events=[Event("Warning", "ReleaseIncomplete", f"{plan.message}; {error}")],
+                    message=plan.message,
+                )
+            state.failures += 1
+            retry_in = self.backoff(state.failures, error)
+            if isinstance(error, (AuthError, ModelNotFoundError, InvalidRequestError)):
+                retry_in = max(retry_in, min(self.settings.resync_interval, 60.0))
+            message = deletion_blocked_message(describe_error(error))
+            merged = merge_conditions(
+                _conditions(obj.status), conditions_for_deletion_blocked(message, obj.generation), _now()
+            )
+            patch = None
+            if [c.model_dump() for c in merged] != [c.model_dump() for c in _conditions(obj.status)]:
+                patch = {"conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in merged]}
+            events = []
+            if state.last_failure != f"delete:{error.code or error.kind}":
+                events.append(Event("Warning", "DeletionBlocked", message))
+                state.last_failure = f"delete:{error.code or error.kind}"
+            return DeletionResult(
+                done=False, status_patch=patch, events=events, retry_in=retry_in, message=message
+            )
+        events = []
+        if plan.action is DeletionAction.DELETE:
+            events.append(Event("Normal", "Deleted", plan.message))
+        elif plan.action is DeletionAction.RELEASE:
+            events.append(Event("Normal", "Released", plan.message))
+        return DeletionResult(done=True, events=events, message=plan.message)
+
+
+async def _get_or_none(client: PaiClient, model_id: str, name: str) -> ModelVersion | None:
+    try:
+        return await client.get_model_version(model_id, name)
+    except ModelNotFoundError:
+        raise
+    except NotFoundError:
+        return None
+
+
+async def search_owned(client: PaiClient, model_id: str, uid: str) -> list[ModelVersion]:
+    """Versions of the model whose labels mention this UID. PAI's Label filter is a substring
+    match on key or value, so the exact ownership label is checked by `filter_owned`."""
+    found = [v async for v in client.iter_model_versions(model_id, ListModelVersionsRequest(label=uid))]
+    return filter_owned(found, uid)
+
+
+async def _run_call(client: PaiClient, call: RemoteCall) -> str | None:
+    """Perform one planned call; returns the version name a create produced."""
+    if isinstance(call, CreateVersion):
+        response = await client.create_model_version(call.model_id, call.request)
+        return response.version_name
+    if isinstance(call, UpdateVersion):
+        await client.update_model_version(call.model_id, call.version_name, call.request)
+    elif isinstance(call, AddLabels):
+        await client.create_model_version_labels(call.model_id, call.version_name, list(call.labels))
+    elif isinstance(call, DeleteLabels):
+        await client.delete_model_version_labels(call.model_id, call.version_name, list(call.keys))
+    elif isinstance(call, DeleteVersion):
+        await client.delete_model_version(call.model_id, call.version_name)
+    return None
+
+
+__all__ = [
+    "DeletionResult",
+    "Event",
+    "ObjectState",
+    "ObjectView",
+    "PassResult",
+    "Reconciler",
+    "search_owned",
+]
