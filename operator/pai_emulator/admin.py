@@ -1,0 +1,144 @@
+"""Admin API under /_emulator/: unauthenticated test controls, registered only with admin enabled."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
+from pydantic.alias_generators import to_pascal
+
+from pai_emulator import errors
+from pai_emulator.config import OPERATIONS
+from pai_emulator.faults import FaultRule
+from pai_emulator.runtime import EMULATOR, error_response, json_response, new_request_id
+
+PREFIX = "/_emulator"
+
+
+class AddModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_pascal, extra="forbid")
+
+    model_id: str
+
+
+QuotaUpdate = RootModel[dict[str, float]]
+
+
+_M = TypeVar("_M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _body(request: web.Request, model: type[_M]) -> _M:
+    try:
+        return model.model_validate(json.loads(await request.read() or b"null"))
+    except (ValueError, ValidationError) as exc:
+        raise errors.invalid_parameter(str(exc).replace("\n", " ")) from None
+
+
+def _admin(handler: Handler) -> Handler:
+    """Admin errors use the API's error shape so the same test helpers can read them."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except errors.ApiError as exc:
+            return error_response(request, new_request_id(), exc)
+
+    return wrapped
+
+
+@_admin
+async def add_model(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR]
+    body = await _body(request, AddModel)
+    if not body.model_id:
+        raise errors.invalid_parameter("ModelId must not be empty.")
+    created = emulator.store.add_model(body.model_id)
+    await emulator.save()
+    return json_response({"ModelId": body.model_id, "Created": created})
+
+
+@_admin
+async def add_fault(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR]
+    rule = await _body(request, FaultRule)
+    if rule.operation != "*" and rule.operation not in OPERATIONS:
+        raise errors.invalid_parameter(f"Operation must be '*' or one of {list(OPERATIONS)}.")
+    emulator.faults.add(rule)
+    return json_response({"Faults": emulator.faults.rules()})
+
+
+@_admin
+async def list_faults(request: web.Request) -> web.Response:
+    return json_response({"Faults": request.app[EMULATOR].faults.rules()})
+
+
+@_admin
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[EMULATOR].faults.clear()
+    return json_response({"Faults": []})
+
+
+@_admin
+async def journal(request: web.Request) -> web.Response:
+    return json_response({"Entries": request.app[EMULATOR].journal.entries()})
+
+
+@_admin
+async def clear_journal(request: web.Request) -> web.Response:
+    request.app[EMULATOR].journal.clear()
+    return json_response({"Entries": []})
+
+
+@_admin
+async def reset(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR]
+    emulator.reset()
+    await emulator.save()
+    return json_response({"Models": sorted(emulator.store.models)})
+
+
+@_admin
+async def versions(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR]
+    model_id = request.match_info["model_id"]
+    stored = emulator.store.models.get(model_id)
+    if stored is None:
+        raise errors.model_not_found(model_id)
+    ordered = sorted(stored.values(), key=lambda version: version.seq)
+    return json_response({"ModelId": model_id, "Versions": [dict(version.fields) for version in ordered]})
+
+
+@_admin
+async def get_quotas(request: web.Request) -> web.Response:
+    return json_response({"Quotas": request.app[EMULATOR].quotas.rates()})
+
+
+@_admin
+async def set_quotas(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR]
+    rates = (await _body(request, QuotaUpdate)).root
+    unknown = sorted(set(rates) - set(OPERATIONS))
+    if unknown:
+        raise errors.invalid_parameter(f"Unknown operations {unknown}; known: {list(OPERATIONS)}.")
+    try:
+        emulator.quotas.configure(rates)
+    except ValueError as exc:
+        raise errors.invalid_parameter(str(exc)) from None
+    return json_response({"Quotas": emulator.quotas.rates()})
+
+
+def add_admin_routes(app: web.Application) -> None:
+    app.router.add_post(f"{PREFIX}/models", add_model)
+    app.router.add_post(f"{PREFIX}/faults", add_fault)
+    app.router.add_get(f"{PREFIX}/faults", list_faults)
+    app.router.add_delete(f"{PREFIX}/faults", clear_faults)
+    app.router.add_get(f"{PREFIX}/journal", journal)
+    app.router.add_delete(f"{PREFIX}/journal", clear_journal)
+    app.router.add_post(f"{PREFIX}/reset", reset)
+    app.router.add_get(f"{PREFIX}/versions/{{model_id}}", versions)
+    app.router.add_get(f"{PREFIX}/quotas", get_quotas)
+    app.router.add_put(f"{PREFIX}/quotas", set_quotas)

@@ -1,0 +1,116 @@
+"""`pai-emulator`: run the emulator from the command line (tests start it as a subprocess)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from pai_emulator.config import OPERATIONS, AccessKey, EmulatorConfig, StsCredential, default_quotas
+from pai_emulator.server import create_app
+
+log = logging.getLogger("pai_emulator")
+URL_PREFIX = "PAI_EMULATOR_URL="
+
+
+def _access_key(value: str) -> AccessKey:
+    key_id, sep, secret = value.partition(":")
+    if not sep or not key_id or not secret:
+        raise argparse.ArgumentTypeError("expected ID:SECRET")
+    return AccessKey(key_id, secret)
+
+
+def _sts(value: str) -> StsCredential:
+    parts = value.split(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise argparse.ArgumentTypeError("expected ID:SECRET:TOKEN")
+    return StsCredential(parts[0], parts[1], parts[2])
+
+
+def _quota(value: str) -> tuple[str, float]:
+    operation, sep, rate = value.partition("=")
+    if not sep or operation not in OPERATIONS:
+        raise argparse.ArgumentTypeError(f"expected Operation=rate with Operation in {', '.join(OPERATIONS)}")
+    try:
+        parsed = float(rate)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"rate must be a number, got {rate!r}") from None
+    if parsed < 0:
+        raise argparse.ArgumentTypeError("rate must be >= 0 (0 = unlimited)")
+    return operation, parsed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pai-emulator", description="PAI AIWorkSpace model-version emulator"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089, help="0 picks a free port")
+    parser.add_argument("--access-key", type=_access_key, action="append", default=[], metavar="ID:SECRET")
+    parser.add_argument("--sts-token", type=_sts, action="append", default=[], metavar="ID:SECRET:TOKEN")
+    parser.add_argument("--model", action="append", default=[], metavar="MODEL_ID")
+    parser.add_argument("--admin", action="store_true", help="enable the unauthenticated /_emulator/ API")
+    parser.add_argument("--state-file", type=Path, help="JSON snapshot: loaded at start, saved on change")
+    parser.add_argument("--quota", type=_quota, action="append", default=[], metavar="Operation=rate")
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    quotas = default_quotas()
+    quotas.update(dict(args.quota))
+    return EmulatorConfig(
+        access_keys=args.access_key,
+        sts_credentials=args.sts_token,
+        models=args.model,
+        admin=args.admin,
+        state_file=args.state_file,
+        quotas=quotas,
+    )
+
+
+async def serve(config: EmulatorConfig, host: str, port: int) -> None:
+    runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    bound_port = sockets[0].getsockname()[1] if sockets else port
+    url_host = f"[{host}]" if ":" in host else host
+    # The one line on stdout: how a parent process learns the port when it asked for port 0.
+    print(f"{URL_PREFIX}http://{url_host}:{bound_port}", flush=True)
+    log.info("serving on %s:%s (admin %s)", host, bound_port, "on" if config.admin else "off")
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.access_key and not args.sts_token:
+        log.warning("no --access-key or --sts-token given: every API request will be rejected")
+    asyncio.run(serve(config_from_args(args), args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Emulator settings: plain dataclasses with documented defaults.
+
+Secrets are excluded from reprs so that logging a config never leaks them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+API_VERSION = "2021-02-04"
+
+READ_OPERATIONS = ("GetModelVersion", "ListModelVersions")
+WRITE_OPERATIONS = (
+    "CreateModelVersion",
+    "UpdateModelVersion",
+    "DeleteModelVersion",
+    "CreateModelVersionLabels",
+    "DeleteModelVersionLabels",
+)
+OPERATIONS = READ_OPERATIONS + WRITE_OPERATIONS
+
+# Published pattern for AIWorkSpace: reads 50/s, writes 20/s (per account, per API).
+DEFAULT_READ_RATE = 50.0
+DEFAULT_WRITE_RATE = 20.0
+
+
+def default_quotas() -> dict[str, float]:
+    quotas = dict.fromkeys(READ_OPERATIONS, DEFAULT_READ_RATE)
+    quotas.update(dict.fromkeys(WRITE_OPERATIONS, DEFAULT_WRITE_RATE))
+    return quotas
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """A long-lived access key. `user_id` is what versions created with it report as UserId."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StsCredential:
+    """A temporary credential: it is only valid together with its security token."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str = field(repr=False)
+    expires_at: datetime | None = None
+    user_id: str | None = None
+
+
+@dataclass
+class EmulatorConfig:
+    access_keys: list[AccessKey] = field(default_factory=list)
+    sts_credentials: list[StsCredential] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    # Admin endpoints (/_emulator/...) are off unless asked for: they bypass authentication.
+    admin: bool = False
+    state_file: Path | None = None
+    # Requests per second per operation; 0 disables throttling for that operation.
+    quotas: dict[str, float] = field(default_factory=default_quotas)
+    owner_id: str = "1000000000000001"
+    # x-acs-date may differ from the server clock by at most this much, either way.
+    max_clock_skew_seconds: float = 15 * 60
+    # Only the last N requests are kept in the journal (benchmarks would otherwise grow it forever).
+    journal_limit: int = 100_000

@@ -1,0 +1,336 @@
+"""Model-version state and the rules of the seven operations, independent of HTTP.
+
+Versions are kept as PascalCase dicts (exactly what Get returns) so the wire shape and the stored
+shape cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_pascal
+
+from pai_emulator import errors
+
+# The documented ^\d+\.\d+\.\d+(_\w+)?$ with whole-string, ASCII-only semantics (as a Java or Go
+# service would apply it): Python's `$` would accept a trailing newline and its \d any Unicode digit.
+VERSION_NAME_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)(_\w+)?", re.ASCII)
+MAX_LABELS = 20
+MAX_METRICS_CHARS = 8192
+MAX_PAGE_SIZE = 100
+
+APPROVAL_STATUSES = frozenset({"Pending", "Approved", "Rejected"})
+SOURCE_TYPES = frozenset({"Custom", "PAIFlow", "TrainingService"})
+FORMAT_TYPES = frozenset(
+    {
+        "OfflineModel",
+        "SavedModel",
+        "Keras H5",
+        "Frozen Pb",
+        "Caffe Prototxt",
+        "TorchScript",
+        "XGBoost",
+        "PMML",
+        "AlinkModel",
+        "ONNX",
+    }
+)
+# Both spellings: Terraform documents `Pytorch` but its own example sends `PyTorch`.
+FRAMEWORK_TYPES = frozenset(
+    {"Pytorch", "PyTorch", "XGBoost", "Keras", "Caffe", "Alink", "Xflow", "TensorFlow"}
+)
+CREATE_ONLY_FIELDS = ("Uri", "FormatType", "FrameworkType", "Labels", "VersionName")
+SORT_FIELDS = ("GmtCreateTime", "GmtModifiedTime", "VersionName")
+EXACT_FILTERS = ("VersionName", "ApprovalStatus", "FormatType", "FrameworkType", "SourceType", "SourceId")
+URI_SCHEMES = ("oss://", "http://", "https://")
+
+
+def serialized_length(value: Any) -> int:
+    """The length PAI's 8192 limit is checked against: compact JSON, non-ASCII kept as characters."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def iso_millis(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class _Body(BaseModel):
+    # strict: PAI's fields are typed; silently turning 1 into "1" would hide client bugs.
+    model_config = ConfigDict(alias_generator=to_pascal, extra="ignore", strict=True)
+
+
+_B = TypeVar("_B", bound=_Body)
+
+
+class LabelIn(_Body):
+    key: str
+    value: str
+
+
+class UpdateBody(_Body):
+    version_description: str | None = None
+    approval_status: str | None = None
+    source_type: str | None = None
+    source_id: str | None = None
+    metrics: dict[str, Any] | None = None
+    training_spec: dict[str, Any] | None = None
+    inference_spec: dict[str, Any] | None = None
+    evaluation_spec: dict[str, Any] | None = None
+    compression_spec: dict[str, Any] | None = None
+    distillation_spec: dict[str, Any] | None = None
+    extra_info: dict[str, Any] | None = None
+    options: str | None = None
+
+
+class CreateBody(UpdateBody):
+    uri: str | None = None
+    version_name: str | None = None
+    format_type: str | None = None
+    framework_type: str | None = None
+    labels: list[LabelIn] | None = None
+
+
+class LabelsBody(_Body):
+    labels: list[LabelIn] | None = None
+
+
+def _parse(model: type[_B], body: Any) -> _B:
+    if not isinstance(body, dict):
+        raise errors.invalid_parameter("The request body must be a JSON object.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise errors.invalid_parameter(f"{where}: {first['msg']}") from None
+
+
+def version_sort_key(name: str) -> tuple[int, int, int, str]:
+    match = VERSION_NAME_RE.fullmatch(name)
+    if match is None:
+        return (-1, -1, -1, name)
+    return (int(match[1]), int(match[2]), int(match[3]), match[4] or "")
+
+
+@dataclass
+class StoredVersion:
+    seq: int  # creation order: the tie-breaker for equal sort keys
+    fields: dict[str, Any]
+
+
+def _check_enum(field: str, value: str | None, allowed: frozenset[str]) -> None:
+    if value is not None and value not in allowed:
+        raise errors.invalid_parameter(f"{field} must be one of {sorted(allowed)}, got {value!r}.")
+
+
+def _check_common(body: UpdateBody) -> None:
+    _check_enum("ApprovalStatus", body.approval_status, APPROVAL_STATUSES)
+    _check_enum("SourceType", body.source_type, SOURCE_TYPES)
+    if body.metrics is not None and serialized_length(body.metrics) > MAX_METRICS_CHARS:
+        raise errors.invalid_parameter(
+            f"Metrics must serialize to at most {MAX_METRICS_CHARS} characters, "
+            f"got {serialized_length(body.metrics)}."
+        )
+    if body.options:
+        try:
+            json.loads(body.options)
+        except ValueError:
+            raise errors.invalid_parameter("Options must be a JSON document encoded as a string.") from None
+
+
+def _merge_labels(current: list[dict[str, str]], new: list[LabelIn]) -> list[dict[str, str]]:
+    """Upsert: a key already present keeps its position and takes the new value."""
+    merged = {label["Key"]: label["Value"] for label in current}
+    for label in new:
+        if not label.key:
+            raise errors.invalid_parameter("Labels.Key must not be empty.")
+        merged[label.key] = label.value
+    if len(merged) > MAX_LABELS:
+        raise errors.invalid_parameter(f"A version can have at most {MAX_LABELS} labels, got {len(merged)}.")
+    return [{"Key": key, "Value": value} for key, value in merged.items()]
+
+
+class Store:
+    def __init__(self, seeded_models: list[str], owner_id: str, clock: Callable[[], datetime]) -> None:
+        self._seeded = list(dict.fromkeys(seeded_models))
+        self._owner_id = owner_id
+        self._clock = clock
+        self.models: dict[str, dict[str, StoredVersion]] = {}
+        self._seq = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.models = {model_id: {} for model_id in self._seeded}
+
+    def add_model(self, model_id: str) -> bool:
+        """Register a model; False if it already existed (its versions are kept)."""
+        if model_id in self.models:
+            return False
+        self.models[model_id] = {}
+        return True
+
+    def _model(self, model_id: str) -> dict[str, StoredVersion]:
+        versions = self.models.get(model_id)
+        if versions is None:
+            raise errors.model_not_found(model_id)
+        return versions
+
+    def _version(self, model_id: str, version_name: str) -> StoredVersion:
+        version = self._model(model_id).get(version_name)
+        if version is None:
+            raise errors.version_not_found(model_id, version_name)
+        return version
+
+    def _now(self) -> str:
+        return iso_millis(self._clock())
+
+    @staticmethod
+    def next_version_name(existing: Mapping[str, StoredVersion]) -> str:
+        """0.1.0 first, then the highest existing major.minor with minor + 1."""
+        parsed = [version_sort_key(name) for name in existing if VERSION_NAME_RE.fullmatch(name)]
+        if not parsed:
+            return "0.1.0"
+        major, minor, _, _ = max(parsed)
+        return f"{major}.{minor + 1}.0"
+
+    def create(self, model_id: str, raw: Any, user_id: str) -> str:
+        versions = self._model(model_id)
+        body = _parse(CreateBody, raw)
+        if not body.uri:
+            raise errors.missing_parameter("Uri")
+        if not body.uri.startswith(URI_SCHEMES):
+            raise errors.invalid_parameter("Uri must start with oss://, http:// or https://.")
+        _check_common(body)
+        _check_enum("FormatType", body.format_type, FORMAT_TYPES)
+        _check_enum("FrameworkType", body.framework_type, FRAMEWORK_TYPES)
+        labels = _merge_labels([], body.labels or [])
+        name = body.version_name
+        if name is None:
+            name = self.next_version_name(versions)
+        elif not VERSION_NAME_RE.fullmatch(name):
+            raise errors.invalid_parameter(
+                f"VersionName must match ^\\d+\\.\\d+\\.\\d+(_\\w+)?$, got {name!r}."
+            )
+        if name in versions:
+            raise errors.version_exists(model_id, name)
+        now = self._now()
+        fields = body.model_dump(by_alias=True, exclude_none=True, exclude={"labels"})
+        fields.setdefault("ApprovalStatus", "Pending")
+        fields.setdefault("SourceType", "Custom")
+        fields.update(
+            VersionName=name,
+            Labels=labels,
+            GmtCreateTime=now,
+            GmtModifiedTime=now,
+            UserId=user_id,
+            OwnerId=self._owner_id,
+        )
+        self._seq += 1
+        versions[name] = StoredVersion(seq=self._seq, fields=fields)
+        return name
+
+    def get(self, model_id: str, version_name: str) -> dict[str, Any]:
+        return dict(self._version(model_id, version_name).fields)
+
+    def update(self, model_id: str, version_name: str, raw: Any) -> None:
+        version = self._version(model_id, version_name)
+        if isinstance(raw, dict):
+            for name in CREATE_ONLY_FIELDS:
+                if raw.get(name) is not None:
+                    raise errors.invalid_parameter(f"{name} cannot be changed by UpdateModelVersion.")
+        body = _parse(UpdateBody, raw)
+        _check_common(body)
+        version.fields.update(body.model_dump(by_alias=True, exclude_none=True))
+        version.fields["GmtModifiedTime"] = self._now()
+
+    def delete(self, model_id: str, version_name: str) -> None:
+        self._version(model_id, version_name)
+        del self.models[model_id][version_name]
+
+    def add_labels(self, model_id: str, version_name: str, raw: Any) -> None:
+        version = self._version(model_id, version_name)
+        body = _parse(LabelsBody, raw)
+        if not body.labels:
+            raise errors.missing_parameter("Labels")
+        version.fields["Labels"] = _merge_labels(version.fields["Labels"], body.labels)
+        version.fields["GmtModifiedTime"] = self._now()
+
+    def delete_labels(self, model_id: str, version_name: str, label_keys: str | None) -> None:
+        version = self._version(model_id, version_name)
+        keys = {key for key in (label_keys or "").split(",") if key}
+        if not keys:
+            raise errors.missing_parameter("LabelKeys")
+        # Keys that are not present are ignored: deleting is idempotent.
+        version.fields["Labels"] = [label for label in version.fields["Labels"] if label["Key"] not in keys]
+        version.fields["GmtModifiedTime"] = self._now()
+
+    def list_versions(self, model_id: str, query: Mapping[str, str]) -> tuple[int, list[dict[str, Any]]]:
+        versions = self._model(model_id)
+        page_number = _positive_int(query, "PageNumber", 1, None)
+        page_size = _positive_int(query, "PageSize", 10, MAX_PAGE_SIZE)
+        order = query.get("Order", "ASC").upper()
+        if order not in ("ASC", "DESC"):
+            raise errors.invalid_parameter(f"Order must be ASC or DESC, got {query['Order']!r}.")
+        sort_by = query.get("SortBy", "GmtCreateTime")
+        if sort_by not in SORT_FIELDS:
+            raise errors.invalid_parameter(f"SortBy must be one of {list(SORT_FIELDS)}, got {sort_by!r}.")
+
+        matches = [v for v in versions.values() if _matches(v.fields, query)]
+
+        def key(version: StoredVersion) -> tuple[Any, int]:
+            if sort_by == "VersionName":
+                return (version_sort_key(version.fields["VersionName"]), version.seq)
+            return (version.fields[sort_by], version.seq)
+
+        matches.sort(key=key, reverse=order == "DESC")
+        start = (page_number - 1) * page_size
+        return len(matches), [dict(v.fields) for v in matches[start : start + page_size]]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "Seq": self._seq,
+            "Models": {
+                model_id: [{"Seq": v.seq, **v.fields} for v in versions.values()]
+                for model_id, versions in self.models.items()
+            },
+        }
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        self._seq = int(data.get("Seq", 0))
+        for model_id, versions in data.get("Models", {}).items():
+            stored = self.models.setdefault(model_id, {})
+            for item in versions:
+                fields = dict(item)
+                seq = int(fields.pop("Seq"))
+                stored[fields["VersionName"]] = StoredVersion(seq=seq, fields=fields)
+
+
+def _positive_int(query: Mapping[str, str], name: str, default: int, maximum: int | None) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.invalid_parameter(f"{name} must be an integer, got {raw!r}.") from None
+    if value < 1 or (maximum is not None and value > maximum):
+        bound = f"between 1 and {maximum}" if maximum is not None else "at least 1"
+        raise errors.invalid_parameter(f"{name} must be {bound}, got {value}.")
+    return value
+
+
+def _matches(fields: Mapping[str, Any], query: Mapping[str, str]) -> bool:
+    for name in EXACT_FILTERS:
+        wanted = query.get(name)
+        if wanted and fields.get(name) != wanted:
+            return False
+    label = query.get("Label")
+    if label:
+        return any(label in item["Key"] or label in item["Value"] for item in fields["Labels"])
+    return True

@@ -1,0 +1,373 @@
+"""Run the PAI emulator for tests: as a subprocess (`EmulatorProcess`, the real CLI over real HTTP)
+or in this process on a background thread (`InProcessEmulator`, fast, any EmulatorConfig), plus a
+small synchronous client for its admin API (`AdminClient`).
+
+Typical use:
+
+    with EmulatorProcess(models=["model-a"]) as emulator:
+        emulator.endpoint            # "127.0.0.1:PORT" for an SDK/our client endpoint override
+        emulator.admin.add_fault("CreateModelVersion", "commit_then_drop", count=1)
+        emulator.admin.journal()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json as jsonlib
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import httpx
+
+if TYPE_CHECKING:
+    from pai_emulator.config import EmulatorConfig
+
+DEFAULT_ACCESS_KEY_ID = "test-access-key-id"
+DEFAULT_ACCESS_KEY_SECRET = "test-access-key-secret"
+DEFAULT_MODEL_ID = "model-test"
+URL_PREFIX = "PAI_EMULATOR_URL="
+
+
+@dataclass(frozen=True)
+class Credential:
+    """An access key (security_token None) or an STS credential for the emulator."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+
+DEFAULT_CREDENTIAL = Credential(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET)
+
+
+class AdminError(RuntimeError):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"admin API answered {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class AdminClient:
+    """Synchronous client for /_emulator/ (the emulator must run with admin enabled)."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self._http = httpx.Client(base_url=f"{base_url.rstrip('/')}/_emulator", timeout=timeout)
+
+    def _call(self, method: str, path: str, json: Any = None) -> Any:
+        response = self._http.request(method, path, json=json)
+        body = response.json()
+        if response.status_code >= 400:
+            raise AdminError(response.status_code, body)
+        return body
+
+    def add_model(self, model_id: str) -> bool:
+        """Register a model; True if it was new."""
+        return bool(self._call("POST", "/models", {"ModelId": model_id})["Created"])
+
+    def add_fault(
+        self,
+        operation: str,
+        mode: str,
+        *,
+        error_rate: float = 1.0,
+        code: str | None = None,
+        http_status: int | None = None,
+        latency_ms: float | None = None,
+        latency_ms_max: float | None = None,
+        count: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Add a rule (mode: error | reset | commit_then_drop | latency); returns all active rules."""
+        rule: dict[str, Any] = {"Operation": operation, "Mode": mode, "ErrorRate": error_rate}
+        optional = {
+            "Code": code,
+            "HttpStatus": http_status,
+            "LatencyMs": latency_ms,
+            "LatencyMsMax": latency_ms_max,
+            "Count": count,
+        }
+        rule.update({key: value for key, value in optional.items() if value is not None})
+        return list(self._call("POST", "/faults", rule)["Faults"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/faults")["Faults"])
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def journal(self, operation: str | None = None) -> list[dict[str, Any]]:
+        """Journal entries (Operation, ModelId, VersionName, Status, Code, LatencyMs, Time, Fault)."""
+        entries = list(self._call("GET", "/journal")["Entries"])
+        return [entry for entry in entries if operation is None or entry["Operation"] == operation]
+
+    def clear_journal(self) -> None:
+        self._call("DELETE", "/journal")
+
+    def reset(self) -> None:
+        """Drop all versions, admin-added models, faults, journal and nonces; restore quotas."""
+        self._call("POST", "/reset")
+
+    def versions(self, model_id: str) -> list[dict[str, Any]]:
+        """The full stored state of a model's versions, in creation order."""
+        return list(self._call("GET", f"/versions/{model_id}")["Versions"])
+
+    def quotas(self) -> dict[str, float]:
+        return dict(self._call("GET", "/quotas")["Quotas"])
+
+    def set_quota(self, operation: str, rate: float) -> dict[str, float]:
+        """Requests per second for one operation (0 = unlimited); returns all quotas."""
+        return self.set_quotas({operation: rate})
+
+    def set_quotas(self, rates: Mapping[str, float]) -> dict[str, float]:
+        return dict(self._call("PUT", "/quotas", dict(rates))["Quotas"])
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _RunningEmulator:
+    url: str
+    _admin: AdminClient | None = None
+
+    @property
+    def host(self) -> str:
+        return httpx.URL(self.url).host
+
+    @property
+    def port(self) -> int:
+        port = httpx.URL(self.url).port
+        assert port is not None
+        return port
+
+    @property
+    def endpoint(self) -> str:
+        """host:port, the form the SDK's Config(endpoint=...) and our client's override expect."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def admin(self) -> AdminClient:
+        if self._admin is None:
+            self._admin = AdminClient(self.url)
+        return self._admin
+
+    def _close_admin(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+
+
+class EmulatorProcess(_RunningEmulator):
+    """`python -m pai_emulator.cli` on a free port; a context manager that stops it on exit."""
+
+    def __init__(
+        self,
+        *,
+        credentials: Iterable[Credential] = (DEFAULT_CREDENTIAL,),
+        models: Iterable[str] = (DEFAULT_MODEL_ID,),
+        admin: bool = True,
+        state_file: Path | None = None,
+        quotas: Mapping[str, float] | None = None,
+        host: str = "127.0.0.1",
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.credentials = list(credentials)
+        self.models = list(models)
+        self._args = [sys.executable, "-m", "pai_emulator.cli", "--host", host, "--port", "0"]
+        for cred in self.credentials:
+            if cred.security_token is None:
+                self._args += ["--access-key", f"{cred.access_key_id}:{cred.access_key_secret}"]
+            else:
+                token = f"{cred.access_key_id}:{cred.access_key_secret}:{cred.security_token}"
+                self._args += ["--sts-token", token]
+        for model in self.models:
+            self._args += ["--model", model]
+        if admin:
+            self._args.append("--admin")
+        if state_file is not None:
+            self._args += ["--state-file", str(state_file)]
+        for operation, rate in (quotas or {}).items():
+            self._args += ["--quota", f"{operation}={rate}"]
+        self._args += list(extra_args)
+        self._startup_timeout = startup_timeout
+        self._dir = Path(tempfile.mkdtemp(prefix="pai-emulator-"))
+        self.log_path = self._dir / "stderr.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        stdout_path = self._dir / "stdout.log"
+        with stdout_path.open("wb") as stdout, self.log_path.open("wb") as stderr:
+            # Files, not pipes: nobody has to drain them, so the child can never block on a full pipe.
+            self._process = subprocess.Popen(
+                self._args, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + self._startup_timeout
+        while time.monotonic() < deadline:
+            for line in stdout_path.read_text().splitlines():
+                if line.startswith(URL_PREFIX):
+                    self.url = line[len(URL_PREFIX) :].strip()
+                    return self
+            if self._process.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"pai-emulator did not start; stderr:\n{self.log_text()[-4000:]}")
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
+        self._close_admin()
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class InProcessEmulator(_RunningEmulator):
+    """The emulator app on a background event loop in this process, listening on loopback.
+
+    For configurations the CLI cannot express (expiring STS tokens, a fake clock) and for fast
+    property tests. `app` gives direct access for assertions; touch it only between requests.
+    """
+
+    def __init__(self, config: EmulatorConfig, host: str = "127.0.0.1") -> None:
+        from pai_emulator.server import create_app
+
+        self.app = create_app(config)
+        self._host = host
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="pai-emulator", daemon=True)
+        self._runner: Any = None
+
+    async def _start(self) -> str:
+        from aiohttp import web
+
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://{self._host}:{port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close_admin()
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+@dataclass
+class SignedRequest:
+    """A request signed by the official SDK's own signer, ready to send with httpx (or to tamper with)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes
+
+    def send(self, http: httpx.Client | None = None, timeout: float = 10.0) -> httpx.Response:
+        if http is not None:
+            return http.request(self.method, self.url, headers=self.headers, content=self.content)
+        with httpx.Client(timeout=timeout) as own:
+            return own.request(self.method, self.url, headers=self.headers, content=self.content)
+
+
+def sdk_signed_request(
+    base_url: str,
+    method: str,
+    path: str,
+    action: str,
+    *,
+    credential: Credential = DEFAULT_CREDENTIAL,
+    query: Mapping[str, str] | None = None,
+    body: Any = None,
+    date: str | None = None,
+    nonce: str | None = None,
+    unsigned_headers: Iterable[str] = (),
+    extra_headers: Mapping[str, str] | None = None,
+) -> SignedRequest:
+    """Build a request the way the SDK does (headers, urlencoded query, JSON body) and sign it with
+    the SDK's `Utils.get_authorization`. Headers named in `unsigned_headers` are sent but not signed."""
+    from urllib.parse import urlencode
+
+    from alibabacloud_tea_openapi.utils import Utils
+    from darabonba.request import DaraRequest
+
+    url = httpx.URL(base_url)
+    content = b"" if body is None else jsonlib.dumps(body).encode()
+    headers = {
+        "host": f"{url.host}:{url.port}",
+        "x-acs-version": "2021-02-04",
+        "x-acs-action": action,
+        "user-agent": "pai-emulator-tests",
+        "x-acs-date": date or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "x-acs-signature-nonce": nonce or uuid.uuid4().hex,
+        "accept": "application/json",
+        "x-acs-content-sha256": hashlib.sha256(content).hexdigest(),
+    }
+    if body is not None:
+        headers["content-type"] = "application/json; charset=utf-8"
+    if credential.security_token is not None:
+        headers["x-acs-security-token"] = credential.security_token
+    headers.update(extra_headers or {})
+    skipped = {name.lower() for name in unsigned_headers}
+    to_sign = DaraRequest()
+    to_sign.method = method
+    to_sign.pathname = path
+    to_sign.query = dict(query or {})
+    to_sign.headers = {name: value for name, value in headers.items() if name not in skipped}
+    headers["Authorization"] = Utils.get_authorization(
+        to_sign,
+        "ACS3-HMAC-SHA256",
+        headers["x-acs-content-sha256"],
+        credential.access_key_id,
+        credential.access_key_secret,
+    )
+    target = f"{base_url.rstrip('/')}{path}"
+    if query:
+        target += "?" + urlencode(dict(query))  # what the SDK sends: spaces as '+'
+    return SignedRequest(method, target, headers, content)
