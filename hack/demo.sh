@@ -32,6 +32,7 @@ echo "emulator at ${PAI_URL} (model model-abc123)"
 step "3/7 the CRD, then the operator (pai-operator run)"
 run "${KUBECTL}" apply -f crds/pai.mlops.dev_modelversions.yaml
 "${KUBECTL}" wait --for=condition=Established crd/modelversions.pai.mlops.dev --timeout=30s >/dev/null
+ALIBABA_CLOUD_ECS_METADATA_DISABLED=true \
 ALIBABA_CLOUD_ACCESS_KEY_ID="${ACCESS_KEY_ID}" ALIBABA_CLOUD_ACCESS_KEY_SECRET="${ACCESS_KEY_SECRET}" \
   "${PY}/pai-operator" run --all-namespaces --endpoint "${PAI_URL}" --resync-interval 30 \
   --metrics-port 0 --health-port 0 >"${DEMO_DIR}/operator.log" 2>&1 &

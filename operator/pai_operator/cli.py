@@ -42,6 +42,11 @@ def configure_logging(settings: OperatorSettings) -> None:
     )
     # httpx logs every request line at INFO; our client logs its own calls (without secrets).
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # alibabacloud-credentials' ECS provider starts an apscheduler job and logs it at INFO.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if not settings.verbose:
+        # kopf logs "Timer 'tick' succeeded." for every object every tick; keep warnings only.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

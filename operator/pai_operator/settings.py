@@ -41,8 +41,12 @@ class OperatorSettings:
     backoff_cap: float = 300.0
     model_missing_retry: float = 300.0
     """A missing model is a user error that may be fixed in PAI later: retried, but slowly."""
-    tick: float = 2.0
-    """How often each object's timer checks whether its next attempt is due (no API call)."""
+
+    @property
+    def tick(self) -> float:
+        """How often each object's timer checks whether its next attempt is due (no API call):
+        fine enough for short test intervals, never busier than 4 ticks per second."""
+        return max(0.25, min(2.0, self.resync_interval / 4, self.backoff_base / 2))
 
     @property
     def all_namespaces(self) -> bool:
@@ -129,6 +133,25 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=_env("LOG_FORMAT", d.log_format),
         help="log format [env PAI_OPERATOR_LOG_FORMAT]",
     )
+    parser.add_argument(
+        "--backoff-base",
+        type=float,
+        default=float(_env("BACKOFF_BASE", str(d.backoff_base)) or 0),
+        help="first retry delay after a transient PAI error, doubled per failure "
+        "[env PAI_OPERATOR_BACKOFF_BASE; default 2]",
+    )
+    parser.add_argument(
+        "--backoff-cap",
+        type=float,
+        default=float(_env("BACKOFF_CAP", str(d.backoff_cap)) or 0),
+        help="longest retry delay [env PAI_OPERATOR_BACKOFF_CAP; default 300]",
+    )
+    parser.add_argument(
+        "--model-missing-retry",
+        type=float,
+        default=float(_env("MODEL_MISSING_RETRY", str(d.model_missing_retry)) or 0),
+        help="retry delay while spec.modelId does not exist [env PAI_OPERATOR_MODEL_MISSING_RETRY]",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", default=_env("VERBOSE", "false") == "true")
 
 
@@ -136,8 +159,8 @@ def from_arguments(args: argparse.Namespace) -> OperatorSettings:
     namespaces: tuple[str, ...] = () if args.all_namespaces else tuple(args.namespaces or ())
     if args.resync_interval <= 0:
         raise SystemExit("--resync-interval must be positive")
-    if args.concurrency <= 0 or args.read_rate <= 0 or args.write_rate <= 0:
-        raise SystemExit("--concurrency, --read-rate and --write-rate must be positive")
+    if min(args.concurrency, args.read_rate, args.write_rate, args.backoff_base, args.backoff_cap) <= 0:
+        raise SystemExit("--concurrency, rates and backoff settings must be positive")
     return OperatorSettings(
         namespaces=namespaces,
         region=args.region,
@@ -152,4 +175,7 @@ def from_arguments(args: argparse.Namespace) -> OperatorSettings:
         health_port=args.health_port,
         log_format=args.log_format,
         verbose=args.verbose,
+        backoff_base=args.backoff_base,
+        backoff_cap=args.backoff_cap,
+        model_missing_retry=args.model_missing_retry,
     )

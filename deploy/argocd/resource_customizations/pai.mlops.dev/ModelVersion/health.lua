@@ -1,0 +1,95 @@
+-- Argo CD health for pai.mlops.dev/ModelVersion (Lua 5.1, as embedded by Argo CD).
+-- Conditions written by pai-operator:
+--   Ready:  Available | Creating | Deleting | Unavailable
+--   Synced: ReconcileSuccess | ReconcileError | ReconcilePaused | DeletionBlocked | <terminal reason>
+-- Terminal reasons need a human (fix the spec or the PAI side); retries cannot succeed, so Argo CD
+-- must stop waiting and show Degraded. Anything else is transient and stays Progressing.
+local hs = {}
+
+local terminal = {
+  InvalidSpec = true,
+  AlreadyExists = true,
+  ModelNotFound = true,
+  AuthFailed = true,
+  Conflict = true,
+  ImmutableFieldMismatch = true,
+}
+
+local function condition(conditions, type)
+  for _, c in ipairs(conditions) do
+    if c.type == type then
+      return c
+    end
+  end
+  return nil
+end
+
+local function describe(c, fallback)
+  if c ~= nil and c.message ~= nil and c.message ~= "" then
+    return c.message
+  end
+  return fallback
+end
+
+local metadata = obj.metadata or {}
+local annotations = metadata.annotations or {}
+local status = obj.status or {}
+local conditions = status.conditions or {}
+local ready = condition(conditions, "Ready")
+local synced = condition(conditions, "Synced")
+
+-- Deletion wins over everything: the finalizer is removing the version in PAI (pausing does not stop it).
+if metadata.deletionTimestamp ~= nil or (ready ~= nil and ready.status == "False" and ready.reason == "Deleting") then
+  hs.status = "Progressing"
+  if synced ~= nil and synced.reason == "DeletionBlocked" then
+    -- Still Progressing (the finalizer keeps retrying), but say why it is stuck.
+    hs.message = "DeletionBlocked: " .. describe(synced, "waiting for the remote version")
+  else
+    hs.message = describe(ready ~= nil and ready.reason == "Deleting" and ready or nil, "Deleting the model version in PAI")
+  end
+  return hs
+end
+
+if annotations["pai.mlops.dev/paused"] == "true" or (synced ~= nil and synced.reason == "ReconcilePaused") then
+  hs.status = "Suspended"
+  hs.message = "Reconciliation is paused (pai.mlops.dev/paused)"
+  return hs
+end
+
+if ready == nil and synced == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for pai-operator to reconcile"
+  return hs
+end
+
+if status.observedGeneration ~= nil and metadata.generation ~= nil and status.observedGeneration < metadata.generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for pai-operator to observe generation " .. tostring(metadata.generation)
+  return hs
+end
+
+if synced ~= nil and synced.status == "False" and terminal[synced.reason] then
+  hs.status = "Degraded"
+  hs.message = synced.reason .. ": " .. describe(synced, "reconcile failed permanently")
+  return hs
+end
+
+if ready ~= nil and ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = describe(ready, "Model version is available in PAI")
+  return hs
+end
+
+if ready ~= nil and ready.status == "False" and ready.reason == "Unavailable" then
+  hs.status = "Degraded"
+  hs.message = describe(ready, "Model version is unavailable in PAI")
+  return hs
+end
+
+hs.status = "Progressing"
+if synced ~= nil and synced.status == "False" then
+  hs.message = describe(synced, "Retrying")
+else
+  hs.message = describe(ready, "Creating the model version in PAI")
+end
+return hs

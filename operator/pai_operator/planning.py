@@ -1,0 +1,666 @@
+"""What remote calls to make: a pure function of (spec, policies, status facts, observed remote).
+
+No I/O here. The reconciler drives one pass like this:
+
+    spec = parse_spec(body["spec"])                            # a list of messages: InvalidSpec, no call
+    policies = resolve_policies(spec, annotations=..., namespace_annotations=..., default_deletion=...)
+    recorded = Recorded.from_status(body.get("status"))
+    problems = validate_spec(spec, policies, recorded)        # InvalidSpec: no PAI call at all
+    name = lookup_name(spec, recorded)                         # GET it when not None (404 -> None)
+    owned = search(...) if needs_owner_search(spec, recorded, observed) else None
+            # ListModelVersions(Label=uid) then filter_owned(): PAI's Label filter is a substring match
+    plan = plan_reconcile(spec, uid=..., policies=..., recorded=..., observed=..., owned=...)
+    for call in plan.calls: execute in order (DeleteLabels before AddLabels keeps within PAI's 20)
+    deletion: plan_deletion(...) with the same reads; DeletionPlan.best_effort says whether a failed
+              call may be ignored (Retain: a stale ownership label names a UID that will never exist again)
+
+Identity: spec.versionName, else status.versionName (recorded), else the ownership-label search.
+Ownership: the remote label OWNER_LABEL_KEY=<object UID>, set in the same CreateModelVersion call
+so a create whose response is lost is found by the next pass, never duplicated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from pai_operator.normalize import compact_json, object_equal, options_equal, options_to_wire, text_equal
+from pai_operator.pai.models import (
+    CreateModelVersionRequest,
+    Label,
+    ModelVersion,
+    UpdateModelVersionRequest,
+)
+from pai_operator.spec import (
+    DELETION_POLICY_ANNOTATION,
+    MAX_METRICS_CHARS,
+    MAX_REMOTE_LABELS,
+    OWNER_LABEL_KEY,
+    PAUSED_ANNOTATION,
+    AdoptionPolicy,
+    AtProvider,
+    DeletionPolicy,
+    ManagementPolicy,
+    ModelVersionSpec,
+    Reason,
+)
+
+# --- Inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The policies in effect for one object after defaults are applied."""
+
+    deletion: DeletionPolicy
+    management: ManagementPolicy
+    adoption: AdoptionPolicy
+    paused: bool
+
+
+_DELETION_POLICIES: Final[dict[str, DeletionPolicy]] = {"Delete": "Delete", "Retain": "Retain"}
+
+
+def resolve_policies(
+    spec: ModelVersionSpec,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    namespace_annotations: Mapping[str, str] | None = None,
+    default_deletion: DeletionPolicy = "Delete",
+) -> Policies:
+    """spec.deletionPolicy, else the Namespace annotation (if valid), else the operator default.
+
+    An unrecognised Namespace annotation value is ignored rather than failing every object in
+    the namespace; the operator default is the safe reading of "no valid choice made".
+    """
+    ns_value = (namespace_annotations or {}).get(DELETION_POLICY_ANNOTATION, "")
+    deletion = spec.deletion_policy or _DELETION_POLICIES.get(ns_value.strip(), default_deletion)
+    paused = (annotations or {}).get(PAUSED_ANNOTATION, "").strip().lower() == "true"
+    return Policies(
+        deletion=deletion, management=spec.management_policy, adoption=spec.adoption_policy, paused=paused
+    )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Facts the operator wrote into status earlier and needs again."""
+
+    version_name: str | None = None
+    region_id: str | None = None
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, Any] | None) -> Recorded:
+        status = status or {}
+        name, region = status.get("versionName"), status.get("regionId")
+        return cls(
+            version_name=name if isinstance(name, str) and name else None,
+            region_id=region if isinstance(region, str) and region else None,
+        )
+
+
+def effective_region(spec: ModelVersionSpec, recorded: Recorded, default_region: str) -> str:
+    """The recorded region wins over the operator default so that changing the default never
+    makes an existing object look for (or create) its version elsewhere."""
+    return spec.region_id or recorded.region_id or default_region
+
+
+def resource_id(model_id: str, version_name: str | None) -> str | None:
+    """The Terraform/ROS identity `<ModelId>:<VersionName>`."""
+    return f"{model_id}:{version_name}" if version_name else None
+
+
+# --- Remote calls ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateVersion:
+    model_id: str
+    request: CreateModelVersionRequest
+
+
+@dataclass(frozen=True)
+class UpdateVersion:
+    model_id: str
+    version_name: str
+    request: UpdateModelVersionRequest
+    fields: tuple[str, ...]  # spec names of the fields sent, for events and logs
+
+
+@dataclass(frozen=True)
+class AddLabels:
+    model_id: str
+    version_name: str
+    labels: tuple[Label, ...]
+
+
+@dataclass(frozen=True)
+class DeleteLabels:
+    model_id: str
+    version_name: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeleteVersion:
+    model_id: str
+    version_name: str
+
+
+RemoteCall = CreateVersion | UpdateVersion | AddLabels | DeleteLabels | DeleteVersion
+
+
+# --- Plans ----------------------------------------------------------------------------------
+
+
+class Action(StrEnum):
+    IN_SYNC = "InSync"  # remote matches spec: no calls
+    CREATE = "Create"  # one CreateVersion call
+    ADOPT = "Adopt"  # take over an unowned remote version (adds the ownership label), then repair
+    UPDATE = "Update"  # label and/or update calls on a version this object owns
+    OBSERVE = "Observe"  # managementPolicy Observe: reads only
+    PAUSED = "Paused"  # paused annotation: reads only
+    BLOCKED = "Blocked"  # a problem prevents any write; see Plan.problem
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    message: str
+    calls: tuple[RemoteCall, ...] = ()
+    # The remote version's name once the calls succeed (None until a server-assigned create returns).
+    version_name: str | None = None
+    # The remote version this plan is about (from GET or the ownership search), as observed.
+    observed: ModelVersion | None = None
+    # True when that version is owned by this object (or will be, once an adoption succeeds).
+    ours: bool = False
+    # spec field names whose remote value differs (repaired by `calls` unless Observe/paused/blocked).
+    drift: list[str] = field(default_factory=list)
+    problem: Problem | None = None
+
+    @property
+    def reason(self) -> Reason:
+        return self.problem.reason if self.problem else Reason.RECONCILE_SUCCESS
+
+
+class DeletionAction(StrEnum):
+    DELETE = "Delete"  # DeleteVersion for each owned version (404 means done)
+    RELEASE = "Release"  # Retain: remove the ownership label, keep the version
+    NOTHING = "Nothing"  # Observe, remote already gone, or not ours: just drop the finalizer
+
+
+@dataclass(frozen=True)
+class DeletionPlan:
+    action: DeletionAction
+    message: str
+    calls: tuple[RemoteCall, ...] = ()
+    # True when a failing call must not hold the finalizer (see module docstring).
+    best_effort: bool = False
+
+
+# --- Validation beyond the schema -----------------------------------------------------------
+
+_JSON_FIELDS: Final = (
+    "metrics",
+    "training_spec",
+    "inference_spec",
+    "evaluation_spec",
+    "compression_spec",
+    "distillation_spec",
+    "extra_info",
+    "options",
+)
+
+
+def _spec_name(attr: str) -> str:
+    alias = ModelVersionSpec.model_fields[attr].alias
+    return alias or attr
+
+
+def parse_spec(raw: Mapping[str, Any] | None) -> ModelVersionSpec | list[str]:
+    """The spec, or InvalidSpec messages when it does not even match the schema (the API server
+    normally prevents that; a CRD installed without validation or an older schema may not)."""
+    try:
+        return ModelVersionSpec.model_validate(raw or {})
+    except ValidationError as exc:
+        return [
+            f"spec.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        ]
+
+
+def validate_spec(spec: ModelVersionSpec, policies: Policies, recorded: Recorded) -> list[str]:
+    """Problems the CRD schema cannot catch, as human messages. Non-empty means: terminal
+    InvalidSpec, no PAI call, nothing retried until the spec (or status) changes."""
+    problems: list[str] = []
+    for attr in _JSON_FIELDS:
+        value = getattr(spec, attr)
+        if value is None:
+            continue
+        try:
+            text = compact_json(value)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"spec.{_spec_name(attr)} is not serialisable as JSON: {exc}")
+            continue
+        if attr == "metrics" and len(text) > MAX_METRICS_CHARS:
+            problems.append(
+                f"spec.metrics is {len(text)} characters as compact JSON; PAI accepts at most "
+                f"{MAX_METRICS_CHARS}"
+            )
+    if spec.labels is not None:
+        if OWNER_LABEL_KEY in spec.labels:
+            problems.append(f"spec.labels must not contain {OWNER_LABEL_KEY}: the operator reserves it")
+        if "" in spec.labels:
+            problems.append("spec.labels must not contain an empty key")
+        total = len(spec.labels.keys() - {OWNER_LABEL_KEY}) + 1
+        if total > MAX_REMOTE_LABELS:
+            problems.append(
+                f"spec.labels has {total - 1} labels; with the ownership label that is {total}, "
+                f"PAI allows at most {MAX_REMOTE_LABELS}"
+            )
+    if policies.management == "Observe" and spec.version_name is None:
+        problems.append("managementPolicy Observe needs spec.versionName: there is nothing to observe")
+    if spec.version_name and recorded.version_name and spec.version_name != recorded.version_name:
+        problems.append(
+            f"spec.versionName {spec.version_name} differs from the version this object already "
+            f"manages ({recorded.version_name}); set it to {recorded.version_name} or remove it"
+        )
+    if spec.region_id and recorded.region_id and spec.region_id != recorded.region_id:
+        problems.append(
+            f"spec.regionId {spec.region_id} differs from the region the remote version lives in "
+            f"({recorded.region_id}); set it to {recorded.region_id} or remove it"
+        )
+    return problems
+
+
+# --- Reads ----------------------------------------------------------------------------------
+
+
+def lookup_name(spec: ModelVersionSpec, recorded: Recorded) -> str | None:
+    """The version name to GET, or None when only the ownership search can find it."""
+    return spec.version_name or recorded.version_name
+
+
+def needs_owner_search(spec: ModelVersionSpec, recorded: Recorded, observed: ModelVersion | None) -> bool:
+    """Search by ownership label only for server-assigned names whose version is not known (no
+    recorded name, or the recorded one is gone): a fixed name is authoritative, since a lost
+    create is found by GET under that name. `recorded` only matters through `lookup_name`,
+    which decided whether there was anything to GET."""
+    del recorded
+    return spec.version_name is None and observed is None
+
+
+def owner_of(version: ModelVersion) -> str | None:
+    return version.label_map().get(OWNER_LABEL_KEY)
+
+
+def filter_owned(versions: Sequence[ModelVersion], uid: str) -> list[ModelVersion]:
+    """Exact ownership match; PAI's `Label` query matches substrings of keys and values."""
+    return [v for v in versions if owner_of(v) == uid]
+
+
+def at_provider(observed: ModelVersion) -> AtProvider:
+    """The status.atProvider mirror of a remote version."""
+    return AtProvider(
+        gmt_create_time=observed.gmt_create_time,
+        gmt_modified_time=observed.gmt_modified_time,
+        approval_status=observed.approval_status,
+        user_id=observed.user_id,
+        owner_id=observed.owner_id,
+        source_type=observed.source_type,
+        source_id=observed.source_id,
+        format_type=observed.format_type,
+        framework_type=observed.framework_type,
+        uri=observed.uri,
+        labels=observed.label_map() or None,
+    )
+
+
+# --- Comparison -----------------------------------------------------------------------------
+
+_TEXT_FIELDS: Final = ("version_description", "source_id")
+_ENUM_FIELDS: Final = ("approval_status", "source_type")
+_OBJECT_FIELDS: Final = _JSON_FIELDS[:-1]  # options is an object in spec but a string remotely
+
+
+def _create_only_drift(spec: ModelVersionSpec, remote: ModelVersion) -> list[str]:
+    drift = []
+    if spec.uri != remote.uri:
+        drift.append("uri")
+    if spec.format_type is not None and spec.format_type != remote.format_type:
+        drift.append("formatType")
+    if spec.framework_type is not None and spec.framework_type.casefold() != (
+        (remote.framework_type or "").casefold()
+    ):
+        drift.append("frameworkType")
+    return drift
+
+
+def _update_fields(spec: ModelVersionSpec, remote: ModelVersion) -> dict[str, Any]:
+    """The updatable fields that are set in spec and differ remotely, as wire-model kwargs."""
+    changes: dict[str, Any] = {}
+    for attr in _TEXT_FIELDS:
+        value = getattr(spec, attr)
+        if value is not None and not text_equal(value, getattr(remote, attr)):
+            changes[attr] = value
+    for attr in _ENUM_FIELDS:
+        value = getattr(spec, attr)
+        if value is not None and value != getattr(remote, attr):
+            changes[attr] = value
+    for attr in _OBJECT_FIELDS:
+        value = getattr(spec, attr)
+        if value is not None and not object_equal(value, getattr(remote, attr)):
+            changes[attr] = value
+    if spec.options is not None and not options_equal(spec.options, remote.options):
+        changes["options"] = options_to_wire(spec.options)
+    return changes
+
+
+@dataclass(frozen=True)
+class _LabelChanges:
+    delete: tuple[str, ...]
+    add: tuple[Label, ...]
+    final_count: int  # remote labels once both calls succeed, ownership label included
+
+
+def _label_changes(spec: ModelVersionSpec, remote: ModelVersion, uid: str) -> _LabelChanges:
+    """Set difference, never delete-all-then-add. A key whose value changes is deleted and re-added
+    (only that key): whether CreateModelVersionLabels overwrites an existing key is undocumented.
+    Callers have already refused versions owned by another UID."""
+    remote_labels = remote.label_map()
+    remote_user = {k: v for k, v in remote_labels.items() if k != OWNER_LABEL_KEY}
+    delete: list[str] = []
+    add: list[Label] = []
+    if spec.labels is not None:
+        desired = spec.labels
+        delete = sorted(k for k, v in remote_user.items() if desired.get(k) != v)
+        add = [Label(key=k, value=v) for k, v in sorted(desired.items()) if remote_user.get(k) != v]
+        final_user = len(desired)
+    else:
+        final_user = len(remote_user)
+    if remote_labels.get(OWNER_LABEL_KEY) != uid:
+        add.insert(0, Label(key=OWNER_LABEL_KEY, value=uid))
+    return _LabelChanges(delete=tuple(delete), add=tuple(add), final_count=final_user + 1)
+
+
+def _user_labels_differ(desired: Mapping[str, str] | None, remote_user: Mapping[str, str]) -> bool:
+    return desired is not None and dict(desired) != dict(remote_user)
+
+
+def compute_drift(spec: ModelVersionSpec, remote: ModelVersion) -> list[str]:
+    """Every set spec field whose remote value differs, by spec name, in schema order."""
+    drifted = set(_create_only_drift(spec, remote))
+    drifted.update(_spec_name(attr) for attr in _update_fields(spec, remote))
+    remote_user = {k: v for k, v in remote.label_map().items() if k != OWNER_LABEL_KEY}
+    if _user_labels_differ(spec.labels, remote_user):
+        drifted.add("labels")
+    order = [_spec_name(attr) for attr in ModelVersionSpec.model_fields]
+    return [name for name in order if name in drifted]
+
+
+def _create_request(spec: ModelVersionSpec, uid: str) -> CreateModelVersionRequest:
+    labels = [Label(key=OWNER_LABEL_KEY, value=uid)]
+    labels += [Label(key=k, value=v) for k, v in sorted((spec.labels or {}).items())]
+    return CreateModelVersionRequest(
+        uri=spec.uri,
+        version_name=spec.version_name,
+        format_type=spec.format_type,
+        framework_type=spec.framework_type,
+        version_description=spec.version_description,
+        approval_status=spec.approval_status,
+        source_type=spec.source_type,
+        source_id=spec.source_id,
+        metrics=spec.metrics,
+        training_spec=spec.training_spec,
+        inference_spec=spec.inference_spec,
+        evaluation_spec=spec.evaluation_spec,
+        compression_spec=spec.compression_spec,
+        distillation_spec=spec.distillation_spec,
+        extra_info=spec.extra_info,
+        options=options_to_wire(spec.options) if spec.options is not None else None,
+        labels=labels,
+    )
+
+
+# --- Planning -------------------------------------------------------------------------------
+
+
+def _describe_owner(version: ModelVersion) -> str:
+    owner = owner_of(version)
+    return f"another object (uid {owner})" if owner else "nobody (no ownership label)"
+
+
+def _select_remote(
+    spec: ModelVersionSpec, uid: str, observed: ModelVersion | None, owned: Sequence[ModelVersion] | None
+) -> ModelVersion | list[ModelVersion] | None:
+    """The remote version this object refers to; a list when the search found several."""
+    if observed is not None:
+        return observed
+    if owned is None:
+        return None
+    candidates = filter_owned(owned, uid)
+    if spec.version_name is not None:
+        candidates = [v for v in candidates if v.version_name == spec.version_name]
+    if len(candidates) > 1:
+        return sorted(candidates, key=lambda v: (v.gmt_create_time or "", v.version_name))
+    return candidates[0] if candidates else None
+
+
+def plan_reconcile(
+    spec: ModelVersionSpec,
+    *,
+    uid: str,
+    policies: Policies,
+    recorded: Recorded,
+    observed: ModelVersion | None,
+    owned: Sequence[ModelVersion] | None,
+) -> Plan:
+    """Decide the remote calls for one reconcile pass.
+
+    `observed` is the GET result for `lookup_name(...)` (None when there was no name or PAI said
+    404); `owned` is the ownership-label search result, or None when it was not performed
+    (it must be performed when `needs_owner_search(...)` says so).
+    """
+    problems = validate_spec(spec, policies, recorded)
+    if problems:
+        return Plan(
+            action=Action.BLOCKED,
+            message="; ".join(problems),
+            version_name=recorded.version_name or spec.version_name,
+            problem=Problem(Reason.INVALID_SPEC, "; ".join(problems)),
+        )
+    if owned is None and needs_owner_search(spec, recorded, observed):
+        raise ValueError("plan_reconcile needs the ownership search result (needs_owner_search is true)")
+
+    selected = _select_remote(spec, uid, observed, owned)
+    if isinstance(selected, list):
+        names = ", ".join(v.version_name for v in selected)
+        message = (
+            f"several remote versions of model {spec.model_id} carry this object's ownership label "
+            f"({names}); delete the extra ones in PAI or remove their {OWNER_LABEL_KEY} label"
+        )
+        return Plan(action=Action.BLOCKED, message=message, problem=Problem(Reason.CONFLICT, message))
+    remote = selected
+    ident = resource_id(spec.model_id, remote.version_name if remote else spec.version_name)
+
+    if policies.management == "Observe":
+        if remote is None:
+            return Plan(
+                action=Action.OBSERVE,
+                message=f"remote version {ident} does not exist; Observe mode never creates it",
+                version_name=spec.version_name,
+            )
+        drift = compute_drift(spec, remote)
+        detail = f"drift in {', '.join(drift)}" if drift else "matches spec"
+        return Plan(
+            action=Action.OBSERVE,
+            message=f"observing remote version {ident}: {detail}",
+            version_name=remote.version_name,
+            observed=remote,
+            ours=owner_of(remote) == uid,
+            drift=drift,
+        )
+
+    if remote is None:
+        if policies.paused:
+            return Plan(
+                action=Action.PAUSED,
+                message=f"paused ({PAUSED_ANNOTATION}); the remote version has not been created",
+                version_name=spec.version_name,
+            )
+        target = ident or f"{spec.model_id}:<assigned by PAI>"
+        return Plan(
+            action=Action.CREATE,
+            message=f"creating remote version {target}",
+            calls=(CreateVersion(spec.model_id, _create_request(spec, uid)),),
+            version_name=spec.version_name,
+        )
+
+    owner = owner_of(remote)
+    drift = compute_drift(spec, remote)
+    base = Plan(
+        action=Action.IN_SYNC, message="", version_name=remote.version_name, observed=remote, drift=drift
+    )
+
+    if policies.paused:
+        detail = f"; drift in {', '.join(drift)} is not repaired" if drift else ""
+        return _with(base, Action.PAUSED, f"paused ({PAUSED_ANNOTATION}){detail}", ours=owner == uid)
+    if owner is not None and owner != uid:
+        message = (
+            f"remote version {ident} is owned by another ModelVersion (uid {owner}); this object "
+            "will not touch it. Delete one of the two objects or point this one at another version"
+        )
+        return _with(base, Action.BLOCKED, message, problem=Problem(Reason.CONFLICT, message))
+    adopting = owner is None
+    if adopting and policies.adoption == "Never":
+        message = (
+            f"remote version {ident} already exists and was not created by this object; set "
+            "spec.adoptionPolicy: IfExists to take it over, or choose another versionName"
+        )
+        return _with(base, Action.BLOCKED, message, problem=Problem(Reason.ALREADY_EXISTS, message))
+
+    immutable = _create_only_drift(spec, remote)
+    if immutable:
+        details = ", ".join(f"{name} (remote: {_remote_value(remote, name)!r})" for name in immutable)
+        message = (
+            f"remote version {ident} differs in fields PAI cannot change: {details}; make spec "
+            "match the remote values or create a new ModelVersion"
+        )
+        return _with(
+            base,
+            Action.BLOCKED,
+            message,
+            ours=not adopting,
+            problem=Problem(Reason.IMMUTABLE_FIELD_MISMATCH, message),
+        )
+
+    labels = _label_changes(spec, remote, uid)
+    if labels.final_count > MAX_REMOTE_LABELS:
+        message = (
+            f"cannot add the ownership label to {ident}: it already has {labels.final_count - 1} "
+            f"labels and PAI allows {MAX_REMOTE_LABELS}; set spec.labels to at most "
+            f"{MAX_REMOTE_LABELS - 1} labels"
+        )
+        return _with(base, Action.BLOCKED, message, problem=Problem(Reason.CONFLICT, message))
+
+    name = remote.version_name
+    calls: list[RemoteCall] = []
+    if labels.delete:
+        calls.append(DeleteLabels(spec.model_id, name, labels.delete))
+    if labels.add:
+        calls.append(AddLabels(spec.model_id, name, labels.add))
+    changes = _update_fields(spec, remote)
+    if changes:
+        fields = tuple(_spec_name(attr) for attr in changes)
+        calls.append(UpdateVersion(spec.model_id, name, UpdateModelVersionRequest(**changes), fields))
+
+    if adopting:
+        detail = f"; repairing {', '.join(drift)}" if drift else ""
+        return _with(base, Action.ADOPT, f"adopting remote version {ident}{detail}", calls=calls, ours=True)
+    if calls:
+        return _with(
+            base,
+            Action.UPDATE,
+            f"updating remote version {ident}: {', '.join(drift)}",
+            calls=calls,
+            ours=True,
+        )
+    return _with(base, Action.IN_SYNC, f"remote version {ident} matches spec", ours=True)
+
+
+def _with(
+    base: Plan,
+    action: Action,
+    message: str,
+    *,
+    calls: Sequence[RemoteCall] = (),
+    ours: bool = False,
+    problem: Problem | None = None,
+) -> Plan:
+    return Plan(
+        action=action,
+        message=message,
+        calls=tuple(calls),
+        version_name=base.version_name,
+        observed=base.observed,
+        ours=ours,
+        drift=base.drift,
+        problem=problem,
+    )
+
+
+def _remote_value(remote: ModelVersion, spec_name: str) -> str | None:
+    return {"uri": remote.uri, "formatType": remote.format_type, "frameworkType": remote.framework_type}[
+        spec_name
+    ]
+
+
+def plan_deletion(
+    spec: ModelVersionSpec,
+    *,
+    uid: str,
+    policies: Policies,
+    observed: ModelVersion | None,
+    owned: Sequence[ModelVersion] | None,
+) -> DeletionPlan:
+    """What deleting the Kubernetes object does remotely. Paused objects can still be deleted;
+    the spec is not validated (a broken spec must never trap an object behind its finalizer).
+    Only versions carrying this object's ownership label are ever deleted or released."""
+    if policies.management == "Observe":
+        return DeletionPlan(DeletionAction.NOTHING, "Observe mode never deletes the remote version")
+    targets: dict[str, ModelVersion] = {}
+    for version in ([observed] if observed else []) + list(owned or []):
+        if owner_of(version) == uid:
+            targets.setdefault(version.version_name, version)
+    if not targets:
+        if observed is not None:
+            ident = resource_id(spec.model_id, observed.version_name)
+            return DeletionPlan(
+                DeletionAction.NOTHING,
+                f"remote version {ident} is owned by {_describe_owner(observed)}, not this object; "
+                "left untouched",
+            )
+        return DeletionPlan(DeletionAction.NOTHING, "the remote version is already gone")
+    names = sorted(targets)
+    idents = ", ".join(f"{spec.model_id}:{n}" for n in names)
+    if policies.deletion == "Retain":
+        return DeletionPlan(
+            DeletionAction.RELEASE,
+            f"retaining remote version {idents}; removing the ownership label",
+            calls=tuple(DeleteLabels(spec.model_id, n, (OWNER_LABEL_KEY,)) for n in names),
+            best_effort=True,
+        )
+    return DeletionPlan(
+        DeletionAction.DELETE,
+        f"deleting remote version {idents}",
+        calls=tuple(DeleteVersion(spec.model_id, n) for n in names),
+    )

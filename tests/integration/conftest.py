@@ -1,0 +1,106 @@
+"""Fixtures for tests that run the operator for real: CRD installed in the control plane, the PAI
+emulator as a process, and the operator as a process watching the test's namespace."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from pai_operator.pai import PaiClient, PaiClientConfig, StaticCredentialsProvider
+from pai_operator.pai.credentials import Credentials
+from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
+from tests.support.kube import REPO_ROOT, Cluster
+from tests.support.operator import ModelVersions, OperatorProcess, wait_for
+
+CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
+
+
+@pytest.fixture(scope="session")
+def crd(control_plane: Cluster) -> str:
+    control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+    control_plane.kubectl_run(
+        "wait", "--for=condition=Established", "crd/modelversions.pai.mlops.dev", "--timeout=60s"
+    )
+    return "modelversions.pai.mlops.dev"
+
+
+@pytest.fixture(scope="session")
+def emulator_service() -> Iterator[EmulatorProcess]:
+    with EmulatorProcess(models=()) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def pai(emulator_service: EmulatorProcess) -> AdminClient:
+    """The emulator's admin API, with faults and the journal cleared for this test."""
+    admin = emulator_service.admin
+    admin.clear_faults()
+    admin.clear_journal()
+    return admin
+
+
+@pytest.fixture
+def model_id(pai: AdminClient) -> str:
+    """A model of this test's own, so journals and version lists never mix between tests."""
+    model = f"model-{uuid.uuid4().hex[:10]}"
+    pai.add_model(model)
+    return model
+
+
+@pytest.fixture
+def mvs(kube_api: client.ApiClient, namespace: str, crd: str) -> ModelVersions:
+    return ModelVersions(kube_api, namespace)
+
+
+@pytest.fixture
+def start_operator(
+    control_plane: Cluster, emulator_service: EmulatorProcess, namespace: str, crd: str
+) -> Iterator[Callable[..., OperatorProcess]]:
+    started: list[OperatorProcess] = []
+
+    def start(
+        *, kubeconfig: Path | None = None, namespaces: tuple[str, ...] | None = None, **kwargs: Any
+    ) -> OperatorProcess:
+        proc = OperatorProcess(
+            kubeconfig or control_plane.kubeconfig,
+            emulator_service.url,
+            kwargs.pop("credential", DEFAULT_CREDENTIAL),
+            namespaces=namespaces if namespaces is not None else (namespace,),
+            **kwargs,
+        )
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def operator(start_operator: Callable[..., OperatorProcess]) -> OperatorProcess:
+    return start_operator()
+
+
+@pytest.fixture
+async def pai_client(emulator_service: EmulatorProcess) -> Any:
+    """Our own client, for arranging remote state (pre-existing versions, drift) in tests."""
+    creds = StaticCredentialsProvider(
+        Credentials(DEFAULT_CREDENTIAL.access_key_id, DEFAULT_CREDENTIAL.access_key_secret)
+    )
+    async with PaiClient(PaiClientConfig(endpoint=emulator_service.url), creds) as pai_client:
+        yield pai_client
+
+
+def remote_versions(pai: AdminClient, model_id: str) -> list[dict[str, Any]]:
+    return pai.versions(model_id)
+
+
+def one_remote(pai: AdminClient, model_id: str) -> dict[str, Any]:
+    versions = wait_for("exactly one remote version", lambda: pai.versions(model_id) or None, timeout=30)
+    assert len(versions) == 1, versions
+    return versions[0]

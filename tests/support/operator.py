@@ -1,0 +1,186 @@
+"""Run `pai-operator run` as a real process against a cluster and a PAI endpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from kubernetes import client
+
+from tests.support.emulator import Credential
+
+GROUP, VERSION, PLURAL = "pai.mlops.dev", "v1alpha1", "modelversions"
+T = TypeVar("T")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OperatorProcess:
+    """The operator as users run it: the console entry point in a subprocess, nothing mocked."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        endpoint: str,
+        credential: Credential,
+        *,
+        namespaces: Sequence[str] = (),
+        resync_interval: float = 3.0,
+        extra_args: Sequence[str] = (),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.endpoint = endpoint
+        self.credential = credential
+        self.namespaces = tuple(namespaces)
+        self.resync_interval = resync_interval
+        self.extra_args = tuple(extra_args)
+        self.extra_env = dict(extra_env or {})
+        self.health_port = _free_port()
+        self.metrics_port = _free_port()
+        self._log = tempfile.NamedTemporaryFile(prefix="pai-operator-", suffix=".log", delete=False)  # noqa: SIM115
+        self.log_path = Path(self._log.name)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> OperatorProcess:
+        scope = [arg for ns in self.namespaces for arg in ("--namespace", ns)] or ["--all-namespaces"]
+        argv = [
+            sys.executable, "-m", "pai_operator.cli", "run", *scope,
+            "--endpoint", self.endpoint,
+            "--resync-interval", str(self.resync_interval),
+            "--backoff-base", "0.5", "--backoff-cap", "4", "--model-missing-retry", "5",
+            "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port),
+            "--verbose", *self.extra_args,
+        ]  # fmt: skip
+        # Only what the operator should see: no stray Alibaba credentials from the developer's shell.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "PAI_OPERATOR_"))}
+        env.update(
+            KUBECONFIG=str(self.kubeconfig),
+            ALIBABA_CLOUD_ACCESS_KEY_ID=self.credential.access_key_id,
+            ALIBABA_CLOUD_ACCESS_KEY_SECRET=self.credential.access_key_secret,
+            # Never let a misconfigured test fall through the chain to the ECS metadata address.
+            ALIBABA_CLOUD_ECS_METADATA_DISABLED="true",
+            **self.extra_env,
+        )
+        if self.credential.security_token:
+            env["ALIBABA_CLOUD_SECURITY_TOKEN"] = self.credential.security_token
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{self.log_text()[-4000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"operator not healthy after {timeout}s:\n{self.log_text()[-4000:]}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no cleanup, no final status write."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> OperatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.25) -> T:
+    """Poll `probe` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+class ModelVersions:
+    """Thin helpers over CustomObjectsApi for one namespace."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.api = client.CustomObjectsApi(api)
+        self.namespace = namespace
+
+    def create(self, name: str, spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ModelVersion",
+            "metadata": {"name": name, "annotations": annotations or {}},
+            "spec": spec,
+        }
+        return self.api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)  # type: ignore[no-any-return]
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)  # type: ignore[no-any-return]
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, body)  # type: ignore[no-any-return]
+
+    def delete(self, name: str) -> None:
+        self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+
+    def condition(self, name: str, ctype: str) -> dict[str, Any] | None:
+        obj = self.get(name) or {}
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if cond["type"] == ctype:
+                return cond  # type: ignore[no-any-return]
+        return None
+
+    def wait_condition(
+        self, name: str, ctype: str, status: str = "True", reason: str | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            cond = self.condition(name, ctype)
+            if cond and cond["status"] == status and (reason is None or cond["reason"] == reason):
+                obj = self.get(name)
+                # Only a condition about the current generation counts.
+                if obj and cond.get("observedGeneration") == obj["metadata"]["generation"]:
+                    return obj
+            return None
+
+        return wait_for(f"{name} {ctype}={status} {reason or ''}", probe, timeout)
+
+    def wait_gone(self, name: str, timeout: float = 60.0) -> None:
+        wait_for(f"{name} deleted", lambda: self.get(name) is None, timeout)

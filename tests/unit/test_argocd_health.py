@@ -1,0 +1,107 @@
+"""The Argo CD health check for ModelVersion, run in a real Lua 5.1 interpreter (Argo CD embeds
+gopher-lua, a Lua 5.1) against every case of its own health_test.yaml, as Argo CD's CI would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lupa import lua51
+
+REPO = Path(__file__).resolve().parents[2]
+ARGOCD = REPO / "deploy" / "argocd"
+CHECK_DIR = ARGOCD / "resource_customizations" / "pai.mlops.dev" / "ModelVersion"
+HEALTH_LUA = (CHECK_DIR / "health.lua").read_text()
+CASES: list[dict[str, Any]] = yaml.safe_load((CHECK_DIR / "health_test.yaml").read_text())["tests"]
+
+
+def _to_lua(runtime: Any, value: Any) -> Any:
+    # Argo CD hands the script the object as nested Lua tables; lists become 1-based arrays.
+    if isinstance(value, dict):
+        return runtime.table_from({k: _to_lua(runtime, v) for k, v in value.items()})
+    if isinstance(value, list):
+        return runtime.table_from([_to_lua(runtime, v) for v in value])
+    return value
+
+
+def run_health(lua_source: str, obj: dict[str, Any]) -> dict[str, str]:
+    runtime = lua51.LuaRuntime(unpack_returned_tuples=True)
+    runtime.globals().obj = _to_lua(runtime, obj)
+    # Argo CD runs the script as a chunk whose return value is the health table.
+    result = runtime.execute(lua_source)
+    return {"status": result["status"], "message": result["message"]}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[Path(c["inputPath"]).stem for c in CASES])
+def test_health_case(case: dict[str, Any]) -> None:
+    obj = yaml.safe_load((CHECK_DIR / case["inputPath"]).read_text())
+    assert run_health(HEALTH_LUA, obj) == case["healthStatus"]
+
+
+def test_every_testdata_file_is_a_case() -> None:
+    used = {Path(c["inputPath"]).name for c in CASES}
+    assert used == {p.name for p in (CHECK_DIR / "testdata").glob("*.yaml")}
+
+
+def test_every_argocd_status_is_covered() -> None:
+    assert {c["healthStatus"]["status"] for c in CASES} == {"Healthy", "Progressing", "Degraded", "Suspended"}
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["InvalidSpec", "AlreadyExists", "ModelNotFound", "AuthFailed", "Conflict", "ImmutableFieldMismatch"],
+)
+def test_each_terminal_reason_degrades_even_when_ready(reason: str) -> None:
+    obj = {
+        "metadata": {"generation": 2},
+        "status": {
+            "observedGeneration": 2,
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "Available"},
+                {"type": "Synced", "status": "False", "reason": reason, "message": "boom"},
+            ],
+        },
+    }
+    assert run_health(HEALTH_LUA, obj) == {"status": "Degraded", "message": f"{reason}: boom"}
+
+
+def test_retryable_error_is_not_degraded() -> None:
+    obj = {
+        "status": {
+            "conditions": [
+                {"type": "Synced", "status": "False", "reason": "ReconcileError", "message": "503"}
+            ]
+        }
+    }
+    assert run_health(HEALTH_LUA, obj) == {"status": "Progressing", "message": "503"}
+
+
+def test_argocd_cm_snippet_embeds_the_same_lua() -> None:
+    snippet = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
+    assert snippet["kind"] == "ConfigMap"
+    assert snippet["metadata"]["name"] == "argocd-cm"
+    assert snippet["data"]["resource.customizations.health.pai.mlops.dev_ModelVersion"] == HEALTH_LUA
+
+
+def test_argocd_cm_application_health_restores_child_app_health() -> None:
+    snippet = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
+    app_lua = snippet["data"]["resource.customizations.health.argoproj.io_Application"]
+    child = {"status": {"health": {"status": "Degraded", "message": "pod crashloop"}}}
+    assert run_health(app_lua, child) == {"status": "Degraded", "message": "pod crashloop"}
+    assert run_health(app_lua, {})["status"] == "Progressing"
+
+
+def _wave(path: Path) -> int:
+    return int(yaml.safe_load(path.read_text())["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+
+
+def test_operator_application_syncs_before_and_prunes_after_model_versions() -> None:
+    apps = ARGOCD / "applications"
+    operator, models = _wave(apps / "pai-operator.yaml"), _wave(apps / "pai-models.yaml")
+    # Argo CD applies lower waves first and prunes higher waves first.
+    assert operator < models
+    operator_app = yaml.safe_load((apps / "pai-operator.yaml").read_text())
+    assert operator_app["spec"]["source"]["path"] == "charts/pai-operator"
+    assert (REPO / operator_app["spec"]["source"]["path"] / "Chart.yaml").is_file()

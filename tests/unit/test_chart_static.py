@@ -1,0 +1,97 @@
+"""Static checks of charts/pai-operator that need no helm binary (rendering is tested against the
+real API server in tests/integration/test_install.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import pai_operator
+
+CHART = Path(__file__).resolve().parents[2] / "charts" / "pai-operator"
+SCHEMA: dict[str, Any] = json.loads((CHART / "values.schema.json").read_text())
+VALUES: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())
+TEMPLATES = {p.name: p.read_text() for p in (CHART / "templates").iterdir()}
+
+
+def test_chart_metadata() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["name"] == "pai-operator"
+    assert chart["appVersion"] == pai_operator.__version__
+
+
+def _walk(values: Any, schema: dict[str, Any], path: str, problems: list[str]) -> None:
+    if not isinstance(values, dict) or "properties" not in schema:
+        return
+    for key, value in values.items():
+        if key not in schema["properties"]:
+            problems.append(f"{path}.{key}")
+        else:
+            _walk(value, schema["properties"][key], f"{path}.{key}", problems)
+
+
+def test_every_default_value_is_declared_in_the_schema() -> None:
+    problems: list[str] = []
+    _walk(VALUES, SCHEMA, "", problems)
+    assert problems == []
+
+
+def _objects(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    found = [(path, schema)] if schema.get("type") == "object" and "properties" in schema else []
+    for key, sub in schema.get("properties", {}).items():
+        found += _objects(sub, f"{path}.{key}")
+    return found
+
+
+def test_schema_is_strict_for_chart_owned_objects() -> None:
+    # Every object the chart itself interprets rejects unknown keys, so a typo fails instead of being
+    # ignored. The security contexts pass through to Kubernetes (which validates them); the schema
+    # only pins their safety-relevant fields.
+    loose = [p for p, s in _objects(SCHEMA) if s.get("additionalProperties") is not False]
+    assert loose == [".podSecurityContext", ".securityContext", ".securityContext.capabilities"]
+
+
+def test_schema_enums() -> None:
+    props = SCHEMA["properties"]
+    assert props["logFormat"]["enum"] == ["plain", "json"]
+    assert props["defaultDeletionPolicy"]["enum"] == ["Delete", "Retain"]
+    assert props["credentials"]["properties"]["mode"]["enum"] == ["accessKey", "rrsa", "none"]
+    assert props["replicaCount"]["maximum"] == 1
+
+
+def test_values_hold_no_credential_material() -> None:
+    text = (CHART / "values.yaml").read_text()
+    creds = VALUES["credentials"]
+    assert set(creds["existingSecret"]) == {"name", "accessKeyIdKey", "accessKeySecretKey"}
+    # Alibaba Cloud AccessKey IDs start with LTAI; STS ones with STS.
+    assert not re.search(r"\bLTAI[0-9A-Za-z]{8,}|\bSTS\.[0-9A-Za-z]{8,}", text)
+
+
+def test_templates_never_create_configmaps_or_secrets() -> None:
+    for name, text in TEMPLATES.items():
+        kinds = set(re.findall(r"^kind:\s*(\S+)", text, flags=re.MULTILINE))
+        assert not kinds & {"Secret", "ConfigMap"}, name
+
+
+def test_crd_is_not_templated() -> None:
+    # The CRD comes from crds/ (generated); a templated CRD would make `helm uninstall` delete every
+    # ModelVersion.
+    assert not any("CustomResourceDefinition" in text for text in TEMPLATES.values())
+
+
+def test_rbac_template_has_no_wildcards_and_no_secrets() -> None:
+    rbac = TEMPLATES["rbac.yaml"] + TEMPLATES["_helpers.tpl"]
+    assert '"*"' not in rbac
+    assert "'*'" not in rbac
+    assert "secrets" not in rbac
+
+
+def test_notes_explain_next_steps() -> None:
+    notes = TEMPLATES["NOTES.txt"]
+    assert "create secret generic" in notes
+    assert "kind: ModelVersion" in notes

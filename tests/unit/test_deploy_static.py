@@ -1,0 +1,146 @@
+"""Static checks of the raw kustomize manifests in deploy/ (rendering and applying them against a
+real API server is tests/integration/test_install.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+OPERATOR_VERBS = {
+    ("pai.mlops.dev", "modelversions"): {"list", "watch", "patch"},
+    ("pai.mlops.dev", "modelversions/status"): {"patch"},
+    ("", "events"): {"create"},
+    ("", "namespaces"): {"get"},
+}
+
+
+def _docs(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def _all_manifests() -> list[tuple[Path, dict[str, Any]]]:
+    skip = {"kustomization.yaml"}
+    return [
+        (p, d)
+        for p in sorted(DEPLOY.rglob("*.yaml"))
+        if p.name not in skip and "argocd" not in p.parts
+        for d in _docs(p)
+    ]
+
+
+def _rbac_roles() -> list[tuple[Path, dict[str, Any]]]:
+    return [(p, d) for p, d in _all_manifests() if d.get("kind") in {"Role", "ClusterRole"}]
+
+
+def test_rbac_exists_for_both_installs() -> None:
+    kinds = {(p.parent.name, d["kind"]) for p, d in _rbac_roles()}
+    assert ("cluster-wide", "ClusterRole") in kinds
+    assert ("single-namespace", "Role") in kinds
+    assert ("single-namespace", "ClusterRole") in kinds
+
+
+@pytest.mark.parametrize(
+    "path_and_role", _rbac_roles(), ids=lambda pr: f"{pr[0].parent.name}/{pr[1]['kind']}"
+)
+def test_rbac_is_least_privilege(path_and_role: tuple[Path, dict[str, Any]]) -> None:
+    _, role = path_and_role
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"]
+        assert "*" not in rule["resources"]
+        assert "*" not in rule["apiGroups"]
+        assert "nonResourceURLs" not in rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                allowed = OPERATOR_VERBS.get((group, resource))
+                assert allowed is not None, f"unexpected resource {group}/{resource}"
+                assert set(rule["verbs"]) <= allowed, f"{group}/{resource}: {rule['verbs']}"
+
+
+def test_single_namespace_install_grants_nothing_cluster_wide_but_its_own_namespace() -> None:
+    for path, role in _rbac_roles():
+        if path.parent.name == "single-namespace" and role["kind"] == "ClusterRole":
+            assert role["rules"] == [
+                {
+                    "apiGroups": [""],
+                    "resources": ["namespaces"],
+                    "resourceNames": ["NAMESPACE"],
+                    "verbs": ["get"],
+                }
+            ]
+
+
+def _deployment() -> dict[str, Any]:
+    return _docs(DEPLOY / "base" / "deployment.yaml")[0]
+
+
+def test_deployment_is_single_replica_recreate() -> None:
+    spec = _deployment()["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+
+
+def test_deployment_hardening() -> None:
+    pod = _deployment()["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert container["resources"]["requests"]
+    assert container["resources"]["limits"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"metrics": 8080, "health": 8081}
+
+
+def test_only_the_operator_pod_gets_an_api_token() -> None:
+    sa = _docs(DEPLOY / "base" / "serviceaccount.yaml")[0]
+    assert sa["automountServiceAccountToken"] is False
+    assert _deployment()["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+
+
+def test_credentials_come_only_from_secret_refs() -> None:
+    (container,) = _deployment()["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+        assert "value" not in env[name]
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "pai-operator-credentials"
+
+
+def test_every_setting_is_an_env_var_the_operator_reads() -> None:
+    (container,) = _deployment()["spec"]["template"]["spec"]["containers"]
+    names = {e["name"] for e in container["env"] if e["name"].startswith("PAI_OPERATOR_")}
+    assert names == {
+        "PAI_OPERATOR_NAMESPACES",
+        "PAI_OPERATOR_REGION",
+        "PAI_OPERATOR_RESYNC_INTERVAL",
+        "PAI_OPERATOR_CONCURRENCY",
+        "PAI_OPERATOR_READ_RATE",
+        "PAI_OPERATOR_WRITE_RATE",
+        "PAI_OPERATOR_DEFAULT_DELETION_POLICY",
+        "PAI_OPERATOR_METRICS_PORT",
+        "PAI_OPERATOR_HEALTH_PORT",
+        "PAI_OPERATOR_LOG_FORMAT",
+    }
+
+
+def test_secret_template_is_not_applied_by_any_kustomization() -> None:
+    # Re-applying manifests must never reset real keys to placeholders.
+    for kustomization in DEPLOY.rglob("kustomization.yaml"):
+        listed = yaml.safe_load(kustomization.read_text()).get("resources", [])
+        assert not [r for r in listed if "secret" in r], kustomization
+    secrets = [p.name for p, d in _all_manifests() if d.get("kind") == "Secret"]
+    assert secrets == ["credentials-secret.example.yaml"]
+
+
+def test_base_uses_the_generated_crd_directory() -> None:
+    base = yaml.safe_load((DEPLOY / "base" / "kustomization.yaml").read_text())
+    assert "../../crds" in base["resources"]

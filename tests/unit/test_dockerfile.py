@@ -1,0 +1,135 @@
+"""The container recipe. This machine has no Docker engine, so the Dockerfile is checked
+statically and its install steps are replayed in a clean virtual environment from the built
+wheel: the same commands the runtime stage runs, ending with the entrypoint answering."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pai_operator
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+# Backslash continuations joined, so every instruction is one line.
+INSTRUCTIONS = [
+    line.strip()
+    for line in re.sub(r"\\\n", " ", DOCKERFILE).splitlines()
+    if line.strip() and not line.lstrip().startswith("#")
+]
+
+
+def _instructions(keyword: str) -> list[str]:
+    return [i[len(keyword) :].strip() for i in INSTRUCTIONS if i.upper().startswith(keyword + " ")]
+
+
+def _base_images() -> list[str]:
+    args = dict(a.split("=", 1) for a in _instructions("ARG") if "=" in a)
+    images = []
+    for stage in _instructions("FROM"):
+        image = stage.split()[0]
+        images.append(re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image))
+    return images
+
+
+def test_multi_stage_with_pinned_base() -> None:
+    images = _base_images()
+    assert len(images) >= 2
+    for image in images:
+        _name, _, tag = image.partition(":")
+        assert tag, image
+        assert tag != "latest", image
+        # Pinned down to the patch release, not a moving `3.11-slim`.
+        assert re.match(r"^\d+\.\d+\.\d+-", tag), image
+    assert "latest" not in DOCKERFILE
+
+
+def test_runs_as_numeric_non_root_user() -> None:
+    users = _instructions("USER")
+    assert users, "no USER"
+    uid, _, gid = users[-1].partition(":")
+    assert uid.isdigit()
+    assert int(uid) != 0
+    assert gid.isdigit()
+    assert int(gid) != 0
+
+
+def test_entrypoint_runs_the_operator() -> None:
+    assert _instructions("ENTRYPOINT")[-1] == '["pai-operator", "run"]'
+
+
+def test_oci_labels() -> None:
+    labels = " ".join(_instructions("LABEL"))
+    for key in ("title", "description", "version", "revision", "licenses", "source"):
+        assert f"org.opencontainers.image.{key}=" in labels
+
+
+def test_runtime_stage_has_no_build_tools_or_pip_cache() -> None:
+    runtime = DOCKERFILE.split("AS runtime", 1)[1]
+    assert not re.search(r"apt-get|apk add|gcc|build-essential", runtime)
+    assert "COPY --from=builder" not in runtime  # the wheel is bind-mounted, never a layer
+    assert "--no-cache-dir" in runtime
+    assert 'pip" uninstall --yes pip' in runtime
+
+
+def test_dockerignore_keeps_the_context_small() -> None:
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    assert lines[lines.index("*")] == "*"
+    assert {"!pyproject.toml", "!README.md", "!operator/"} <= set(lines)
+
+
+def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, check=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The runtime stage, replayed: wheel from the builder stage, fresh venv, install, strip pip."""
+    work = tmp_path_factory.mktemp("image")
+    wheels = work / "wheels"
+    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--wheel-dir", wheels, REPO)
+    (wheel,) = wheels.glob("pai_model_operator-*.whl")
+    venv = work / "opt" / "pai-operator"
+    # --without-pip is not an option: the Dockerfile installs with the venv's own pip, then removes it.
+    _run("python3", "-m", "venv", venv)
+    _run(venv / "bin" / "pip", "install", "--no-cache-dir", "--disable-pip-version-check", wheel)
+    _run(venv / "bin" / "pip", "uninstall", "--yes", "pip", "setuptools", "wheel")
+    return venv
+
+
+def test_installed_operator_answers_version(image_venv: Path) -> None:
+    out = _run(image_venv / "bin" / "pai-operator", "--version", cwd=image_venv)
+    assert pai_operator.__version__ in out.stdout + out.stderr
+
+
+def test_installed_operator_answers_help(image_venv: Path) -> None:
+    out = _run(image_venv / "bin" / "pai-operator", "--help", cwd=image_venv).stdout
+    assert "run" in out
+    run_help = _run(image_venv / "bin" / "pai-operator", "run", "--help", cwd=image_venv).stdout
+    for flag in (
+        "--namespace",
+        "--all-namespaces",
+        "--region",
+        "--endpoint",
+        "--metrics-port",
+        "--health-port",
+    ):
+        assert flag in run_help
+
+
+def test_image_also_ships_the_emulator(image_venv: Path) -> None:
+    # hack/e2e-kind.sh runs the emulator in-cluster from the same image.
+    assert "usage" in _run(image_venv / "bin" / "pai-emulator", "--help", cwd=image_venv).stdout.lower()
+
+
+def test_image_has_no_pip_left(image_venv: Path) -> None:
+    assert not (image_venv / "bin" / "pip").exists()
+    site = next((image_venv / "lib").glob("python3*/site-packages"))
+    assert not list(site.glob("pip-*.dist-info"))
+    assert list(site.glob("pai_model_operator-*.dist-info"))
