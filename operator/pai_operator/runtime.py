@@ -164,6 +164,9 @@ class Operator:
         s.networking.request_timeout = 60
         s.batching.worker_limit = self.settings.concurrency
         s.peering.standalone = True
+        # Our one resource is known up front; without this kopf would watch CRDs (and Namespaces)
+        # to discover resources, which least-privilege RBAC rightly forbids.
+        s.scanning.disabled = True
         s.execution.max_workers = 4
         return s
 

@@ -4,9 +4,10 @@ emulator as a process, and the operator as a process watching the test's namespa
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client
@@ -17,6 +18,7 @@ from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProc
 from tests.support.kube import REPO_ROOT, Cluster
 from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
+T = TypeVar("T")
 CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
 
 
@@ -86,14 +88,27 @@ def operator(start_operator: Callable[..., OperatorProcess]) -> OperatorProcess:
     return start_operator()
 
 
+class Remote:
+    """Our own PAI client, used synchronously by tests to arrange remote state (pre-existing
+    versions, drift made behind the operator's back)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, action: Callable[[PaiClient], Awaitable[T]]) -> T:
+        async def run() -> T:
+            creds = StaticCredentialsProvider(
+                Credentials(DEFAULT_CREDENTIAL.access_key_id, DEFAULT_CREDENTIAL.access_key_secret)
+            )
+            async with PaiClient(PaiClientConfig(endpoint=self.url), creds) as pai_client:
+                return await action(pai_client)
+
+        return asyncio.run(run())
+
+
 @pytest.fixture
-async def pai_client(emulator_service: EmulatorProcess) -> Any:
-    """Our own client, for arranging remote state (pre-existing versions, drift) in tests."""
-    creds = StaticCredentialsProvider(
-        Credentials(DEFAULT_CREDENTIAL.access_key_id, DEFAULT_CREDENTIAL.access_key_secret)
-    )
-    async with PaiClient(PaiClientConfig(endpoint=emulator_service.url), creds) as pai_client:
-        yield pai_client
+def remote(emulator_service: EmulatorProcess) -> Remote:
+    return Remote(emulator_service.url)
 
 
 def remote_versions(pai: AdminClient, model_id: str) -> list[dict[str, Any]]:
