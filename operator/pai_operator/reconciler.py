@@ -227,7 +227,11 @@ class Reconciler:
         except PaiError as error:
             return self._failed(obj, state, spec, region, error, previous, observed, plan)
 
-        state.failures, state.last_failure = 0, None
+        state.failures = 0
+        if plan.action is not Action.BLOCKED:
+            # A blocked plan keeps the streak: resetting it here would repeat its Warning on
+            # every resync (the check below compares against it).
+            state.last_failure = None
         if version_name:
             state.version_name = version_name
         conditions = conditions_for_plan(plan, obj.generation, previous)
@@ -296,7 +300,9 @@ class Reconciler:
             remote_exists = False
         message = describe_error(error)
         if reason is Reason.RECONCILE_ERROR:
-            message += f" (attempt {state.failures}; retrying)"
+            # No attempt count: like a request ID it would make every retry a status write. The
+            # count is in the log line below.
+            message += " (retrying)"
         conditions = conditions_for_failure(
             reason, message, obj.generation, remote_exists=remote_exists, previous=previous
         )
@@ -307,7 +313,12 @@ class Reconciler:
             events.append(Event("Warning", reason.value, str(error)))
             state.last_failure = signature
         log.warning(
-            "reconcile of %s/%s failed: %s; next attempt in %.1fs", obj.namespace, obj.name, error, retry_in
+            "reconcile of %s/%s failed (attempt %d): %s; next attempt in %.1fs",
+            obj.namespace,
+            obj.name,
+            state.failures,
+            error,
+            retry_in,
         )
         # Keep the names we already know in status; a failed pass must not erase them.
         name = (plan.version_name if plan else None) or Recorded.from_status(obj.status).version_name

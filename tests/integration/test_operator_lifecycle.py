@@ -124,7 +124,6 @@ def test_invalid_spec_is_terminal_and_makes_no_call(
     operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str
 ) -> None:
     mvs.create("big", spec(model_id, versionName="1.0.0", metrics={"blob": "x" * 9000}))
-    cond = mvs.condition("big", "Synced")
     obj = mvs.wait_condition("big", "Synced", "False", "InvalidSpec")
     cond = next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")
     assert "8192" in cond["message"]
@@ -133,7 +132,7 @@ def test_invalid_spec_is_terminal_and_makes_no_call(
     assert ops(pai, model_id) == []  # not a single PAI call, not even a read
     assert mvs.get("big")["metadata"]["resourceVersion"] == rv  # type: ignore[index]  # no retry loop
     # Fixing the spec resumes at once.
-    mvs.patch("big", {"spec": {"metrics": {"ok": 1}}})
+    mvs.patch("big", {"spec": {"metrics": {"blob": None, "ok": 1}}})  # merge patch: drop the blob
     mvs.wait_condition("big", "Ready")
 
 

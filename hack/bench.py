@@ -1,0 +1,796 @@
+#!/usr/bin/env python3
+"""Measure the operator's economy and speed against a real control plane and the PAI emulator.
+
+    .venv/bin/python hack/bench.py [--objects N] [--out FILE]
+
+Everything runs on loopback: etcd + kube-apiserver (hack/controlplane.py), the emulator and the
+operator as processes (tests/support). Prints a Markdown report and writes it to
+bench/RESULTS.md. Every wait is bounded; everything started here is stopped on exit.
+
+What is measured, and how:
+
+* PAI calls per create / in-sync resync / update / delete, from the emulator journal. Each
+  benchmark object gets a PAI model of its own, so journal entries are attributed by ModelId.
+* Kubernetes writes, from a watch on the namespace: every MODIFIED/DELETED event after the
+  user's own write is one write by the operator (each write bumps resourceVersion). Events
+  (core/v1) are counted by listing them per object.
+* Latency (apply -> Ready for the current generation) is timed from just before the create call
+  to the watch event that first shows Ready=True for that generation.
+* Client overhead: our PaiClient and the official SDK calling GetModelVersion sequentially; the
+  emulator journal's LatencyMs is the server's own time, the difference is the client's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "hack"))
+
+import controlplane  # noqa: E402
+from kubernetes import client, config, watch  # noqa: E402
+
+from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess  # noqa: E402
+from tests.support.operator import GROUP, PLURAL, VERSION, ModelVersions, OperatorProcess  # noqa: E402
+
+CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
+URI = "oss://bench-bucket.oss-cn-hangzhou-internal.aliyuncs.com/models/bench/"
+RESYNC = 2.0  # the short interval of the economy section: several resyncs fit in a few seconds
+SETTLE = 1.0  # quiet time after a phase ends, to catch trailing writes (shorter than RESYNC*0.9)
+
+
+# --- small helpers ------------------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for an empty list."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def fmt_counts(counter: Counter[str] | dict[str, int]) -> str:
+    items = sorted((k, v) for k, v in counter.items() if v)
+    return ", ".join(f"{k} {v}" for k, v in items) or "none"
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def metric_sum(text: str, name: str) -> float:
+    """Sum of all samples of one metric in Prometheus text format."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and (len(line) == len(name) or line[len(name)] in " {"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def ready_for_generation(obj: dict[str, Any]) -> bool:
+    generation = obj.get("metadata", {}).get("generation")
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True" and cond.get("observedGeneration") == generation)
+    return False
+
+
+def changed_parts(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
+    """Which parts of the object one write changed (for the write breakdown)."""
+    if before is None:
+        return "new"
+    parts = []
+    bm, am = before.get("metadata", {}), after.get("metadata", {})
+    for key in ("finalizers", "annotations", "labels", "deletionTimestamp"):
+        if bm.get(key) != am.get(key):
+            parts.append(key)
+    for key in ("spec", "status"):
+        if before.get(key) != after.get(key):
+            parts.append(key)
+    return "+".join(parts) or "nothing(rv only)"
+
+
+# --- the watch that counts Kubernetes writes -----------------------------------------------------
+
+
+@dataclass
+class Seen:
+    t: float
+    kind: str  # ADDED / MODIFIED / DELETED
+    name: str
+    rv: str
+    parts: str
+    ready: bool
+
+
+@dataclass
+class Recorder:
+    """Watches ModelVersions of one namespace on a thread and keeps every event with its time."""
+
+    api: client.ApiClient
+    namespace: str
+    seen: list[Seen] = field(default_factory=list)
+    _last: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Recorder:
+        self._thread = threading.Thread(target=self._run, name=f"watch-{self.namespace}", daemon=True)
+        self._thread.start()
+        # The watch must be established before anything is created, or ADDED events are replayed
+        # from the list and their times would be wrong. Listing first gives a resourceVersion.
+        return self
+
+    def _run(self) -> None:
+        custom = client.CustomObjectsApi(self.api)
+        listing = custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
+        rv = listing["metadata"]["resourceVersion"]
+        self._ready_event.set()
+        while not self._stop.is_set():
+            w = watch.Watch()
+            try:
+                for event in w.stream(
+                    custom.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self.namespace,
+                    PLURAL,
+                    resource_version=rv,
+                    timeout_seconds=5,
+                ):
+                    obj = event["object"]
+                    name = obj["metadata"]["name"]
+                    rv = obj["metadata"]["resourceVersion"]
+                    with self._cond:
+                        self.seen.append(
+                            Seen(
+                                time.monotonic(),
+                                event["type"],
+                                name,
+                                rv,
+                                changed_parts(self._last.get(name), obj),
+                                ready_for_generation(obj),
+                            )
+                        )
+                        self._last[name] = obj
+                        if event["type"] == "DELETED":
+                            self._last.pop(name, None)
+                        self._cond.notify_all()
+                    if self._stop.is_set():
+                        break
+            except Exception as exc:  # a dropped watch is resumed from the last resourceVersion
+                if not self._stop.is_set():
+                    print(f"  (watch {self.namespace} restarted: {type(exc).__name__})", file=sys.stderr)
+                    time.sleep(0.2)
+
+    _ready_event: threading.Event = field(default_factory=threading.Event)
+
+    def wait_started(self) -> None:
+        if not self._ready_event.wait(30):
+            raise TimeoutError("watch did not start")
+        time.sleep(0.3)  # let the watch request itself reach the apiserver
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def wait(self, what: str, predicate: Callable[[], bool], timeout: float) -> None:
+        with self._cond:
+            if not self._cond.wait_for(predicate, timeout):
+                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+    def ready_time(self, name: str, after: float) -> float | None:
+        for s in self.seen:
+            if s.name == name and s.t >= after and s.ready:
+                return s.t
+        return None
+
+    def gone(self, name: str) -> bool:
+        return any(s.name == name and s.kind == "DELETED" for s in self.seen)
+
+    def between(self, name: str, start: float, end: float) -> list[Seen]:
+        with self._cond:
+            return [s for s in self.seen if s.name == name and start <= s.t <= end]
+
+
+# --- the environment ----------------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    plane: controlplane.ControlPlane
+    emulator: EmulatorProcess
+    api: client.ApiClient
+    operator: OperatorProcess | None = None
+    recorders: list[Recorder] = field(default_factory=list)
+
+    def kubectl(self, *args: str) -> None:
+        import subprocess
+
+        subprocess.run(
+            [str(self.plane.binaries.kubectl), "--kubeconfig", str(self.plane.kubeconfig), *args],
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
+
+    def namespace(self, name: str) -> tuple[ModelVersions, Recorder]:
+        client.CoreV1Api(self.api).create_namespace(client.V1Namespace(metadata={"name": name}))
+        recorder = Recorder(self.api, name).start()
+        recorder.wait_started()
+        self.recorders.append(recorder)
+        return ModelVersions(self.api, name), recorder
+
+    def start_operator(self, namespaces: list[str], resync: float) -> OperatorProcess:
+        self.stop_operator()
+        self.operator = OperatorProcess(
+            self.plane.kubeconfig,
+            self.emulator.url,
+            DEFAULT_CREDENTIAL,
+            namespaces=namespaces,
+            resync_interval=resync,
+        ).start()
+        return self.operator
+
+    def stop_operator(self) -> None:
+        if self.operator is not None:
+            self.operator.stop()
+            self.operator = None
+
+    def new_model(self) -> str:
+        model = f"model-bench-{uuid.uuid4().hex[:8]}"
+        self.emulator.admin.add_model(model)
+        return model
+
+    def journal_len(self) -> int:
+        return len(self.emulator.admin.journal())
+
+    def journal_since(self, index: int) -> list[dict[str, Any]]:
+        return self.emulator.admin.journal()[index:]
+
+    def events_of(self, namespace: str) -> dict[str, list[tuple[str, str, int]]]:
+        """Per involved object: (uid, reason, count) of every Event in the namespace."""
+        out: dict[str, list[tuple[str, str, int]]] = {}
+        for ev in client.CoreV1Api(self.api).list_namespaced_event(namespace).items:
+            out.setdefault(ev.involved_object.name, []).append(
+                (ev.metadata.uid, ev.reason or "", int(ev.count or 1))
+            )
+        return out
+
+
+def event_delta(
+    before: dict[str, list[tuple[str, str, int]]], after: dict[str, list[tuple[str, str, int]]], name: str
+) -> Counter[str]:
+    """Event occurrences (new Event objects plus count increments) by reason, for one object."""
+    old = {uid: count for uid, _, count in before.get(name, [])}
+    delta: Counter[str] = Counter()
+    for uid, reason, count in after.get(name, []):
+        delta[reason] += count - old.get(uid, 0)
+    return delta
+
+
+# --- 1 + 2: calls and writes per lifecycle step --------------------------------------------------
+
+
+@dataclass
+class Step:
+    label: str
+    calls: Counter[str]
+    writes: list[str]
+    events: Counter[str]
+    passes: Counter[str] = field(default_factory=Counter)
+
+
+def log_passes(log: str, namespace: str, name: str) -> Counter[str]:
+    """Reconcile passes of one object by trigger, from the operator's debug log."""
+    found = re.findall(rf"(\w+) pass of {re.escape(namespace)}/{re.escape(name)}:", log)
+    return Counter(found)
+
+
+def economy(env: Env, out: list[str]) -> list[str]:
+    """Sections 1 and 2. Returns anomalies noticed."""
+    ns = "bench-economy"
+    mvs, rec = env.namespace(ns)
+    operator = env.start_operator([ns], RESYNC)
+    anomalies: list[str] = []
+    objects = {
+        "fixed-name": ("bench-fixed", env.new_model(), {"versionName": "1.0.0"}),
+        "server-named": ("bench-server", env.new_model(), {}),
+    }
+    steps: dict[str, list[Step]] = {kind: [] for kind in objects}
+
+    def measure(kind: str, label: str, action: Callable[[], None], done: Callable[[float], bool]) -> None:
+        name, model, _ = objects[kind]
+        j0, ev0, log0 = env.journal_len(), env.events_of(ns), len(operator.log_text())
+        t0 = time.monotonic()
+        action()
+        rec.wait(f"{name} {label}", lambda: done(t0), timeout=60)
+        time.sleep(SETTLE)
+        t1 = time.monotonic()
+        calls = Counter(e["Operation"] for e in env.journal_since(j0) if e["ModelId"] == model)
+        seen = rec.between(name, t0, t1)
+        # The user's own write (create, spec patch, delete request) is not the operator's.
+        user_kind = {"create": "ADDED", "update": "MODIFIED", "delete": "MODIFIED"}[label]
+        writes = [f"{s.kind}:{s.parts}" for s in seen]
+        if writes and seen[0].kind == user_kind:
+            writes = writes[1:]
+        passes = log_passes(operator.log_text()[log0:], ns, name)
+        steps[kind].append(Step(label, calls, writes, event_delta(ev0, env.events_of(ns), name), passes))
+
+    for kind, (name, model, extra) in objects.items():
+        spec = {"modelId": model, "uri": URI, "versionDescription": "bench", "labels": {"k": "v1"}, **extra}
+        measure(
+            kind,
+            "create",
+            lambda name=name, spec=spec: mvs.create(name, spec),  # type: ignore[misc]
+            lambda t0, name=name: rec.ready_time(name, t0) is not None,  # type: ignore[misc]
+        )
+
+    # In-sync resyncs: both objects idle for 4 intervals; nothing may be written.
+    window = 4 * RESYNC + 0.5
+    j0, ev0, log0 = env.journal_len(), env.events_of(ns), len(operator.log_text())
+    cpu0, t0 = cpu_seconds(operator.proc.pid), time.monotonic()  # type: ignore[union-attr]
+    time.sleep(window)
+    t1, cpu1 = time.monotonic(), cpu_seconds(operator.proc.pid)  # type: ignore[union-attr]
+    journal, ev1, log = env.journal_since(j0), env.events_of(ns), operator.log_text()[log0:]
+    for kind, (name, model, _) in objects.items():
+        seen = rec.between(name, t0, t1)
+        steps[kind].append(
+            Step(
+                "in-sync resync",
+                Counter(e["Operation"] for e in journal if e["ModelId"] == model),
+                [f"{s.kind}:{s.parts}" for s in seen],
+                event_delta(ev0, ev1, name),
+                log_passes(log, ns, name),
+            )
+        )
+    idle_cpu = (cpu1 - cpu0) / (t1 - t0)
+
+    for kind, (name, _, _) in objects.items():
+        measure(
+            kind,
+            "update",
+            lambda name=name: mvs.patch(
+                name, {"spec": {"versionDescription": "bench v2", "labels": {"k": "v2"}}}
+            ),  # type: ignore[misc]
+            lambda t0, name=name: (
+                rec.ready_time(name, t0 + 0.05) is not None  # type: ignore[misc]
+                and any(
+                    s.kind == "MODIFIED" and "spec" in s.parts
+                    for s in rec.between(name, t0, time.monotonic())
+                )
+            ),
+        )
+    for kind, (name, _, _) in objects.items():
+        measure(
+            kind,
+            "delete",
+            lambda name=name: mvs.delete(name),  # type: ignore[misc]
+            lambda t0, name=name: rec.gone(name),  # type: ignore[misc]
+        )
+    env.stop_operator()
+
+    out.append("## 1-2. PAI calls and Kubernetes writes per lifecycle step\n")
+    out.append(
+        f"Operator resync interval {RESYNC:g} s (±10 % jitter). Calls from the emulator journal "
+        "(one PAI model per object). Writes = watch events on the object after the user's own write "
+        "(what the write changed in brackets; DELETED = the finalizer removal). Events = core/v1 Event "
+        f"occurrences. Passes = reconcile passes in the operator log. Each step window ends {SETTLE:g} s "
+        "after the step converged.\n"
+    )
+    out.append("| object | step | PAI calls | K8s writes | Events | passes |")
+    out.append("|---|---|---|---|---|---|")
+    for kind, kind_steps in steps.items():
+        for s in kind_steps:
+            writes = f"{len(s.writes)} ({', '.join(s.writes)})" if s.writes else "0"
+            calls = f"{sum(s.calls.values())} ({fmt_counts(s.calls)})"
+            out.append(
+                f"| {kind} | {s.label} | {calls} | {writes} | {sum(s.events.values())} "
+                f"({fmt_counts(s.events)}) | {fmt_counts(s.passes)} |"
+            )
+            if s.label == "in-sync resync":
+                resyncs = s.passes.get("resync", 0)
+                if s.writes:
+                    anomalies.append(
+                        f"{kind}: {len(s.writes)} Kubernetes writes during {resyncs} in-sync resyncs"
+                    )
+                if sum(s.events.values()):
+                    anomalies.append(f"{kind}: {sum(s.events.values())} Events during in-sync resyncs")
+                extra_calls = sum(s.calls.values()) - resyncs
+                if resyncs and extra_calls:
+                    anomalies.append(
+                        f"{kind}: {sum(s.calls.values())} PAI calls for {resyncs} in-sync resync passes"
+                    )
+            elif sum(s.passes.values()) > 1:
+                anomalies.append(f"{kind} {s.label}: {fmt_counts(s.passes)} reconcile passes for one step")
+    for kind, kind_steps in steps.items():
+        resync = next(s for s in kind_steps if s.label == "in-sync resync")
+        n = resync.passes.get("resync", 0)
+        if n:
+            per = sum(resync.calls.values()) / n
+            out.append(
+                f"\n{kind}: {n} in-sync resync passes in {window:.1f} s → {per:.2f} PAI calls and "
+                f"{len(resync.writes) / n:.2f} Kubernetes writes per resync."
+            )
+    out.append(
+        f"\nOperator CPU while idle (2 objects, resync {RESYNC:g} s): {100 * idle_cpu:.1f} % of one core.\n"
+    )
+    return anomalies
+
+
+# --- 3, 4, 6: latency, throughput, faults -------------------------------------------------------
+
+
+def create_batch(
+    mvs: ModelVersions, names: list[str], spec_of: Callable[[str], dict[str, Any]]
+) -> dict[str, float]:
+    """Create objects in parallel (8 threads); returns the monotonic time each create was sent."""
+    sent: dict[str, float] = {}
+
+    def one(name: str) -> None:
+        sent[name] = time.monotonic()
+        mvs.create(name, spec_of(name))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, names))
+    return sent
+
+
+def delete_all(mvs: ModelVersions, rec: Recorder, names: list[str], timeout: float = 90) -> float:
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(mvs.delete, names))
+    rec.wait("objects deleted", lambda: all(rec.gone(n) for n in names), timeout)
+    return time.monotonic() - t0
+
+
+def latencies(rec: Recorder, sent: dict[str, float]) -> list[float]:
+    return [rec.ready_time(n, t) - t for n, t in sent.items()]  # type: ignore[operator]
+
+
+def latency(env: Env, mvs: ModelVersions, rec: Recorder, batch: int, out: list[str]) -> None:
+    single: list[float] = []
+    for i in range(10):
+        model = env.new_model()
+        name = f"single-{i}"
+        sent = create_batch(mvs, [name], lambda _n, m=model: {"modelId": m, "uri": URI})  # type: ignore[misc]
+        rec.wait(f"{name} Ready", lambda name=name: rec.ready_time(name, 0) is not None, 30)  # type: ignore[misc]
+        single += latencies(rec, sent)
+        delete_all(mvs, rec, [name], 30)
+    models = {f"batch-{i}": env.new_model() for i in range(batch)}
+    t0 = time.monotonic()
+    sent = create_batch(mvs, list(models), lambda n: {"modelId": models[n], "uri": URI})
+    rec.wait("batch Ready", lambda: all(rec.ready_time(n, 0) is not None for n in models), 120)
+    wall = max(rec.ready_time(n, 0) or 0 for n in models) - t0
+    many = latencies(rec, sent)
+    delete_all(mvs, rec, list(models))
+    out.append("## 3. apply → Ready latency\n")
+    out.append("From just before the create call to the watch event showing Ready=True for the generation.\n")
+    out.append("| case | n | median | p95 | max |")
+    out.append("|---|---|---|---|---|")
+    out.append(
+        f"| one object at a time | 10 | {median(single):.3f} s | {pct(single, 95):.3f} s | {max(single):.3f} s |"
+    )
+    out.append(
+        f"| {batch} created at once | {batch} | {median(many):.3f} s | {pct(many, 95):.3f} s | {max(many):.3f} s |"
+    )
+    out.append(f"\n{batch} objects at once: all Ready {wall:.2f} s after the first create was sent.\n")
+
+
+def throughput(
+    env: Env, mvs: ModelVersions, rec: Recorder, n: int, out: list[str], anomalies: list[str]
+) -> None:
+    assert env.operator is not None
+    models = {f"tput-{i}": env.new_model() for i in range(n)}
+    metrics0 = env.operator.metrics()
+    j0 = env.journal_len()
+    t0 = time.monotonic()
+    create_batch(
+        mvs, list(models), lambda name: {"modelId": models[name], "uri": URI, "versionName": "1.0.0"}
+    )
+    created = time.monotonic() - t0
+    rec.wait("throughput batch Ready", lambda: all(rec.ready_time(m, 0) is not None for m in models), 180)
+    converged = max(rec.ready_time(m, 0) or 0 for m in models) - t0
+    time.sleep(SETTLE)
+    calls = Counter(e["Operation"] for e in env.journal_since(j0))
+    metrics1 = env.operator.metrics()
+    wait_s = metric_sum(metrics1, "pai_operator_rate_limit_wait_seconds_total") - metric_sum(
+        metrics0, "pai_operator_rate_limit_wait_seconds_total"
+    )
+    writes = sum(len(rec.between(m, t0, time.monotonic())) - 1 for m in models)  # minus the ADDED
+    j1 = env.journal_len()
+    delete_s = delete_all(mvs, rec, list(models), 120)
+    del_calls = Counter(e["Operation"] for e in env.journal_since(j1))
+    out.append(f"## 4. Throughput: {n} objects created together\n")
+    out.append(
+        "Resync interval 300 s (no drift checks during the run); default client limits (50 reads/s, "
+        "20 writes/s); kopf worker limit 20.\n"
+    )
+    out.append("| measure | value |")
+    out.append("|---|---|")
+    out.append(f"| create requests sent (8 threads) | {created:.2f} s |")
+    out.append(f"| all {n} Ready | {converged:.2f} s ({n / converged:.1f} objects/s) |")
+    out.append(
+        f"| PAI calls | {sum(calls.values())} ({fmt_counts(calls)}) = {sum(calls.values()) / n:.2f}/object |"
+    )
+    out.append(f"| Kubernetes writes by the operator | {writes} ({writes / n:.2f}/object) |")
+    out.append(
+        f"| rate-limiter wait (sum over calls, `pai_operator_rate_limit_wait_seconds_total`) | {wait_s:.2f} s |"
+    )
+    out.append(f"| delete all {n} until gone | {delete_s:.2f} s; PAI calls {fmt_counts(del_calls)} |")
+    out.append("")
+    if calls.get("CreateModelVersion", 0) != n:
+        anomalies.append(
+            f"throughput: {calls.get('CreateModelVersion', 0)} CreateModelVersion calls for {n} objects"
+        )
+
+
+def faults(env: Env, mvs: ModelVersions, rec: Recorder, n: int, out: list[str], anomalies: list[str]) -> None:
+    admin = env.emulator.admin
+    models = {f"fault-{i}": env.new_model() for i in range(n)}
+    j0 = env.journal_len()
+    admin.add_fault("*", "error", error_rate=0.3, code="ServiceUnavailable", http_status=503)
+    try:
+        t0 = time.monotonic()
+        create_batch(
+            mvs, list(models), lambda name: {"modelId": models[name], "uri": URI, "versionName": "1.0.0"}
+        )
+        rec.wait("fault batch Ready", lambda: all(rec.ready_time(m, 0) is not None for m in models), 120)
+        converged = max(rec.ready_time(m, 0) or 0 for m in models) - t0
+        time.sleep(SETTLE)
+    finally:
+        admin.clear_faults()
+    journal = [e for e in env.journal_since(j0) if e["ModelId"] in set(models.values())]
+    attempts = Counter(e["Operation"] for e in journal)
+    failed = Counter(e["Operation"] for e in journal if e["Fault"])
+    versions = {m: len(admin.versions(m)) for m in models.values()}
+    duplicates = sum(1 for count in versions.values() if count != 1)
+    delete_all(mvs, rec, list(models))
+    out.append(f"## 6. Convergence under 30 % ServiceUnavailable on every operation ({n} objects)\n")
+    out.append("Operator backoff base 0.5 s, cap 4 s; client retries reads up to 4 attempts.\n")
+    out.append("| measure | value |")
+    out.append("|---|---|")
+    out.append(f"| all {n} Ready | {converged:.2f} s |")
+    out.append(f"| PAI attempts | {sum(attempts.values())} ({fmt_counts(attempts)}) |")
+    out.append(f"| of which injected 503 | {sum(failed.values())} ({fmt_counts(failed)}) |")
+    out.append(
+        f"| remote versions per model | {sorted(set(versions.values()))} (models without exactly 1: {duplicates}) |"
+    )
+    out.append("")
+    if duplicates:
+        anomalies.append(f"faults: {duplicates} models do not hold exactly one version: {versions}")
+
+
+# --- 5: client overhead ------------------------------------------------------------------------
+
+
+def client_overhead(env: Env, calls: int, out: list[str]) -> None:
+    model = env.new_model()
+    admin = env.emulator.admin
+    # The emulator enforces PAI's default quota (50 reads/s); a sequential loop on loopback goes
+    # faster than that, and a throttled call would measure the back-off, not the client.
+    quota = admin.quotas()["GetModelVersion"]
+    admin.set_quota("GetModelVersion", 0)
+    try:
+        _client_overhead(env, calls, out, model)
+    finally:
+        admin.set_quota("GetModelVersion", quota)
+
+
+def _client_overhead(env: Env, calls: int, out: list[str], model: str) -> None:
+    from alibabacloud_aiworkspace20210204 import models as sdk_models
+    from alibabacloud_aiworkspace20210204.client import Client as SdkClient
+    from alibabacloud_tea_openapi.models import Config as SdkConfig
+
+    from pai_operator.pai import (
+        CreateModelVersionRequest,
+        PaiClient,
+        PaiClientConfig,
+        StaticCredentialsProvider,
+    )
+    from pai_operator.pai.credentials import Credentials
+
+    admin = env.emulator.admin
+    creds = StaticCredentialsProvider(
+        Credentials(DEFAULT_CREDENTIAL.access_key_id, DEFAULT_CREDENTIAL.access_key_secret)
+    )
+
+    async def ours() -> tuple[str, list[float]]:
+        # No client-side rate limit: the point is the cost of one call, not the pacing.
+        cfg = PaiClientConfig(endpoint=env.emulator.url, read_rate=None, write_rate=None)
+        async with PaiClient(cfg, creds) as pai:
+            name = (await pai.create_model_version(model, CreateModelVersionRequest(uri=URI))).version_name
+            for _ in range(20):  # warm-up: connection pool, imports, caches
+                await pai.get_model_version(model, name)
+            admin.clear_journal()
+            times = []
+            for _ in range(calls):
+                started = time.perf_counter()
+                await pai.get_model_version(model, name)
+                times.append(time.perf_counter() - started)
+            return name, times
+
+    name, our_times = asyncio.run(ours())
+    our_server = [e["LatencyMs"] / 1000 for e in admin.journal("GetModelVersion")]
+
+    sdk = SdkClient(
+        SdkConfig(
+            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
+            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
+            endpoint=env.emulator.endpoint,
+            protocol="http",
+        )
+    )
+    for _ in range(20):
+        sdk.get_model_version(model, name, sdk_models.GetModelVersionRequest())
+    admin.clear_journal()
+    sdk_times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        sdk.get_model_version(model, name, sdk_models.GetModelVersionRequest())
+        sdk_times.append(time.perf_counter() - started)
+    sdk_server = [e["LatencyMs"] / 1000 for e in admin.journal("GetModelVersion")]
+
+    out.append(f"## 5. Client overhead: {calls} sequential GetModelVersion calls\n")
+    out.append(
+        "Client = wall time around the call in the caller; server = emulator journal LatencyMs (from "
+        "request read to response, incl. signature verification); overhead = client - server per call "
+        "(signing, HTTP, JSON/pydantic parsing, event loop). Times in ms.\n"
+    )
+    out.append(
+        "| client | client median | client p99 | server median | server p99 | overhead median | overhead p99 |"
+    )
+    out.append("|---|---|---|---|---|---|---|")
+    for label, times, server in (
+        ("PaiClient (httpx, async)", our_times, our_server),
+        ("official SDK aiworkspace20210204 (sync)", sdk_times, sdk_server),
+    ):
+        if len(server) != len(times):
+            out.append(f"| {label} | journal has {len(server)} entries for {len(times)} calls | | | | | |")
+            continue
+        diff = [c - s for c, s in zip(times, server, strict=True)]
+        ms = [
+            1000 * x
+            for x in (
+                median(times),
+                pct(times, 99),
+                median(server),
+                pct(server, 99),
+                median(diff),
+                pct(diff, 99),
+            )
+        ]
+        out.append(f"| {label} | " + " | ".join(f"{v:.2f}" for v in ms) + " |")
+    out.append("")
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def versions_line() -> str:
+    def v(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "?"
+
+    return (
+        f"Python {platform.python_version()}; kube-apiserver {controlplane.VERSIONS['KUBERNETES_VERSION']}, "
+        f"etcd {controlplane.VERSIONS['ETCD_VERSION']}; pai-model-operator {v('pai-model-operator')}, "
+        f"kopf {v('kopf')}, httpx {v('httpx')}, aiohttp {v('aiohttp')}, kubernetes {v('kubernetes')}, "
+        f"alibabacloud-aiworkspace20210204 {v('alibabacloud-aiworkspace20210204')}, "
+        f"alibabacloud-tea-openapi {v('alibabacloud-tea-openapi')}"
+    )
+
+
+@contextlib.contextmanager
+def environment() -> Iterator[Env]:
+    root = Path(tempfile.mkdtemp(prefix="pai-bench-"))
+    plane = controlplane.ControlPlane(root)
+    emulator = EmulatorProcess(models=())
+    env: Env | None = None
+    api: client.ApiClient | None = None
+    try:
+        print("starting control plane ...", file=sys.stderr)
+        plane.start()
+        emulator.start()
+        api = config.new_client_from_config(config_file=str(plane.kubeconfig))
+        env = Env(plane, emulator, api)
+        env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+        env.kubectl("wait", "--for=condition=Established", "crd/modelversions.pai.mlops.dev", "--timeout=60s")
+        yield env
+    finally:
+        if env is not None:
+            env.stop_operator()
+            for recorder in env.recorders:
+                recorder.stop()
+        if api is not None:
+            api.close()
+        emulator.stop()
+        plane.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=50, help="objects in the throughput run (default 50)")
+    parser.add_argument(
+        "--batch", type=int, default=20, help="objects created at once for latency (default 20)"
+    )
+    parser.add_argument("--fault-objects", type=int, default=10, help="objects in the fault run (default 10)")
+    parser.add_argument("--client-calls", type=int, default=500, help="calls per client in section 5")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "RESULTS.md")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    out = [
+        "# pai-model-operator benchmark\n",
+        f"Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}. Machine: {os.cpu_count()} cores "
+        f"({platform.machine()}, {platform.system()} {platform.release()}), everything on loopback.\n",
+        f"Versions: {versions_line()}.\n",
+        "Reproduce: `.venv/bin/python hack/bench.py` (writes this file).\n",
+    ]
+    anomalies: list[str] = []
+    with environment() as env:
+        print("5. client overhead ...", file=sys.stderr)
+        client_overhead(env, args.client_calls, out)
+        print("1-2. economy ...", file=sys.stderr)
+        anomalies += economy(env, out)
+        names = ["bench-latency", "bench-throughput", "bench-faults"]
+        spaces = {name: env.namespace(name) for name in names}
+        env.start_operator(names, 300.0)
+        print("3. latency ...", file=sys.stderr)
+        latency(env, *spaces["bench-latency"], args.batch, out)
+        print("4. throughput ...", file=sys.stderr)
+        throughput(env, *spaces["bench-throughput"], args.objects, out, anomalies)
+        print("6. faults ...", file=sys.stderr)
+        faults(env, *spaces["bench-faults"], args.fault_objects, out, anomalies)
+        log_path = env.operator.log_path if env.operator else None
+    # Section 5 ran first (idle machine) but reads best after the operator sections.
+    five = out.index(next(line for line in out if line.startswith("## 5.")))
+    end_five = next(i for i in range(five + 1, len(out)) if out[i].startswith("## "))
+    out[len(out) :] = out[five:end_five]
+    del out[five:end_five]
+    out.append("## Anomalies noticed\n")
+    out.extend(f"- {a}" for a in anomalies or ["none"])
+    out.append(f"\nTotal run time {time.monotonic() - started:.0f} s. Last operator log: {log_path}.")
+    report = "\n".join(out) + "\n"
+    print(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,625 @@
+"""Reconciler passes against an in-memory PAI through the real PaiClient: which calls a pass
+makes, in what order, and what status, events and retry timing it hands back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from tests.unit.reconciler_fakes import (
+    MODEL,
+    NAMESPACE,
+    OTHER_UID,
+    REGION,
+    SECRET,
+    UID,
+    URI,
+    Harness,
+    label_map,
+    make_harness,
+)
+
+from pai_operator.reconciler import DeletionResult, PassResult
+from pai_operator.settings import OperatorSettings
+from pai_operator.spec import (
+    DELETION_POLICY_ANNOTATION,
+    FINALIZER,
+    MAX_METRICS_CHARS,
+    OWNER_LABEL_KEY,
+    PAUSED_ANNOTATION,
+)
+
+FIXED: dict[str, Any] = {"modelId": MODEL, "uri": URI, "versionName": "1.0.0"}
+ASSIGNED: dict[str, Any] = {"modelId": MODEL, "uri": URI}
+
+
+@pytest.fixture
+async def h() -> AsyncIterator[Harness]:
+    harness = make_harness()
+    yield harness
+    await harness.aclose()
+
+
+def cond(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    found = [c for c in status.get("conditions", []) if c["type"] == type_]
+    assert len(found) == 1, status
+    result: dict[str, Any] = found[0]
+    return result
+
+
+def synced(status: dict[str, Any]) -> tuple[str, str]:
+    c = cond(status, "Synced")
+    return c["status"], c["reason"]
+
+
+def event_reasons(result: PassResult | DeletionResult) -> list[tuple[str, str]]:
+    return [(e.type, e.reason) for e in result.events]
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+async def test_create_with_fixed_name(h: Harness) -> None:
+    result = await h.reconcile({**FIXED, "labels": {"team": "a"}})
+
+    assert h.pai.actions == ["GetModelVersion", "CreateModelVersion", "GetModelVersion"]
+    body = json.loads(h.pai.requests[1].content)
+    assert body["VersionName"] == "1.0.0"
+    assert {"Key": OWNER_LABEL_KEY, "Value": UID} in body["Labels"]
+    assert {"Key": "team", "Value": "a"} in body["Labels"]
+
+    patch = result.status_patch
+    assert patch is not None
+    assert patch["id"] == f"{MODEL}:1.0.0"
+    assert patch["versionName"] == "1.0.0"
+    assert patch["regionId"] == REGION
+    assert patch["observedGeneration"] == 1
+    assert patch["atProvider"]["uri"] == URI
+    assert patch["atProvider"]["labels"] == {OWNER_LABEL_KEY: UID, "team": "a"}
+    assert patch["atProvider"]["gmtCreateTime"]  # taken from the re-read, not from spec
+    assert (cond(patch, "Ready")["status"], cond(patch, "Ready")["reason"]) == ("True", "Available")
+    assert (cond(patch, "Synced")["status"], cond(patch, "Synced")["reason"]) == ("True", "ReconcileSuccess")
+    assert ("Normal", "Created") in event_reasons(result)
+    assert result.outcome == "changed"
+    assert result.retry_in is None
+    assert result.conditions == {"Ready": "True", "Synced": "True"}
+    assert h.clients.regions == [REGION]
+    assert h.namespaces.calls == []  # the namespace default matters only when deleting
+
+
+async def test_create_with_server_assigned_name_then_in_sync_pass_writes_nothing(h: Harness) -> None:
+    first = await h.reconcile(ASSIGNED)
+
+    assert h.pai.actions == ["ListModelVersions", "CreateModelVersion", "GetModelVersion"]
+    assert h.pai.requests[0].url.params["Label"] == UID
+    assert first.version_name == "0.1.0"
+    assert h.state.version_name == "0.1.0"
+    assert h.status["versionName"] == "0.1.0"
+    assert h.status["id"] == f"{MODEL}:0.1.0"
+
+    h.pai.clear()
+    second = await h.reconcile(ASSIGNED)
+    assert h.pai.actions == ["GetModelVersion"]
+    assert h.pai.requests[0].url.path.endswith("/versions/0.1.0")
+    assert second.outcome == "in_sync"
+    assert second.status_patch is None
+    assert second.events == []
+    assert list(h.pai.models[MODEL]) == ["0.1.0"]
+
+
+async def test_status_write_lost_after_create_uses_the_name_in_memory(h: Harness) -> None:
+    await h.reconcile(ASSIGNED)
+    h.status = {}  # the status patch never landed; the object's memory still has the name
+    h.pai.clear()
+
+    result = await h.reconcile(ASSIGNED)
+
+    assert h.pai.actions == ["GetModelVersion"]
+    assert result.status_patch is not None
+    assert result.status_patch["versionName"] == "0.1.0"
+    assert list(h.pai.models[MODEL]) == ["0.1.0"]
+
+
+@pytest.mark.parametrize("spec", [FIXED, ASSIGNED], ids=["fixed-name", "server-assigned"])
+async def test_lost_create_response_is_retried_then_found_without_a_second_create(
+    h: Harness, spec: dict[str, Any]
+) -> None:
+    h.pai.lose_response("CreateModelVersion")
+
+    first = await h.reconcile(spec)
+
+    assert h.pai.writes == ["CreateModelVersion"]
+    assert len(h.pai.models[MODEL]) == 1  # the create was committed
+    assert first.outcome == "retry"
+    assert first.retry_in is not None
+    assert first.retry_in > 0
+    assert synced(h.status) == ("False", "ReconcileError")
+    assert (cond(h.status, "Ready")["status"], cond(h.status, "Ready")["reason"]) == ("False", "Creating")
+    assert SECRET not in json.dumps(h.status)
+
+    h.pai.clear()
+    second = await h.reconcile(spec)
+
+    assert "CreateModelVersion" not in h.pai.actions
+    assert h.pai.writes == []  # the version already carries our label: nothing to repair
+    assert len(h.pai.models[MODEL]) == 1
+    name = next(iter(h.pai.models[MODEL]))
+    assert h.status["versionName"] == name
+    assert synced(h.status) == ("True", "ReconcileSuccess")
+    assert cond(h.status, "Ready")["status"] == "True"
+    assert second.retry_in is None
+    assert h.state.failures == 0
+
+
+# --- update -----------------------------------------------------------------------------------
+
+
+async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harness) -> None:
+    h.pai.seed(
+        "1.0.0",
+        labels={"team": "a", "stage": "dev", "old": "x"},
+        VersionDescription="before",
+        ApprovalStatus="Pending",
+        Metrics={"acc": 0.9},
+        SourceType="Custom",
+    )
+    spec = {
+        **FIXED,
+        "labels": {"team": "a", "stage": "prod", "new": "y"},
+        "versionDescription": "after",
+        "approvalStatus": "Pending",
+        "metrics": {"acc": 0.9},
+        "sourceType": "Custom",
+    }
+
+    result = await h.reconcile(spec)
+
+    assert h.pai.actions == [
+        "GetModelVersion",
+        "DeleteModelVersionLabels",
+        "CreateModelVersionLabels",
+        "UpdateModelVersion",
+        "GetModelVersion",
+    ]
+    deleted, added, updated = h.pai.requests[1:4]
+    assert sorted(deleted.url.params["LabelKeys"].split(",")) == ["old", "stage"]
+    assert json.loads(added.content) == {
+        "Labels": [{"Key": "new", "Value": "y"}, {"Key": "stage", "Value": "prod"}]
+    }
+    assert set(json.loads(updated.content)) == {"VersionDescription"}
+    assert label_map(h.pai.version("1.0.0")) == {
+        OWNER_LABEL_KEY: UID,
+        "team": "a",
+        "stage": "prod",
+        "new": "y",
+    }
+    assert result.outcome == "changed"
+    assert ("Normal", "Updated") in event_reasons(result)
+    assert h.status["atProvider"]["labels"]["stage"] == "prod"
+
+    h.pai.clear()
+    again = await h.reconcile(spec)
+    assert h.pai.actions == ["GetModelVersion"]
+    assert again.outcome == "in_sync"
+
+
+async def test_unset_spec_fields_are_not_managed(h: Harness) -> None:
+    h.pai.seed("1.0.0", labels={"mine": "not-yours"}, VersionDescription="set in the console")
+
+    result = await h.reconcile(FIXED)
+
+    assert h.pai.actions == ["GetModelVersion"]
+    assert result.outcome == "in_sync"
+    assert label_map(h.pai.version("1.0.0"))["mine"] == "not-yours"
+
+
+async def test_existing_unowned_version_needs_adoption_policy(h: Harness) -> None:
+    h.pai.seed("1.0.0", owner=None)
+
+    blocked = await h.reconcile(FIXED)
+    assert h.pai.writes == []
+    assert synced(h.status) == ("False", "AlreadyExists")
+    assert blocked.outcome == "blocked"
+    assert event_reasons(blocked) == [("Warning", "AlreadyExists")]
+
+    h.pai.clear()
+    adopted = await h.reconcile({**FIXED, "adoptionPolicy": "IfExists"})
+    assert h.pai.actions == ["GetModelVersion", "CreateModelVersionLabels", "GetModelVersion"]
+    assert label_map(h.pai.version("1.0.0")) == {OWNER_LABEL_KEY: UID}
+    assert synced(h.status) == ("True", "ReconcileSuccess")
+    assert ("Normal", "Adopted") in event_reasons(adopted)
+
+
+async def test_version_owned_by_another_object_is_never_written(h: Harness) -> None:
+    h.pai.seed("1.0.0", owner=OTHER_UID, VersionDescription="theirs")
+
+    result = await h.reconcile({**FIXED, "versionDescription": "mine", "adoptionPolicy": "IfExists"})
+
+    assert h.pai.writes == []
+    assert synced(h.status) == ("False", "Conflict")
+    assert OTHER_UID in cond(h.status, "Synced")["message"]
+
+
+# --- invalid spec -----------------------------------------------------------------------------
+
+
+async def test_oversized_metrics_is_invalid_without_any_request(h: Harness) -> None:
+    metrics = {"blob": "x" * MAX_METRICS_CHARS}
+    assert len(json.dumps(metrics, separators=(",", ":"))) > MAX_METRICS_CHARS
+
+    result = await h.reconcile({**FIXED, "metrics": metrics})
+
+    assert h.pai.requests == []
+    assert synced(h.status) == ("False", "InvalidSpec")
+    assert "spec.metrics" in cond(h.status, "Synced")["message"]
+    assert result.outcome == "invalid"
+    assert result.retry_in is None  # terminal: nothing changes until the spec does
+    assert event_reasons(result) == [("Warning", "InvalidSpec")]
+
+    again = await h.reconcile({**FIXED, "metrics": metrics})
+    assert h.pai.requests == []
+    assert again.events == []  # one Warning, not one per resync
+    assert again.status_patch is None
+
+
+async def test_spec_that_fails_the_schema_is_invalid_without_any_request(h: Harness) -> None:
+    result = await h.reconcile({"modelId": MODEL, "versionName": "not a version"})
+
+    assert h.pai.requests == []
+    assert synced(h.status) == ("False", "InvalidSpec")
+    assert "spec.uri" in cond(h.status, "Synced")["message"]
+    assert result.outcome == "invalid"
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+async def test_missing_model_is_retried_slowly(h: Harness) -> None:
+    spec = {**FIXED, "modelId": "model-gone"}
+
+    result = await h.reconcile(spec)
+
+    assert h.pai.actions == ["GetModelVersion"]
+    assert synced(h.status) == ("False", "ModelNotFound")
+    assert result.retry_in == h.settings.model_missing_retry
+    assert event_reasons(result) == [("Warning", "ModelNotFound")]
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(404, "InvalidAccessKeyId.NotFound"), (400, "SignatureDoesNotMatch"), (403, "Forbidden.RAM")],
+)
+async def test_auth_errors_are_auth_failed(h: Harness, status: int, code: str) -> None:
+    h.pai.fail("GetModelVersion", status, code)
+
+    result = await h.reconcile(FIXED)
+
+    assert h.pai.writes == []  # in particular: a 404 auth error is not "version missing"
+    assert synced(h.status) == ("False", "AuthFailed")
+    assert result.retry_in is not None
+    assert result.retry_in >= 0.9 * h.settings.resync_interval
+    assert SECRET not in json.dumps(h.status)
+
+
+async def test_throttling_honours_retry_after(h: Harness) -> None:
+    h.pai.fail("GetModelVersion", 429, "Throttling.User", headers={"x-acs-retry-after": "7"})
+
+    result = await h.reconcile(FIXED)
+
+    assert synced(h.status) == ("False", "ReconcileError")
+    assert result.retry_in is not None
+    assert result.retry_in >= 7
+    assert result.outcome == "retry"
+
+
+async def test_server_errors_back_off_exponentially_with_one_warning_and_one_status_write(
+    h: Harness,
+) -> None:
+    h.pai.seed("1.0.0")
+    h.pai.fail("GetModelVersion", 503, "ServiceUnavailable", times=None)
+    base, cap = h.settings.backoff_base, h.settings.backoff_cap
+
+    results = [await h.reconcile(FIXED) for _ in range(7)]
+
+    for failures, result in enumerate(results, start=1):
+        ceiling = min(cap, base * 2 ** (failures - 1))
+        assert result.retry_in is not None
+        assert ceiling / 2 <= result.retry_in <= ceiling <= cap
+        assert result.outcome == "retry"
+    assert [r.retry_in for r in results[:4]] == sorted(r.retry_in or 0 for r in results[:4])
+    assert results[-1].retry_in is not None
+    assert results[-1].retry_in >= cap / 2
+    assert event_reasons(results[0]) == [("Warning", "ReconcileError")]
+    assert all(r.events == [] for r in results[1:])
+    # The first failure writes Synced=False; the retries find status already right. The
+    # request IDs differ on every answer, so this also proves none reaches status.
+    assert results[0].status_patch is not None
+    assert [r.status_patch for r in results[1:]] == [None] * 6
+    assert "REQ-" not in json.dumps(h.status)
+    assert any("REQ-" in e.message for e in results[0].events)  # events may carry it
+    assert h.state.failures == 7
+
+    h.pai.clear_faults()
+    recovered = await h.reconcile(FIXED)
+    assert synced(h.status) == ("True", "ReconcileSuccess")
+    assert h.state.failures == 0
+    assert recovered.retry_in is None
+
+
+async def test_a_different_error_starts_a_new_warning_streak(h: Harness) -> None:
+    h.pai.fail("GetModelVersion", 503, "ServiceUnavailable", times=2)
+    h.pai.fail("GetModelVersion", 429, "Throttling.User", times=1)
+
+    results = [await h.reconcile(FIXED) for _ in range(3)]
+
+    assert [event_reasons(r) for r in results] == [
+        [("Warning", "ReconcileError")],
+        [],
+        [("Warning", "ReconcileError")],
+    ]
+
+
+async def test_failed_pass_keeps_previous_status(h: Harness) -> None:
+    await h.reconcile({**FIXED, "labels": {"team": "a"}})
+    before = dict(h.status)
+    h.pai.fail("GetModelVersion", 500, "InternalError")
+
+    result = await h.reconcile({**FIXED, "labels": {"team": "a"}})
+
+    patch = result.status_patch
+    assert patch is not None
+    assert set(patch) == {"conditions"}  # no key of the earlier status is erased or rewritten
+    for key in ("id", "versionName", "regionId", "atProvider", "observedGeneration"):
+        assert h.status[key] == before[key]
+    # Ready: the last known answer is kept (the version existed); Synced tells of the failure.
+    assert cond(h.status, "Ready") == cond(before, "Ready")
+    assert synced(h.status) == ("False", "ReconcileError")
+
+
+async def test_failed_write_reports_the_observed_version(h: Harness) -> None:
+    h.pai.seed("1.0.0", VersionDescription="before")
+    h.pai.fail("UpdateModelVersion", 503, "ServiceUnavailable")
+
+    result = await h.reconcile({**FIXED, "versionDescription": "after"})
+
+    assert h.pai.actions == ["GetModelVersion", "UpdateModelVersion"]
+    assert synced(h.status) == ("False", "ReconcileError")
+    assert cond(h.status, "Ready")["status"] == "True"
+    assert h.status["versionName"] == "1.0.0"
+    assert h.status["atProvider"]["uri"] == URI
+
+
+# --- paused and Observe -----------------------------------------------------------------------
+
+
+async def test_paused_object_only_reads(h: Harness) -> None:
+    h.pai.seed("1.0.0", VersionDescription="remote")
+    paused = {PAUSED_ANNOTATION: "true"}
+
+    result = await h.reconcile({**FIXED, "versionDescription": "spec"}, annotations=paused)
+
+    assert h.pai.writes == []
+    assert {r.method for r in h.pai.requests} == {"GET"}
+    assert result.outcome == "paused"
+    assert synced(h.status) == ("False", "ReconcilePaused")
+    assert h.status["drift"] == ["versionDescription"]
+    assert h.pai.models[MODEL]["1.0.0"]["VersionDescription"] == "remote"
+
+
+async def test_paused_object_does_not_create(h: Harness) -> None:
+    result = await h.reconcile(ASSIGNED, annotations={PAUSED_ANNOTATION: "true"})
+
+    assert h.pai.actions == ["ListModelVersions"]
+    assert h.pai.models[MODEL] == {}
+    assert result.outcome == "paused"
+    assert cond(h.status, "Ready")["status"] == "False"
+
+
+async def test_observe_only_reads_and_reports_drift(h: Harness) -> None:
+    h.pai.seed(
+        "1.0.0", owner=None, labels={"team": "b"}, VersionDescription="remote", ApprovalStatus="Pending"
+    )
+    spec = {
+        **FIXED,
+        "managementPolicy": "Observe",
+        "versionDescription": "spec",
+        "approvalStatus": "Approved",
+        "labels": {"team": "b"},
+    }
+
+    result = await h.reconcile(spec)
+
+    assert h.pai.actions == ["GetModelVersion"]
+    assert result.outcome == "observed"
+    assert h.status["drift"] == ["versionDescription", "approvalStatus"]
+    assert synced(h.status) == ("True", "ReconcileSuccess")
+    assert "drift in versionDescription, approvalStatus" in cond(h.status, "Synced")["message"]
+    assert OWNER_LABEL_KEY not in label_map(h.pai.version("1.0.0"))  # not even adopted
+
+    h.pai.clear()
+    again = await h.reconcile(spec)
+    assert h.pai.actions == ["GetModelVersion"]
+    assert again.status_patch is None
+
+
+# --- finalize ---------------------------------------------------------------------------------
+
+
+async def finalize(h: Harness, spec: dict[str, Any], **view: Any) -> DeletionResult:
+    result = await h.reconciler.finalize(h.view(spec, **view), h.state)
+    if result.status_patch:
+        h.status = {**h.status, **result.status_patch}
+    return result
+
+
+async def test_delete_policy_deletes_only_the_owned_version(h: Harness) -> None:
+    h.pai.seed("1.0.0")
+    h.pai.seed("2.0.0", owner=OTHER_UID)
+    h.pai.seed("3.0.0", owner=None)
+
+    result = await finalize(h, FIXED)
+
+    assert result.done
+    assert h.pai.writes == ["DeleteModelVersion"]
+    assert sorted(h.pai.models[MODEL]) == ["2.0.0", "3.0.0"]
+    assert event_reasons(result) == [("Normal", "Deleted")]
+    assert h.namespaces.calls == [NAMESPACE]
+
+
+async def test_delete_finds_a_server_assigned_version_by_its_label(h: Harness) -> None:
+    h.pai.seed("0.1.0", owner=OTHER_UID)
+    h.pai.seed("0.2.0")
+
+    result = await finalize(h, ASSIGNED)
+
+    assert result.done
+    assert h.pai.actions == ["ListModelVersions", "DeleteModelVersion"]
+    assert list(h.pai.models[MODEL]) == ["0.1.0"]
+
+
+async def test_delete_answered_404_is_done(h: Harness) -> None:
+    h.pai.seed("1.0.0")
+    h.pai.fail("DeleteModelVersion", 404, "InvalidModelVersion.NotFound")
+
+    result = await finalize(h, FIXED)
+
+    assert result.done
+    assert h.pai.writes == ["DeleteModelVersion"]
+
+
+async def test_already_gone_is_done(h: Harness) -> None:
+    result = await finalize(h, FIXED)
+
+    assert result.done
+    assert h.pai.actions == ["GetModelVersion"]
+
+
+async def test_retain_removes_only_the_ownership_label(h: Harness) -> None:
+    h.pai.seed("1.0.0", labels={"team": "a"})
+
+    result = await finalize(h, {**FIXED, "deletionPolicy": "Retain"})
+
+    assert result.done
+    assert h.pai.writes == ["DeleteModelVersionLabels"]
+    assert h.pai.requests[-1].url.params["LabelKeys"] == OWNER_LABEL_KEY
+    assert label_map(h.pai.version("1.0.0")) == {"team": "a"}
+    assert event_reasons(result) == [("Normal", "Released")]
+
+
+async def test_retain_lets_go_even_when_the_label_cannot_be_removed(h: Harness) -> None:
+    h.pai.seed("1.0.0")
+    h.pai.fail("DeleteModelVersionLabels", 503, "ServiceUnavailable")
+
+    result = await finalize(h, {**FIXED, "deletionPolicy": "Retain"})
+
+    assert result.done
+    assert event_reasons(result) == [("Warning", "ReleaseIncomplete")]
+    assert h.pai.version("1.0.0") is not None
+
+
+async def test_namespace_annotation_retain_applies_when_spec_is_unset() -> None:
+    h = make_harness(namespace_annotations={NAMESPACE: {DELETION_POLICY_ANNOTATION: "Retain"}})
+    try:
+        h.pai.seed("1.0.0")
+        h.pai.seed("2.0.0")
+
+        kept = await finalize(h, FIXED)
+        assert kept.done
+        assert h.pai.writes == ["DeleteModelVersionLabels"]
+        assert OWNER_LABEL_KEY not in label_map(h.pai.version("1.0.0"))
+
+        h.pai.clear()
+        explicit = await finalize(h, {**FIXED, "versionName": "2.0.0", "deletionPolicy": "Delete"})
+        assert explicit.done
+        assert h.pai.writes == ["DeleteModelVersion"]
+        assert h.pai.version("2.0.0") is None
+    finally:
+        await h.aclose()
+
+
+async def test_observe_finalize_does_nothing_remotely(h: Harness) -> None:
+    h.pai.seed("1.0.0")
+
+    result = await finalize(h, {**FIXED, "managementPolicy": "Observe"})
+
+    assert result.done
+    assert h.pai.requests == []
+    assert h.pai.version("1.0.0") is not None
+
+
+async def test_version_owned_by_another_object_is_never_deleted(h: Harness) -> None:
+    h.pai.seed("1.0.0", owner=OTHER_UID)
+
+    result = await finalize(h, FIXED)
+
+    assert result.done
+    assert h.pai.writes == []
+    assert h.pai.version("1.0.0") is not None
+    assert OTHER_UID in result.message
+
+
+async def test_auth_failure_keeps_the_finalizer_and_explains_the_way_out(h: Harness) -> None:
+    h.pai.seed("1.0.0")
+    h.pai.fail("GetModelVersion", 400, "SignatureDoesNotMatch", times=None)
+
+    first = await finalize(h, FIXED)
+
+    assert not first.done
+    assert h.pai.writes == []
+    assert first.retry_in >= min(h.settings.resync_interval, 60.0)
+    assert first.status_patch is not None
+    synced_condition = cond(h.status, "Synced")
+    assert (synced_condition["status"], synced_condition["reason"]) == ("False", "DeletionBlocked")
+    assert "deletionPolicy: Retain" in synced_condition["message"]
+    assert FINALIZER in synced_condition["message"]
+    assert "remove" in synced_condition["message"]
+    assert (cond(h.status, "Ready")["status"], cond(h.status, "Ready")["reason"]) == ("False", "Deleting")
+    assert event_reasons(first) == [("Warning", "DeletionBlocked")]
+    assert SECRET not in json.dumps(h.status)
+
+    second = await finalize(h, FIXED)
+    assert not second.done
+    assert second.events == []
+    assert second.status_patch is None  # same message: no status write per retry
+    assert h.pai.version("1.0.0") is not None
+
+
+async def test_transient_delete_failure_keeps_the_finalizer(h: Harness) -> None:
+    h.pai.seed("1.0.0")
+    h.pai.fail("DeleteModelVersion", 503, "ServiceUnavailable")
+
+    first = await finalize(h, FIXED)
+    assert not first.done
+    assert 0 < first.retry_in <= h.settings.backoff_cap
+
+    second = await finalize(h, FIXED)
+    assert second.done
+    assert h.pai.version("1.0.0") is None
+
+
+async def test_model_gone_lets_the_object_go(h: Harness) -> None:
+    result = await finalize(h, {**FIXED, "modelId": "model-gone"})
+
+    assert result.done
+    assert "model-gone" in result.message
+
+
+async def test_invalid_spec_lets_the_object_go_without_requests(h: Harness) -> None:
+    result = await finalize(h, {"modelId": MODEL})
+
+    assert result.done
+    assert h.pai.requests == []
+
+
+async def test_settings_default_retain_is_used_without_namespace_annotation() -> None:
+    h = make_harness(OperatorSettings(region=REGION, default_deletion_policy="Retain"))
+    try:
+        h.pai.seed("1.0.0")
+        result = await finalize(h, FIXED)
+        assert result.done
+        assert h.pai.writes == ["DeleteModelVersionLabels"]
+        assert h.pai.version("1.0.0") is not None
+    finally:
+        await h.aclose()
