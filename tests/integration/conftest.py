@@ -3,20 +3,20 @@ emulator as a process, and the operator as a process watching the test's namespa
 
 from __future__ import annotations
 
-import uuid
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client
-
-from pai_operator.pai import PaiClient, PaiClientConfig, StaticCredentialsProvider
-from pai_operator.pai.credentials import Credentials
 from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
 from tests.support.kube import REPO_ROOT, Cluster
 from tests.support.operator import ModelVersions, OperatorProcess, wait_for
+
+from pai_operator.pai import PaiClient, PaiClientConfig, StaticCredentialsProvider
+from pai_operator.pai.credentials import Credentials
 
 T = TypeVar("T")
 CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"

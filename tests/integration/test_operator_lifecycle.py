@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 import pytest
-
-from pai_operator.pai import CreateModelVersionRequest, Label, UpdateModelVersionRequest
 from tests.integration.conftest import Remote, one_remote
 from tests.support.emulator import AdminClient
 from tests.support.kube import Cluster
 from tests.support.operator import ModelVersions, OperatorProcess, wait_for
+
+from pai_operator.pai import CreateModelVersionRequest, Label, UpdateModelVersionRequest
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,9 @@ def ops(pai: AdminClient, model_id: str) -> list[str]:
     return [e["Operation"] for e in pai.journal() if e.get("ModelId") == model_id]
 
 
-def test_full_lifecycle(operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str) -> None:
+def test_full_lifecycle(
+    operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str
+) -> None:
     mvs.create(
         "mv",
         spec(
@@ -64,7 +66,13 @@ def test_full_lifecycle(operator: OperatorProcess, mvs: ModelVersions, pai: Admi
     pai.clear_journal()
     mvs.patch(
         "mv",
-        {"spec": {"approvalStatus": "Approved", "versionDescription": "v1", "labels": {"k1": "vs2", "k2": "x"}}},
+        {
+            "spec": {
+                "approvalStatus": "Approved",
+                "versionDescription": "v1",
+                "labels": {"k1": "vs2", "k2": "x"},
+            }
+        },
     )
     obj = mvs.wait_condition("mv", "Synced")
     wait_for("approval applied", lambda: one_remote(pai, model_id)["ApprovalStatus"] == "Approved")
@@ -79,12 +87,17 @@ def test_full_lifecycle(operator: OperatorProcess, mvs: ModelVersions, pai: Admi
     pai.clear_journal()
     Remote(operator.endpoint)(
         lambda c: c.update_model_version(
-            model_id, "1.0.0", UpdateModelVersionRequest(approval_status="Rejected", version_description="hand")
+            model_id,
+            "1.0.0",
+            UpdateModelVersionRequest(approval_status="Rejected", version_description="hand"),
         )
     )
     wait_for(
         "drift repaired",
-        lambda: (r := one_remote(pai, model_id))["ApprovalStatus"] == "Approved" and r["VersionDescription"] == "v1",
+        lambda: (
+            (r := one_remote(pai, model_id))["ApprovalStatus"] == "Approved"
+            and r["VersionDescription"] == "v1"
+        ),
         timeout=30,
     )
 
@@ -94,7 +107,9 @@ def test_full_lifecycle(operator: OperatorProcess, mvs: ModelVersions, pai: Admi
     assert pai.versions(model_id) == []
 
 
-def test_server_assigned_name(operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str) -> None:
+def test_server_assigned_name(
+    operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str
+) -> None:
     mvs.create("auto", spec(model_id, labels={"channel": "nightly"}))
     obj = mvs.wait_condition("auto", "Ready")
     assert obj["status"]["versionName"] == "0.1.0"
@@ -148,7 +163,8 @@ def test_lost_create_response_is_adopted_not_duplicated(
     assert labels_of(remote)[OWNER] == obj["metadata"]["uid"]
     assert obj["status"]["versionName"] == remote["VersionName"]
     creates = [e for e in pai.journal("CreateModelVersion") if e["ModelId"] == model_id]
-    assert len(creates) == 1 and creates[0]["Fault"]  # the one create, whose response was dropped
+    assert len(creates) == 1
+    assert creates[0]["Fault"]  # the one create, whose response was dropped
 
 
 def test_operator_killed_between_remote_create_and_status_write(
@@ -159,7 +175,9 @@ def test_operator_killed_between_remote_create_and_status_write(
     # the process can be killed with the version created and nothing recorded in Kubernetes.
     pai.add_fault("GetModelVersion", "latency", latency_ms=20000)
     mvs.create("crash", spec(model_id))  # server-assigned name: the hardest case to find again
-    wait_for("remote create", lambda: [e for e in pai.journal("CreateModelVersion") if e["ModelId"] == model_id])
+    wait_for(
+        "remote create", lambda: [e for e in pai.journal("CreateModelVersion") if e["ModelId"] == model_id]
+    )
     first.kill()
     obj = mvs.get("crash")
     assert "versionName" not in (obj or {}).get("status", {})
@@ -178,14 +196,21 @@ def test_adoption_never_then_if_exists(
     remote(
         lambda c: c.create_model_version(
             model_id,
-            CreateModelVersionRequest(uri="oss://bucket/pre/", version_name="3.0.0", labels=[Label(key="a", value="1")]),
+            CreateModelVersionRequest(
+                uri="oss://bucket/pre/", version_name="3.0.0", labels=[Label(key="a", value="1")]
+            ),
         )
     )
-    mvs.create("adopt", spec(model_id, uri="oss://bucket/pre/", versionName="3.0.0", approvalStatus="Approved"))
+    mvs.create(
+        "adopt", spec(model_id, uri="oss://bucket/pre/", versionName="3.0.0", approvalStatus="Approved")
+    )
     obj = mvs.wait_condition("adopt", "Synced", "False", "AlreadyExists")
-    assert "adoptionPolicy" in next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")["message"]
+    assert (
+        "adoptionPolicy" in next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")["message"]
+    )
     untouched = one_remote(pai, model_id)
-    assert labels_of(untouched) == {"a": "1"} and untouched["ApprovalStatus"] == "Pending"
+    assert labels_of(untouched) == {"a": "1"}
+    assert untouched["ApprovalStatus"] == "Pending"
 
     mvs.patch("adopt", {"spec": {"adoptionPolicy": "IfExists"}})
     obj = mvs.wait_condition("adopt", "Ready")
@@ -200,9 +225,14 @@ def test_two_objects_naming_one_version(
 ) -> None:
     mvs.create("first", spec(model_id, versionName="1.0.0", versionDescription="first"))
     first = mvs.wait_condition("first", "Ready")
-    mvs.create("second", spec(model_id, versionName="1.0.0", versionDescription="second", adoptionPolicy="IfExists"))
+    mvs.create(
+        "second", spec(model_id, versionName="1.0.0", versionDescription="second", adoptionPolicy="IfExists")
+    )
     obj = mvs.wait_condition("second", "Synced", "False", "Conflict")
-    assert first["metadata"]["uid"] in next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")["message"]
+    assert (
+        first["metadata"]["uid"]
+        in next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")["message"]
+    )
     time.sleep(2 * operator.resync_interval)
     remote = one_remote(pai, model_id)
     assert remote["VersionDescription"] == "first"
@@ -225,7 +255,12 @@ def test_retain_releases_the_remote_version(
 
 
 def test_namespace_annotation_sets_the_default_deletion_policy(
-    operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str, kube_api: Any, namespace: str
+    operator: OperatorProcess,
+    mvs: ModelVersions,
+    pai: AdminClient,
+    model_id: str,
+    kube_api: Any,
+    namespace: str,
 ) -> None:
     from kubernetes import client
 
@@ -284,7 +319,10 @@ def test_observe_only_reads(
 ) -> None:
     remote(
         lambda c: c.create_model_version(
-            model_id, CreateModelVersionRequest(uri="oss://bucket/obs/", version_name="2.0.0", approval_status="Pending")
+            model_id,
+            CreateModelVersionRequest(
+                uri="oss://bucket/obs/", version_name="2.0.0", approval_status="Pending"
+            ),
         )
     )
     pai.clear_journal()
@@ -299,7 +337,8 @@ def test_observe_only_reads(
     mvs.delete("obs")
     mvs.wait_gone("obs")
     seen = set(ops(pai, model_id))
-    assert seen and seen <= {"GetModelVersion", "ListModelVersions"}
+    assert seen
+    assert seen <= {"GetModelVersion", "ListModelVersions"}
     assert len(pai.versions(model_id)) == 1
 
 

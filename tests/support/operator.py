@@ -138,7 +138,9 @@ class ModelVersions:
         self.api = client.CustomObjectsApi(api)
         self.namespace = namespace
 
-    def create(self, name: str, spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    def create(
+        self, name: str, spec: dict[str, Any], annotations: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         body = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "ModelVersion",

@@ -238,6 +238,7 @@ async def test_version_owned_by_another_object_is_never_written(h: Harness) -> N
     result = await h.reconcile({**FIXED, "versionDescription": "mine", "adoptionPolicy": "IfExists"})
 
     assert h.pai.writes == []
+    assert result.outcome == "blocked"
     assert synced(h.status) == ("False", "Conflict")
     assert OTHER_UID in cond(h.status, "Synced")["message"]
 
@@ -385,6 +386,7 @@ async def test_failed_write_reports_the_observed_version(h: Harness) -> None:
     result = await h.reconcile({**FIXED, "versionDescription": "after"})
 
     assert h.pai.actions == ["GetModelVersion", "UpdateModelVersion"]
+    assert result.outcome == "retry"
     assert synced(h.status) == ("False", "ReconcileError")
     assert cond(h.status, "Ready")["status"] == "True"
     assert h.status["versionName"] == "1.0.0"
