@@ -98,8 +98,14 @@ def test_every_property_has_a_description() -> None:
     # Map values ({}) and list items ([]) are explained by their parent property.
     properties = [(p, n) for p, n in _walk(_schema()) if p and not p.endswith(("{}", "[]"))]
     missing = [path for path, node in properties if not node.get("description")]
+    # ...except metadata, where the API server forbids anything but `type` (tested below).
+    missing.remove("metadata")
     assert len(properties) > 40
     assert missing == []
+
+
+def test_metadata_schema_is_what_the_api_server_accepts() -> None:
+    assert _schema()["properties"]["metadata"] == {"type": "object"}
 
 
 def test_spec_fields_and_required() -> None:
