@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client
-from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
-from tests.support.kube import REPO_ROOT, Cluster
-from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 from pai_operator.pai import PaiClient, PaiClientConfig, StaticCredentialsProvider
 from pai_operator.pai.credentials import Credentials
+from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
+from tests.support.kube import REPO_ROOT, Cluster
+from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 T = TypeVar("T")
 CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"

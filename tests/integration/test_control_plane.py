@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client, watch
+
 from tests.support.kube import Cluster
 
 pytestmark = pytest.mark.integration

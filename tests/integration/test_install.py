@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.support.kube import Cluster, unique_name
 
 pytestmark = pytest.mark.integration

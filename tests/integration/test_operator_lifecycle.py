@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 import pytest
+
+from pai_operator.pai import CreateModelVersionRequest, Label, UpdateModelVersionRequest
 from tests.integration.conftest import Remote, one_remote
 from tests.support.emulator import AdminClient
 from tests.support.kube import Cluster
 from tests.support.operator import ModelVersions, OperatorProcess, wait_for
-
-from pai_operator.pai import CreateModelVersionRequest, Label, UpdateModelVersionRequest
 
 pytestmark = pytest.mark.integration
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
+
 from tests.integration.conftest import one_remote
 from tests.support.emulator import AdminClient
 from tests.support.kube import REPO_ROOT, Cluster, unique_name

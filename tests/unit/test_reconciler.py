@@ -8,6 +8,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
+from pai_operator.reconciler import DeletionResult, PassResult
+from pai_operator.settings import OperatorSettings
+from pai_operator.spec import (
+    DELETION_POLICY_ANNOTATION,
+    FINALIZER,
+    MAX_METRICS_CHARS,
+    OWNER_LABEL_KEY,
+    PAUSED_ANNOTATION,
+)
 from tests.unit.reconciler_fakes import (
     MODEL,
     NAMESPACE,
@@ -19,16 +29,6 @@ from tests.unit.reconciler_fakes import (
     Harness,
     label_map,
     make_harness,
-)
-
-from pai_operator.reconciler import DeletionResult, PassResult
-from pai_operator.settings import OperatorSettings
-from pai_operator.spec import (
-    DELETION_POLICY_ANNOTATION,
-    FINALIZER,
-    MAX_METRICS_CHARS,
-    OWNER_LABEL_KEY,
-    PAUSED_ANNOTATION,
 )
 
 FIXED: dict[str, Any] = {"modelId": MODEL, "uri": URI, "versionName": "1.0.0"}

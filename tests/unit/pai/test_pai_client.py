@@ -9,16 +9,6 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from tests.unit.pai.pai_fakes import (
-    FakeClock,
-    RecordingTransport,
-    decoded_query,
-    json_body,
-    ok,
-    pai_error,
-    sdk_authorization,
-    signed_header_names,
-)
 
 from pai_operator import __version__
 from pai_operator.pai import (
@@ -39,6 +29,16 @@ from pai_operator.pai import (
     UpdateModelVersionRequest,
 )
 from pai_operator.pai.ratelimit import OperationFamily
+from tests.unit.pai.pai_fakes import (
+    FakeClock,
+    RecordingTransport,
+    decoded_query,
+    json_body,
+    ok,
+    pai_error,
+    sdk_authorization,
+    signed_header_names,
+)
 
 KEY_ID = "LTAI-test-id"
 SECRET = "s3cr3t-never-shown"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tests.unit.pai.pai_fakes import FakeClock
 
 from pai_operator.pai.ratelimit import OperationFamily, RateLimiter, TokenBucket, family_of
+from tests.unit.pai.pai_fakes import FakeClock
 
 
 @pytest.mark.parametrize(
