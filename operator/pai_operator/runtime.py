@@ -229,7 +229,10 @@ class Operator:
         @kopf.timer(*resource, interval=self.settings.tick, registry=registry)
         async def tick(body: kopf.Body, memo: Any, patch: kopf.Patch, **_: Any) -> None:
             due = memo.get("next_attempt_at")
-            if due is not None and time.monotonic() < due:
+            # The first pass belongs to create/resume: kopf starts timers before it has added
+            # the finalizer and run the creation handler, and a timer pass then would make the
+            # creation handler's pass a redundant second one.
+            if due is None or time.monotonic() < due:
                 return
             await self.reconcile(body, memo, patch, "resync")
 
