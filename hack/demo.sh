@@ -62,6 +62,7 @@ for _ in $(seq 60); do
 done
 run "${KUBECTL}" get pmv sentiment-1-0-0 -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
 run "${KUBECTL}" annotate pmv sentiment-1-0-0 pai.mlops.dev/paused-
+run "${KUBECTL}" wait --for=condition=Synced pmv/sentiment-1-0-0 --timeout=60s
 
 step "7/7 delete one: the remote version is deleted, then the finalizer released"
 run "${KUBECTL}" delete pmv sentiment-nightly --wait=true --timeout=60s

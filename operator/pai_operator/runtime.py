@@ -31,7 +31,7 @@ from pai_operator.reconciler import (
     Reconciler,
 )
 from pai_operator.settings import OperatorSettings
-from pai_operator.spec import FINALIZER, GROUP, PLURAL, VERSION
+from pai_operator.spec import FINALIZER, GROUP, PAUSED_ANNOTATION, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +225,16 @@ class Operator:
         @kopf.on.update(*resource, registry=registry)
         async def updated(body: kopf.Body, memo: Any, patch: kopf.Patch, **_: Any) -> None:
             await self.reconcile(body, memo, patch, "update")
+
+        # kopf treats every annotation under its storage prefix (ours: pai.mlops.dev/) as its own
+        # and leaves it out of the diff that drives on.update, so toggling the pause annotation
+        # would wait for the next resync. Watch it directly and make the next tick due now.
+        @kopf.on.event(*resource, registry=registry)
+        async def watched(body: kopf.Body, memo: Any, type: str, **_: Any) -> None:
+            paused = body.metadata.annotations.get(PAUSED_ANNOTATION)
+            if "paused_seen" in memo and memo["paused_seen"] != paused and "next_attempt_at" in memo:
+                memo["next_attempt_at"] = 0.0
+            memo["paused_seen"] = paused
 
         @kopf.timer(*resource, interval=self.settings.tick, registry=registry)
         async def tick(body: kopf.Body, memo: Any, patch: kopf.Patch, **_: Any) -> None:

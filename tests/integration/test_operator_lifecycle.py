@@ -291,26 +291,28 @@ def test_remote_already_gone(
 
 
 def test_paused_object_is_not_written(
-    operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str
+    start_operator: Any, mvs: ModelVersions, pai: AdminClient, model_id: str
 ) -> None:
+    # A long resync: pausing and resuming must take effect at once, not at the next drift check.
+    start_operator(resync_interval=60)
     mvs.create("p", spec(model_id, versionName="1.0.0", approvalStatus="Pending"))
     mvs.wait_condition("p", "Ready")
     mvs.patch("p", {"metadata": {"annotations": {"pai.mlops.dev/paused": "true"}}})
-    mvs.wait_condition("p", "Synced", "False", "ReconcilePaused")
+    mvs.wait_condition("p", "Synced", "False", "ReconcilePaused", timeout=10)
     pai.clear_journal()
     mvs.patch("p", {"spec": {"approvalStatus": "Approved"}})
-    obj = mvs.wait_condition("p", "Synced", "False", "ReconcilePaused")
+    obj = mvs.wait_condition("p", "Synced", "False", "ReconcilePaused", timeout=10)
     assert obj["status"]["drift"] == ["approvalStatus"]
-    time.sleep(2 * operator.resync_interval)
+    time.sleep(3)
     assert not [op for op in ops(pai, model_id) if op in WRITES]
     assert one_remote(pai, model_id)["ApprovalStatus"] == "Pending"
     mvs.patch("p", {"metadata": {"annotations": {"pai.mlops.dev/paused": None}}})
-    mvs.wait_condition("p", "Synced", "True", "ReconcileSuccess")
+    mvs.wait_condition("p", "Synced", "True", "ReconcileSuccess", timeout=10)
     assert one_remote(pai, model_id)["ApprovalStatus"] == "Approved"
     # A paused object can still be deleted.
     mvs.patch("p", {"metadata": {"annotations": {"pai.mlops.dev/paused": "true"}}})
     mvs.delete("p")
-    mvs.wait_gone("p")
+    mvs.wait_gone("p", timeout=15)
     assert pai.versions(model_id) == []
 
 
