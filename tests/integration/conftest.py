@@ -61,7 +61,7 @@ def mvs(kube_api: client.ApiClient, namespace: str, crd: str) -> ModelVersions:
 
 @pytest.fixture
 def start_operator(
-    control_plane: Cluster, emulator_service: EmulatorProcess, namespace: str, crd: str
+    control_plane: Cluster, emulator_service: EmulatorProcess, namespace: str, crd: str, tmp_path: Path
 ) -> Iterator[Callable[..., OperatorProcess]]:
     started: list[OperatorProcess] = []
 
@@ -73,6 +73,7 @@ def start_operator(
             emulator_service.url,
             kwargs.pop("credential", DEFAULT_CREDENTIAL),
             namespaces=namespaces if namespaces is not None else (namespace,),
+            log_dir=tmp_path,
             **kwargs,
         )
         started.append(proc)

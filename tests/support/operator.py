@@ -41,6 +41,7 @@ class OperatorProcess:
         resync_interval: float = 3.0,
         extra_args: Sequence[str] = (),
         extra_env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.endpoint = endpoint
@@ -51,8 +52,9 @@ class OperatorProcess:
         self.extra_env = dict(extra_env or {})
         self.health_port = _free_port()
         self.metrics_port = _free_port()
-        self._log = tempfile.NamedTemporaryFile(prefix="pai-operator-", suffix=".log", delete=False)  # noqa: SIM115
-        self.log_path = Path(self._log.name)
+        directory = log_dir or Path(tempfile.mkdtemp(prefix="pai-operator-"))
+        self.log_path = directory / f"operator-{self.health_port}.log"
+        self._log = self.log_path.open("wb")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> OperatorProcess:
@@ -99,12 +101,14 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._log.close()
 
     def kill(self) -> None:
         """A crash: SIGKILL, no cleanup, no final status write."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._log.close()
 
     def metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
