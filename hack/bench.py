@@ -50,7 +50,6 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "hack"))
 
 import controlplane  # noqa: E402
-import httpx  # noqa: E402
 from kubernetes import client, config, watch  # noqa: E402
 
 from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess  # noqa: E402
@@ -230,41 +229,6 @@ class Recorder:
 # --- the environment ----------------------------------------------------------------------------
 
 
-class ProductionLikeOperator(OperatorProcess):
-    """`pai-operator run` with the shipped defaults where the test harness deviates: no --verbose
-    (kopf's debug log prints every event body) and back-off base 2 s, which makes the per-object
-    timer tick once a second instead of four times."""
-
-    def start(self, timeout: float = 60.0) -> OperatorProcess:
-        argv = [
-            sys.executable, "-m", "pai_operator.cli", "run",
-            *[arg for ns in self.namespaces for arg in ("--namespace", ns)],
-            "--endpoint", self.endpoint,
-            "--resync-interval", str(self.resync_interval),
-            "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port),
-            *self.extra_args,
-        ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "PAI_OPERATOR_"))}
-        env.update(
-            KUBECONFIG=str(self.kubeconfig),
-            ALIBABA_CLOUD_ACCESS_KEY_ID=self.credential.access_key_id,
-            ALIBABA_CLOUD_ACCESS_KEY_SECRET=self.credential.access_key_secret,
-            ALIBABA_CLOUD_ECS_METADATA_DISABLED="true",
-        )
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{self.log_text()[-4000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"operator not healthy after {timeout}s:\n{self.log_text()[-4000:]}")
-
-
 @dataclass
 class Env:
     plane: controlplane.ControlPlane
@@ -303,14 +267,16 @@ class Env:
         self, namespaces: list[str], resync: float, production_like: bool = False, extra: tuple[str, ...] = ()
     ) -> OperatorProcess:
         self.stop_operator()
-        kind = ProductionLikeOperator if production_like else OperatorProcess
-        self.operator = kind(
+        # production_like: the shipped defaults where the test harness deviates (no --verbose,
+        # back-off base 2 s, so the per-object timer ticks once a second instead of four times).
+        self.operator = OperatorProcess(
             self.plane.kubeconfig,
             self.emulator.url,
             DEFAULT_CREDENTIAL,
             namespaces=namespaces,
             resync_interval=resync,
             extra_args=extra,
+            test_tuning=not production_like,
         ).start()
         return self.operator
 

@@ -58,6 +58,26 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def _option(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    env: str,
+    kind: type[float] | type[int] | type[str],
+    default: object,
+    help: str,
+    **extra: object,
+) -> None:
+    """One flag whose default is $PAI_OPERATOR_<env>, else `default`; the help says both."""
+    raw = _env(env)
+    parser.add_argument(
+        flag,
+        type=kind,
+        default=kind(raw) if raw is not None else default,
+        help=f"{help} [env {ENV_PREFIX}{env}; default {default}]",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `pai-operator run`; defaults come from the environment, then the dataclass."""
     d = OperatorSettings()
@@ -72,87 +92,47 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="namespace to watch (repeatable) [env PAI_OPERATOR_NAMESPACES, comma-separated]",
     )
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
-    parser.add_argument(
-        "--region", default=_env("REGION", d.region), help="default PAI region [env PAI_OPERATOR_REGION]"
-    )
-    parser.add_argument(
-        "--endpoint", default=_env("ENDPOINT"), help="PAI endpoint URL override [env PAI_OPERATOR_ENDPOINT]"
-    )
+    _option(parser, "--region", "REGION", str, d.region, "region for objects without spec.regionId")
+    _option(parser, "--endpoint", "ENDPOINT", str, None, "PAI endpoint URL override (else from the region)")
     parser.add_argument(
         "--vpc-endpoint",
         action="store_true",
         default=_env("VPC_ENDPOINT", "false") == "true",
         help="use aiworkspace-vpc.<region>.aliyuncs.com [env PAI_OPERATOR_VPC_ENDPOINT=true]",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--resync-interval",
-        type=float,
-        default=float(_env("RESYNC_INTERVAL", str(d.resync_interval)) or 0),
-        help="seconds between drift checks [env PAI_OPERATOR_RESYNC_INTERVAL; default 600]",
+        "RESYNC_INTERVAL",
+        float,
+        d.resync_interval,
+        "seconds between drift checks",
     )
+    _option(parser, "--concurrency", "CONCURRENCY", int, d.concurrency, "objects reconciled in parallel")
+    _option(parser, "--read-rate", "READ_RATE", float, d.read_rate, "PAI read calls per second")
+    _option(parser, "--write-rate", "WRITE_RATE", float, d.write_rate, "PAI write calls per second")
+    _option(
+        parser, "--default-deletion-policy", "DEFAULT_DELETION_POLICY", str, d.default_deletion_policy,
+        "deletion policy when neither the object nor its namespace sets one", choices=["Delete", "Retain"],
+    )  # fmt: skip
+    _option(
+        parser, "--metrics-port", "METRICS_PORT", int, d.metrics_port, "Prometheus /metrics port, 0 disables"
+    )
+    _option(parser, "--health-port", "HEALTH_PORT", int, d.health_port, "liveness /healthz port, 0 disables")
+    _option(parser, "--log-format", "LOG_FORMAT", str, d.log_format, "log format", choices=["plain", "json"])
+    _option(
+        parser, "--backoff-base", "BACKOFF_BASE", float, d.backoff_base,
+        "first retry delay after a transient PAI error, doubled per failure",
+    )  # fmt: skip
+    _option(parser, "--backoff-cap", "BACKOFF_CAP", float, d.backoff_cap, "longest retry delay")
+    _option(
+        parser, "--model-missing-retry", "MODEL_MISSING_RETRY", float, d.model_missing_retry,
+        "retry delay while spec.modelId does not exist",
+    )  # fmt: skip
     parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=int(_env("CONCURRENCY", str(d.concurrency)) or 0),
-        help="objects reconciled in parallel [env PAI_OPERATOR_CONCURRENCY; default 20]",
-    )
-    parser.add_argument(
-        "--read-rate",
-        type=float,
-        default=float(_env("READ_RATE", str(d.read_rate)) or 0),
-        help="PAI read calls per second [env PAI_OPERATOR_READ_RATE; default 50]",
-    )
-    parser.add_argument(
-        "--write-rate",
-        type=float,
-        default=float(_env("WRITE_RATE", str(d.write_rate)) or 0),
-        help="PAI write calls per second [env PAI_OPERATOR_WRITE_RATE; default 20]",
-    )
-    parser.add_argument(
-        "--default-deletion-policy",
-        choices=["Delete", "Retain"],
-        default=_env("DEFAULT_DELETION_POLICY", d.default_deletion_policy),
-        help="deletion policy when neither the object nor its namespace sets one "
-        "[env PAI_OPERATOR_DEFAULT_DELETION_POLICY]",
-    )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=int(_env("METRICS_PORT", str(d.metrics_port)) or 0),
-        help="Prometheus /metrics port, 0 disables [env PAI_OPERATOR_METRICS_PORT; default 8080]",
-    )
-    parser.add_argument(
-        "--health-port",
-        type=int,
-        default=int(_env("HEALTH_PORT", str(d.health_port)) or 0),
-        help="liveness /healthz port, 0 disables [env PAI_OPERATOR_HEALTH_PORT; default 8081]",
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=["plain", "json"],
-        default=_env("LOG_FORMAT", d.log_format),
-        help="log format [env PAI_OPERATOR_LOG_FORMAT]",
-    )
-    parser.add_argument(
-        "--backoff-base",
-        type=float,
-        default=float(_env("BACKOFF_BASE", str(d.backoff_base)) or 0),
-        help="first retry delay after a transient PAI error, doubled per failure "
-        "[env PAI_OPERATOR_BACKOFF_BASE; default 2]",
-    )
-    parser.add_argument(
-        "--backoff-cap",
-        type=float,
-        default=float(_env("BACKOFF_CAP", str(d.backoff_cap)) or 0),
-        help="longest retry delay [env PAI_OPERATOR_BACKOFF_CAP; default 300]",
-    )
-    parser.add_argument(
-        "--model-missing-retry",
-        type=float,
-        default=float(_env("MODEL_MISSING_RETRY", str(d.model_missing_retry)) or 0),
-        help="retry delay while spec.modelId does not exist [env PAI_OPERATOR_MODEL_MISSING_RETRY]",
-    )
-    parser.add_argument("--verbose", "-v", action="store_true", default=_env("VERBOSE", "false") == "true")
+        "--verbose", "-v", action="store_true", default=_env("VERBOSE", "false") == "true",
+        help="debug logging [env PAI_OPERATOR_VERBOSE=true]",
+    )  # fmt: skip
 
 
 def from_arguments(args: argparse.Namespace) -> OperatorSettings:

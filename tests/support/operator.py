@@ -42,7 +42,10 @@ class OperatorProcess:
         extra_args: Sequence[str] = (),
         extra_env: dict[str, str] | None = None,
         log_dir: Path | None = None,
+        test_tuning: bool = True,
     ) -> None:
+        """`test_tuning` (the default for tests): --verbose logs and a 0.5 s back-off base so
+        retries in tests take seconds; False runs with the shipped defaults (benchmarks)."""
         self.kubeconfig = kubeconfig
         self.endpoint = endpoint
         self.credential = credential
@@ -50,6 +53,7 @@ class OperatorProcess:
         self.resync_interval = resync_interval
         self.extra_args = tuple(extra_args)
         self.extra_env = dict(extra_env or {})
+        self.test_tuning = test_tuning
         self.health_port = _free_port()
         self.metrics_port = _free_port()
         directory = log_dir or Path(tempfile.mkdtemp(prefix="pai-operator-"))
@@ -63,10 +67,11 @@ class OperatorProcess:
             sys.executable, "-m", "pai_operator.cli", "run", *scope,
             "--endpoint", self.endpoint,
             "--resync-interval", str(self.resync_interval),
-            "--backoff-base", "0.5", "--backoff-cap", "4", "--model-missing-retry", "5",
             "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port),
-            "--verbose", *self.extra_args,
         ]  # fmt: skip
+        if self.test_tuning:
+            argv += ["--backoff-base", "0.5", "--backoff-cap", "4", "--model-missing-retry", "5", "--verbose"]
+        argv += self.extra_args
         # Only what the operator should see: no stray Alibaba credentials from the developer's shell.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "PAI_OPERATOR_"))}
         env.update(
