@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -147,10 +148,14 @@ def _summary(conditions: Sequence[Condition]) -> dict[str, str]:
     return {c.type: c.status for c in conditions}
 
 
+_VOLATILE = re.compile(r"[\s.:;,]*\b(server )?string to sign\b.*$", re.IGNORECASE | re.DOTALL)
+
+
 def describe_error(error: PaiError) -> str:
-    """A stable description for status (no request ID: it changes on every attempt and would
-    turn each retry into a status write; request IDs go to events and logs)."""
-    return f"{error.code or error.kind}: {error.message}"
+    """A stable description for status. What changes on every attempt stays out, or each retry
+    would be a status write: the request ID, and the string-to-sign PAI echoes in signature
+    errors (it contains the request's nonce and date). Both go to events and logs."""
+    return f"{error.code or error.kind}: {_VOLATILE.sub('', error.message)}"
 
 
 class Reconciler:
@@ -430,12 +435,16 @@ class Reconciler:
             # The model is gone, and every version with it: nothing left to delete or release.
             return DeletionResult(done=True, message=f"model {spec.model_id} no longer exists")
         except PaiError as error:
-            if plan is not None and plan.best_effort:
+            # Retain keeps the remote version whatever happens; removing our ownership label is
+            # a courtesy (the UID in it can never match another object), so no failure, not even
+            # of the read before it (revoked credentials), may hold the object.
+            if (plan is not None and plan.best_effort) or policies.deletion == "Retain":
+                message = plan.message if plan is not None else "retaining the remote version"
                 log.warning("releasing %s/%s despite: %s", obj.namespace, obj.name, error)
                 return DeletionResult(
                     done=True,
-                    events=[Event("Warning", "ReleaseIncomplete", f"{plan.message}; {error}")],
-                    message=plan.message,
+                    events=[Event("Warning", "ReleaseIncomplete", f"{message}; {error}")],
+                    message=message,
                 )
             state.failures += 1
             retry_in = self.backoff(state.failures, error)

@@ -151,9 +151,11 @@ class Operator:
         s.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=GROUP, key="last-handled-configuration"
         )
-        # kopf would post every "Handler succeeded" log line as an Event (one per timer tick);
-        # our own events (Created, Updated, ...) are posted explicitly and are not filtered by this.
-        s.posting.level = logging.WARNING
+        # kopf posts its own log lines as Events at or above this level: "Handler succeeded" (one
+        # per timer tick) and "failed temporarily" (one per deletion retry). Ours (Created,
+        # Updated, DeletionBlocked once per streak, ...) go through kopf.event(), which this does
+        # not filter; unexpected exceptions still reach the log with their traceback.
+        s.posting.level = logging.CRITICAL
         s.posting.reporting_component = "pai-model-operator"
         s.posting.event_name_prefix = "pai-operator-"
         # Explicit watch timeouts: the server ends each watch within ~5 min and the client gives up

@@ -402,3 +402,45 @@ spec:
     diff = control_plane.kubectl_run("diff", "-f", str(manifest), check=False)
     assert diff.returncode == 0, diff.stdout + diff.stderr
     assert diff.stdout == ""
+
+
+def test_revoked_credentials_are_reported_without_leaking_and_retain_gets_out(
+    start_operator: Any, mvs: ModelVersions, pai: AdminClient, model_id: str, kube_api: Any, namespace: str
+) -> None:
+    from kubernetes import client
+
+    from tests.support.emulator import DEFAULT_CREDENTIAL, Credential
+
+    good = start_operator()
+    mvs.create("creds", spec(model_id, versionName="1.0.0"))
+    mvs.wait_condition("creds", "Ready")
+    good.stop()
+    # The same key id with a secret PAI no longer accepts (rotated or revoked).
+    revoked = Credential(DEFAULT_CREDENTIAL.access_key_id, "revoked-secret-0123456789")
+    bad = start_operator(credential=revoked)
+    mvs.patch("creds", {"spec": {"approvalStatus": "Approved"}})
+    obj = mvs.wait_condition("creds", "Synced", "False", "AuthFailed")
+    assert (
+        "SignatureDoesNotMatch"
+        in next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")["message"]
+    )
+
+    # Deletion cannot proceed: the condition says why and how to get out.
+    mvs.delete("creds")
+    blocked = wait_for(
+        "deletion blocked",
+        lambda: (c := mvs.condition("creds", "Synced")) and c["reason"] == "DeletionBlocked" and c,
+    )
+    assert "deletionPolicy: Retain" in blocked["message"]
+    assert len(pai.versions(model_id)) == 1
+    mvs.patch("creds", {"spec": {"deletionPolicy": "Retain"}})
+    mvs.wait_gone("creds")
+    assert len(pai.versions(model_id)) == 1  # retained (its ownership label could not be removed)
+
+    # The secret appears nowhere: not in the log (debug level), status, or events.
+    secrets = [revoked.access_key_secret, DEFAULT_CREDENTIAL.access_key_secret]
+    events = client.CoreV1Api(kube_api).list_namespaced_event(namespace).items
+    texts = [bad.log_text(), good.log_text(), str(obj), *(f"{e.reason} {e.message}" for e in events)]
+    assert {e.reason for e in events} >= {"AuthFailed", "DeletionBlocked"}
+    for secret in secrets:
+        assert not [t for t in texts if secret in t]
