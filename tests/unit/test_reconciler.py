@@ -625,3 +625,20 @@ async def test_settings_default_retain_is_used_without_namespace_annotation() ->
         assert h.pai.version("1.0.0") is not None
     finally:
         await h.aclose()
+
+
+def test_status_description_of_a_signature_error_is_stable_across_attempts() -> None:
+    from pai_operator.pai import AuthError
+    from pai_operator.reconciler import describe_error
+
+    texts = {
+        describe_error(
+            AuthError(
+                f"The request signature does not match. Server string to sign is: 'ACS3-HMAC-SHA256\\n{n}'",
+                code="SignatureDoesNotMatch",
+                request_id=f"REQ-{n}",
+            )
+        )
+        for n in ("3ae9", "710e")
+    }
+    assert texts == {"SignatureDoesNotMatch: The request signature does not match"}
