@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -105,6 +106,13 @@ def test_full_lifecycle(
     mvs.delete("mv")
     mvs.wait_gone("mv")
     assert pai.versions(model_id) == []
+
+    metrics = operator.metrics()
+    assert 'pai_operator_pai_requests_total{operation="CreateModelVersion",outcome="ok"} 1.0' in metrics
+    assert 'pai_operator_pai_requests_total{operation="DeleteModelVersion",outcome="ok"} 1.0' in metrics
+    assert 'pai_operator_reconciles_total{result="changed"}' in metrics
+    assert "pai_operator_reconcile_duration_seconds_bucket" in metrics
+    assert 'pai_operator_objects{condition="Ready",status="True"} 0.0' in metrics  # deleted: forgotten
 
 
 def test_server_assigned_name(
@@ -375,8 +383,9 @@ def test_in_sync_resync_writes_nothing(
 
 
 def test_kubectl_wait_and_empty_diff(
-    control_plane: Cluster, operator: OperatorProcess, namespace: str, model_id: str, tmp_path: Any
+    control_plane: Cluster, start_operator: Any, namespace: str, model_id: str, tmp_path: Any
 ) -> None:
+    operator = start_operator(extra_args=("--log-format", "json"))
     manifest = tmp_path / "mv.yaml"
     manifest.write_text(
         f"""apiVersion: pai.mlops.dev/v1alpha1
@@ -402,6 +411,10 @@ spec:
     diff = control_plane.kubectl_run("diff", "-f", str(manifest), check=False)
     assert diff.returncode == 0, diff.stdout + diff.stderr
     assert diff.stdout == ""
+    # --log-format json: one JSON object per line, for log pipelines.
+    lines = [line for line in operator.log_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert any("pai-operator starting" in r["message"] for r in records)
 
 
 def test_revoked_credentials_are_reported_without_leaking_and_retain_gets_out(
