@@ -169,6 +169,10 @@ class Operator:
         # after the last event; at kopf's 5 s, a burst of new objects went through 20 at a time
         # with 5 s pauses (4 objects/s measured). Slots are cheap to re-create.
         s.batching.idle_timeout = 0.5
+        # On deletion kopf stops the object's timer before the deletion handler may run; if the
+        # timer is mid-pass it re-checks only every cancellation_polling (60 s by default).
+        s.background.instant_exit_timeout = 1.0
+        s.background.cancellation_polling = 1.0
         s.peering.standalone = True
         # Our one resource is known up front; without this kopf would watch CRDs (and Namespaces)
         # to discover resources, which least-privilege RBAC rightly forbids.
