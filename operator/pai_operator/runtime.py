@@ -164,11 +164,11 @@ class Operator:
         s.watching.client_timeout = 300
         s.watching.connect_timeout = 30
         s.networking.request_timeout = 60
-        s.batching.worker_limit = self.settings.concurrency
+        s.queueing.worker_limit = self.settings.concurrency
         # kopf keeps an object's worker (and its slot in worker_limit) alive for idle_timeout
         # after the last event; at kopf's 5 s, a burst of new objects went through 20 at a time
         # with 5 s pauses (4 objects/s measured). Slots are cheap to re-create.
-        s.batching.idle_timeout = 0.5
+        s.queueing.idle_timeout = 0.5
         # On deletion kopf stops the object's timer before the deletion handler may run; if the
         # timer is mid-pass it re-checks only every cancellation_polling (60 s by default).
         s.background.instant_exit_timeout = 1.0
