@@ -1,0 +1,31 @@
+"""The kopf wiring keeps every name the design fixes (finalizer, annotation prefix)."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+
+from pai_operator.runtime import Operator
+from pai_operator.settings import OperatorSettings
+
+
+def test_kopf_writes_only_under_the_pai_prefix() -> None:
+    s = Operator(OperatorSettings(concurrency=7)).kopf_settings()
+    assert s.persistence.finalizer == "pai.mlops.dev/finalizer"
+    progress = s.persistence.progress_storage
+    diffbase = s.persistence.diffbase_storage
+    assert isinstance(progress, kopf.AnnotationsProgressStorage)
+    assert isinstance(diffbase, kopf.AnnotationsDiffBaseStorage)
+    assert progress.prefix == "pai.mlops.dev"
+    assert diffbase.prefix == "pai.mlops.dev"
+    assert diffbase.key == "last-handled-configuration"
+
+
+def test_kopf_is_quiet_standalone_and_bounded() -> None:
+    s = Operator(OperatorSettings(concurrency=7)).kopf_settings()
+    assert s.peering.standalone is True  # no kopf.dev peering objects, no RBAC for them
+    assert s.scanning.disabled is True  # no CRD/Namespace watching, no RBAC for it
+    assert s.queueing.worker_limit == 7
+    assert s.posting.level == logging.CRITICAL  # kopf's own log lines never become Events
+    assert (s.watching.server_timeout, s.watching.client_timeout) == (270, 300)
