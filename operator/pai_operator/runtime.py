@@ -78,6 +78,7 @@ class NamespaceAnnotationCache:
     def __init__(self, ttl: float = 30.0) -> None:
         self._ttl = ttl
         self._cache: dict[str, tuple[float, Mapping[str, str]]] = {}
+        self._pending: dict[str, asyncio.Future[Mapping[str, str]]] = {}
         self._api: Any = None
 
     def _core(self) -> Any:
@@ -95,6 +96,14 @@ class NamespaceAnnotationCache:
         cached = self._cache.get(namespace)
         if cached and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
+        # Deleting many objects of one namespace at once must cost one read, not one each.
+        pending = self._pending.get(namespace)
+        if pending is None:
+            pending = self._pending[namespace] = asyncio.ensure_future(self._read(namespace))
+            pending.add_done_callback(lambda _: self._pending.pop(namespace, None))
+        return await asyncio.shield(pending)
+
+    async def _read(self, namespace: str) -> Mapping[str, str]:
         try:
             ns = await asyncio.to_thread(self._core().read_namespace, namespace)
             annotations: Mapping[str, str] = dict(ns.metadata.annotations or {})

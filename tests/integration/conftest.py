@@ -112,10 +112,6 @@ def remote(emulator_service: EmulatorProcess) -> Remote:
     return Remote(emulator_service.url)
 
 
-def remote_versions(pai: AdminClient, model_id: str) -> list[dict[str, Any]]:
-    return pai.versions(model_id)
-
-
 def one_remote(pai: AdminClient, model_id: str) -> dict[str, Any]:
     versions = wait_for("exactly one remote version", lambda: pai.versions(model_id) or None, timeout=30)
     assert len(versions) == 1, versions
