@@ -45,7 +45,7 @@ def configure_logging(settings: OperatorSettings) -> None:
     # alibabacloud-credentials' ECS provider starts an apscheduler job and logs it at INFO.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if not settings.verbose:
-        # kopf logs "Timer 'tick' succeeded." for every object every tick; keep warnings only.
+        # kopf logs every deletion handler run and retry per object; keep warnings only.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     settings = from_arguments(args)
     configure_logging(settings)
-    from pai_operator.runtime import run_operator
+    from pai_operator.kopf_adapter import run_operator
 
     try:
         asyncio.run(run_operator(settings))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 REGISTRY = CollectorRegistry()
 
@@ -30,36 +34,58 @@ RATE_LIMIT_WAIT_SECONDS = Counter(
     ["family"],
     registry=REGISTRY,
 )
-OBJECTS = Gauge(
-    "pai_operator_objects",
-    "ModelVersion objects by condition type and status.",
-    ["condition", "status"],
+OBSERVATIONS = Counter(
+    "pai_operator_observations_total",
+    "Batched drift observations (one ListModelVersions, all pages, for a region and model).",
     registry=REGISTRY,
 )
 
 
-class ConditionCensus:
-    """Keeps the last known Ready/Synced of each object so the OBJECTS gauge counts objects."""
+class ObjectCensus(Protocol):
+    def condition_counts(self) -> Mapping[tuple[str, str], int]: ...
+    def unobserved(self) -> int: ...
+    def __len__(self) -> int: ...
 
-    def __init__(self) -> None:
-        self._by_uid: dict[str, dict[str, str]] = {}
 
-    def record(self, uid: str, conditions: dict[str, str]) -> None:
-        self._by_uid[uid] = dict(conditions)
-        self._publish()
+class _CensusCollector:
+    """Counts objects when Prometheus scrapes, not on every pass: O(objects) per scrape only."""
 
-    def forget(self, uid: str) -> None:
-        if self._by_uid.pop(uid, None) is not None:
-            self._publish()
+    def __init__(self, census: ObjectCensus) -> None:
+        self._census = census
 
-    def _publish(self) -> None:
-        counts: dict[tuple[str, str], int] = {}
-        for conditions in self._by_uid.values():
-            for ctype, status in conditions.items():
-                counts[(ctype, status)] = counts.get((ctype, status), 0) + 1
+    def describe(self) -> Iterable[Metric]:
+        return []  # unchecked collector: families are produced at collect time
+
+    def collect(self) -> Iterable[Metric]:
+        objects = GaugeMetricFamily(
+            "pai_operator_objects",
+            "ModelVersion objects by condition type and status.",
+            labels=["condition", "status"],
+        )
+        counts = self._census.condition_counts()
         for ctype in ("Ready", "Synced"):
             for status in ("True", "False", "Unknown"):
-                OBJECTS.labels(ctype, status).set(counts.get((ctype, status), 0))
+                objects.add_metric([ctype, status], counts.get((ctype, status), 0))
+        yield objects
+        yield GaugeMetricFamily(
+            "pai_operator_tracked_objects", "ModelVersion objects known.", len(self._census)
+        )
+        yield GaugeMetricFamily(
+            "pai_operator_unobserved_objects",
+            "Objects not yet observed (by a pass or a list) since the operator started.",
+            self._census.unobserved(),
+        )
+
+
+_census_collector: _CensusCollector | None = None
+
+
+def register_census(census: ObjectCensus) -> None:
+    global _census_collector
+    if _census_collector is not None:
+        REGISTRY.unregister(_census_collector)
+    _census_collector = _CensusCollector(census)
+    REGISTRY.register(_census_collector)
 
 
 def observe_pai_request(operation: str, outcome: str, seconds: float) -> None:

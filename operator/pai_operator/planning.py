@@ -463,14 +463,17 @@ def plan_reconcile(
     recorded: Recorded,
     observed: ModelVersion | None,
     owned: Sequence[ModelVersion] | None,
+    problems: Sequence[str] | None = None,
 ) -> Plan:
     """Decide the remote calls for one reconcile pass.
 
     `observed` is the GET result for `lookup_name(...)` (None when there was no name or PAI said
     404); `owned` is the ownership-label search result, or None when it was not performed
-    (it must be performed when `needs_owner_search(...)` says so).
+    (it must be performed when `needs_owner_search(...)` says so). `problems` is what
+    `validate_spec` returned when the caller ran it already (it decides whether to read at all).
     """
-    problems = validate_spec(spec, policies, recorded)
+    if problems is None:
+        problems = validate_spec(spec, policies, recorded)
     if problems:
         return Plan(
             action=Action.BLOCKED,

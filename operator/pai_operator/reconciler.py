@@ -1,8 +1,9 @@
 """One reconcile pass and one deletion pass: reads, the pure plan, the calls, the new status.
 
-Plain asyncio + the PAI client; nothing here knows kopf. `handlers.py` adapts kopf's callbacks
-to `Reconciler.reconcile` / `Reconciler.finalize` and applies what they return (a status patch,
-events, when to come back).
+Plain asyncio + the PAI client; nothing here knows kopf or Kubernetes. The engine
+(`pai_operator.engine`) decides when a pass runs and writes what it returns (a status patch,
+events, when to come back); `needs_pass` lets the engine's batched observation decide from a
+listed version, with no call at all, whether an object needs a full pass.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pai_operator.conditions import (
     merge_conditions,
     status_patch,
 )
+from pai_operator.observation import complete_listed
 from pai_operator.pai import (
     AuthError,
     InvalidRequestError,
@@ -81,7 +83,6 @@ class PassResult:
     events: list[Event] = field(default_factory=list)
     retry_in: float | None = None  # seconds until the next attempt; None: the normal resync
     conditions: dict[str, str] = field(default_factory=dict)  # type -> status, for the census
-    version_name: str | None = None  # the remote name once known (kept in memory across passes)
 
 
 @dataclass
@@ -204,34 +205,83 @@ class Reconciler:
         policies = resolve_policies(
             spec, annotations=obj.annotations, default_deletion=self.settings.default_deletion_policy
         )
-        recorded = Recorded.from_status(obj.status)
-        if recorded.version_name is None and state.version_name and spec.version_name is None:
-            # A create whose status write has not landed yet: memory knows the name already.
-            recorded = Recorded(version_name=state.version_name, region_id=recorded.region_id)
+        recorded = _recorded(obj, state, spec)
         region = effective_region(spec, recorded, self.settings.region)
         client = self.clients.for_region(region)
+        problems = validate_spec(spec, policies, recorded)
         observed: ModelVersion | None = None
         plan: Plan | None = None
         try:
-            if validate_spec(spec, policies, recorded):
-                # Terminal InvalidSpec: the plan says so without any PAI call.
-                plan = plan_reconcile(
-                    spec, uid=obj.uid, policies=policies, recorded=recorded, observed=None, owned=None
-                )
-            else:
-                name = lookup_name(spec, recorded)
-                if name is not None:
-                    observed = await _get_or_none(client, spec.model_id, name)
-                owned = None
-                if needs_owner_search(spec, recorded, observed):
-                    owned = await search_owned(client, spec.model_id, obj.uid)
-                plan = plan_reconcile(
-                    spec, uid=obj.uid, policies=policies, recorded=recorded, observed=observed, owned=owned
-                )
+            owned = None
+            if not problems:  # an invalid spec is terminal without any PAI call
+                observed, owned = await read_remote(client, spec, recorded, obj.uid)
+            plan = plan_reconcile(
+                spec,
+                uid=obj.uid,
+                policies=policies,
+                recorded=recorded,
+                observed=observed,
+                owned=owned,
+                problems=problems,
+            )
             events, version_name, after = await self._execute(client, spec, plan)
         except PaiError as error:
             return self._failed(obj, state, spec, region, error, previous, observed, plan)
+        return self._succeeded(obj, state, spec, region, plan, previous, events, version_name, after)
 
+    def needs_pass(self, obj: ObjectView, state: ObjectState, listed: ModelVersion) -> bool:
+        """Whether a settled object needs a full pass, judged from its version as a list returned
+        it (no call): True when the plan would write to PAI or the status would change. The full
+        pass then confirms with a GET before anything is written."""
+        parsed = parse_spec(obj.spec)
+        if isinstance(parsed, list):
+            return True
+        spec = parsed
+        policies = resolve_policies(
+            spec, annotations=obj.annotations, default_deletion=self.settings.default_deletion_policy
+        )
+        recorded = _recorded(obj, state, spec)
+        problems = validate_spec(spec, policies, recorded)
+        if problems:
+            return True
+        last_seen = obj.status.get("atProvider")
+        observed = complete_listed(
+            listed,
+            spec,
+            uid=obj.uid,
+            last_seen=AtProvider.model_validate(last_seen) if isinstance(last_seen, Mapping) else None,
+        )
+        plan = plan_reconcile(
+            spec,
+            uid=obj.uid,
+            policies=policies,
+            recorded=recorded,
+            observed=observed,
+            owned=None,
+            problems=[],
+        )
+        if plan.calls or plan.action is Action.BLOCKED:
+            return True
+        region = effective_region(spec, recorded, self.settings.region)
+        # A copy: judging must not reset the failure streak or the last Warning of the real state.
+        trial = ObjectState(state.failures, state.last_failure, state.version_name)
+        result = self._succeeded(
+            obj, trial, spec, region, plan, _conditions(obj.status), [], plan.version_name, observed
+        )
+        return result.status_patch is not None or bool(result.events)
+
+    def _succeeded(
+        self,
+        obj: ObjectView,
+        state: ObjectState,
+        spec: ModelVersionSpec,
+        region: str,
+        plan: Plan,
+        previous: list[Condition],
+        events: list[Event],
+        version_name: str | None,
+        after: ModelVersion | None,
+    ) -> PassResult:
         state.failures = 0
         if plan.action is not Action.BLOCKED:
             # A blocked plan keeps the streak: resetting it here would repeat its Warning on
@@ -392,7 +442,6 @@ class Reconciler:
             events=events or [],
             retry_in=retry_in,
             conditions=_summary(merged),
-            version_name=version_name,
         )
 
     # --- deletion ---------------------------------------------------------------------------
@@ -414,17 +463,11 @@ class Reconciler:
         )
         if policies.management == "Observe":
             return DeletionResult(done=True, message="Observe mode never deletes the remote version")
-        recorded = Recorded.from_status(obj.status)
-        if recorded.version_name is None and state.version_name and spec.version_name is None:
-            recorded = Recorded(version_name=state.version_name, region_id=recorded.region_id)
+        recorded = _recorded(obj, state, spec)
         client = self.clients.for_region(effective_region(spec, recorded, self.settings.region))
         plan = None
         try:
-            name = lookup_name(spec, recorded)
-            observed = await _get_or_none(client, spec.model_id, name) if name else None
-            owned = None
-            if needs_owner_search(spec, recorded, observed):
-                owned = await search_owned(client, spec.model_id, obj.uid)
+            observed, owned = await read_remote(client, spec, recorded, obj.uid)
             plan = plan_deletion(spec, uid=obj.uid, policies=policies, observed=observed, owned=owned)
             for call in plan.calls:
                 try:
@@ -470,6 +513,27 @@ class Reconciler:
         elif plan.action is DeletionAction.RELEASE:
             events.append(Event("Normal", "Released", plan.message))
         return DeletionResult(done=True, events=events, message=plan.message)
+
+
+def _recorded(obj: ObjectView, state: ObjectState, spec: ModelVersionSpec) -> Recorded:
+    recorded = Recorded.from_status(obj.status)
+    if recorded.version_name is None and state.version_name and spec.version_name is None:
+        # A create whose status write has not landed yet: memory knows the name already.
+        recorded = Recorded(version_name=state.version_name, region_id=recorded.region_id)
+    return recorded
+
+
+async def read_remote(
+    client: PaiClient, spec: ModelVersionSpec, recorded: Recorded, uid: str
+) -> tuple[ModelVersion | None, list[ModelVersion] | None]:
+    """The reads every pass starts with: GET the known name, then (server-assigned names whose
+    version is unknown) the ownership-label search. Returns (observed, owned)."""
+    name = lookup_name(spec, recorded)
+    observed = await _get_or_none(client, spec.model_id, name) if name else None
+    owned = None
+    if needs_owner_search(spec, recorded, observed):
+        owned = await search_owned(client, spec.model_id, uid)
+    return observed, owned
 
 
 async def _get_or_none(client: PaiClient, model_id: str, name: str) -> ModelVersion | None:

@@ -1,0 +1,600 @@
+"""The engine: one scheduler for every object, batched observation, and the status writes.
+
+Knows no kopf. The kopf adapter feeds it watch events (`observe`) and deletions (`finalize`).
+The engine keeps a small record per object, decides when each object's next pass is due, runs
+passes (never two at once for one object, at most `concurrency` in all, deletions first), writes
+status, posts events, and counts conditions for the metrics at scrape time.
+
+Cost follows work, not object count:
+- an object with nothing due costs nothing per second: there are no per-object timers, only
+  one due-time queue for passes (watch events, retries, backoff) and one for observations;
+- an object in sync (a "settled" one) is not passed at resync: its (region, model) group is
+  observed once per resync interval with ListModelVersions (all pages), and only objects whose
+  listed version calls for it get a full pass (which re-reads with GET before writing);
+- a restart observes settled objects through those lists and writes nothing to Kubernetes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from pai_operator import metrics
+from pai_operator.observation import LIST_PAGE_SIZE, list_is_cheaper
+from pai_operator.pai import (
+    AuthError,
+    InvalidRequestError,
+    ListModelVersionsRequest,
+    ModelNotFoundError,
+    ModelVersion,
+    PaiClient,
+    PaiError,
+)
+from pai_operator.reconciler import DeletionResult, Event, ObjectState, ObjectView, PassResult
+from pai_operator.scheduling import DueQueue
+from pai_operator.settings import OperatorSettings
+from pai_operator.spec import FINALIZER, GROUP, PAUSED_ANNOTATION
+
+log = logging.getLogger(__name__)
+
+ObjectKey = tuple[str, str]
+"""(namespace, name)"""
+GroupKey = tuple[str, str]
+"""(region, model id): one ListModelVersions serves every settled object of a group."""
+
+SETTLED_OUTCOMES: Final = frozenset({"in_sync", "observed"})
+STARTUP_OBSERVE_DELAY: Final = 2.0
+"""Seconds a group's first observation waits for more members (a restart's initial listing
+arrives object by object); each new member pushes it back, so one list serves them all."""
+MAX_CONCURRENT_OBSERVATIONS: Final = 4
+
+
+class Passes(Protocol):
+    """What the engine needs of the reconciler (`pai_operator.reconciler.Reconciler`)."""
+
+    async def reconcile(self, obj: ObjectView, state: ObjectState) -> PassResult: ...
+    def needs_pass(self, obj: ObjectView, state: ObjectState, listed: ModelVersion) -> bool: ...
+    async def finalize(self, obj: ObjectView, state: ObjectState) -> DeletionResult: ...
+    def resync_delay(self) -> float: ...
+    def backoff(self, failures: int, error: PaiError | None = None) -> float: ...
+
+
+class ClientSource(Protocol):
+    def for_region(self, region_id: str) -> PaiClient: ...
+
+
+class StatusWriter(Protocol):
+    async def patch_status(
+        self, namespace: str, name: str, uid: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
+
+
+class EventSink(Protocol):
+    def post(self, obj: ObjectView, event: Event) -> None: ...
+
+
+@dataclass(slots=True)
+class Tracked:
+    """Per-object memory: only what scheduling and planning need (never the whole body)."""
+
+    uid: str
+    namespace: str
+    name: str
+    generation: int | None
+    resource_version: str
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    annotations: dict[str, str]
+    has_finalizer: bool
+    deleting: bool
+    state: ObjectState = field(default_factory=ObjectState)
+    handled_generation: int | None = None
+    group: GroupKey | None = None
+    observed: bool = False  # seen through a pass or a list since this process started
+    conditions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> ObjectKey:
+        return (self.namespace, self.name)
+
+    @property
+    def paused(self) -> bool:
+        return self.annotations.get(PAUSED_ANNOTATION, "").strip().lower() == "true"
+
+    def view(self) -> ObjectView:
+        return ObjectView(
+            uid=self.uid,
+            namespace=self.namespace,
+            name=self.name,
+            generation=self.generation,
+            spec=self.spec,
+            status=self.status,
+            annotations=self.annotations,
+        )
+
+    def absorb(self, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        self.generation = meta.get("generation")
+        self.resource_version = str(meta.get("resourceVersion", ""))
+        self.spec = dict(body.get("spec") or {})
+        self.status = dict(body.get("status") or {})
+        # Only our own annotations matter to a pass (pause, deletion policy); kubectl's
+        # last-applied-configuration alone would double the memory per object.
+        self.annotations = {
+            k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(f"{GROUP}/")
+        }
+        self.has_finalizer = FINALIZER in (meta.get("finalizers") or ())
+        self.deleting = bool(meta.get("deletionTimestamp"))
+        self.conditions = {
+            str(c.get("type")): str(c.get("status"))
+            for c in self.status.get("conditions") or []
+            if isinstance(c, Mapping)
+        }
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Tracked:
+        meta = body.get("metadata") or {}
+        tracked = cls(
+            uid=str(meta.get("uid", "")),
+            namespace=str(meta.get("namespace", "")),
+            name=str(meta.get("name", "")),
+            generation=None,
+            resource_version="",
+            spec={},
+            status={},
+            annotations={},
+            has_finalizer=False,
+            deleting=False,
+        )
+        tracked.absorb(body)
+        return tracked
+
+    def version_name(self) -> str | None:
+        name = self.status.get("versionName") or self.spec.get("versionName")
+        return name if isinstance(name, str) and name else None
+
+    def group_key(self, default_region: str) -> GroupKey | None:
+        model = self.spec.get("modelId")
+        region = self.spec.get("regionId") or self.status.get("regionId") or default_region
+        return (str(region), model) if isinstance(model, str) and model else None
+
+    def settled_in_status(self) -> bool:
+        """In sync at its current generation as far as status says (restart: observe by list)."""
+        if self.status.get("observedGeneration") != self.generation or self.version_name() is None:
+            return False
+        synced = [c for c in self.status.get("conditions") or [] if c.get("type") == "Synced"]
+        return bool(synced) and synced[0].get("status") == "True"
+
+
+def _newer(candidate: str, current: str) -> bool:
+    """resourceVersions are opaque, but etcd's are integers; where both are, an older event
+    (one our own status write has already superseded) must not roll the record back."""
+    if candidate.isdigit() and current.isdigit():
+        return int(candidate) > int(current)
+    return candidate != current
+
+
+@dataclass
+class _Group:
+    members: set[ObjectKey] = field(default_factory=set)
+    last_total: int | None = None
+    failures: int = 0
+    list_refused: bool = False
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        passes: Passes,
+        clients: ClientSource,
+        writer: StatusWriter,
+        events: EventSink,
+        *,
+        conflict: type[Exception] = LookupError,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self._passes = passes
+        self._clients = clients
+        self._writer = writer
+        self._events = events
+        self._conflict = conflict
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._objects: dict[ObjectKey, Tracked] = {}
+        self._groups: dict[GroupKey, _Group] = {}
+        self._due = DueQueue[ObjectKey]()
+        self._observe_due = DueQueue[GroupKey]()
+        self._running: dict[ObjectKey, asyncio.Task[None]] = {}
+        self._rerun: set[ObjectKey] = set()
+        self._observing: set[GroupKey] = set()
+        self._active = 0
+        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- inputs -----------------------------------------------------------------------------
+
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event (None: the initial listing). Cheap: no I/O, at most one schedule."""
+        meta = body.get("metadata") or {}
+        key: ObjectKey = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if event_type == "DELETED":
+            self._forget(key)
+            return
+        record = self._objects.get(key)
+        if record is not None and record.uid != meta.get("uid"):
+            self._forget(key)  # replaced under the same name: a new object
+            record = None
+        first_sight = record is None
+        if record is None:
+            record = self._objects[key] = Tracked.from_body(body)
+        else:
+            if not _newer(str(meta.get("resourceVersion", "")), record.resource_version):
+                return
+            was_paused = record.paused
+            record.absorb(body)
+            if record.paused != was_paused:
+                record.handled_generation = None  # pause/resume takes effect at once
+        if record.deleting:
+            self._due.cancel(key)
+            self._leave_group(record)
+            return
+        if not record.has_finalizer:
+            return  # kopf adds it first; no remote version may exist without it
+        if first_sight and record.settled_in_status():
+            record.handled_generation = record.generation
+            self._join_group(record, first_observation=True)
+        elif record.generation != record.handled_generation:
+            self._schedule(key, self._clock())
+
+    async def finalize(self, body: Mapping[str, Any]) -> DeletionResult:
+        """The deletion pass, after any running pass of the object; before queued passes."""
+        self.observe("MODIFIED", body)
+        meta = body.get("metadata") or {}
+        key: ObjectKey = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        record = self._objects.get(key)
+        if record is None or record.uid != meta.get("uid"):
+            record = Tracked.from_body(body)
+        record.deleting = True
+        self._due.cancel(key)
+        self._leave_group(record)
+        while (running := self._running.get(key)) is not None:
+            await asyncio.wait([running])
+        await self._acquire_slot()
+        try:
+            result = await self._passes.finalize(record.view(), record.state)
+        finally:
+            self._release_slot()
+        for event in result.events:
+            self._events.post(record.view(), event)
+        if result.done:
+            self._forget(key)
+        elif result.status_patch:
+            await self._write_status(record, result.status_patch)
+        return result
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Dispatch due work until cancelled."""
+        try:
+            while True:
+                self._wake.clear()
+                self.dispatch()
+                await self._sleep_until_due()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+
+    async def _sleep_until_due(self) -> None:
+        candidates = []
+        if self._active < self.settings.concurrency:
+            candidates.append(self._due.next_due())
+        if len(self._observing) < MAX_CONCURRENT_OBSERVATIONS:
+            candidates.append(self._observe_due.next_due())
+        due = [c for c in candidates if c is not None]
+        timeout = max(0.0, min(due) - self._clock()) if due else None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def dispatch(self) -> list[asyncio.Task[None]]:
+        """Start what is due now (tests drive this with a fake clock). Deletions waiting for a
+        slot go first: a pass never takes the slot a finalizer is waiting for."""
+        now = self._clock()
+        started: list[asyncio.Task[None]] = []
+        while self._active < self.settings.concurrency and not self._slot_waiters:
+            keys = self._due.pop_due(now, limit=1)
+            if not keys:
+                break
+            key = keys[0]
+            record = self._objects.get(key)
+            if record is None or record.deleting or not record.has_finalizer:
+                continue
+            if key in self._running:
+                self._rerun.add(key)
+                continue
+            self._active += 1
+            task = self._spawn(self._pass(record))
+            self._running[key] = task
+            started.append(task)
+        while len(self._observing) < MAX_CONCURRENT_OBSERVATIONS:
+            groups = self._observe_due.pop_due(now, limit=1)
+            if not groups:
+                break
+            self._observing.add(groups[0])
+            started.append(self._spawn(self._observe_group(groups[0])))
+        return started
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Wait for every started task (tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _schedule(self, key: ObjectKey, at: float) -> None:
+        if self._due.schedule(key, at):
+            self._wake.set()
+
+    async def _acquire_slot(self) -> None:
+        while self._active >= self.settings.concurrency:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._slot_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._slot_waiters:
+                    self._slot_waiters.remove(waiter)
+        self._active += 1
+
+    def _release_slot(self) -> None:
+        self._active -= 1
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+        self._wake.set()
+
+    # --- one pass ---------------------------------------------------------------------------
+
+    async def _pass(self, record: Tracked) -> None:
+        key = record.key
+        generation = record.generation
+        started = time.monotonic()
+        try:
+            try:
+                result = await self._passes.reconcile(record.view(), record.state)
+            except Exception:
+                # A bug, not a PAI error (those are results): keep the object alive, retry later.
+                log.exception("reconcile of %s/%s raised", record.namespace, record.name)
+                record.state.failures += 1
+                self._leave_group(record)
+                self._schedule(key, self._clock() + self._passes.backoff(record.state.failures))
+                return
+            elapsed = time.monotonic() - started
+            metrics.RECONCILES.labels(result.outcome).inc()
+            metrics.RECONCILE_SECONDS.labels(result.outcome).observe(elapsed)
+            if self._objects.get(key) is not record:
+                return  # deleted (or replaced) meanwhile: its status is nobody's now
+            if result.status_patch and not await self._write_status(
+                record, result.status_patch, generation=generation
+            ):
+                record.state.failures += 1
+                self._schedule(key, self._clock() + self._passes.backoff(record.state.failures))
+                return
+            for event in result.events:
+                self._events.post(record.view(), event)
+            record.conditions = result.conditions
+            record.handled_generation = generation
+            record.observed = True
+            self._after_pass(record, result)
+            log.debug(
+                "pass of %s/%s: %s; status write: %s",
+                key[0],
+                key[1],
+                result.outcome,
+                bool(result.status_patch),
+            )
+        finally:
+            self._running.pop(key, None)
+            self._release_slot()
+            if key in self._rerun:
+                self._rerun.discard(key)
+                if self._objects.get(key) is record and not record.deleting:
+                    self._schedule(key, self._clock())
+
+    def _after_pass(self, record: Tracked, result: PassResult) -> None:
+        now = self._clock()
+        if result.retry_in is not None:
+            self._leave_group(record)
+            self._due.reschedule(record.key, now + result.retry_in)
+        elif result.outcome in SETTLED_OUTCOMES and record.version_name() and not record.paused:
+            self._due.cancel(record.key)
+            self._join_group(record, first_observation=False)
+        else:
+            # Paused, blocked or invalid: nothing a list would tell; look again at resync pace.
+            self._leave_group(record)
+            self._due.reschedule(record.key, now + self._passes.resync_delay())
+        if record.generation != record.handled_generation:
+            self._schedule(record.key, now)  # the spec moved while the pass ran
+        self._wake.set()
+
+    async def _write_status(
+        self, record: Tracked, patch: Mapping[str, Any], *, generation: int | None = None
+    ) -> bool:
+        """Write and absorb the answer. False when the write failed and must be retried."""
+        written = record.status.get("observedGeneration")
+        if (
+            generation is not None
+            and isinstance(written, int)
+            and written > generation
+            and "observedGeneration" in patch
+        ):
+            # A newer view has been written already (by a later pass, or by another replica
+            # before a handover): an older one must never move status backwards.
+            return True
+        try:
+            body = await self._writer.patch_status(record.namespace, record.name, record.uid, patch)
+        except self._conflict:
+            log.debug("%s/%s is gone or replaced; status dropped", record.namespace, record.name)
+            return True
+        except Exception as exc:
+            log.warning("status write for %s/%s failed: %s", record.namespace, record.name, exc)
+            return False
+        meta = body.get("metadata") or {}
+        if _newer(str(meta.get("resourceVersion", "")), record.resource_version):
+            record.absorb(body)
+        return True
+
+    # --- groups and batched observation -----------------------------------------------------
+
+    def _join_group(self, record: Tracked, *, first_observation: bool) -> None:
+        key = record.group_key(self.settings.region)
+        if key is None:
+            return
+        if record.group is not None and record.group != key:
+            self._leave_group(record)
+        group = self._groups.setdefault(key, _Group())
+        group.members.add(record.key)
+        record.group = key
+        now = self._clock()
+        if first_observation:
+            self._observe_due.reschedule(key, now + STARTUP_OBSERVE_DELAY)
+            self._wake.set()
+        elif key not in self._observe_due and key not in self._observing:
+            self._observe_due.schedule(key, now + self._passes.resync_delay())
+            self._wake.set()
+
+    def _leave_group(self, record: Tracked) -> None:
+        if record.group is None:
+            return
+        group = self._groups.get(record.group)
+        if group is not None:
+            group.members.discard(record.key)
+            if not group.members:
+                del self._groups[record.group]
+                self._observe_due.cancel(record.group)
+        record.group = None
+
+    def _idle_members(self, group: _Group) -> list[Tracked]:
+        members = []
+        for key in group.members:
+            record = self._objects.get(key)
+            if record is None or record.deleting or key in self._running or key in self._due:
+                continue
+            members.append(record)
+        return members
+
+    async def _observe_group(self, key: GroupKey) -> None:
+        try:
+            await self._observe(key)
+        except Exception:
+            log.exception("observation of model %s in %s raised", key[1], key[0])
+        finally:
+            self._observing.discard(key)
+            if key in self._groups and key not in self._observe_due:
+                group = self._groups[key]
+                delay = (
+                    self._passes.backoff(group.failures) if group.failures else self._passes.resync_delay()
+                )
+                self._observe_due.schedule(key, self._clock() + delay)
+            self._wake.set()
+
+    async def _observe(self, key: GroupKey) -> None:
+        group = self._groups.get(key)
+        if group is None:
+            return
+        members = self._idle_members(group)
+        if not members:
+            return
+        region, model_id = key
+        if group.list_refused or not list_is_cheaper(len(members), group.last_total):
+            self._pass_each(members, "GET")
+            return
+        client = self._clients.for_region(region)
+        try:
+            listed = [
+                v
+                async for v in client.iter_model_versions(
+                    model_id, ListModelVersionsRequest(page_size=LIST_PAGE_SIZE)
+                )
+            ]
+        except (ModelNotFoundError, AuthError, InvalidRequestError) as exc:
+            # The list cannot answer (the model is gone, or RAM allows Get but not List): each
+            # object's own pass finds out, with GETs, and reports it.
+            if isinstance(exc, (AuthError, InvalidRequestError)):
+                group.list_refused = True
+                log.warning(
+                    "ListModelVersions refused for model %s (%s); drift checks use GetModelVersion",
+                    model_id,
+                    exc,
+                )
+            self._pass_each(members, "list refused")
+            return
+        except PaiError as exc:
+            group.failures += 1
+            log.warning("ListModelVersions for model %s failed (%s); retrying", model_id, exc)
+            return
+        group.failures = 0
+        group.last_total = len(listed)
+        metrics.OBSERVATIONS.inc()
+        by_name = {v.version_name: v for v in listed}
+        needing: list[Tracked] = []
+        for record in members:
+            if record.deleting or record.key in self._running or record.key in self._due:
+                continue  # something happened to it while we listed: its own pass decides
+            name = record.version_name()
+            item = by_name.get(name) if name else None
+            record.observed = True
+            if item is None or self._passes.needs_pass(record.view(), record.state, item):
+                needing.append(record)
+        if needing:
+            self._pass_each(needing, "listed version differs")
+        log.debug("observed model %s: %d members, %d need a pass", model_id, len(members), len(needing))
+
+    def _pass_each(self, records: list[Tracked], why: str) -> None:
+        now = self._clock()
+        for record in records:
+            log.debug("%s/%s: full pass (%s)", record.namespace, record.name, why)
+            self._schedule(record.key, now)
+
+    # --- bookkeeping ------------------------------------------------------------------------
+
+    def _forget(self, key: ObjectKey) -> None:
+        record = self._objects.pop(key, None)
+        self._due.cancel(key)
+        self._rerun.discard(key)
+        if record is not None:
+            self._leave_group(record)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def records(self) -> Iterator[Tracked]:
+        return iter(self._objects.values())
+
+    def condition_counts(self) -> dict[tuple[str, str], int]:
+        """Objects by (condition type, status), computed when metrics are scraped."""
+        counts: dict[tuple[str, str], int] = collections.Counter()
+        for record in self._objects.values():
+            for ctype, status in record.conditions.items():
+                counts[(ctype, status)] += 1
+        return counts
+
+    def unobserved(self) -> int:
+        return sum(1 for record in self._objects.values() if not record.observed)

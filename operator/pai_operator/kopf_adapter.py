@@ -1,0 +1,163 @@
+"""The kopf adapter: the only module that knows kopf.
+
+kopf does three things here: it watches ModelVersions (every event goes to `Engine.observe`),
+it owns the finalizer (added on first sight, removed when `Engine.finalize` says the remote side
+is done), and it posts Events. Everything else, when passes run and what they write, is the
+engine's: there are no kopf timers and no create/update handlers, so an object with nothing due
+costs nothing, and kopf writes nothing but the finalizer (and deletion retry progress).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from pai_operator import metrics
+from pai_operator.client_pool import ClientPool
+from pai_operator.engine import Engine
+from pai_operator.kube import KubeStatusWriter, NamespaceAnnotationCache, StatusConflict
+from pai_operator.reconciler import Event, ObjectView, Reconciler
+from pai_operator.settings import OperatorSettings
+from pai_operator.spec import FINALIZER, GROUP, KIND, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+
+
+class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf's "last handled configuration" drives create/update handlers, which we do not use:
+    the engine compares generations itself. Storing it would be one more write per change."""
+
+    def fetch(self, *, body: Any) -> Any:
+        return None
+
+    def store(self, *, body: Any, patch: Any, essence: Any) -> None:
+        return None
+
+
+class KopfEvents:
+    """Posts Events through kopf's queue (batched by kopf, never blocking a pass)."""
+
+    def post(self, obj: ObjectView, event: Event) -> None:
+        ref: kopf.RawBody = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {"namespace": obj.namespace, "name": obj.name, "uid": obj.uid},
+        }
+        kopf.event(kopf.Body(ref), type=event.type, reason=event.reason, message=event.message)
+
+
+class Operator:
+    """Holds the long-lived parts (clients, engine) and registers the handlers."""
+
+    def __init__(self, settings: OperatorSettings) -> None:
+        self.settings = settings
+        self.clients = ClientPool(settings)
+        self.reconciler = Reconciler(settings, self.clients, NamespaceAnnotationCache())
+        self.engine = Engine(
+            settings,
+            self.reconciler,
+            self.clients,
+            KubeStatusWriter(),
+            KopfEvents(),
+            conflict=StatusConflict,
+        )
+        metrics.register_census(self.engine)
+        self.registry = kopf.OperatorRegistry()
+        self._engine_task: asyncio.Task[None] | None = None
+        self._register()
+
+    def kopf_settings(self) -> kopf.OperatorSettings:
+        s = kopf.OperatorSettings()
+        s.persistence.finalizer = FINALIZER
+        # Everything kopf writes lives under our prefix, never under kopf's default one (design.md).
+        s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        s.persistence.diffbase_storage = _NoDiffBase(prefix=GROUP, key="last-handled-configuration")
+        # kopf posts its own log lines as Events at or above this level ("failed temporarily",
+        # one per deletion retry). Ours (Created, Updated, DeletionBlocked once per streak, ...)
+        # go through kopf.event(), which this does not filter.
+        s.posting.level = logging.CRITICAL
+        s.posting.reporting_component = "pai-model-operator"
+        s.posting.event_name_prefix = "pai-operator-"
+        # Explicit watch timeouts: the server ends each watch within ~5 min and the client gives up
+        # on a silent connection, so a half-open TCP connection can never stall the operator.
+        s.watching.server_timeout = 270
+        s.watching.client_timeout = 300
+        s.watching.connect_timeout = 30
+        s.networking.request_timeout = 60
+        # kopf's workers only hand events to the engine (microseconds each); the engine's own
+        # concurrency bounds passes. A short idle timeout frees a worker soon after a burst.
+        s.queueing.worker_limit = max(self.settings.concurrency, 20)
+        s.queueing.idle_timeout = 0.5
+        s.peering.standalone = True
+        # Our one resource is known up front; without this kopf would watch CRDs (and Namespaces)
+        # to discover resources, which least-privilege RBAC rightly forbids.
+        s.scanning.disabled = True
+        s.execution.max_workers = 4
+        return s
+
+    def _register(self) -> None:
+        registry = self.registry
+        resource = (GROUP, VERSION, PLURAL)
+        engine = self.engine
+
+        # A registry of our own has none of kopf's default login handlers; the kubernetes client
+        # resolves the in-cluster service account or KUBECONFIG like kubectl does.
+        @kopf.on.login(registry=registry)
+        def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            return kopf.login_via_client(**kwargs)
+
+        @kopf.on.startup(registry=registry)
+        async def startup(**_: Any) -> None:
+            # Started from a kopf handler so that the engine's tasks inherit kopf's context
+            # (kopf.event() needs its posting queue).
+            self._engine_task = asyncio.create_task(engine.run(), name="pai-operator engine")
+
+        # Every event, the initial listing included: the engine decides whether a pass is due.
+        @kopf.on.event(*resource, registry=registry)
+        async def watched(type: str | None, body: kopf.Body, **_: Any) -> None:
+            engine.observe(type, _plain(body))
+
+        @kopf.on.delete(*resource, registry=registry)
+        async def deleted(body: kopf.Body, **_: Any) -> None:
+            result = await engine.finalize(_plain(body))
+            if not result.done:
+                raise kopf.TemporaryError(result.message, delay=result.retry_in)
+
+        @kopf.on.cleanup(registry=registry)
+        async def cleanup(**_: Any) -> None:
+            if self._engine_task is not None:
+                self._engine_task.cancel()
+                await asyncio.gather(self._engine_task, return_exceptions=True)
+            await self.clients.aclose()
+
+
+def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
+    """kopf's Body is a live view that later events overwrite; the engine keeps plain copies
+    of the parts it reads (never managedFields or other bulk)."""
+    return {part: copy.deepcopy(dict(body.get(part) or {})) for part in ("metadata", "spec", "status")}
+
+
+async def run_operator(settings: OperatorSettings) -> None:
+    operator = Operator(settings)
+    metrics.serve(settings.metrics_port)
+    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    log.info(
+        "pai-operator starting: %s, region %s, endpoint %s, resync %ss",
+        "all namespaces" if settings.all_namespaces else f"namespaces {', '.join(settings.namespaces)}",
+        settings.region,
+        settings.endpoint or "(from region)",
+        settings.resync_interval,
+    )
+    await kopf.operator(
+        registry=operator.registry,
+        settings=operator.kopf_settings(),
+        clusterwide=settings.all_namespaces,
+        namespaces=list(settings.namespaces),
+        liveness_endpoint=liveness,
+        standalone=True,
+    )

@@ -1,0 +1,122 @@
+"""The operator's own Kubernetes writes and reads, outside kopf: status patches and Namespace
+annotations.
+
+kopf watches and owns the finalizer; the engine writes status itself because most passes (drift
+checks, retries) do not run inside a kopf handler. The synchronous `kubernetes` client runs in
+worker threads: writes happen only when something changed (creates, updates, failures), so a
+second asynchronous Kubernetes stack next to kopf's would not pay for itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pai_operator.spec import GROUP, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+
+
+class StatusConflict(Exception):
+    """The object is gone or was replaced (another UID): the status belongs to nobody now."""
+
+
+def _load_api_client() -> Any:
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+class KubeStatusWriter:
+    """Merge-patches `status` through the status subresource, guarded by the object's UID."""
+
+    def __init__(self, api_client: Any | None = None) -> None:
+        self._api_client = api_client
+        self._api: Any = None
+
+    def _custom(self) -> Any:
+        if self._api is None:
+            from kubernetes import client
+
+            self._api = client.CustomObjectsApi(self._api_client or _load_api_client())
+        return self._api
+
+    async def patch_status(
+        self, namespace: str, name: str, uid: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Returns the object as the API server stored it (spec and metadata included, so the
+        caller never mistakes its own write for the newest view when the spec moved meanwhile)."""
+        return await asyncio.to_thread(self._patch, namespace, name, uid, dict(patch))
+
+    def _patch(self, namespace: str, name: str, uid: str, patch: dict[str, Any]) -> dict[str, Any]:
+        from kubernetes.client import ApiException
+
+        # metadata.uid is a precondition: an object deleted and re-created under the same name
+        # (a restore, `kubectl replace --force`) must never receive the old object's status.
+        body = {"metadata": {"uid": uid}, "status": patch}
+        try:
+            response = self._custom().patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                body,
+                _content_type="application/merge-patch+json",
+                _preload_content=False,
+            )
+        except ApiException as exc:
+            if exc.status in (404, 409, 422):
+                raise StatusConflict(f"{namespace}/{name}: {exc.status} {exc.reason}") from None
+            raise
+        data: dict[str, Any] = json.loads(response.data)
+        return data
+
+
+class NamespaceAnnotationCache:
+    """Namespace annotations (for the deletion-policy default), read only when deleting."""
+
+    def __init__(self, ttl: float = 30.0, api_client: Any | None = None) -> None:
+        self._ttl = ttl
+        self._api_client = api_client
+        self._cache: dict[str, tuple[float, Mapping[str, str]]] = {}
+        self._pending: dict[str, asyncio.Future[Mapping[str, str]]] = {}
+        self._api: Any = None
+
+    def _core(self) -> Any:
+        if self._api is None:
+            from kubernetes import client
+
+            self._api = client.CoreV1Api(self._api_client or _load_api_client())
+        return self._api
+
+    async def get(self, namespace: str) -> Mapping[str, str]:
+        cached = self._cache.get(namespace)
+        if cached and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        # Deleting many objects of one namespace at once must cost one read, not one each.
+        pending = self._pending.get(namespace)
+        if pending is None:
+            pending = self._pending[namespace] = asyncio.ensure_future(self._read(namespace))
+            pending.add_done_callback(lambda _: self._pending.pop(namespace, None))
+        return await asyncio.shield(pending)
+
+    async def _read(self, namespace: str) -> Mapping[str, str]:
+        try:
+            ns = await asyncio.to_thread(self._core().read_namespace, namespace)
+            annotations: Mapping[str, str] = dict(ns.metadata.annotations or {})
+        except Exception as exc:  # RBAC may forbid it (single-namespace installs): use the default
+            log.warning(
+                "cannot read namespace %s annotations (%s); using the operator default", namespace, exc
+            )
+            annotations = {}
+        self._cache[namespace] = (time.monotonic(), annotations)
+        return annotations
