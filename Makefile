@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 CLUSTER_DIR := $(CURDIR)/.cluster
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench e2e-kind clean
+.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench bench-quick e2e-kind clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,8 +55,12 @@ demo: venv tools ## local control plane + PAI emulator + operator, samples appli
 demo-down: ## stop everything `make demo` started
 	@bash hack/demo-down.sh
 
-bench: venv tools ## measure PAI calls, Kubernetes writes, latency and throughput (writes bench/RESULTS.md)
+bench: venv tools ## measure PAI calls, Kubernetes writes, latency, throughput and scale (writes bench/RESULTS.md)
 	@$(BIN)/python hack/bench.py
+	@$(BIN)/python hack/bench_scale.py
+
+bench-quick: venv tools ## the scale benchmark at 200 objects (development; writes nothing)
+	@$(BIN)/python hack/bench_scale.py --quick
 
 e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
 	@bash hack/e2e-kind.sh

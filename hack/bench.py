@@ -847,7 +847,15 @@ def main(argv: list[str] | None = None) -> int:
     report = "\n".join(out) + "\n"
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
+    # Sections written by the other benchmark scripts (hack/bench_*.py) live between markers
+    # and are kept when this one rewrites the file.
+    previous = args.out.read_text() if args.out.exists() else ""
+    kept = re.findall(r"<!-- (\w+):start -->.*?<!-- \1:end -->\n?", previous, re.DOTALL)
+    blocks = [
+        m.group(0) for m in re.finditer(r"<!-- (\w+):start -->.*?<!-- \1:end -->\n?", previous, re.DOTALL)
+    ]
+    del kept
+    args.out.write_text(report + "".join("\n" + block for block in blocks))
     return 0
 
 

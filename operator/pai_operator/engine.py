@@ -98,6 +98,7 @@ class Tracked:
     handled_generation: int | None = None
     group: GroupKey | None = None
     observed: bool = False  # seen through a pass or a list since this process started
+    why: str = "event"  # what made the next pass due (logs and the benchmark read it)
     conditions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -236,6 +237,7 @@ class Engine:
             self._forget(key)  # replaced under the same name: a new object
             record = None
         first_sight = record is None
+        why = "create" if event_type == "ADDED" else "restart"
         if record is None:
             record = self._objects[key] = Tracked.from_body(body)
         else:
@@ -243,8 +245,10 @@ class Engine:
                 return
             was_paused = record.paused
             record.absorb(body)
+            why = "create" if record.handled_generation is None else "update"
             if record.paused != was_paused:
                 record.handled_generation = None  # pause/resume takes effect at once
+                why = "pause" if record.paused else "resume"
         if record.deleting:
             self._due.cancel(key)
             self._leave_group(record)
@@ -255,7 +259,7 @@ class Engine:
             record.handled_generation = record.generation
             self._join_group(record, first_observation=True)
         elif record.generation != record.handled_generation:
-            self._schedule(key, self._clock())
+            self._schedule(key, self._clock(), why)
 
     async def finalize(self, body: Mapping[str, Any]) -> DeletionResult:
         """The deletion pass, after any running pass of the object; before queued passes."""
@@ -346,8 +350,11 @@ class Engine:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _schedule(self, key: ObjectKey, at: float) -> None:
+    def _schedule(self, key: ObjectKey, at: float, why: str) -> None:
         if self._due.schedule(key, at):
+            record = self._objects.get(key)
+            if record is not None:
+                record.why = why
             self._wake.set()
 
     async def _acquire_slot(self) -> None:
@@ -375,6 +382,7 @@ class Engine:
     async def _pass(self, record: Tracked) -> None:
         key = record.key
         generation = record.generation
+        why = record.why
         started = time.monotonic()
         try:
             try:
@@ -384,7 +392,7 @@ class Engine:
                 log.exception("reconcile of %s/%s raised", record.namespace, record.name)
                 record.state.failures += 1
                 self._leave_group(record)
-                self._schedule(key, self._clock() + self._passes.backoff(record.state.failures))
+                self._schedule(key, self._clock() + self._passes.backoff(record.state.failures), "retry")
                 return
             elapsed = time.monotonic() - started
             metrics.RECONCILES.labels(result.outcome).inc()
@@ -395,7 +403,7 @@ class Engine:
                 record, result.status_patch, generation=generation
             ):
                 record.state.failures += 1
-                self._schedule(key, self._clock() + self._passes.backoff(record.state.failures))
+                self._schedule(key, self._clock() + self._passes.backoff(record.state.failures), "retry")
                 return
             for event in result.events:
                 self._events.post(record.view(), event)
@@ -404,7 +412,8 @@ class Engine:
             record.observed = True
             self._after_pass(record, result)
             log.debug(
-                "pass of %s/%s: %s; status write: %s",
+                "%s pass of %s/%s: %s; status write: %s",
+                why,
                 key[0],
                 key[1],
                 result.outcome,
@@ -416,13 +425,14 @@ class Engine:
             if key in self._rerun:
                 self._rerun.discard(key)
                 if self._objects.get(key) is record and not record.deleting:
-                    self._schedule(key, self._clock())
+                    self._schedule(key, self._clock(), "update")
 
     def _after_pass(self, record: Tracked, result: PassResult) -> None:
         now = self._clock()
         if result.retry_in is not None:
             self._leave_group(record)
             self._due.reschedule(record.key, now + result.retry_in)
+            record.why = "retry"
         elif result.outcome in SETTLED_OUTCOMES and record.version_name() and not record.paused:
             self._due.cancel(record.key)
             self._join_group(record, first_observation=False)
@@ -430,8 +440,9 @@ class Engine:
             # Paused, blocked or invalid: nothing a list would tell; look again at resync pace.
             self._leave_group(record)
             self._due.reschedule(record.key, now + self._passes.resync_delay())
+            record.why = "resync"
         if record.generation != record.handled_generation:
-            self._schedule(record.key, now)  # the spec moved while the pass ran
+            self._schedule(record.key, now, "update")  # the spec moved while the pass ran
         self._wake.set()
 
     async def _write_status(
@@ -524,7 +535,7 @@ class Engine:
             return
         region, model_id = key
         if group.list_refused or not list_is_cheaper(len(members), group.last_total):
-            self._pass_each(members, "GET")
+            self._pass_each(members, "get")
             return
         client = self._clients.for_region(region)
         try:
@@ -544,7 +555,7 @@ class Engine:
                     model_id,
                     exc,
                 )
-            self._pass_each(members, "list refused")
+            self._pass_each(members, "get")
             return
         except PaiError as exc:
             group.failures += 1
@@ -564,14 +575,13 @@ class Engine:
             if item is None or self._passes.needs_pass(record.view(), record.state, item):
                 needing.append(record)
         if needing:
-            self._pass_each(needing, "listed version differs")
+            self._pass_each(needing, "drift")
         log.debug("observed model %s: %d members, %d need a pass", model_id, len(members), len(needing))
 
     def _pass_each(self, records: list[Tracked], why: str) -> None:
         now = self._clock()
         for record in records:
-            log.debug("%s/%s: full pass (%s)", record.namespace, record.name, why)
-            self._schedule(record.key, now)
+            self._schedule(record.key, now, why)
 
     # --- bookkeeping ------------------------------------------------------------------------
 

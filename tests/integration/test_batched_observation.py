@@ -1,0 +1,147 @@
+"""Batched drift observation on the real API server with the emulator as a process: in-sync
+objects are checked with one ListModelVersions per model, drift made through the official SDK
+is repaired, a version deleted behind the operator's back is recreated, and the GET path takes
+over when the list cannot answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from alibabacloud_aiworkspace20210204 import models as sdk_models
+from alibabacloud_aiworkspace20210204.client import Client
+from alibabacloud_tea_openapi.models import Config
+
+from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
+from tests.support.operator import ModelVersions, OperatorProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+N = 6
+RESYNC = 3.0
+
+
+@pytest.fixture
+def sdk(emulator_service: EmulatorProcess) -> Client:
+    """The official SDK: drift is made by a second, independent client, as a person would."""
+    return Client(
+        Config(
+            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
+            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
+            endpoint=emulator_service.endpoint,
+            protocol="http",
+            read_timeout=10_000,
+            connect_timeout=5_000,
+        )
+    )
+
+
+def _spec(model_id: str, i: int) -> dict[str, Any]:
+    return {
+        "modelId": model_id,
+        "uri": f"oss://bucket/models/{i}/",
+        "versionName": f"1.{i}.0",
+        "approvalStatus": "Pending",
+        "versionDescription": f"version {i}",
+        "labels": {"team": "a"},
+    }
+
+
+def _converge(start_operator: Callable[..., OperatorProcess], mvs: ModelVersions, model_id: str) -> None:
+    start_operator(resync_interval=RESYNC)
+    for i in range(N):
+        mvs.create(f"mv-{i}", _spec(model_id, i))
+    for i in range(N):
+        mvs.wait_condition(f"mv-{i}", "Ready")
+
+
+def _reads(pai: AdminClient) -> tuple[int, int]:
+    return len(pai.journal("ListModelVersions")), len(pai.journal("GetModelVersion"))
+
+
+def test_in_sync_objects_cost_one_list_per_model_and_sdk_drift_is_repaired(
+    start_operator: Callable[..., OperatorProcess],
+    mvs: ModelVersions,
+    pai: AdminClient,
+    model_id: str,
+    sdk: Client,
+) -> None:
+    _converge(start_operator, mvs, model_id)
+    before = {f"mv-{i}": mvs.get(f"mv-{i}")["metadata"]["resourceVersion"] for i in range(N)}  # type: ignore[index]
+    pai.clear_journal()
+    wait_for("two resync intervals of lists", lambda: _reads(pai)[0] >= 2, timeout=4 * RESYNC)
+    _, gets = _reads(pai)
+    # N objects, 2+ intervals: lists only (one per model per interval), no per-object GET.
+    assert gets == 0, pai.journal()
+    assert all(e["ModelId"] == model_id for e in pai.journal("ListModelVersions"))
+    assert not [e for e in pai.journal() if e["Operation"] not in ("ListModelVersions",)]
+    after = {f"mv-{i}": mvs.get(f"mv-{i}")["metadata"]["resourceVersion"] for i in range(N)}  # type: ignore[index]
+    assert after == before  # no Kubernetes write while in sync
+
+    # Drift through the official SDK: the next list sees it, one GET confirms, one update repairs.
+    sdk.update_model_version(
+        model_id, "1.2.0", sdk_models.UpdateModelVersionRequest(version_description="changed by hand")
+    )
+    pai.clear_journal()
+
+    def repaired() -> bool:
+        versions = {v["VersionName"]: v for v in pai.versions(model_id)}
+        return versions["1.2.0"].get("VersionDescription") == "version 2"
+
+    wait_for("drift repaired", repaired, timeout=3 * RESYNC + 5)
+    updates = pai.journal("UpdateModelVersion")
+    assert [(e["VersionName"]) for e in updates] == ["1.2.0"]
+    gets = pai.journal("GetModelVersion")
+    assert {e["VersionName"] for e in gets} == {"1.2.0"}  # only the drifted object was re-read
+    assert len(pai.journal("ListModelVersions")) >= 1
+
+
+def test_a_version_deleted_behind_the_operators_back_is_recreated(
+    start_operator: Callable[..., OperatorProcess],
+    mvs: ModelVersions,
+    pai: AdminClient,
+    model_id: str,
+    sdk: Client,
+) -> None:
+    _converge(start_operator, mvs, model_id)
+    uid = mvs.get("mv-4")["metadata"]["uid"]  # type: ignore[index]
+    sdk.delete_model_version(model_id, "1.4.0")
+    pai.clear_journal()
+
+    def recreated() -> dict[str, Any] | None:
+        return next((v for v in pai.versions(model_id) if v["VersionName"] == "1.4.0"), None)
+
+    version = wait_for("version recreated", recreated, timeout=3 * RESYNC + 5)
+    labels = {label["Key"]: label["Value"] for label in version.get("Labels", [])}
+    assert labels["pai.mlops.dev/owner-uid"] == uid
+    creates = pai.journal("CreateModelVersion")
+    assert [e["VersionName"] for e in creates] == ["1.4.0"]
+    assert len(pai.versions(model_id)) == N
+
+
+def test_get_path_when_the_list_cannot_answer(
+    start_operator: Callable[..., OperatorProcess],
+    mvs: ModelVersions,
+    pai: AdminClient,
+    model_id: str,
+    sdk: Client,
+) -> None:
+    _converge(start_operator, mvs, model_id)
+    # A RAM policy that allows GetModelVersion but not ListModelVersions.
+    pai.add_fault("ListModelVersions", "error", code="Forbidden.RAM", http_status=403)
+    pai.clear_journal()
+    wait_for("a refused list", lambda: pai.journal("ListModelVersions"), timeout=3 * RESYNC)
+    sdk.update_model_version(
+        model_id, "1.1.0", sdk_models.UpdateModelVersionRequest(approval_status="Rejected")
+    )
+
+    def repaired() -> bool:
+        versions = {v["VersionName"]: v for v in pai.versions(model_id)}
+        return versions["1.1.0"].get("ApprovalStatus") == "Pending"
+
+    wait_for("drift repaired through GETs", repaired, timeout=4 * RESYNC + 5)
+    gets = {e["VersionName"] for e in pai.journal("GetModelVersion")}
+    assert gets == {f"1.{i}.0" for i in range(N)}  # every object checked on its own
+    assert len(pai.journal("ListModelVersions")) == 1  # refused once, not asked again
+    assert [e["VersionName"] for e in pai.journal("UpdateModelVersion")] == ["1.1.0"]

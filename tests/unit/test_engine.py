@@ -1,0 +1,401 @@
+"""The engine's scheduling with a fake clock: due order, backoff, coalesced observation, no
+concurrent passes for one object, no stale status overwrite, restart without writes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+
+from pai_operator.engine import STARTUP_OBSERVE_DELAY, Engine
+from pai_operator.pai import AuthError, ListModelVersionsRequest, ModelVersion, PaiError
+from pai_operator.reconciler import DeletionResult, Event, ObjectState, ObjectView, PassResult
+from pai_operator.settings import OperatorSettings
+
+RESYNC = 100.0
+MODEL = "model-1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakePasses:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int | None]] = []
+        self.results: dict[str, PassResult] = {}
+        self.drifted: set[str] = set()
+        self.judged: list[str] = []
+        self.gate: asyncio.Event | None = None
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight = 0
+        self.finalized: list[str] = []
+
+    async def reconcile(self, obj: ObjectView, state: ObjectState) -> PassResult:
+        self.calls.append((obj.name, obj.generation))
+        self.in_flight[obj.name] = self.in_flight.get(obj.name, 0) + 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight[obj.name])
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            default = PassResult(
+                outcome="in_sync",
+                status_patch=None
+                if obj.status.get("observedGeneration") == obj.generation
+                else {"observedGeneration": obj.generation, "versionName": "1.0.0"},
+                conditions={"Ready": "True", "Synced": "True"},
+            )
+            return self.results.get(obj.name, default)
+        finally:
+            self.in_flight[obj.name] -= 1
+
+    def needs_pass(self, obj: ObjectView, state: ObjectState, listed: ModelVersion) -> bool:
+        self.judged.append(obj.name)
+        return obj.name in self.drifted
+
+    async def finalize(self, obj: ObjectView, state: ObjectState) -> DeletionResult:
+        self.finalized.append(obj.name)
+        return DeletionResult(done=True, events=[Event("Normal", "Deleted", "gone")])
+
+    def resync_delay(self) -> float:
+        return RESYNC
+
+    def backoff(self, failures: int, error: PaiError | None = None) -> float:
+        return 2.0**failures
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.lists: list[str] = []
+        self.versions: list[ModelVersion] = []
+        self.error: PaiError | None = None
+
+    async def iter_model_versions(
+        self, model_id: str, request: ListModelVersionsRequest
+    ) -> AsyncIterator[ModelVersion]:
+        assert request.page_size == 100
+        self.lists.append(model_id)
+        if self.error is not None:
+            raise self.error
+        for version in self.versions:
+            yield version
+
+
+class FakeClients:
+    def __init__(self) -> None:
+        self.client = FakeClient()
+
+    def for_region(self, region_id: str) -> Any:
+        return self.client
+
+
+class FakeWriter:
+    def __init__(self, versions: itertools.count[int]) -> None:
+        self.writes: list[tuple[str, dict[str, Any]]] = []
+        self.bodies: dict[str, dict[str, Any]] = {}
+        self.versions = versions  # one resourceVersion sequence, like etcd's
+
+    async def patch_status(
+        self, namespace: str, name: str, uid: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        self.writes.append((name, dict(patch)))
+        body = self.bodies[name]
+        body["status"] = {**body.get("status", {}), **patch}
+        body["metadata"]["resourceVersion"] = str(next(self.versions))
+        return body
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, str]] = []
+
+    def post(self, obj: ObjectView, event: Event) -> None:
+        self.posted.append((obj.name, event.reason))
+
+
+class World:
+    def __init__(self, concurrency: int = 20) -> None:
+        self.clock = Clock()
+        self.passes = FakePasses()
+        self.clients = FakeClients()
+        self.versions = itertools.count(2)
+        self.writer = FakeWriter(self.versions)
+        self.events = FakeEvents()
+        self.engine = Engine(
+            OperatorSettings(concurrency=concurrency, region="cn-hangzhou"),
+            self.passes,
+            self.clients,
+            self.writer,
+            self.events,
+            clock=self.clock,
+        )
+
+    def body(
+        self,
+        name: str,
+        *,
+        generation: int = 1,
+        finalizer: bool = True,
+        status: dict[str, Any] | None = None,
+        annotations: dict[str, str] | None = None,
+        deleting: bool = False,
+    ) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "namespace": "ns",
+            "name": name,
+            "uid": f"uid-{name}",
+            "generation": generation,
+            "resourceVersion": str(next(self.versions)),
+            "annotations": annotations or {},
+            "finalizers": ["pai.mlops.dev/finalizer"] if finalizer else [],
+        }
+        if deleting:
+            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        body = {"metadata": meta, "spec": {"modelId": MODEL, "uri": "oss://b/m/"}, "status": status or {}}
+        self.writer.bodies[name] = body
+        return body
+
+    def settled_status(self, generation: int = 1) -> dict[str, Any]:
+        return {
+            "observedGeneration": generation,
+            "versionName": "1.0.0",
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "Available"},
+                {"type": "Synced", "status": "True", "reason": "ReconcileSuccess"},
+            ],
+        }
+
+    async def step(self, advance: float = 0.0) -> None:
+        """Advance the clock, then run everything due until nothing more starts."""
+        self.clock.now += advance
+        await self.engine.drain()
+        for _ in range(100):
+            if not self.engine.dispatch():
+                return
+            await self.engine.drain()
+
+
+async def test_a_new_object_is_passed_once_and_then_costs_nothing_until_its_group_is_due() -> None:
+    w = World()
+    w.engine.observe("ADDED", w.body("a"))
+    await w.step()
+    assert w.passes.calls == [("a", 1)]
+    assert [name for name, _ in w.writer.writes] == ["a"]
+    for _ in range(5):  # nothing due: nothing runs, however often the loop turns
+        await w.step(advance=10.0)
+    assert w.passes.calls == [("a", 1)]
+    assert w.clients.client.lists == []
+
+
+async def test_no_pass_before_the_finalizer_is_there() -> None:
+    w = World()
+    w.engine.observe("ADDED", w.body("a", finalizer=False))
+    await w.step()
+    assert w.passes.calls == []
+    w.engine.observe("MODIFIED", w.body("a"))  # kopf added it
+    await w.step()
+    assert w.passes.calls == [("a", 1)]
+
+
+async def test_passes_run_in_due_order_within_the_concurrency_limit() -> None:
+    w = World(concurrency=2)
+    w.passes.gate = asyncio.Event()
+    for name in "abcde":
+        w.engine.observe("ADDED", w.body(name))
+    started = w.engine.dispatch()
+    assert len(started) == 2
+    await asyncio.sleep(0)
+    assert [c[0] for c in w.passes.calls] == ["a", "b"]
+    w.passes.gate.set()
+    for _ in range(5):
+        await w.step()
+    assert [c[0] for c in w.passes.calls] == ["a", "b", "c", "d", "e"]
+
+
+async def test_an_event_during_a_pass_runs_one_more_pass_afterwards_never_two_at_once() -> None:
+    w = World()
+    w.passes.gate = asyncio.Event()
+    w.engine.observe("ADDED", w.body("a"))
+    w.engine.dispatch()
+    await asyncio.sleep(0)
+    w.engine.observe("MODIFIED", w.body("a", generation=2))  # spec edited mid-pass
+    w.engine.observe("MODIFIED", w.body("a", generation=3))
+    assert w.engine.dispatch() == []  # the running pass is not joined by a second one
+    w.passes.gate.set()
+    await w.engine.drain()
+    await w.step()
+    assert w.passes.calls == [("a", 1), ("a", 3)]
+    assert w.passes.max_in_flight == 1
+
+
+async def test_a_retry_waits_for_its_backoff() -> None:
+    w = World()
+    w.passes.results["a"] = PassResult(outcome="retry", retry_in=5.0, conditions={"Synced": "False"})
+    w.engine.observe("ADDED", w.body("a"))
+    await w.step()
+    await w.step(advance=4.9)
+    assert len(w.passes.calls) == 1
+    await w.step(advance=0.2)
+    assert len(w.passes.calls) == 2
+
+
+async def test_a_watch_event_does_not_wait_for_a_pending_backoff() -> None:
+    w = World()
+    w.passes.results["a"] = PassResult(outcome="retry", retry_in=300.0)
+    w.engine.observe("ADDED", w.body("a"))
+    await w.step()
+    w.engine.observe("MODIFIED", w.body("a", generation=2))
+    await w.step(advance=1.0)
+    assert w.passes.calls == [("a", 1), ("a", 2)]
+
+
+async def test_settled_objects_of_one_model_are_observed_with_one_list_per_resync() -> None:
+    w = World()
+    names = [f"o{i}" for i in range(30)]
+    w.clients.client.versions = [ModelVersion(version_name="1.0.0")]
+    for name in names:
+        w.engine.observe("ADDED", w.body(name))
+    await w.step()
+    assert len(w.passes.calls) == 30
+    w.writer.writes.clear()
+    await w.step(advance=RESYNC * 0.5)
+    assert w.clients.client.lists == []  # not due yet
+    await w.step(advance=RESYNC)
+    assert w.clients.client.lists == [MODEL]  # one list for 30 objects
+    assert sorted(w.passes.judged) == sorted(names)
+    assert len(w.passes.calls) == 30  # nobody drifted: no pass, no GET
+    assert w.writer.writes == []
+    await w.step(advance=RESYNC * 1.01)
+    assert w.clients.client.lists == [MODEL, MODEL]  # the next interval: one more
+
+
+async def test_only_drifted_or_missing_objects_get_a_full_pass() -> None:
+    w = World()
+    for name in ("a", "b", "c"):
+        w.engine.observe("ADDED", w.body(name))
+    await w.step()
+    calls = len(w.passes.calls)
+    w.passes.drifted = {"b"}
+    w.clients.client.versions = [ModelVersion(version_name="1.0.0")]
+    await w.step(advance=RESYNC * 1.01)
+    assert [c[0] for c in w.passes.calls[calls:]] == ["b"]
+    # A version the list does not show (deleted behind our back): every member gets a pass.
+    w.passes.drifted = set()
+    w.clients.client.versions = []
+    await w.step(advance=RESYNC * 1.01)
+    assert sorted(c[0] for c in w.passes.calls[calls + 1 :]) == ["a", "b", "c"]
+
+
+async def test_get_path_when_the_list_is_refused_or_not_cheaper() -> None:
+    w = World()
+    for name in ("a", "b"):
+        w.engine.observe("ADDED", w.body(name))
+    await w.step()
+    w.clients.client.error = AuthError("not allowed to list", status=403, code="Forbidden.RAM")
+    await w.step(advance=RESYNC * 1.01)
+    assert w.clients.client.lists == [MODEL]
+    assert len(w.passes.calls) == 4  # each object's own pass (GET) instead
+    await w.step(advance=RESYNC * 1.01)
+    assert w.clients.client.lists == [MODEL]  # refused once: not asked again
+    assert len(w.passes.calls) == 6
+
+    single = World()
+    single.engine.observe("ADDED", single.body("alone"))
+    await single.step()
+    await single.step(advance=RESYNC * 1.01)
+    assert single.clients.client.lists == []  # one object: one GET beats a list
+    assert len(single.passes.calls) == 2
+
+
+async def test_a_pass_never_moves_observed_generation_backwards() -> None:
+    w = World()
+    w.passes.gate = asyncio.Event()
+    w.engine.observe("ADDED", w.body("a"))
+    w.engine.dispatch()
+    await asyncio.sleep(0)
+    # Meanwhile a newer view was written (another replica before a handover, say).
+    w.engine.observe("MODIFIED", w.body("a", generation=2, status=w.settled_status(generation=2)))
+    w.passes.gate.set()
+    await w.engine.drain()
+    assert w.writer.writes == []  # the generation-1 pass did not overwrite generation 2
+
+
+async def test_restart_observes_settled_objects_by_list_with_no_writes() -> None:
+    w = World()
+    w.clients.client.versions = [ModelVersion(version_name="1.0.0")]
+    for i in range(50):
+        w.engine.observe(None, w.body(f"o{i}", status=w.settled_status()))
+    w.engine.observe(None, w.body("pending", generation=2, status=w.settled_status(generation=1)))
+    await w.step()
+    assert w.passes.calls == [("pending", 2)]  # only the object whose spec moved
+    assert w.engine.unobserved() == 50
+    await w.step(advance=STARTUP_OBSERVE_DELAY)
+    assert w.clients.client.lists == [MODEL]
+    assert w.engine.unobserved() == 0
+    assert [name for name, _ in w.writer.writes] == ["pending"]
+    assert w.engine.condition_counts()[("Ready", "True")] == 51
+
+
+async def test_pause_toggle_is_a_reason_to_pass_at_once() -> None:
+    w = World()
+    w.engine.observe("ADDED", w.body("a"))
+    await w.step()
+    body = w.body("a", status=w.settled_status(), annotations={"pai.mlops.dev/paused": "true"})
+    w.engine.observe("MODIFIED", body)
+    await w.step()
+    assert len(w.passes.calls) == 2
+
+
+async def test_deletion_waits_for_the_running_pass_and_forgets_the_object() -> None:
+    w = World()
+    w.passes.gate = asyncio.Event()
+    w.engine.observe("ADDED", w.body("a"))
+    w.engine.dispatch()
+    await asyncio.sleep(0)
+    deleting = asyncio.ensure_future(w.engine.finalize(w.body("a", deleting=True)))
+    await asyncio.sleep(0.01)
+    assert not deleting.done()
+    assert w.passes.finalized == []
+    w.passes.gate.set()
+    result = await deleting
+    assert result.done
+    assert w.passes.finalized == ["a"]
+    assert ("a", "Deleted") in w.events.posted
+    assert len(w.engine) == 0
+    await w.step(advance=RESYNC * 2)
+    assert len(w.passes.calls) == 1
+
+
+async def test_deleted_event_forgets_an_object_whose_finalizer_was_removed_by_hand() -> None:
+    w = World()
+    w.engine.observe("ADDED", w.body("a"))
+    await w.step()
+    w.engine.observe("DELETED", w.body("a"))
+    assert len(w.engine) == 0
+    assert w.engine.condition_counts() == {}
+    await w.step(advance=RESYNC * 2)
+    assert w.clients.client.lists == []
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_run_loop_drives_everything_without_manual_dispatch(concurrency: int) -> None:
+    w = World(concurrency=concurrency)
+    task = asyncio.ensure_future(w.engine.run())
+    try:
+        for name in "abcd":
+            w.engine.observe("ADDED", w.body(name))
+        for _ in range(100):
+            if len(w.passes.calls) == 4:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(c[0] for c in w.passes.calls) == ["a", "b", "c", "d"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
