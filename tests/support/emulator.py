@@ -1,6 +1,8 @@
-"""Run the PAI emulator for tests: as a subprocess (`EmulatorProcess`, the real CLI over real HTTP)
-or in this process on a background thread (`InProcessEmulator`, fast, any EmulatorConfig), plus a
-small synchronous client for its admin API (`AdminClient`).
+"""Run the PAI emulator for tests: as a subprocess (`EmulatorProcess`, the real CLI over real HTTP),
+in this process on a background thread (`InProcessEmulator`, fast, any EmulatorConfig, for
+synchronous tests), or in the caller's own event loop (`emulator_in_loop`, for async tests: no
+thread, and its state may be touched between awaits), plus a small synchronous client for its
+admin API (`AdminClient`, not usable from the emulator's own loop: it would block it).
 
 Typical use:
 
@@ -22,7 +24,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -298,6 +301,25 @@ class InProcessEmulator(_RunningEmulator):
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+@asynccontextmanager
+async def emulator_in_loop(config: EmulatorConfig, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """The emulator app on `host` (a free port), served by the running event loop; yields its URL.
+
+    Close clients first: the server's shutdown then has no open connection to wait for."""
+    from aiohttp import web
+
+    from pai_emulator.server import create_app
+
+    runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, 0).start()
+        bound_host, port = runner.addresses[0][:2]
+        yield f"http://{bound_host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 @dataclass

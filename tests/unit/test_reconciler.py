@@ -1,5 +1,6 @@
-"""Reconciler passes against an in-memory PAI through the real PaiClient: which calls a pass
-makes, in what order, and what status, events and retry timing it hands back."""
+"""Reconciler passes against the real PAI emulator (in-process, over HTTP) through the real
+PaiClient: which calls a pass makes, in what order, and what status, events and retry timing it
+hands back."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pai_operator.pai import Credentials
 from pai_operator.reconciler import DeletionResult, PassResult
 from pai_operator.settings import OperatorSettings
 from pai_operator.spec import (
@@ -18,7 +20,8 @@ from pai_operator.spec import (
     OWNER_LABEL_KEY,
     PAUSED_ANNOTATION,
 )
-from tests.unit.reconciler_fakes import (
+from tests.unit.reconciler_harness import (
+    ACCESS_KEY_ID,
     MODEL,
     NAMESPACE,
     OTHER_UID,
@@ -27,8 +30,9 @@ from tests.unit.reconciler_fakes import (
     UID,
     URI,
     Harness,
+    HarnessFactory,
+    harness_factory,
     label_map,
-    make_harness,
 )
 
 FIXED: dict[str, Any] = {"modelId": MODEL, "uri": URI, "versionName": "1.0.0"}
@@ -36,10 +40,15 @@ ASSIGNED: dict[str, Any] = {"modelId": MODEL, "uri": URI}
 
 
 @pytest.fixture
-async def h() -> AsyncIterator[Harness]:
-    harness = make_harness()
-    yield harness
-    await harness.aclose()
+async def make_harness() -> AsyncIterator[HarnessFactory]:
+    """Harnesses with non-default settings, credentials or namespace annotations."""
+    async with harness_factory() as make:
+        yield make
+
+
+@pytest.fixture
+async def h(make_harness: HarnessFactory) -> Harness:
+    return await make_harness()
 
 
 def cond(status: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -64,7 +73,7 @@ def event_reasons(result: PassResult | DeletionResult) -> list[tuple[str, str]]:
 async def test_create_with_fixed_name(h: Harness) -> None:
     result = await h.reconcile({**FIXED, "labels": {"team": "a"}})
 
-    assert h.pai.actions == ["GetModelVersion", "CreateModelVersion", "GetModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion", "CreateModelVersion", "GetModelVersion"]
     body = json.loads(h.pai.requests[1].content)
     assert body["VersionName"] == "1.0.0"
     assert {"Key": OWNER_LABEL_KEY, "Value": UID} in body["Labels"]
@@ -92,46 +101,66 @@ async def test_create_with_fixed_name(h: Harness) -> None:
 async def test_create_with_server_assigned_name_then_in_sync_pass_writes_nothing(h: Harness) -> None:
     first = await h.reconcile(ASSIGNED)
 
-    assert h.pai.actions == ["ListModelVersions", "CreateModelVersion", "GetModelVersion"]
+    assert await h.pai.actions() == ["ListModelVersions", "CreateModelVersion", "GetModelVersion"]
     assert h.pai.requests[0].url.params["Label"] == UID
 
     assert h.state.version_name == "0.1.0"
     assert h.status["versionName"] == "0.1.0"
     assert h.status["id"] == f"{MODEL}:0.1.0"
+    assert first.outcome == "changed"
+    assert ("Normal", "Created") in event_reasons(first)
 
-    h.pai.clear()
+    await h.pai.clear()
     second = await h.reconcile(ASSIGNED)
-    assert h.pai.actions == ["GetModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion"]
     assert h.pai.requests[0].url.path.endswith("/versions/0.1.0")
     assert second.outcome == "in_sync"
     assert second.status_patch is None
     assert second.events == []
-    assert list(h.pai.models[MODEL]) == ["0.1.0"]
+    assert await h.pai.names() == ["0.1.0"]
 
 
 async def test_status_write_lost_after_create_uses_the_name_in_memory(h: Harness) -> None:
     await h.reconcile(ASSIGNED)
     h.status = {}  # the status patch never landed; the object's memory still has the name
-    h.pai.clear()
+    await h.pai.clear()
 
     result = await h.reconcile(ASSIGNED)
 
-    assert h.pai.actions == ["GetModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion"]
     assert result.status_patch is not None
     assert result.status_patch["versionName"] == "0.1.0"
-    assert list(h.pai.models[MODEL]) == ["0.1.0"]
+    assert await h.pai.names() == ["0.1.0"]
+
+
+async def test_server_assigned_name_is_the_one_pai_answers(h: Harness) -> None:
+    # PAI numbers after the highest existing minor; it does not fill gaps. The pass must take
+    # the name from the create answer, never predict it.
+    await h.pai.seed("0.1.0", owner=OTHER_UID)
+    await h.pai.seed("0.3.0", owner=None)
+
+    result = await h.reconcile(ASSIGNED)
+
+    assert await h.pai.actions() == ["ListModelVersions", "CreateModelVersion", "GetModelVersion"]
+    assert await h.pai.names() == ["0.1.0", "0.3.0", "0.4.0"]
+    assert h.status["versionName"] == "0.4.0"
+    assert h.state.version_name == "0.4.0"
+    assert label_map(await h.pai.version("0.4.0"))[OWNER_LABEL_KEY] == UID
+    assert result.outcome == "changed"
 
 
 @pytest.mark.parametrize("spec", [FIXED, ASSIGNED], ids=["fixed-name", "server-assigned"])
 async def test_lost_create_response_is_retried_then_found_without_a_second_create(
     h: Harness, spec: dict[str, Any]
 ) -> None:
-    h.pai.lose_response("CreateModelVersion")
+    await h.pai.lose_response("CreateModelVersion")
 
     first = await h.reconcile(spec)
 
-    assert h.pai.writes == ["CreateModelVersion"]
-    assert len(h.pai.models[MODEL]) == 1  # the create was committed
+    assert await h.pai.writes() == ["CreateModelVersion"]
+    assert len(await h.pai.names()) == 1  # the create was committed
+    [create] = [e for e in await h.pai.journal() if e["Operation"] == "CreateModelVersion"]
+    assert (create["Status"], create["Fault"]) == (200, "commit_then_drop")
     assert first.outcome == "retry"
     assert first.retry_in is not None
     assert first.retry_in > 0
@@ -139,13 +168,13 @@ async def test_lost_create_response_is_retried_then_found_without_a_second_creat
     assert (cond(h.status, "Ready")["status"], cond(h.status, "Ready")["reason"]) == ("False", "Creating")
     assert SECRET not in json.dumps(h.status)
 
-    h.pai.clear()
+    await h.pai.clear()
     second = await h.reconcile(spec)
 
-    assert "CreateModelVersion" not in h.pai.actions
-    assert h.pai.writes == []  # the version already carries our label: nothing to repair
-    assert len(h.pai.models[MODEL]) == 1
-    name = next(iter(h.pai.models[MODEL]))
+    assert "CreateModelVersion" not in (await h.pai.actions())
+    assert await h.pai.writes() == []  # the version already carries our label: nothing to repair
+    assert len(await h.pai.names()) == 1
+    [name] = await h.pai.names()
     assert h.status["versionName"] == name
     assert synced(h.status) == ("True", "ReconcileSuccess")
     assert cond(h.status, "Ready")["status"] == "True"
@@ -157,7 +186,7 @@ async def test_lost_create_response_is_retried_then_found_without_a_second_creat
 
 
 async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harness) -> None:
-    h.pai.seed(
+    await h.pai.seed(
         "1.0.0",
         labels={"team": "a", "stage": "dev", "old": "x"},
         VersionDescription="before",
@@ -176,7 +205,7 @@ async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harn
 
     result = await h.reconcile(spec)
 
-    assert h.pai.actions == [
+    assert await h.pai.actions() == [
         "GetModelVersion",
         "DeleteModelVersionLabels",
         "CreateModelVersionLabels",
@@ -189,7 +218,7 @@ async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harn
         "Labels": [{"Key": "new", "Value": "y"}, {"Key": "stage", "Value": "prod"}]
     }
     assert set(json.loads(updated.content)) == {"VersionDescription"}
-    assert label_map(h.pai.version("1.0.0")) == {
+    assert label_map(await h.pai.version("1.0.0")) == {
         OWNER_LABEL_KEY: UID,
         "team": "a",
         "stage": "prod",
@@ -199,45 +228,45 @@ async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harn
     assert ("Normal", "Updated") in event_reasons(result)
     assert h.status["atProvider"]["labels"]["stage"] == "prod"
 
-    h.pai.clear()
+    await h.pai.clear()
     again = await h.reconcile(spec)
-    assert h.pai.actions == ["GetModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion"]
     assert again.outcome == "in_sync"
 
 
 async def test_unset_spec_fields_are_not_managed(h: Harness) -> None:
-    h.pai.seed("1.0.0", labels={"mine": "not-yours"}, VersionDescription="set in the console")
+    await h.pai.seed("1.0.0", labels={"mine": "not-yours"}, VersionDescription="set in the console")
 
     result = await h.reconcile(FIXED)
 
-    assert h.pai.actions == ["GetModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion"]
     assert result.outcome == "in_sync"
-    assert label_map(h.pai.version("1.0.0"))["mine"] == "not-yours"
+    assert label_map(await h.pai.version("1.0.0"))["mine"] == "not-yours"
 
 
 async def test_existing_unowned_version_needs_adoption_policy(h: Harness) -> None:
-    h.pai.seed("1.0.0", owner=None)
+    await h.pai.seed("1.0.0", owner=None)
 
     blocked = await h.reconcile(FIXED)
-    assert h.pai.writes == []
+    assert await h.pai.writes() == []
     assert synced(h.status) == ("False", "AlreadyExists")
     assert blocked.outcome == "blocked"
     assert event_reasons(blocked) == [("Warning", "AlreadyExists")]
 
-    h.pai.clear()
+    await h.pai.clear()
     adopted = await h.reconcile({**FIXED, "adoptionPolicy": "IfExists"})
-    assert h.pai.actions == ["GetModelVersion", "CreateModelVersionLabels", "GetModelVersion"]
-    assert label_map(h.pai.version("1.0.0")) == {OWNER_LABEL_KEY: UID}
+    assert await h.pai.actions() == ["GetModelVersion", "CreateModelVersionLabels", "GetModelVersion"]
+    assert label_map(await h.pai.version("1.0.0")) == {OWNER_LABEL_KEY: UID}
     assert synced(h.status) == ("True", "ReconcileSuccess")
     assert ("Normal", "Adopted") in event_reasons(adopted)
 
 
 async def test_version_owned_by_another_object_is_never_written(h: Harness) -> None:
-    h.pai.seed("1.0.0", owner=OTHER_UID, VersionDescription="theirs")
+    await h.pai.seed("1.0.0", owner=OTHER_UID, VersionDescription="theirs")
 
     result = await h.reconcile({**FIXED, "versionDescription": "mine", "adoptionPolicy": "IfExists"})
 
-    assert h.pai.writes == []
+    assert await h.pai.writes() == []
     assert result.outcome == "blocked"
     assert synced(h.status) == ("False", "Conflict")
     assert OTHER_UID in cond(h.status, "Synced")["message"]
@@ -282,32 +311,53 @@ async def test_missing_model_is_retried_slowly(h: Harness) -> None:
 
     result = await h.reconcile(spec)
 
-    assert h.pai.actions == ["GetModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion"]
     assert synced(h.status) == ("False", "ModelNotFound")
     assert result.retry_in == h.settings.model_missing_retry
     assert event_reasons(result) == [("Warning", "ModelNotFound")]
 
 
+WRONG_SECRET = "wrong-secret-never-shown"
+
+
 @pytest.mark.parametrize(
-    ("status", "code"),
-    [(404, "InvalidAccessKeyId.NotFound"), (400, "SignatureDoesNotMatch"), (403, "Forbidden.RAM")],
+    ("credentials", "status", "code"),
+    [
+        # The emulator's own signature checks: a key it does not know, a secret that does not match.
+        (Credentials("LTAI-unknown-id", SECRET), 404, "InvalidAccessKeyId.NotFound"),
+        (Credentials(ACCESS_KEY_ID, WRONG_SECRET), 400, "SignatureDoesNotMatch"),
+        # RAM policies are not emulated: this one is injected.
+        (None, 403, "Forbidden.RAM"),
+    ],
+    ids=["unknown-key", "wrong-secret", "ram-denied"],
 )
-async def test_auth_errors_are_auth_failed(h: Harness, status: int, code: str) -> None:
-    h.pai.fail("GetModelVersion", status, code)
+async def test_auth_errors_are_auth_failed(
+    make_harness: HarnessFactory, credentials: Credentials | None, status: int, code: str
+) -> None:
+    h = await make_harness(credentials=credentials)
+    if credentials is None:
+        await h.pai.fail("GetModelVersion", status, code)
 
     result = await h.reconcile(FIXED)
 
-    assert h.pai.writes == []  # in particular: a 404 auth error is not "version missing"
+    journal = await h.pai.journal()
+    assert [(e["Operation"], e["Status"], e["Code"]) for e in journal] == [("GetModelVersion", status, code)]
+    assert await h.pai.writes() == []  # in particular: a 404 auth error is not "version missing"
     assert synced(h.status) == ("False", "AuthFailed")
     assert result.retry_in is not None
     assert result.retry_in >= 0.9 * h.settings.resync_interval
     assert SECRET not in json.dumps(h.status)
+    assert WRONG_SECRET not in json.dumps(h.status)
 
 
 async def test_throttling_honours_retry_after(h: Harness) -> None:
-    h.pai.fail("GetModelVersion", 429, "Throttling.User", headers={"x-acs-retry-after": "7"})
+    # The emulator's own quota, not an injected error: it is what sends x-acs-retry-after.
+    await h.pai.exhaust_quota("GetModelVersion", retry_after=7)
 
     result = await h.reconcile(FIXED)
+
+    [entry] = await h.pai.journal()
+    assert (entry["Operation"], entry["Status"], entry["Code"]) == ("GetModelVersion", 429, "Throttling.User")
 
     assert synced(h.status) == ("False", "ReconcileError")
     assert result.retry_in is not None
@@ -318,8 +368,8 @@ async def test_throttling_honours_retry_after(h: Harness) -> None:
 async def test_server_errors_back_off_exponentially_with_one_warning_and_one_status_write(
     h: Harness,
 ) -> None:
-    h.pai.seed("1.0.0")
-    h.pai.fail("GetModelVersion", 503, "ServiceUnavailable", times=None)
+    await h.pai.seed("1.0.0")
+    await h.pai.fail("GetModelVersion", 503, "ServiceUnavailable", times=None)
     base, cap = h.settings.backoff_base, h.settings.backoff_cap
 
     results = [await h.reconcile(FIXED) for _ in range(7)]
@@ -338,11 +388,12 @@ async def test_server_errors_back_off_exponentially_with_one_warning_and_one_sta
     # request IDs differ on every answer, so this also proves none reaches status.
     assert results[0].status_patch is not None
     assert [r.status_patch for r in results[1:]] == [None] * 6
-    assert "REQ-" not in json.dumps(h.status)
-    assert any("REQ-" in e.message for e in results[0].events)  # events may carry it
+    assert len(set(h.pai.request_ids)) == 7
+    assert not any(request_id in json.dumps(h.status) for request_id in h.pai.request_ids)
+    assert h.pai.request_ids[0] in results[0].events[0].message  # events may carry it
     assert h.state.failures == 7
 
-    h.pai.clear_faults()
+    await h.pai.clear_faults()
     recovered = await h.reconcile(FIXED)
     assert synced(h.status) == ("True", "ReconcileSuccess")
     assert h.state.failures == 0
@@ -350,8 +401,8 @@ async def test_server_errors_back_off_exponentially_with_one_warning_and_one_sta
 
 
 async def test_a_different_error_starts_a_new_warning_streak(h: Harness) -> None:
-    h.pai.fail("GetModelVersion", 503, "ServiceUnavailable", times=2)
-    h.pai.fail("GetModelVersion", 429, "Throttling.User", times=1)
+    await h.pai.fail("GetModelVersion", 503, "ServiceUnavailable", times=2)
+    await h.pai.fail("GetModelVersion", 429, "Throttling.User", times=1)
 
     results = [await h.reconcile(FIXED) for _ in range(3)]
 
@@ -365,7 +416,7 @@ async def test_a_different_error_starts_a_new_warning_streak(h: Harness) -> None
 async def test_failed_pass_keeps_previous_status(h: Harness) -> None:
     await h.reconcile({**FIXED, "labels": {"team": "a"}})
     before = dict(h.status)
-    h.pai.fail("GetModelVersion", 500, "InternalError")
+    await h.pai.fail("GetModelVersion", 500, "InternalError")
 
     result = await h.reconcile({**FIXED, "labels": {"team": "a"}})
 
@@ -380,12 +431,12 @@ async def test_failed_pass_keeps_previous_status(h: Harness) -> None:
 
 
 async def test_failed_write_reports_the_observed_version(h: Harness) -> None:
-    h.pai.seed("1.0.0", VersionDescription="before")
-    h.pai.fail("UpdateModelVersion", 503, "ServiceUnavailable")
+    await h.pai.seed("1.0.0", VersionDescription="before")
+    await h.pai.fail("UpdateModelVersion", 503, "ServiceUnavailable")
 
     result = await h.reconcile({**FIXED, "versionDescription": "after"})
 
-    assert h.pai.actions == ["GetModelVersion", "UpdateModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion", "UpdateModelVersion"]
     assert result.outcome == "retry"
     assert synced(h.status) == ("False", "ReconcileError")
     assert cond(h.status, "Ready")["status"] == "True"
@@ -397,30 +448,32 @@ async def test_failed_write_reports_the_observed_version(h: Harness) -> None:
 
 
 async def test_paused_object_only_reads(h: Harness) -> None:
-    h.pai.seed("1.0.0", VersionDescription="remote")
+    await h.pai.seed("1.0.0", VersionDescription="remote")
     paused = {PAUSED_ANNOTATION: "true"}
 
     result = await h.reconcile({**FIXED, "versionDescription": "spec"}, annotations=paused)
 
-    assert h.pai.writes == []
+    assert await h.pai.writes() == []
     assert {r.method for r in h.pai.requests} == {"GET"}
     assert result.outcome == "paused"
     assert synced(h.status) == ("False", "ReconcilePaused")
     assert h.status["drift"] == ["versionDescription"]
-    assert h.pai.models[MODEL]["1.0.0"]["VersionDescription"] == "remote"
+    remote = await h.pai.version("1.0.0")
+    assert remote is not None
+    assert remote.version_description == "remote"
 
 
 async def test_paused_object_does_not_create(h: Harness) -> None:
     result = await h.reconcile(ASSIGNED, annotations={PAUSED_ANNOTATION: "true"})
 
-    assert h.pai.actions == ["ListModelVersions"]
-    assert h.pai.models[MODEL] == {}
+    assert await h.pai.actions() == ["ListModelVersions"]
+    assert await h.pai.names() == []
     assert result.outcome == "paused"
     assert cond(h.status, "Ready")["status"] == "False"
 
 
 async def test_observe_only_reads_and_reports_drift(h: Harness) -> None:
-    h.pai.seed(
+    await h.pai.seed(
         "1.0.0", owner=None, labels={"team": "b"}, VersionDescription="remote", ApprovalStatus="Pending"
     )
     spec = {
@@ -433,16 +486,16 @@ async def test_observe_only_reads_and_reports_drift(h: Harness) -> None:
 
     result = await h.reconcile(spec)
 
-    assert h.pai.actions == ["GetModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion"]
     assert result.outcome == "observed"
     assert h.status["drift"] == ["versionDescription", "approvalStatus"]
     assert synced(h.status) == ("True", "ReconcileSuccess")
     assert "drift in versionDescription, approvalStatus" in cond(h.status, "Synced")["message"]
-    assert OWNER_LABEL_KEY not in label_map(h.pai.version("1.0.0"))  # not even adopted
+    assert OWNER_LABEL_KEY not in label_map(await h.pai.version("1.0.0"))  # not even adopted
 
-    h.pai.clear()
+    await h.pai.clear()
     again = await h.reconcile(spec)
-    assert h.pai.actions == ["GetModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion"]
     assert again.status_patch is None
 
 
@@ -457,119 +510,121 @@ async def finalize(h: Harness, spec: dict[str, Any], **view: Any) -> DeletionRes
 
 
 async def test_delete_policy_deletes_only_the_owned_version(h: Harness) -> None:
-    h.pai.seed("1.0.0")
-    h.pai.seed("2.0.0", owner=OTHER_UID)
-    h.pai.seed("3.0.0", owner=None)
+    await h.pai.seed("1.0.0")
+    await h.pai.seed("2.0.0", owner=OTHER_UID)
+    await h.pai.seed("3.0.0", owner=None)
 
     result = await finalize(h, FIXED)
 
     assert result.done
-    assert h.pai.writes == ["DeleteModelVersion"]
-    assert sorted(h.pai.models[MODEL]) == ["2.0.0", "3.0.0"]
+    assert await h.pai.writes() == ["DeleteModelVersion"]
+    assert sorted(await h.pai.names()) == ["2.0.0", "3.0.0"]
     assert event_reasons(result) == [("Normal", "Deleted")]
     assert h.namespaces.calls == [NAMESPACE]
 
 
 async def test_delete_finds_a_server_assigned_version_by_its_label(h: Harness) -> None:
-    h.pai.seed("0.1.0", owner=OTHER_UID)
-    h.pai.seed("0.2.0")
+    await h.pai.seed("0.1.0", owner=OTHER_UID)
+    await h.pai.seed("0.2.0")
 
     result = await finalize(h, ASSIGNED)
 
     assert result.done
-    assert h.pai.actions == ["ListModelVersions", "DeleteModelVersion"]
-    assert list(h.pai.models[MODEL]) == ["0.1.0"]
+    assert await h.pai.actions() == ["ListModelVersions", "DeleteModelVersion"]
+    assert await h.pai.names() == ["0.1.0"]
 
 
 async def test_delete_answered_404_is_done(h: Harness) -> None:
-    h.pai.seed("1.0.0")
-    h.pai.fail("DeleteModelVersion", 404, "InvalidModelVersion.NotFound")
+    await h.pai.seed("1.0.0")
+    await h.pai.fail("DeleteModelVersion", 404, "InvalidModelVersion.NotFound")
 
     result = await finalize(h, FIXED)
 
     assert result.done
-    assert h.pai.writes == ["DeleteModelVersion"]
+    assert await h.pai.writes() == ["DeleteModelVersion"]
 
 
 async def test_already_gone_is_done(h: Harness) -> None:
     result = await finalize(h, FIXED)
 
     assert result.done
-    assert h.pai.actions == ["GetModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion"]
 
 
 async def test_retain_removes_only_the_ownership_label(h: Harness) -> None:
-    h.pai.seed("1.0.0", labels={"team": "a"})
+    await h.pai.seed("1.0.0", labels={"team": "a"})
 
     result = await finalize(h, {**FIXED, "deletionPolicy": "Retain"})
 
     assert result.done
-    assert h.pai.writes == ["DeleteModelVersionLabels"]
+    assert await h.pai.writes() == ["DeleteModelVersionLabels"]
     assert h.pai.requests[-1].url.params["LabelKeys"] == OWNER_LABEL_KEY
-    assert label_map(h.pai.version("1.0.0")) == {"team": "a"}
+    assert label_map(await h.pai.version("1.0.0")) == {"team": "a"}
     assert event_reasons(result) == [("Normal", "Released")]
 
 
 async def test_retain_lets_go_even_when_the_label_cannot_be_removed(h: Harness) -> None:
-    h.pai.seed("1.0.0")
-    h.pai.fail("DeleteModelVersionLabels", 503, "ServiceUnavailable")
+    await h.pai.seed("1.0.0")
+    await h.pai.fail("DeleteModelVersionLabels", 503, "ServiceUnavailable")
 
     result = await finalize(h, {**FIXED, "deletionPolicy": "Retain"})
 
     assert result.done
     assert event_reasons(result) == [("Warning", "ReleaseIncomplete")]
-    assert h.pai.version("1.0.0") is not None
+    assert await h.pai.version("1.0.0") is not None
 
 
-async def test_namespace_annotation_retain_applies_when_spec_is_unset() -> None:
-    h = make_harness(namespace_annotations={NAMESPACE: {DELETION_POLICY_ANNOTATION: "Retain"}})
-    try:
-        h.pai.seed("1.0.0")
-        h.pai.seed("2.0.0")
+async def test_namespace_annotation_retain_applies_when_spec_is_unset(make_harness: HarnessFactory) -> None:
+    h = await make_harness(namespace_annotations={NAMESPACE: {DELETION_POLICY_ANNOTATION: "Retain"}})
+    await h.pai.seed("1.0.0")
+    await h.pai.seed("2.0.0")
 
-        kept = await finalize(h, FIXED)
-        assert kept.done
-        assert h.pai.writes == ["DeleteModelVersionLabels"]
-        assert OWNER_LABEL_KEY not in label_map(h.pai.version("1.0.0"))
+    kept = await finalize(h, FIXED)
+    assert kept.done
+    assert await h.pai.writes() == ["DeleteModelVersionLabels"]
+    assert OWNER_LABEL_KEY not in label_map(await h.pai.version("1.0.0"))
 
-        h.pai.clear()
-        explicit = await finalize(h, {**FIXED, "versionName": "2.0.0", "deletionPolicy": "Delete"})
-        assert explicit.done
-        assert h.pai.writes == ["DeleteModelVersion"]
-        assert h.pai.version("2.0.0") is None
-    finally:
-        await h.aclose()
+    await h.pai.clear()
+    explicit = await finalize(h, {**FIXED, "versionName": "2.0.0", "deletionPolicy": "Delete"})
+    assert explicit.done
+    assert await h.pai.writes() == ["DeleteModelVersion"]
+    assert await h.pai.version("2.0.0") is None
 
 
 async def test_observe_finalize_does_nothing_remotely(h: Harness) -> None:
-    h.pai.seed("1.0.0")
+    await h.pai.seed("1.0.0")
 
     result = await finalize(h, {**FIXED, "managementPolicy": "Observe"})
 
     assert result.done
     assert h.pai.requests == []
-    assert h.pai.version("1.0.0") is not None
+    assert await h.pai.version("1.0.0") is not None
 
 
 async def test_version_owned_by_another_object_is_never_deleted(h: Harness) -> None:
-    h.pai.seed("1.0.0", owner=OTHER_UID)
+    await h.pai.seed("1.0.0", owner=OTHER_UID)
 
     result = await finalize(h, FIXED)
 
     assert result.done
-    assert h.pai.writes == []
-    assert h.pai.version("1.0.0") is not None
+    assert await h.pai.writes() == []
+    assert await h.pai.version("1.0.0") is not None
     assert OTHER_UID in result.message
 
 
-async def test_auth_failure_keeps_the_finalizer_and_explains_the_way_out(h: Harness) -> None:
-    h.pai.seed("1.0.0")
-    h.pai.fail("GetModelVersion", 400, "SignatureDoesNotMatch", times=None)
+async def test_auth_failure_keeps_the_finalizer_and_explains_the_way_out(
+    make_harness: HarnessFactory,
+) -> None:
+    # A real signature mismatch: the emulator's message carries its string to sign (nonce and
+    # date of that request), which must not make every retry a new status write.
+    h = await make_harness(credentials=Credentials(ACCESS_KEY_ID, WRONG_SECRET))
+    await h.pai.seed("1.0.0")
 
     first = await finalize(h, FIXED)
 
     assert not first.done
-    assert h.pai.writes == []
+    assert [(e["Status"], e["Code"]) for e in await h.pai.journal()] == [(400, "SignatureDoesNotMatch")]
+    assert await h.pai.writes() == []
     assert first.retry_in >= min(h.settings.resync_interval, 60.0)
     assert first.status_patch is not None
     synced_condition = cond(h.status, "Synced")
@@ -579,18 +634,18 @@ async def test_auth_failure_keeps_the_finalizer_and_explains_the_way_out(h: Harn
     assert "remove" in synced_condition["message"]
     assert (cond(h.status, "Ready")["status"], cond(h.status, "Ready")["reason"]) == ("False", "Deleting")
     assert event_reasons(first) == [("Warning", "DeletionBlocked")]
-    assert SECRET not in json.dumps(h.status)
+    assert WRONG_SECRET not in json.dumps(h.status)
 
     second = await finalize(h, FIXED)
     assert not second.done
     assert second.events == []
     assert second.status_patch is None  # same message: no status write per retry
-    assert h.pai.version("1.0.0") is not None
+    assert await h.pai.version("1.0.0") is not None
 
 
 async def test_transient_delete_failure_keeps_the_finalizer(h: Harness) -> None:
-    h.pai.seed("1.0.0")
-    h.pai.fail("DeleteModelVersion", 503, "ServiceUnavailable")
+    await h.pai.seed("1.0.0")
+    await h.pai.fail("DeleteModelVersion", 503, "ServiceUnavailable")
 
     first = await finalize(h, FIXED)
     assert not first.done
@@ -598,7 +653,7 @@ async def test_transient_delete_failure_keeps_the_finalizer(h: Harness) -> None:
 
     second = await finalize(h, FIXED)
     assert second.done
-    assert h.pai.version("1.0.0") is None
+    assert await h.pai.version("1.0.0") is None
 
 
 async def test_model_gone_lets_the_object_go(h: Harness) -> None:
@@ -615,16 +670,15 @@ async def test_invalid_spec_lets_the_object_go_without_requests(h: Harness) -> N
     assert h.pai.requests == []
 
 
-async def test_settings_default_retain_is_used_without_namespace_annotation() -> None:
-    h = make_harness(OperatorSettings(region=REGION, default_deletion_policy="Retain"))
-    try:
-        h.pai.seed("1.0.0")
-        result = await finalize(h, FIXED)
-        assert result.done
-        assert h.pai.writes == ["DeleteModelVersionLabels"]
-        assert h.pai.version("1.0.0") is not None
-    finally:
-        await h.aclose()
+async def test_settings_default_retain_is_used_without_namespace_annotation(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness(OperatorSettings(region=REGION, default_deletion_policy="Retain"))
+    await h.pai.seed("1.0.0")
+    result = await finalize(h, FIXED)
+    assert result.done
+    assert await h.pai.writes() == ["DeleteModelVersionLabels"]
+    assert await h.pai.version("1.0.0") is not None
 
 
 def test_status_description_of_a_signature_error_is_stable_across_attempts() -> None:
