@@ -279,8 +279,7 @@ class Engine:
             result = await self._passes.finalize(record.view(), record.state)
         finally:
             self._release_slot()
-        for event in result.events:
-            self._events.post(record.view(), event)
+        self._post(record, result.events)
         if result.done:
             self._forget(key)
         elif result.status_patch:
@@ -342,8 +341,15 @@ class Engine:
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Never silent: a pass that dies unexpectedly would otherwise leave its object
+            # unscheduled with nothing in the log.
+            log.error("engine task failed", exc_info=task.exception())
 
     async def drain(self) -> None:
         """Wait for every started task (tests)."""
@@ -405,8 +411,7 @@ class Engine:
                 record.state.failures += 1
                 self._schedule(key, self._clock() + self._passes.backoff(record.state.failures), "retry")
                 return
-            for event in result.events:
-                self._events.post(record.view(), event)
+            self._post(record, result.events)
             record.conditions = result.conditions
             record.handled_generation = generation
             record.observed = True
@@ -444,6 +449,13 @@ class Engine:
         if record.generation != record.handled_generation:
             self._schedule(record.key, now, "update")  # the spec moved while the pass ran
         self._wake.set()
+
+    def _post(self, record: Tracked, events: list[Event]) -> None:
+        for event in events:
+            try:
+                self._events.post(record.view(), event)
+            except Exception:  # an Event is information; losing one must not stop the object
+                log.exception("posting %s for %s/%s failed", event.reason, record.namespace, record.name)
 
     async def _write_status(
         self, record: Tracked, patch: Mapping[str, Any], *, generation: int | None = None

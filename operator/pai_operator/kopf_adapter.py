@@ -10,6 +10,7 @@ costs nothing, and kopf writes nothing but the finalizer (and deletion retry pro
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import logging
 from collections.abc import Mapping
@@ -40,7 +41,18 @@ class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
 
 
 class KopfEvents:
-    """Posts Events through kopf's queue (batched by kopf, never blocking a pass)."""
+    """Posts Events through kopf's queue (batched by kopf, never blocking a pass).
+
+    kopf finds its event queue through context variables that it sets only inside its own
+    per-object tasks; the engine's passes run in tasks of their own, so the context of the
+    first watch handler call is captured and every post runs inside it."""
+
+    def __init__(self) -> None:
+        self._context: contextvars.Context | None = None
+
+    def capture(self) -> None:
+        if self._context is None:
+            self._context = contextvars.copy_context()
 
     def post(self, obj: ObjectView, event: Event) -> None:
         ref: kopf.RawBody = {
@@ -48,7 +60,14 @@ class KopfEvents:
             "kind": KIND,
             "metadata": {"namespace": obj.namespace, "name": obj.name, "uid": obj.uid},
         }
-        kopf.event(kopf.Body(ref), type=event.type, reason=event.reason, message=event.message)
+        if self._context is None:
+            log.warning(
+                "event %s for %s/%s dropped: no kopf context yet", event.reason, obj.namespace, obj.name
+            )
+            return
+        self._context.run(
+            kopf.event, kopf.Body(ref), type=event.type, reason=event.reason, message=event.message
+        )
 
 
 class Operator:
@@ -58,12 +77,13 @@ class Operator:
         self.settings = settings
         self.clients = ClientPool(settings)
         self.reconciler = Reconciler(settings, self.clients, NamespaceAnnotationCache())
+        self.events = KopfEvents()
         self.engine = Engine(
             settings,
             self.reconciler,
             self.clients,
             KubeStatusWriter(),
-            KopfEvents(),
+            self.events,
             conflict=StatusConflict,
         )
         metrics.register_census(self.engine)
@@ -120,6 +140,7 @@ class Operator:
         # Every event, the initial listing included: the engine decides whether a pass is due.
         @kopf.on.event(*resource, registry=registry)
         async def watched(type: str | None, body: kopf.Body, **_: Any) -> None:
+            self.events.capture()
             engine.observe(type, _plain(body))
 
         @kopf.on.delete(*resource, registry=registry)
