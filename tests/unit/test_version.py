@@ -141,12 +141,17 @@ def test_ci_runs_make_test_with_the_tool_cache() -> None:
     assert {"push", "pull_request", "workflow_call"} <= set(triggers)
     steps = _steps(ci)
     assert any(step.get("run") == "bash .ci/run" for step in steps)
-    caches = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
-    paths = " ".join(s["with"]["path"] for s in caches)
-    assert "~/.cache/pai-operator" in paths
-    assert "~/go/pkg/mod" in paths
-    for cache in caches:
+    restores = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache/restore@")]
+    saves = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache/save@")]
+    for caches in (restores, saves):
+        paths = " ".join(s["with"]["path"] for s in caches)
+        assert "~/.cache/pai-operator" in paths
+        assert "~/go/pkg/mod" in paths
+    for cache in restores:
         assert "hashFiles('hack/versions.env'" in cache["with"]["key"]
+    # Tools are built and saved before the tests, so a failing test does not discard a cold build.
+    names = [s.get("name") for s in steps]
+    assert names.index("make tools") < names.index("Save the tool cache") < names.index("make test")
 
 
 def test_release_workflow_publishes_what_the_readme_promises() -> None:
