@@ -8,8 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CLUSTER_DIR := $(CURDIR)/.cluster
 PYTEST_ARGS ?=
+# The one version source; Chart.yaml, the Dockerfile, deploy/ and CHANGELOG.md must agree (tested).
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' operator/pai_operator/__init__.py)
+IMAGE ?= ghcr.io/pai-mlops/pai-operator:$(VERSION)
 
-.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench bench-quick e2e-kind clean
+.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench bench-quick e2e-kind clean \
+	version dist image image-push
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,16 +27,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create or refresh .venv with the project and its dev/test extras
 
-tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl and helm
+tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm and actionlint
 	@bash hack/build-tools.sh
 
 crds: venv ## regenerate the CRD YAML from the Python schema (crds/ and the chart)
 	@$(BIN)/python hack/gen-crds.py
 
-lint: venv ## ruff (lint + format check) and mypy
+lint: venv ## ruff (lint + format check), mypy, and actionlint on .github/workflows
 	@$(BIN)/ruff check operator tests hack
 	@$(BIN)/ruff format --check operator tests hack
 	@$(BIN)/mypy
+	@bash hack/actionlint.sh
 
 test: venv tools lint ## everything CI runs: lint, type-check, unit + contract + integration tests
 	@$(BIN)/pytest $(PYTEST_ARGS)
@@ -45,6 +50,19 @@ cluster-up: tools ## start a local control plane; prints KUBECONFIG=<path>
 
 cluster-down: ## stop the local control plane started by cluster-up
 	@$(PYTHON) hack/controlplane.py down --dir $(CLUSTER_DIR)
+
+version: ## print the version (pai_operator.__version__)
+	@echo $(VERSION)
+
+dist: ## release artefacts in dist/: packaged chart, install.yaml (image pinned to VERSION), CRD, SHA256SUMS
+	@bash hack/build-tools.sh helm kubernetes
+	@bash hack/dist.sh
+
+image: ## build the image: make image IMAGE=<registry>/<name>:<tag> (docker, podman or buildah; CONTAINER_TOOL=...)
+	@IMAGE='$(IMAGE)' bash hack/image.sh
+
+image-push: ## build and push the image: make image-push IMAGE=<registry>/<name>:<tag>
+	@IMAGE='$(IMAGE)' PUSH=1 bash hack/image.sh
 
 clean: cluster-down ## remove the venv and build outputs (the binary cache stays)
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
