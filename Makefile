@@ -9,10 +9,12 @@ STAMP := $(VENV)/.installed-stamp
 CLUSTER_DIR := $(CURDIR)/.cluster
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench e2e-kind clean
+.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench e2e-kind clean install deploy
 
-help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+##@ Develop
+
+help: ## list the targets, grouped by purpose
+	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@echo "[make] creating/refreshing the virtual environment in $(VENV)"
@@ -26,19 +28,11 @@ venv: $(STAMP) ## create or refresh .venv with the project and its dev/test extr
 tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl and helm
 	@bash hack/build-tools.sh
 
-crds: venv ## regenerate the CRD YAML from the Python schema (crds/ and the chart)
-	@$(BIN)/python hack/gen-crds.py
-
-lint: venv ## ruff (lint + format check) and mypy
+lint: venv ## ruff (lint + format check), mypy and the layer contracts (import-linter)
 	@$(BIN)/ruff check operator tests hack
 	@$(BIN)/ruff format --check operator tests hack
 	@$(BIN)/mypy
-
-test: venv tools lint ## everything CI runs: lint, type-check, unit + contract + integration tests
-	@$(BIN)/pytest $(PYTEST_ARGS)
-
-unit: venv ## only the tests that need no control plane (fast inner loop)
-	@$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+	@$(BIN)/lint-imports --no-logo --cache-dir $(VENV)/.import_linter_cache
 
 cluster-up: tools ## start a local control plane; prints KUBECONFIG=<path>
 	@$(PYTHON) hack/controlplane.py up --dir $(CLUSTER_DIR)
@@ -46,17 +40,38 @@ cluster-up: tools ## start a local control plane; prints KUBECONFIG=<path>
 cluster-down: ## stop the local control plane started by cluster-up
 	@$(PYTHON) hack/controlplane.py down --dir $(CLUSTER_DIR)
 
-clean: cluster-down ## remove the venv and build outputs (the binary cache stays)
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
-
 demo: venv tools ## local control plane + PAI emulator + operator, samples applied, a guided tour
 	@bash hack/demo.sh
 
 demo-down: ## stop everything `make demo` started
 	@bash hack/demo-down.sh
 
-bench: venv tools ## measure PAI calls, Kubernetes writes, latency and throughput (writes bench/RESULTS.md)
-	@$(BIN)/python hack/bench.py
+clean: cluster-down ## remove the venv and build outputs (the binary cache stays)
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+
+##@ Test
+
+test: venv tools lint ## everything CI runs: lint, type-check, unit + contract + integration tests
+	@$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: venv ## only the tests that need no control plane (fast inner loop)
+	@$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
 	@bash hack/e2e-kind.sh
+
+bench: venv tools ## measure PAI calls, Kubernetes writes, latency and throughput (writes bench/RESULTS.md)
+	@$(BIN)/python hack/bench.py
+
+##@ Build
+
+crds: venv ## regenerate the CRD YAML from the Python schema (crds/ and the chart)
+	@$(BIN)/python hack/gen-crds.py
+
+##@ Deploy (to the cluster of the current KUBECONFIG)
+
+install: ## CRDs + operator with Helm from charts/ (NAMESPACE, RELEASE, HELM_ARGS="--set k=v")
+	@bash hack/install.sh helm
+
+deploy: ## CRD + operator with kustomize: kubectl apply -k deploy/
+	@bash hack/install.sh kustomize
