@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 CLUSTER_DIR := $(CURDIR)/.cluster
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench e2e-kind clean install deploy
+.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench e2e-kind clean install deploy docs
 
 ##@ Develop
 
@@ -67,6 +67,9 @@ bench: venv tools ## measure PAI calls, Kubernetes writes, latency and throughpu
 
 crds: venv ## regenerate the CRD YAML from the Python schema (crds/ and the chart)
 	@$(BIN)/python hack/gen-crds.py
+
+docs: venv ## regenerate the README's settings table from operator/pai_operator/settings.py
+	@$(BIN)/python hack/gen-docs.py
 
 ##@ Deploy (to the cluster of the current KUBECONFIG)
 
