@@ -193,7 +193,8 @@ def _options() -> tuple[Option, ...]:
     options = []
     for name, info in OperatorSettings.model_fields.items():
         extra = info.json_schema_extra
-        assert isinstance(extra, dict), f"{name} is not declared with setting()"
+        if not isinstance(extra, dict) or "flag" not in extra:
+            raise TypeError(f"OperatorSettings.{name} must be declared with setting()")
         annotation = info.annotation
         choices = typing.get_args(annotation) if typing.get_origin(annotation) is Literal else None
         all_flag = extra["all_flag"]
