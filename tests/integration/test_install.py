@@ -273,7 +273,9 @@ def test_helm_template_single_namespace_is_accepted(control_plane: Cluster, name
     manifests = helm_template(control_plane, "--set", f"watchNamespaces={{{namespace}}}", namespace=namespace)
     kinds = sorted(d["kind"] for d in docs(manifests))
     assert kinds == [
-        "ClusterRole",
+        "ClusterRole",  # get on the watched Namespace objects
+        "ClusterRole",  # tenant viewer (aggregated into view)
+        "ClusterRole",  # tenant editor (aggregated into edit and admin)
         "ClusterRoleBinding",
         "Deployment",
         "Role",
@@ -282,6 +284,16 @@ def test_helm_template_single_namespace_is_accepted(control_plane: Cluster, name
         "ServiceAccount",
     ]
     run(control_plane, control_plane.kubectl, "apply", "--dry-run=server", "-f", "-", input=manifests)
+
+
+def test_tenant_roles_are_on_by_default_and_can_be_turned_off(control_plane: Cluster) -> None:
+    def tenant_roles(*values: str) -> list[str]:
+        rendered = docs(helm_template(control_plane, *values))
+        return sorted(d["metadata"]["name"] for d in rendered if "-modelversion-" in d["metadata"]["name"])
+
+    assert tenant_roles() == ["pai-operator-modelversion-editor", "pai-operator-modelversion-viewer"]
+    assert tenant_roles("--set", "rbac.aggregateToDefaultRoles=false") == []
+    assert tenant_roles("--set", "rbac.create=false") == []
 
 
 def test_rendered_manifests_carry_no_credentials(control_plane: Cluster) -> None:
