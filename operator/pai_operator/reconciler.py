@@ -1,6 +1,6 @@
 """One reconcile pass and one deletion pass: reads, the pure plan, the calls, the new status.
 
-Plain asyncio + the PAI client; nothing here knows kopf. `handlers.py` adapts kopf's callbacks
+Plain asyncio + the PAI client; nothing here knows kopf. `runtime.py` adapts kopf's callbacks
 to `Reconciler.reconcile` / `Reconciler.finalize` and applies what they return (a status patch,
 events, when to come back).
 """

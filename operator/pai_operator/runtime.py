@@ -155,7 +155,7 @@ class Operator:
     def kopf_settings(self) -> kopf.OperatorSettings:
         s = kopf.OperatorSettings()
         s.persistence.finalizer = FINALIZER
-        # Everything kopf writes lives under our prefix, never under kopf's default one (design.md).
+        # Everything kopf writes lives under our prefix, never under kopf's default one (a fixed name).
         s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         s.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=GROUP, key="last-handled-configuration"
