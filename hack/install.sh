@@ -26,7 +26,7 @@ case "${1:-}" in
   helm)
     helm_bin="$(tool helm "${HELM}")"
     # Helm installs crds/ only on first install and never upgrades them: apply them explicitly.
-    "${kubectl_bin}" apply --server-side --force-conflicts -f crds/
+    "${kubectl_bin}" apply --server-side --force-conflicts -k crds/
     # shellcheck disable=SC2086  # HELM_ARGS is a list of arguments on purpose
     "${helm_bin}" upgrade --install "${RELEASE:-pai-operator}" charts/pai-operator \
       --namespace "${NAMESPACE:-pai-operator-system}" --create-namespace ${HELM_ARGS:-}
