@@ -131,7 +131,9 @@ def _non_default(option: Option) -> tuple[str, Any]:
         return str(option.default + 1), option.default + 1
     if annotation is float:
         return str(option.default + 0.5), option.default + 0.5
-    return "https://example.invalid/x", "https://example.invalid/x"
+    patterns = [getattr(c, "pattern", None) for c in OperatorSettings.model_fields[option.name].metadata]
+    text = "https://example.invalid/x" if any(p and "http" in p for p in patterns) else "example-x"
+    return text, text
 
 
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda o: o.env)
