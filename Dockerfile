@@ -23,6 +23,8 @@ LABEL org.opencontainers.image.title="pai-operator" \
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/pai-operator PATH=/opt/pai-operator/bin:$PATH
+# The wheel holds both packages: the operator and `pai-emulator` (about 70 KB, no dependency of its
+# own), kept for in-cluster demos and the kind e2e test; it never runs unless invoked. README: "The image".
 # The wheel comes in through a bind mount, so it never becomes a layer of the final image.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python -m venv "${VIRTUAL_ENV}" \

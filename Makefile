@@ -12,11 +12,13 @@ PYTEST_ARGS ?=
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' operator/pai_operator/__init__.py)
 IMAGE ?= ghcr.io/pai-mlops/pai-operator:$(VERSION)
 
-.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench bench-quick e2e-kind clean \
-	version dist image image-push
+.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench bench-quick \
+	e2e-kind clean install deploy docs version dist image image-push
 
-help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+##@ Develop
+
+help: ## list the targets, grouped by purpose
+	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@echo "[make] creating/refreshing the virtual environment in $(VENV)"
@@ -30,20 +32,12 @@ venv: $(STAMP) ## create or refresh .venv with the project and its dev/test extr
 tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm and actionlint
 	@bash hack/build-tools.sh
 
-crds: venv ## regenerate the CRD YAML from the Python schema (crds/ and the chart)
-	@$(BIN)/python hack/gen-crds.py
-
-lint: venv ## ruff (lint + format check), mypy, and actionlint on .github/workflows
+lint: venv ## ruff (lint + format check), mypy, the layer contracts (import-linter), actionlint
 	@$(BIN)/ruff check operator tests hack
 	@$(BIN)/ruff format --check operator tests hack
 	@$(BIN)/mypy
+	@$(BIN)/lint-imports --no-logo --cache-dir $(VENV)/.import_linter_cache
 	@bash hack/actionlint.sh
-
-test: venv tools lint ## everything CI runs: lint, type-check, unit + contract + integration tests
-	@$(BIN)/pytest $(PYTEST_ARGS)
-
-unit: venv ## only the tests that need no control plane (fast inner loop)
-	@$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 cluster-up: tools ## start a local control plane; prints KUBECONFIG=<path>
 	@$(PYTHON) hack/controlplane.py up --dir $(CLUSTER_DIR)
@@ -51,34 +45,58 @@ cluster-up: tools ## start a local control plane; prints KUBECONFIG=<path>
 cluster-down: ## stop the local control plane started by cluster-up
 	@$(PYTHON) hack/controlplane.py down --dir $(CLUSTER_DIR)
 
-version: ## print the version (pai_operator.__version__)
-	@echo $(VERSION)
-
-dist: ## release artefacts in dist/: packaged chart, install.yaml (image pinned to VERSION), CRD, SHA256SUMS
-	@bash hack/build-tools.sh helm kubernetes
-	@bash hack/dist.sh
-
-image: ## build the image: make image IMAGE=<registry>/<name>:<tag> (docker, podman or buildah; CONTAINER_TOOL=...)
-	@IMAGE='$(IMAGE)' bash hack/image.sh
-
-image-push: ## build and push the image: make image-push IMAGE=<registry>/<name>:<tag>
-	@IMAGE='$(IMAGE)' PUSH=1 bash hack/image.sh
-
-clean: cluster-down ## remove the venv and build outputs (the binary cache stays)
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
-
 demo: venv tools ## local control plane + PAI emulator + operator, samples applied, a guided tour
 	@bash hack/demo.sh
 
 demo-down: ## stop everything `make demo` started
 	@bash hack/demo-down.sh
 
-bench: venv tools ## measure PAI calls, Kubernetes writes, latency, throughput and scale (writes bench/RESULTS.md)
+clean: cluster-down ## remove the venv and build outputs (the binary cache stays)
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+
+##@ Test
+
+test: venv tools lint ## everything CI runs: lint, type-check, unit + contract + integration tests
+	@$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: venv ## only the tests that need no control plane (fast inner loop)
+	@$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
+	@bash hack/e2e-kind.sh
+
+bench: venv tools ## measure PAI calls, K8s writes, latency, throughput and scale (writes bench/RESULTS.md)
 	@$(BIN)/python hack/bench.py
 	@$(BIN)/python hack/bench_scale.py
 
 bench-quick: venv tools ## the scale benchmark at 200 objects (development; writes nothing)
 	@$(BIN)/python hack/bench_scale.py --quick
 
-e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
-	@bash hack/e2e-kind.sh
+##@ Build
+
+crds: venv ## regenerate the CRD YAML from the Python schema (crds/ and the chart)
+	@$(BIN)/python hack/gen-crds.py
+
+docs: venv ## regenerate the README's settings table from operator/pai_operator/settings.py
+	@$(BIN)/python hack/gen-docs.py
+
+version: ## print the version (pai_operator.__version__)
+	@echo $(VERSION)
+
+dist: ## release artefacts in dist/: packaged chart, install.yaml (image pinned), CRD, SHA256SUMS
+	@bash hack/build-tools.sh helm kubernetes
+	@bash hack/dist.sh
+
+image: ## build the image: make image IMAGE=<registry>/<name>:<tag> (docker, podman or buildah)
+	@IMAGE='$(IMAGE)' bash hack/image.sh
+
+image-push: ## build and push the image: make image-push IMAGE=<registry>/<name>:<tag>
+	@IMAGE='$(IMAGE)' PUSH=1 bash hack/image.sh
+
+##@ Deploy (to the cluster of the current KUBECONFIG)
+
+install: ## CRDs + operator with Helm from charts/ (NAMESPACE, RELEASE, HELM_ARGS="--set k=v")
+	@bash hack/install.sh helm
+
+deploy: ## CRD + operator with kustomize: kubectl apply -k deploy/
+	@bash hack/install.sh kustomize

@@ -5,11 +5,12 @@ Deleting / Unavailable). Synced answers "did the last reconcile do what the spec
 (ReconcileSuccess / ReconcileError / ReconcilePaused, or a specific terminal reason such as
 InvalidSpec, AlreadyExists, Conflict, ImmutableFieldMismatch, ModelNotFound, AuthFailed).
 
-Public API:
-    make_condition(type, ok, reason, message, generation) -> Condition
+Public API (tests/unit/test_docs_drift.py keeps this list equal to the code):
+    make_condition(type_, ok, reason, message, generation) -> Condition
     conditions_for_plan(plan, generation, previous=()) -> list[Condition]   after the plan's calls succeeded
     conditions_for_failure(reason, message, generation, *, remote_exists, previous=()) -> list[Condition]
     conditions_for_deletion_blocked(message, generation) -> list[Condition]
+    deletion_blocked_message(error) -> str     the way out, for that condition's message
     merge_conditions(existing, new, now) -> list[Condition]   lastTransitionTime moves on status change only
     desired_status(...) -> ModelVersionStatus
     status_patch(current, desired) -> dict | None               None: nothing to write

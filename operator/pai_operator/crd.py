@@ -1,6 +1,6 @@
 """Generate the ModelVersion CustomResourceDefinition from the pydantic models in `spec.py`.
 
-Public API:
+Public API (tests/unit/test_docs_drift.py keeps this list equal to the code):
     build_crd() -> dict            the CRD as a plain dict (apiextensions.k8s.io/v1)
     render_crd_yaml() -> str       the same, as the deterministic YAML written to crds/ and the chart
     to_structural(schema) -> dict  pydantic JSON schema -> Kubernetes structural schema

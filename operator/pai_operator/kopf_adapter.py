@@ -94,7 +94,7 @@ class Operator:
     def kopf_settings(self) -> kopf.OperatorSettings:
         s = kopf.OperatorSettings()
         s.persistence.finalizer = FINALIZER
-        # Everything kopf writes lives under our prefix, never under kopf's default one (design.md).
+        # Everything kopf writes lives under our prefix, never under kopf's default one (a fixed name).
         s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         s.persistence.diffbase_storage = _NoDiffBase(prefix=GROUP, key="last-handled-configuration")
         # kopf posts its own log lines as Events at or above this level ("failed temporarily",

@@ -3,15 +3,17 @@
 A value the operator sends can come back in a different but equivalent shape: keys reordered,
 an integral float as an int (or the reverse: Go decodes JSON numbers as float64), the Options
 string re-serialised with other spacing. Comparing raw values would make the operator send the
-same update forever, so every comparison in `planning.py` goes through `json_equal`.
+same update forever, so every comparison in `planning.py` goes through this module.
 
-Public API:
+Public API (tests/unit/test_docs_drift.py keeps this list equal to the code):
     compact_json(value, *, sort_keys=False) -> str   the serialisation PAI's 8192-char limit is measured on
     canonical(value) -> Any                           integral floats -> int, recursively
     json_equal(a, b) -> bool                          equality after `canonical`, with True != 1
+    object_equal(spec_value, remote) -> bool          a JSON-object field; an absent remote one equals {}
     options_to_wire(options) -> str                   the Options object as the JSON string PAI stores
     parse_options(text) -> object | None | NOT_JSON   the remote Options string as JSON
-    text_equal(a, b) -> bool                          strings where None and "" mean the same
+    options_equal(spec_value, remote_text) -> bool    the spec's Options against PAI's string
+    text_equal(spec_value, remote) -> bool            strings where None and "" mean the same
 """
 
 from __future__ import annotations

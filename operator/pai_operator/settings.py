@@ -1,15 +1,27 @@
-"""Operator settings: one dataclass, filled from command-line flags or environment variables.
+"""Operator settings: one declaration per field, from which everything else is generated.
 
-Every flag of `pai-operator run` has an environment variable (PAI_OPERATOR_<NAME>) so that the
-Helm chart and the kustomize manifests configure the operator without templating argv.
+Each field of `OperatorSettings` is declared once with `setting(...)`: default, description,
+command-line flag, environment variable (PAI_OPERATOR_<FLAG>, so the Helm chart and the kustomize
+manifests configure the operator without templating argv) and the Helm value that sets it. The
+`pai-operator run` flags, the environment parsing, `--help`, the README table and the checks of the
+chart (tests/unit/test_settings.py) all read `OPTIONS`, which is derived from the model; and
+because it is a pydantic model, the constraints hold however it is built (`OperatorSettings(
+resync_interval=0)` raises just like `--resync-interval 0`).
+
+Adding a setting is one `setting(...)` line in the class (plus the chart value and the README row
+that the tests then ask for); a rule between fields goes into `_consistent`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DeletionPolicy = Literal["Delete", "Retain"]
 LogFormat = Literal["plain", "json"]
@@ -17,30 +29,120 @@ LogFormat = Literal["plain", "json"]
 ENV_PREFIX = "PAI_OPERATOR_"
 
 
-@dataclass(frozen=True)
-class OperatorSettings:
-    namespaces: tuple[str, ...] = ()
-    """Namespaces to watch; empty means all namespaces (cluster-wide)."""
-    region: str = "cn-hangzhou"
-    """Region for objects that do not set spec.regionId."""
-    endpoint: str | None = None
-    """Explicit PAI endpoint URL (tests, the demo, private endpoints); overrides the region's."""
-    use_vpc_endpoint: bool = False
-    resync_interval: float = 600.0
-    """Seconds between drift checks of an in-sync object (jittered by +-10%)."""
-    concurrency: int = 20
-    """Objects reconciled at once (kopf worker limit)."""
-    read_rate: float = 50.0
-    write_rate: float = 20.0
-    default_deletion_policy: DeletionPolicy = "Delete"
-    metrics_port: int = 8080
-    health_port: int = 8081
-    log_format: LogFormat = "plain"
-    verbose: bool = False
-    backoff_base: float = 2.0
-    backoff_cap: float = 300.0
-    model_missing_retry: float = 300.0
-    """A missing model is a user error that may be fixed in PAI later: retried, but slowly."""
+def setting(
+    default: Any,
+    description: str,
+    *,
+    flag: str,
+    short: str | None = None,
+    env: str | None = None,
+    metavar: str | None = None,
+    chart: str | None = None,
+    shown_default: str | None = None,
+    all_flag: tuple[str, str, str] | None = None,
+    **constraints: Any,
+) -> Any:
+    """Declare one setting. `env` defaults to PAI_OPERATOR_ + the flag in upper case; `chart` is the
+    Helm value (dotted path in values.yaml) that sets it, None when the chart does not expose it;
+    `shown_default` replaces the default in docs where the value alone would mislead; `all_flag`
+    (flag, short flag, help) adds a flag that empties a repeatable setting. `constraints` are
+    pydantic's (gt, ge, le, pattern, ...)."""
+    extra: dict[str, Any] = {
+        "flag": flag,
+        "short": short,
+        "env": env or ENV_PREFIX + flag.removeprefix("--").replace("-", "_").upper(),
+        "metavar": metavar,
+        "chart": chart,
+        "shown_default": shown_default,
+        "all_flag": list(all_flag) if all_flag else None,
+    }
+    return Field(default, description=description, json_schema_extra=extra, **constraints)
+
+
+class OperatorSettings(BaseModel):
+    """Everything `pai-operator run` can be told. Immutable; validated on construction."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespaces: tuple[str, ...] = setting(
+        (), "Namespace to watch (repeatable; the environment variable is comma-separated). "
+        "None given: all namespaces, cluster-wide.",
+        flag="--namespace", short="-n", env="PAI_OPERATOR_NAMESPACES", metavar="NS", chart="watchNamespaces",
+        shown_default="all namespaces",
+        all_flag=("--all-namespaces", "-A", "watch every namespace (the default without --namespace)"),
+    )  # fmt: skip
+    region: str = setting(
+        "cn-hangzhou", "Region of objects that do not set spec.regionId.",
+        flag="--region", metavar="ID", chart="region", min_length=1,
+    )  # fmt: skip
+    endpoint: str | None = setting(
+        None, "PAI endpoint URL override (tests, the demo, private endpoints); else derived from the region.",
+        flag="--endpoint", metavar="URL", chart="endpoint",
+        shown_default="https://aiworkspace.<region>.aliyuncs.com", pattern=r"^https?://\S+$",
+    )  # fmt: skip
+    use_vpc_endpoint: bool = setting(
+        False, "Use the VPC endpoint aiworkspace-vpc.<region>.aliyuncs.com.",
+        flag="--vpc-endpoint", chart="vpcEndpoint",
+    )  # fmt: skip
+    resync_interval: float = setting(
+        600.0, "Seconds between drift checks of an in-sync object (jittered by +-10%).",
+        flag="--resync-interval", metavar="SECONDS", chart="resyncInterval", gt=0,
+    )  # fmt: skip
+    concurrency: int = setting(
+        20, "Objects reconciled at once (kopf worker limit).",
+        flag="--concurrency", metavar="N", chart="concurrency", gt=0,
+    )  # fmt: skip
+    read_rate: float = setting(
+        50.0, "PAI read calls per second (client-side limit shared by all objects).",
+        flag="--read-rate", metavar="PER_SECOND", chart="rateLimits.read", gt=0,
+    )  # fmt: skip
+    write_rate: float = setting(
+        20.0, "PAI write calls per second (client-side limit shared by all objects).",
+        flag="--write-rate", metavar="PER_SECOND", chart="rateLimits.write", gt=0,
+    )  # fmt: skip
+    default_deletion_policy: DeletionPolicy = setting(
+        "Delete", "Deletion policy when neither the object nor its Namespace sets one.",
+        flag="--default-deletion-policy", chart="defaultDeletionPolicy",
+    )  # fmt: skip
+    metrics_port: int = setting(
+        8080, "Port of the Prometheus /metrics endpoint; 0 disables it.",
+        flag="--metrics-port", metavar="PORT", chart="metrics.port", ge=0, le=65535,
+    )  # fmt: skip
+    health_port: int = setting(
+        8081, "Port of the liveness /healthz endpoint; 0 disables it.",
+        flag="--health-port", metavar="PORT", chart="health.port", ge=0, le=65535,
+    )  # fmt: skip
+    log_format: LogFormat = setting(
+        "plain", "Log format: plain (human) or json (one object per line, for log pipelines).",
+        flag="--log-format", chart="logFormat",
+    )  # fmt: skip
+    verbose: bool = setting(False, "Debug logging.", flag="--verbose", short="-v", chart="verbose")
+    backoff_base: float = setting(
+        2.0, "First retry delay in seconds after a transient PAI error; doubled per failure.",
+        flag="--backoff-base", metavar="SECONDS", chart="backoff.base", gt=0,
+    )  # fmt: skip
+    backoff_cap: float = setting(
+        300.0, "Longest retry delay in seconds after transient PAI errors.",
+        flag="--backoff-cap", metavar="SECONDS", chart="backoff.cap", gt=0,
+    )  # fmt: skip
+    model_missing_retry: float = setting(
+        300.0, "Retry delay in seconds while spec.modelId does not exist: a user error that may be "
+        "fixed in PAI later, so retried, but slowly.",
+        flag="--model-missing-retry", metavar="SECONDS", chart="modelMissingRetry", gt=0,
+    )  # fmt: skip
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.backoff_base > self.backoff_cap:
+            raise ValueError(
+                f"backoff_base ({self.backoff_base}) must not exceed backoff_cap ({self.backoff_cap})"
+            )
+        return self
 
     @property
     def tick(self) -> float:
@@ -53,109 +155,146 @@ class OperatorSettings:
         return not self.namespaces
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(ENV_PREFIX + name)
-    return value if value not in (None, "") else default
+def _show(default: Any) -> str:
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    return str(default)
 
 
-def _option(
-    parser: argparse.ArgumentParser,
-    flag: str,
-    env: str,
-    kind: type[float] | type[int] | type[str],
-    default: object,
-    help: str,
-    **extra: object,
-) -> None:
-    """One flag whose default is $PAI_OPERATOR_<env>, else `default`; the help says both."""
-    raw = _env(env)
-    parser.add_argument(
-        flag,
-        type=kind,
-        default=kind(raw) if raw is not None else default,
-        help=f"{help} [env {ENV_PREFIX}{env}; default {default}]",
-        **extra,  # type: ignore[arg-type]
-    )
+def _split(value: Any) -> Any:
+    """A list setting given as one string (an environment variable, the chart's joined list)."""
+    if isinstance(value, str):
+        return tuple(n.strip() for n in value.split(",") if n.strip())
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting as the command line, the environment and the docs see it."""
+
+    name: str
+    flag: str
+    short: str | None
+    env: str
+    metavar: str | None
+    description: str
+    default: Any
+    shown_default: str
+    choices: tuple[str, ...] | None
+    is_flag: bool  # a boolean: the flag takes no value, the variable is true/false
+    repeatable: bool
+    chart: str | None
+    all_flag: tuple[str, str, str] | None
+
+
+def _options() -> tuple[Option, ...]:
+    options = []
+    for name, info in OperatorSettings.model_fields.items():
+        extra = info.json_schema_extra
+        if not isinstance(extra, dict) or "flag" not in extra:
+            raise TypeError(f"OperatorSettings.{name} must be declared with setting()")
+        annotation = info.annotation
+        choices = typing.get_args(annotation) if typing.get_origin(annotation) is Literal else None
+        all_flag = extra["all_flag"]
+        options.append(
+            Option(
+                name=name,
+                flag=str(extra["flag"]),
+                short=extra["short"] if isinstance(extra["short"], str) else None,
+                env=str(extra["env"]),
+                metavar=extra["metavar"] if isinstance(extra["metavar"], str) else None,
+                description=info.description or "",
+                default=info.default,
+                shown_default=str(extra["shown_default"] or _show(info.default)),
+                choices=tuple(str(c) for c in choices) if choices else None,
+                is_flag=annotation is bool,
+                repeatable=typing.get_origin(annotation) is tuple,
+                chart=extra["chart"] if isinstance(extra["chart"], str) else None,
+                all_flag=(str(all_flag[0]), str(all_flag[1]), str(all_flag[2]))
+                if isinstance(all_flag, list)
+                else None,
+            )
+        )
+    return tuple(options)
+
+
+OPTIONS: tuple[Option, ...] = _options()
+"""Every setting, in declaration order: the one list `--help`, the docs and the tests read."""
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of `pai-operator run`; defaults come from the environment, then the dataclass."""
-    d = OperatorSettings()
-    env_ns = _env("NAMESPACES")
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument(
-        "--namespace",
-        "-n",
-        dest="namespaces",
-        action="append",
-        default=[n.strip() for n in env_ns.split(",") if n.strip()] if env_ns else None,
-        help="namespace to watch (repeatable) [env PAI_OPERATOR_NAMESPACES, comma-separated]",
-    )
-    scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
-    _option(parser, "--region", "REGION", str, d.region, "region for objects without spec.regionId")
-    _option(parser, "--endpoint", "ENDPOINT", str, None, "PAI endpoint URL override (else from the region)")
-    parser.add_argument(
-        "--vpc-endpoint",
-        action="store_true",
-        default=_env("VPC_ENDPOINT", "false") == "true",
-        help="use aiworkspace-vpc.<region>.aliyuncs.com [env PAI_OPERATOR_VPC_ENDPOINT=true]",
-    )
-    _option(
-        parser,
-        "--resync-interval",
-        "RESYNC_INTERVAL",
-        float,
-        d.resync_interval,
-        "seconds between drift checks",
-    )
-    _option(parser, "--concurrency", "CONCURRENCY", int, d.concurrency, "objects reconciled in parallel")
-    _option(parser, "--read-rate", "READ_RATE", float, d.read_rate, "PAI read calls per second")
-    _option(parser, "--write-rate", "WRITE_RATE", float, d.write_rate, "PAI write calls per second")
-    _option(
-        parser, "--default-deletion-policy", "DEFAULT_DELETION_POLICY", str, d.default_deletion_policy,
-        "deletion policy when neither the object nor its namespace sets one", choices=["Delete", "Retain"],
-    )  # fmt: skip
-    _option(
-        parser, "--metrics-port", "METRICS_PORT", int, d.metrics_port, "Prometheus /metrics port, 0 disables"
-    )
-    _option(parser, "--health-port", "HEALTH_PORT", int, d.health_port, "liveness /healthz port, 0 disables")
-    _option(parser, "--log-format", "LOG_FORMAT", str, d.log_format, "log format", choices=["plain", "json"])
-    _option(
-        parser, "--backoff-base", "BACKOFF_BASE", float, d.backoff_base,
-        "first retry delay after a transient PAI error, doubled per failure",
-    )  # fmt: skip
-    _option(parser, "--backoff-cap", "BACKOFF_CAP", float, d.backoff_cap, "longest retry delay")
-    _option(
-        parser, "--model-missing-retry", "MODEL_MISSING_RETRY", float, d.model_missing_retry,
-        "retry delay while spec.modelId does not exist",
-    )  # fmt: skip
-    parser.add_argument(
-        "--verbose", "-v", action="store_true", default=_env("VERBOSE", "false") == "true",
-        help="debug logging [env PAI_OPERATOR_VERBOSE=true]",
-    )  # fmt: skip
+    """The flags of `pai-operator run`, generated from `OPTIONS`. Values stay raw strings here:
+    the model converts and validates them, for flags and environment variables alike."""
+    for option in OPTIONS:
+        names = [option.flag, *([option.short] if option.short else [])]
+        # argparse %-formats help strings.
+        help_text = f"{option.description} [env {option.env}; default {option.shown_default}]".replace(
+            "%", "%%"
+        )
+        target: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup = parser
+        if option.all_flag:
+            target = parser.add_mutually_exclusive_group()
+            flag, short, all_help = option.all_flag
+            target.add_argument(flag, short, dest=f"{option.name}__all", action="store_true", help=all_help)
+        if option.is_flag:
+            target.add_argument(
+                *names, dest=option.name, action="store_true", default=argparse.SUPPRESS, help=help_text
+            )
+        else:
+            target.add_argument(
+                *names,
+                dest=option.name,
+                action="append" if option.repeatable else "store",
+                default=argparse.SUPPRESS,
+                choices=option.choices,
+                metavar=option.metavar,
+                help=help_text,
+            )
 
 
-def from_arguments(args: argparse.Namespace) -> OperatorSettings:
-    namespaces: tuple[str, ...] = () if args.all_namespaces else tuple(args.namespaces or ())
-    if args.resync_interval <= 0:
-        raise SystemExit("--resync-interval must be positive")
-    if min(args.concurrency, args.read_rate, args.write_rate, args.backoff_base, args.backoff_cap) <= 0:
-        raise SystemExit("--concurrency, rates and backoff settings must be positive")
-    return OperatorSettings(
-        namespaces=namespaces,
-        region=args.region,
-        endpoint=args.endpoint,
-        use_vpc_endpoint=args.vpc_endpoint,
-        resync_interval=args.resync_interval,
-        concurrency=args.concurrency,
-        read_rate=args.read_rate,
-        write_rate=args.write_rate,
-        default_deletion_policy=args.default_deletion_policy,
-        metrics_port=args.metrics_port,
-        health_port=args.health_port,
-        log_format=args.log_format,
-        verbose=args.verbose,
-        backoff_base=args.backoff_base,
-        backoff_cap=args.backoff_cap,
-        model_missing_retry=args.model_missing_retry,
-    )
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The raw values of the PAI_OPERATOR_* variables that are set (an empty value counts as unset)."""
+    return {o.name: environ[o.env] for o in OPTIONS if environ.get(o.env, "") != ""}
+
+
+def from_arguments(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+    """Flags over environment variables over declared defaults. A repeatable flag adds to the
+    variable's list; its `all_flag` empties it. Invalid values exit with the flag and variable named."""
+    values = from_environment(os.environ if environ is None else environ)
+    given = vars(args)
+    for option in OPTIONS:
+        if option.all_flag and given.get(f"{option.name}__all"):
+            values[option.name] = ()
+        elif option.name in given:
+            value = given[option.name]
+            if option.repeatable:
+                value = (*_split(values.get(option.name, ())), *value)
+            values[option.name] = value
+    try:
+        return OperatorSettings.model_validate(values)
+    except ValidationError as exc:
+        raise SystemExit(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    by_name = {o.name: o for o in OPTIONS}
+    lines = []
+    for error in exc.errors():
+        option = by_name.get(str(error["loc"][0])) if error["loc"] else None
+        where = f"{option.flag} ({option.env})" if option else "settings"
+        lines.append(f"{where}: {error['msg']}")
+    return "pai-operator: invalid settings\n  " + "\n  ".join(lines)
+
+
+def markdown_table(options: Sequence[Option] = OPTIONS) -> str:
+    """The README's settings table, so that the docs are generated rather than kept in step by hand."""
+    rows = ["| Flag | Environment variable | Helm value | Default | Meaning |", "|---|---|---|---|---|"]
+    for o in options:
+        # `{a,b}` as argparse writes choices: a `|` would split the Markdown table cell.
+        argument = "" if o.is_flag else " " + (o.metavar or "{" + ",".join(o.choices or ()) + "}")
+        flags = [f"`{o.flag}{argument}`", *([f"`{o.all_flag[0]}`"] if o.all_flag else [])]
+        chart = f"`{o.chart}`" if o.chart else "-"
+        rows.append(f"| {', '.join(flags)} | `{o.env}` | {chart} | {o.shown_default} | {o.description} |")
+    return "\n".join(rows) + "\n"

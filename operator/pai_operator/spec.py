@@ -8,8 +8,9 @@ Python attribute names are snake_case; the Kubernetes names are the camelCase al
 Parse an object's spec with `ModelVersionSpec.model_validate(body["spec"])` and dump status
 with `status.to_k8s()`.
 
-The fixed names of the public contract (design.md) live in the constants section below so that
-the CRD generator, the planner and the kopf wiring all read them from one place.
+The fixed names of the public contract (group, finalizer, annotations) live in the constants
+section below so that the CRD generator, the planner and the kopf wiring all read them from one
+place.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
 
-# --- Fixed names (design.md): change only with a migration. ---------------------------------
+# --- Fixed names of the public contract: change only with a migration. ----------------------
 
 GROUP: Final = "pai.mlops.dev"
 VERSION: Final = "v1alpha1"
@@ -73,7 +74,7 @@ class Reason(StrEnum):
     DELETION_BLOCKED = "DeletionBlocked"
 
 
-# --- Enumerations (pai-api.md). ---------------------------------------------------------------
+# --- Enumerations of the AIWorkSpace API (CreateModelVersion's documented values). ----------
 
 ApprovalStatus = Literal["Pending", "Approved", "Rejected"]
 SourceType = Literal["Custom", "PAIFlow", "TrainingService"]

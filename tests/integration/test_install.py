@@ -103,7 +103,11 @@ def assert_nothing_cluster_level(cluster: Cluster, sa: str) -> None:
 @pytest.fixture(scope="module")
 def kustomize_default(control_plane: Cluster) -> Iterator[str]:
     # A real apply: a server-side dry run cannot create objects in a namespace it only pretends to create.
-    run(control_plane, control_plane.kubectl, "apply", "-k", str(REPO / "deploy"))
+    # Through `make deploy`, the documented entry point (kubectl apply -k deploy/ on the current KUBECONFIG).
+    out = subprocess.run(
+        ["make", "-s", "deploy"], cwd=REPO, env=control_plane.env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
     yield "pai-operator-system"
     run(
         control_plane,
@@ -273,7 +277,9 @@ def test_helm_template_single_namespace_is_accepted(control_plane: Cluster, name
     manifests = helm_template(control_plane, "--set", f"watchNamespaces={{{namespace}}}", namespace=namespace)
     kinds = sorted(d["kind"] for d in docs(manifests))
     assert kinds == [
-        "ClusterRole",
+        "ClusterRole",  # get on the watched Namespace objects
+        "ClusterRole",  # tenant viewer (aggregated into view)
+        "ClusterRole",  # tenant editor (aggregated into edit and admin)
         "ClusterRoleBinding",
         "Deployment",
         "Role",
@@ -282,6 +288,16 @@ def test_helm_template_single_namespace_is_accepted(control_plane: Cluster, name
         "ServiceAccount",
     ]
     run(control_plane, control_plane.kubectl, "apply", "--dry-run=server", "-f", "-", input=manifests)
+
+
+def test_tenant_roles_are_on_by_default_and_can_be_turned_off(control_plane: Cluster) -> None:
+    def tenant_roles(*values: str) -> list[str]:
+        rendered = docs(helm_template(control_plane, *values))
+        return sorted(d["metadata"]["name"] for d in rendered if "-modelversion-" in d["metadata"]["name"])
+
+    assert tenant_roles() == ["pai-operator-modelversion-editor", "pai-operator-modelversion-viewer"]
+    assert tenant_roles("--set", "rbac.aggregateToDefaultRoles=false") == []
+    assert tenant_roles("--set", "rbac.create=false") == []
 
 
 def test_rendered_manifests_carry_no_credentials(control_plane: Cluster) -> None:
@@ -355,6 +371,30 @@ def _helm_install(cluster: Cluster, release: str, namespace: str, *args: str) ->
 
 def _helm_uninstall(cluster: Cluster, release: str, namespace: str) -> None:
     run(cluster, cluster.helm, "uninstall", release, "-n", namespace, "--wait=false", check=False)
+
+
+def test_make_install_uses_the_chart_and_the_current_kubeconfig(
+    control_plane: Cluster, namespace: str
+) -> None:
+    release = unique_name("mk")
+    env = {
+        **control_plane.env,
+        "NAMESPACE": namespace,
+        "RELEASE": release,
+        "HELM_ARGS": "--set region=cn-beijing",
+    }
+    out = subprocess.run(
+        ["make", "-s", "install"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180
+    )
+    try:
+        assert out.returncode == 0, out.stdout + out.stderr
+        values = run(
+            control_plane, control_plane.helm, "get", "values", release, "-n", namespace, "-o", "json"
+        )
+        assert '"region":"cn-beijing"' in values.stdout.replace(" ", "")
+        run(control_plane, control_plane.kubectl, "get", "crd", "modelversions.pai.mlops.dev")
+    finally:
+        _helm_uninstall(control_plane, release, namespace)
 
 
 def test_helm_install_cluster_wide(

@@ -105,3 +105,61 @@ def service_account_kubeconfig(
     path.write_text(yaml.safe_dump(kubeconfig))
     path.chmod(0o600)
     return path
+
+
+# Who writes the built-in roles' rules: kube-controller-manager (server-side apply since 1.26,
+# updates before), or the port below.
+CONTROLLER_MANAGERS = frozenset({"clusterrole-aggregation-controller", "kube-controller-manager"})
+TEST_AGGREGATION_MANAGER = "pai-operator-test-aggregation"
+
+
+def cluster_role_aggregation_runs(api: client.ApiClient) -> bool:
+    """Whether a clusterrole-aggregation controller (kube-controller-manager) serves this cluster.
+
+    kube-apiserver creates the built-in `admin`, `edit` and `view` ClusterRoles with an
+    aggregationRule and no rules; only the controller fills them in, within seconds of starting,
+    and its field manager then owns `edit`'s rules (the port below writes under another name).
+    """
+    edit = client.RbacAuthorizationV1Api(api).read_cluster_role("edit")
+    managers = {entry.manager for entry in edit.metadata.managed_fields or []}
+    return bool(managers & CONTROLLER_MANAGERS)
+
+
+def aggregate_cluster_roles(api: client.ApiClient) -> None:
+    """Do what kube-controller-manager's clusterrole-aggregation controller does, for a control
+    plane that has none (etcd + kube-apiserver only).
+
+    A port of syncClusterRole (pkg/controller/clusterroleaggregation): for every ClusterRole with an
+    aggregationRule, the rules of all ClusterRoles matching any of its selectors (sorted by name,
+    the role itself skipped) are concatenated without duplicates and written as its rules. The
+    controller re-syncs a role whenever a ClusterRole it selects changes (view is aggregated into
+    edit, edit into admin), so this repeats until nothing changes.
+    """
+    rbac = client.RbacAuthorizationV1Api(api)
+    for _ in range(10):
+        changed = False
+        for role in rbac.list_cluster_role().items:
+            if not role.aggregation_rule or not role.aggregation_rule.cluster_role_selectors:
+                continue
+            rules: list[dict[str, Any]] = []
+            for selector in role.aggregation_rule.cluster_role_selectors:
+                if selector.match_expressions:
+                    raise NotImplementedError("matchExpressions in an aggregationRule")
+                match = ",".join(f"{k}={v}" for k, v in (selector.match_labels or {}).items())
+                selected = rbac.list_cluster_role(label_selector=match).items
+                for other in sorted(selected, key=lambda r: r.metadata.name):
+                    if other.metadata.name == role.metadata.name:
+                        continue
+                    for rule in other.rules or []:
+                        plain = api.sanitize_for_serialization(rule)
+                        if plain not in rules:
+                            rules.append(plain)
+            current = [api.sanitize_for_serialization(r) for r in role.rules or []]
+            if rules != current:
+                rbac.patch_cluster_role(
+                    role.metadata.name, {"rules": rules}, field_manager=TEST_AGGREGATION_MANAGER
+                )
+                changed = True
+        if not changed:
+            return
+    raise AssertionError("ClusterRole aggregation did not settle")

@@ -95,3 +95,27 @@ def test_notes_explain_next_steps() -> None:
     notes = TEMPLATES["NOTES.txt"]
     assert "create secret generic" in notes
     assert "kind: ModelVersion" in notes
+
+
+def _untemplated(name: str) -> list[dict[str, Any]]:
+    """A template's YAML with the `{{ ... }}` expressions removed (enough for static structure)."""
+    text = re.sub(r"\{\{-?.*?-?\}\}", "", TEMPLATES[name])
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def test_tenant_roles_match_deploy_and_can_be_turned_off() -> None:
+    assert VALUES["rbac"]["aggregateToDefaultRoles"] is True
+    assert SCHEMA["properties"]["rbac"]["properties"]["aggregateToDefaultRoles"] == {"type": "boolean"}
+    assert TEMPLATES["tenant-rbac.yaml"].startswith(
+        "{{- if and .Values.rbac.create .Values.rbac.aggregateToDefaultRoles }}"
+    )
+    deploy = CHART.parents[1] / "deploy" / "rbac" / "tenant" / "clusterroles.yaml"
+    expected = {d["metadata"]["name"]: d for d in yaml.safe_load_all(deploy.read_text()) if d}
+    chart = {d["metadata"]["name"]: d for d in _untemplated("tenant-rbac.yaml")}
+    # The chart prefixes the names with the release's full name ("pai-operator" by default).
+    assert {"pai-operator" + name for name in chart} == set(expected)
+    for name, role in chart.items():
+        want = expected["pai-operator" + name]
+        assert role["rules"] == want["rules"]
+        aggregate = {k: v for k, v in role["metadata"]["labels"].items() if k.startswith("rbac.")}
+        assert aggregate == {k: v for k, v in want["metadata"]["labels"].items() if k.startswith("rbac.")}

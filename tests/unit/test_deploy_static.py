@@ -33,7 +33,16 @@ def _all_manifests() -> list[tuple[Path, dict[str, Any]]]:
 
 
 def _rbac_roles() -> list[tuple[Path, dict[str, Any]]]:
-    return [(p, d) for p, d in _all_manifests() if d.get("kind") in {"Role", "ClusterRole"}]
+    """The operator's own roles (the tenant roles in rbac/tenant are for people; tested below)."""
+    return [
+        (p, d)
+        for p, d in _all_manifests()
+        if d.get("kind") in {"Role", "ClusterRole"} and p.parent.name != "tenant"
+    ]
+
+
+def tenant_roles() -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in _docs(DEPLOY / "rbac" / "tenant" / "clusterroles.yaml")}
 
 
 def test_rbac_exists_for_both_installs() -> None:
@@ -144,3 +153,30 @@ def test_secret_template_is_not_applied_by_any_kustomization() -> None:
 def test_base_uses_the_generated_crd_directory() -> None:
     base = yaml.safe_load((DEPLOY / "base" / "kustomization.yaml").read_text())
     assert "../../crds" in base["resources"]
+
+
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def test_tenant_roles_aggregate_into_the_built_in_roles() -> None:
+    roles = tenant_roles()
+    assert set(roles) == {"pai-operator-modelversion-viewer", "pai-operator-modelversion-editor"}
+    labels = {
+        name: {k for k in r["metadata"]["labels"] if k.startswith(AGGREGATE)} for name, r in roles.items()
+    }
+    assert labels["pai-operator-modelversion-viewer"] == {AGGREGATE + "view"}
+    assert labels["pai-operator-modelversion-editor"] == {AGGREGATE + "edit", AGGREGATE + "admin"}
+    for role in roles.values():
+        for rule in role["rules"]:
+            assert rule["apiGroups"] == ["pai.mlops.dev"]
+            assert "*" not in rule["verbs"]
+            # Status is the operator's: people read it, never write it.
+            if rule["resources"] == ["modelversions/status"]:
+                assert rule["verbs"] == ["get"]
+    viewer_verbs = {v for r in roles["pai-operator-modelversion-viewer"]["rules"] for v in r["verbs"]}
+    assert viewer_verbs == {"get", "list", "watch"}
+
+
+def test_tenant_roles_are_installed_by_the_default_kustomization() -> None:
+    top = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    assert "rbac/tenant" in top["resources"]

@@ -1,15 +1,30 @@
-"""`pai-operator` flags and their PAI_OPERATOR_* environment variables."""
+"""`pai-operator` flags, their PAI_OPERATOR_* environment variables, and everything generated from
+the one declaration of the settings (--help, the README table) or kept in step with it (the Helm
+chart's values, schema and env mapping, the kustomize Deployment)."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import re
+import typing
+from typing import Any
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from pai_operator import __version__
 from pai_operator.cli import build_parser, main
-from pai_operator.settings import OperatorSettings, from_arguments
+from pai_operator.settings import OPTIONS, OperatorSettings, Option, from_arguments
 from tests.support.kube import REPO_ROOT
+
+CHART = REPO_ROOT / "charts" / "pai-operator"
+# Where the chart deliberately differs from the operator's own default, and why.
+CHART_DEFAULTS = {
+    "log_format": "json",  # in a cluster, logs go to a pipeline; a terminal gets the plain default
+}
 
 
 def settings(argv: list[str]) -> OperatorSettings:
@@ -64,3 +79,179 @@ def test_version_and_crd_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"pai-operator {__version__}"
     assert main(["crd"]) == 0
     assert capsys.readouterr().out == (REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml").read_text()
+
+
+# --- one declaration --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"resync_interval": 0}, {"concurrency": 0}, {"read_rate": -1}, {"metrics_port": 70000},
+     {"default_deletion_policy": "Orphan"}, {"endpoint": "pai.example.com"}, {"region": ""},
+     {"backoff_base": 10, "backoff_cap": 5}, {"unknown": 1}],
+)  # fmt: skip
+def test_validated_however_it_is_built(values: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        OperatorSettings(**values)
+
+
+def test_settings_are_immutable() -> None:
+    s = OperatorSettings()
+    with pytest.raises(ValidationError):
+        s.region = "cn-beijing"  # type: ignore[misc]
+
+
+def test_every_field_is_declared_completely() -> None:
+    assert [o.name for o in OPTIONS] == list(OperatorSettings.model_fields)
+    envs = [o.env for o in OPTIONS]
+    flags = [o.flag for o in OPTIONS] + [o.all_flag[0] for o in OPTIONS if o.all_flag]
+    assert len(set(envs)) == len(envs)
+    assert len(set(flags)) == len(flags)
+    for option in OPTIONS:
+        assert option.env.startswith("PAI_OPERATOR_"), option
+        assert option.flag.startswith("--"), option
+        # A sentence a user can act on, not a placeholder.
+        assert len(option.description) > 10, option
+        assert option.description[0].isupper(), option
+        assert option.description.endswith("."), option
+
+
+def _non_default(option: Option) -> tuple[str, Any]:
+    """A raw environment value for `option` and what it must parse to: derived from the type, so
+    a new setting is covered without touching this test."""
+    annotation = OperatorSettings.model_fields[option.name].annotation
+    if option.is_flag:
+        return "true", True
+    if option.choices:
+        other = next(c for c in option.choices if c != option.default)
+        return other, other
+    if option.repeatable:
+        return "a, b", ("a", "b")
+    if annotation is int:
+        return str(option.default + 1), option.default + 1
+    if annotation is float:
+        return str(option.default + 0.5), option.default + 0.5
+    patterns = [getattr(c, "pattern", None) for c in OperatorSettings.model_fields[option.name].metadata]
+    text = "https://example.invalid/x" if any(p and "http" in p for p in patterns) else "example-x"
+    return text, text
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda o: o.env)
+def test_each_environment_variable_sets_its_field(option: Option) -> None:
+    raw, expected = _non_default(option)
+    parsed = from_arguments(build_parser().parse_args(["run"]), environ={option.env: raw})
+    assert getattr(parsed, option.name) == expected
+    assert parsed.model_dump(exclude={option.name}) == OperatorSettings().model_dump(exclude={option.name})
+    # An empty variable counts as unset (what an empty `value:` in a manifest yields).
+    assert from_arguments(build_parser().parse_args(["run"]), environ={option.env: ""}) == OperatorSettings()
+
+
+def test_invalid_environment_names_the_flag_and_the_variable() -> None:
+    with pytest.raises(SystemExit) as exited:
+        from_arguments(build_parser().parse_args(["run"]), environ={"PAI_OPERATOR_CONCURRENCY": "many"})
+    assert "--concurrency (PAI_OPERATOR_CONCURRENCY)" in str(exited.value.code)
+
+
+def test_help_lists_every_setting(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping inside descriptions
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    for option in OPTIONS:
+        assert option.flag in out
+        assert option.env in out
+        assert option.description.replace("%", "") in out.replace("%", "")
+        assert f"default {option.shown_default}]" in out
+
+
+def test_readme_table_is_generated_from_the_declaration() -> None:
+    spec = importlib.util.spec_from_file_location("gen_docs", REPO_ROOT / "hack" / "gen-docs.py")
+    assert spec
+    assert spec.loader
+    gen_docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_docs)
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert gen_docs.render(readme) == readme, "README.md settings table is stale: run `make docs`"
+    for option in OPTIONS:
+        assert f"`{option.env}`" in readme
+
+
+# --- the Helm chart and deploy/ ------------------------------------------------------------------
+
+
+def _lookup(tree: dict[str, Any], dotted: str) -> Any:
+    for key in dotted.split("."):
+        tree = tree[key]
+    return tree
+
+
+def _schema(schema: dict[str, Any], dotted: str) -> dict[str, Any]:
+    for key in dotted.split("."):
+        schema = schema["properties"][key]
+    return schema
+
+
+CHARTED = [o for o in OPTIONS if o.chart]
+
+
+def test_every_setting_is_a_chart_value() -> None:
+    # A setting the chart cannot set is a setting Helm users cannot use.
+    assert [o.name for o in OPTIONS if not o.chart] == []
+
+
+@pytest.mark.parametrize("option", CHARTED, ids=lambda o: o.name)
+def test_chart_value_matches_the_declaration(option: Option) -> None:
+    assert option.chart
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    default = _lookup(values, option.chart)
+    expected = CHART_DEFAULTS.get(option.name, option.default)
+    if option.repeatable:
+        assert tuple(default) == tuple(expected)
+    elif expected is None:
+        assert default == ""  # the chart's way of saying "unset"
+    else:
+        assert default == expected
+    rules = _schema(schema, option.chart)
+    if option.choices:
+        assert tuple(rules["enum"]) == option.choices
+    # The chart never admits a value the operator would refuse at start.
+    for constraint in OperatorSettings.model_fields[option.name].metadata:
+        if getattr(constraint, "gt", None) is not None:
+            assert (
+                rules.get("exclusiveMinimum", -1) >= constraint.gt or rules.get("minimum", -1) > constraint.gt
+            )
+        if getattr(constraint, "ge", None) is not None:
+            assert rules.get("minimum", -1) >= constraint.ge
+        if getattr(constraint, "le", None) is not None:
+            assert rules.get("maximum", float("inf")) <= constraint.le
+
+
+def test_chart_deployment_maps_each_value_to_its_variable() -> None:
+    lines = (CHART / "templates" / "deployment.yaml").read_text().splitlines()
+    declared = {o.env for o in OPTIONS}
+    used = {m for line in lines for m in re.findall(r"name: (PAI_OPERATOR_\w+)", line)}
+    assert used == declared
+    for option in CHARTED:
+        (i,) = [n for n, line in enumerate(lines) if line.strip() == f"- name: {option.env}"]
+        # The value is read next to the variable: `value: {{ .Values.x }}`, or a `with`/`if` guard.
+        assert f".Values.{option.chart}" in "\n".join(lines[i - 1 : i + 3]), option
+
+
+def test_kustomize_deployment_sets_only_declared_variables() -> None:
+    deployment = yaml.safe_load((REPO_ROOT / "deploy" / "base" / "deployment.yaml").read_text())
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    names = {e["name"] for e in env if e["name"].startswith("PAI_OPERATOR_")}
+    assert names <= {o.env for o in OPTIONS}
+    # What deploy/ sets must itself be valid.
+    environ = {e["name"]: e["value"] for e in env if e["name"] in names and "value" in e}
+    from_arguments(build_parser().parse_args(["run"]), environ=environ)
+
+
+def test_typing_of_the_declaration_is_what_argparse_sees() -> None:
+    for option in OPTIONS:
+        annotation = OperatorSettings.model_fields[option.name].annotation
+        assert option.is_flag == (annotation is bool)
+        assert option.repeatable == (typing.get_origin(annotation) is tuple)

@@ -3,6 +3,25 @@
 Everything above this module reasons about exception classes (and `retryable`), never about
 HTTP statuses or error codes. `classify` is the only place that maps the wire to a class; the
 codes the project relies on where PAI's public docs are silent are listed in the emulator's docs.
+
+The tree (`kind` is the stable metric label; tests/unit/pai/test_pai_surface.py checks this
+drawing against the classes):
+
+    class                      kind              retryable  raised for
+    PaiError                   error             no         (the base: every failed call)
+    ├── NotFoundError          not_found         no         *.NotFound, 404 with a PAI error body
+    │   └── ModelNotFoundError model_not_found   no         InvalidModel.NotFound: the model itself
+    ├── ConflictError          conflict          no         409, *AlreadyExists
+    ├── InvalidRequestError    invalid_request   no         other 4xx, InvalidApi.NotFound, bare 404
+    ├── AuthError              auth              no         401/403, InvalidAccessKeyId*, Forbidden*,
+    │                                                       NoPermission*, SignatureDoesNotMatch
+    ├── StaleRequestError      stale_request     yes        InvalidTimeStamp.Expired, SignatureNonceUsed
+    ├── ThrottledError         throttled         yes        Throttling*, 429, x-acs-retry-after
+    ├── ServerError            server            yes        5xx, ServiceUnavailable
+    ├── NetworkError           network           yes        no response (`outcome_unknown` for writes)
+    └── CredentialsError       credentials       yes        the credential provider failed
+
+Retryable means: the same request, freshly signed, may succeed; callers still bound retries.
 """
 
 from __future__ import annotations

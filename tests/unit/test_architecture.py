@@ -1,0 +1,131 @@
+"""The layer contracts in pyproject.toml ([tool.importlinter], run by `make lint`).
+
+Two things a green `lint-imports` cannot tell on its own: that the contracts still cover the code
+as it grows (a new top-level package or a new planner module is silently outside every contract),
+and that each contract really fails when broken (a typo in a module expression makes a contract
+vacuous, not red). Both are checked here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCE_ROOT = REPO / "operator"
+CONFIG: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+CONTRACTS: dict[str, dict[str, Any]] = {c["id"]: c for c in CONFIG["contracts"]}
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _modules(root: Path = SOURCE_ROOT) -> set[str]:
+    found = set()
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found.add(".".join(parts))
+    return found
+
+
+def _expression_matches(expression: str, module: str) -> bool:
+    """import-linter's module expressions: `*` is one segment, `**` any number (at least one)."""
+    pattern = re.escape(expression).replace(r"\*\*", r"[^.]+(\.[^.]+)*").replace(r"\*", r"[^.]+")
+    return re.fullmatch(pattern, module) is not None
+
+
+def _covered(module: str, expressions: list[str]) -> bool:
+    """Covered by an expression, or inside a package it names (contracts treat them as packages)."""
+    return any(
+        _expression_matches(expr, module) or any(_expression_matches(expr, p) for p in _parents(module))
+        for expr in expressions
+    )
+
+
+def _parents(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def test_every_top_level_package_is_under_contract() -> None:
+    packages = sorted(p.name for p in SOURCE_ROOT.iterdir() if (p / "__init__.py").exists())
+    assert packages == sorted(CONFIG["root_packages"])
+    # Every emulator (pai_emulator, a future tfy_emulator) and the operator stay mutually independent.
+    assert sorted(CONTRACTS["independent-emulators"]["modules"]) == packages
+
+
+def test_every_planner_module_is_held_pure() -> None:
+    planners = {
+        m for m in _modules() if m.startswith("pai_operator.") and m.rsplit(".", 1)[-1].startswith("plan")
+    }
+    assert "pai_operator.planning" in planners
+    sources = CONTRACTS["pure-planners"]["source_modules"]
+    assert [m for m in sorted(planners) if not _covered(m, sources)] == []
+    assert {"kopf", "kubernetes", "httpx", "asyncio"} <= set(CONTRACTS["pure-planners"]["forbidden_modules"])
+
+
+def test_expression_matching_follows_import_linter() -> None:
+    assert _expression_matches("pai_operator.*.planning", "pai_operator.truefoundry.planning")
+    assert not _expression_matches("pai_operator.*.planning", "pai_operator.planning")
+    assert _expression_matches("pai_operator.pai.**", "pai_operator.pai.client")
+    assert not _expression_matches("pai_operator.pai.**", "pai_operator.pai")
+    assert _covered("pai_operator.planning.tfy", ["pai_operator.planning"])
+
+
+# Each violation goes into a copy of the source tree; the real tree is never touched.
+VIOLATIONS: dict[str, tuple[str, str]] = {
+    "kopf-adapter": ("pai_operator/reconciler.py", "import kopf"),
+    "http-in-backend-clients": ("pai_operator/reconciler.py", "import httpx"),
+    # asyncio is standard library: import-linter records it as an external package like any other.
+    "pure-planners": ("pai_operator/planning.py", "import asyncio"),
+    "backend-clients-know-no-kubernetes": ("pai_operator/pai/errors.py", "import kubernetes"),
+    "independent-backends": ("pai_operator/pai/signing.py", "import pai_operator.truefoundry.client"),
+    "independent-emulators": ("pai_emulator/store.py", "import pai_operator.pai.models"),
+}
+
+
+def _lint_imports(source_root: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--no-logo"],
+        cwd=cwd,
+        # PYTHONPATH wins over the editable install's path entry, so the copy is what gets analysed.
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(source_root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_real_tree_keeps_every_contract() -> None:
+    result = _lint_imports(SOURCE_ROOT, REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(CONTRACTS)} kept, 0 broken" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def broken_report(tmp_path_factory: pytest.TempPathFactory) -> str:
+    work = tmp_path_factory.mktemp("layers")
+    shutil.copytree(SOURCE_ROOT, work / "operator", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", work / "pyproject.toml")
+    # The second backend the contracts anticipate: a package of its own.
+    (work / "operator" / "pai_operator" / "truefoundry").mkdir()
+    (work / "operator" / "pai_operator" / "truefoundry" / "__init__.py").write_text("")
+    (work / "operator" / "pai_operator" / "truefoundry" / "client.py").write_text("")
+    for path, line in VIOLATIONS.values():
+        target = work / "operator" / path
+        target.write_text(f"{target.read_text()}\n{line}  # injected by test_architecture\n")
+    result = _lint_imports(work / "operator", work)
+    assert result.returncode != 0
+    return result.stdout
+
+
+@pytest.mark.parametrize("contract", sorted(VIOLATIONS))
+def test_each_contract_fails_when_broken(broken_report: str, contract: str) -> None:
+    assert f"{CONTRACTS[contract]['name']} BROKEN" in re.sub(r"\s*\n\s*", " ", broken_report)
