@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pai_operator.comparison import at_provider
 from pai_operator.pai.models import ModelVersion
-from pai_operator.planning import Action, Plan, at_provider, resource_id
+from pai_operator.planning import Action, Plan, resource_id
 from pai_operator.spec import (
     FINALIZER,
     STATUS_KEYS,

@@ -40,7 +40,7 @@ from pai_operator.pai import (
 from pai_operator.reconciler import DeletionResult, Event, ObjectState, ObjectView, PassResult
 from pai_operator.scheduling import DueQueue
 from pai_operator.settings import OperatorSettings
-from pai_operator.spec import FINALIZER, GROUP, PAUSED_ANNOTATION
+from pai_operator.spec import ANNOTATION_PREFIX, FINALIZER, PAUSED_ANNOTATION
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ ObjectKey = tuple[str, str]
 GroupKey = tuple[str, str]
 """(region, model id): one ListModelVersions serves every settled object of a group."""
 
-SETTLED_OUTCOMES: Final = frozenset({"in_sync", "observed"})
+SETTLED_OUTCOMES: Final = frozenset({"in_sync", "changed", "observed"})
+"""Outcomes after which an object is in sync (a change pass re-reads after its writes)."""
 STARTUP_OBSERVE_DELAY: Final = 2.0
 """Seconds a group's first observation waits for more members (a restart's initial listing
 arrives object by object); each new member pushes it back, so one list serves them all."""
@@ -129,7 +130,7 @@ class Tracked:
         # Only our own annotations matter to a pass (pause, deletion policy); kubectl's
         # last-applied-configuration alone would double the memory per object.
         self.annotations = {
-            k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(f"{GROUP}/")
+            k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(ANNOTATION_PREFIX)
         }
         self.has_finalizer = FINALIZER in (meta.get("finalizers") or ())
         self.deleting = bool(meta.get("deletionTimestamp"))

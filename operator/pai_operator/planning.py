@@ -1,6 +1,7 @@
 """What remote calls to make: a pure function of (spec, policies, status facts, observed remote).
 
-No I/O here. The reconciler drives one pass like this:
+No I/O here. The reconciler drives one pass like this (parsing, policies and validation live in
+`pai_operator.validation`, field comparison in `pai_operator.comparison`):
 
     spec = parse_spec(body["spec"])                            # a list of messages: InvalidSpec, no call
     policies = resolve_policies(spec, annotations=..., namespace_annotations=..., default_deletion=...)
@@ -21,14 +22,19 @@ so a create whose response is lost is found by the next pass, never duplicated.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
 
-from pydantic import ValidationError
-
-from pai_operator.normalize import compact_json, object_equal, options_equal, options_to_wire, text_equal
+from pai_operator.comparison import (
+    compute_drift,
+    create_only_drift,
+    label_changes,
+    owner_of,
+    remote_value,
+    update_fields,
+)
+from pai_operator.normalize import options_to_wire
 from pai_operator.pai.models import (
     CreateModelVersionRequest,
     Label,
@@ -36,76 +42,13 @@ from pai_operator.pai.models import (
     UpdateModelVersionRequest,
 )
 from pai_operator.spec import (
-    DELETION_POLICY_ANNOTATION,
-    MAX_METRICS_CHARS,
     MAX_REMOTE_LABELS,
     OWNER_LABEL_KEY,
     PAUSED_ANNOTATION,
-    AdoptionPolicy,
-    AtProvider,
-    DeletionPolicy,
-    ManagementPolicy,
     ModelVersionSpec,
     Reason,
 )
-
-# --- Inputs ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Policies:
-    """The policies in effect for one object after defaults are applied."""
-
-    deletion: DeletionPolicy
-    management: ManagementPolicy
-    adoption: AdoptionPolicy
-    paused: bool
-
-
-_DELETION_POLICIES: Final[dict[str, DeletionPolicy]] = {"Delete": "Delete", "Retain": "Retain"}
-
-
-def resolve_policies(
-    spec: ModelVersionSpec,
-    *,
-    annotations: Mapping[str, str] | None = None,
-    namespace_annotations: Mapping[str, str] | None = None,
-    default_deletion: DeletionPolicy = "Delete",
-) -> Policies:
-    """spec.deletionPolicy, else the Namespace annotation (if valid), else the operator default.
-
-    An unrecognised Namespace annotation value is ignored rather than failing every object in
-    the namespace; the operator default is the safe reading of "no valid choice made".
-    """
-    ns_value = (namespace_annotations or {}).get(DELETION_POLICY_ANNOTATION, "")
-    deletion = spec.deletion_policy or _DELETION_POLICIES.get(ns_value.strip(), default_deletion)
-    paused = (annotations or {}).get(PAUSED_ANNOTATION, "").strip().lower() == "true"
-    return Policies(
-        deletion=deletion, management=spec.management_policy, adoption=spec.adoption_policy, paused=paused
-    )
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """Facts the operator wrote into status earlier and needs again."""
-
-    version_name: str | None = None
-    region_id: str | None = None
-
-    @classmethod
-    def from_status(cls, status: Mapping[str, Any] | None) -> Recorded:
-        status = status or {}
-        name, region = status.get("versionName"), status.get("regionId")
-        return cls(
-            version_name=name if isinstance(name, str) and name else None,
-            region_id=region if isinstance(region, str) and region else None,
-        )
-
-
-def effective_region(spec: ModelVersionSpec, recorded: Recorded, default_region: str) -> str:
-    """The recorded region wins over the operator default so that changing the default never
-    makes an existing object look for (or create) its version elsewhere."""
-    return spec.region_id or recorded.region_id or default_region
+from pai_operator.validation import Policies, Recorded, spec_name, validate_spec
 
 
 def resource_id(model_id: str, version_name: str | None) -> str | None:
@@ -207,81 +150,6 @@ class DeletionPlan:
     best_effort: bool = False
 
 
-# --- Validation beyond the schema -----------------------------------------------------------
-
-_JSON_FIELDS: Final = (
-    "metrics",
-    "training_spec",
-    "inference_spec",
-    "evaluation_spec",
-    "compression_spec",
-    "distillation_spec",
-    "extra_info",
-    "options",
-)
-
-
-def _spec_name(attr: str) -> str:
-    alias = ModelVersionSpec.model_fields[attr].alias
-    return alias or attr
-
-
-def parse_spec(raw: Mapping[str, Any] | None) -> ModelVersionSpec | list[str]:
-    """The spec, or InvalidSpec messages when it does not even match the schema (the API server
-    normally prevents that; a CRD installed without validation or an older schema may not)."""
-    try:
-        return ModelVersionSpec.model_validate(raw or {})
-    except ValidationError as exc:
-        return [
-            f"spec.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        ]
-
-
-def validate_spec(spec: ModelVersionSpec, policies: Policies, recorded: Recorded) -> list[str]:
-    """Problems the CRD schema cannot catch, as human messages. Non-empty means: terminal
-    InvalidSpec, no PAI call, nothing retried until the spec (or status) changes."""
-    problems: list[str] = []
-    for attr in _JSON_FIELDS:
-        value = getattr(spec, attr)
-        if value is None:
-            continue
-        try:
-            text = compact_json(value)
-        except (TypeError, ValueError) as exc:
-            problems.append(f"spec.{_spec_name(attr)} is not serialisable as JSON: {exc}")
-            continue
-        if attr == "metrics" and len(text) > MAX_METRICS_CHARS:
-            problems.append(
-                f"spec.metrics is {len(text)} characters as compact JSON; PAI accepts at most "
-                f"{MAX_METRICS_CHARS}"
-            )
-    if spec.labels is not None:
-        if OWNER_LABEL_KEY in spec.labels:
-            problems.append(f"spec.labels must not contain {OWNER_LABEL_KEY}: the operator reserves it")
-        if "" in spec.labels:
-            problems.append("spec.labels must not contain an empty key")
-        total = len(spec.labels.keys() - {OWNER_LABEL_KEY}) + 1
-        if total > MAX_REMOTE_LABELS:
-            problems.append(
-                f"spec.labels has {total - 1} labels; with the ownership label that is {total}, "
-                f"PAI allows at most {MAX_REMOTE_LABELS}"
-            )
-    if policies.management == "Observe" and spec.version_name is None:
-        problems.append("managementPolicy Observe needs spec.versionName: there is nothing to observe")
-    if spec.version_name and recorded.version_name and spec.version_name != recorded.version_name:
-        problems.append(
-            f"spec.versionName {spec.version_name} differs from the version this object already "
-            f"manages ({recorded.version_name}); set it to {recorded.version_name} or remove it"
-        )
-    if spec.region_id and recorded.region_id and spec.region_id != recorded.region_id:
-        problems.append(
-            f"spec.regionId {spec.region_id} differs from the region the remote version lives in "
-            f"({recorded.region_id}); set it to {recorded.region_id} or remove it"
-        )
-    return problems
-
-
 # --- Reads ----------------------------------------------------------------------------------
 
 
@@ -299,112 +167,9 @@ def needs_owner_search(spec: ModelVersionSpec, recorded: Recorded, observed: Mod
     return spec.version_name is None and observed is None
 
 
-def owner_of(version: ModelVersion) -> str | None:
-    return version.label_map().get(OWNER_LABEL_KEY)
-
-
 def filter_owned(versions: Sequence[ModelVersion], uid: str) -> list[ModelVersion]:
     """Exact ownership match; PAI's `Label` query matches substrings of keys and values."""
     return [v for v in versions if owner_of(v) == uid]
-
-
-def at_provider(observed: ModelVersion) -> AtProvider:
-    """The status.atProvider mirror of a remote version."""
-    return AtProvider(
-        gmt_create_time=observed.gmt_create_time,
-        gmt_modified_time=observed.gmt_modified_time,
-        approval_status=observed.approval_status,
-        user_id=observed.user_id,
-        owner_id=observed.owner_id,
-        source_type=observed.source_type,
-        source_id=observed.source_id,
-        format_type=observed.format_type,
-        framework_type=observed.framework_type,
-        uri=observed.uri,
-        labels=observed.label_map() or None,
-    )
-
-
-# --- Comparison -----------------------------------------------------------------------------
-
-_TEXT_FIELDS: Final = ("version_description", "source_id")
-_ENUM_FIELDS: Final = ("approval_status", "source_type")
-_OBJECT_FIELDS: Final = _JSON_FIELDS[:-1]  # options is an object in spec but a string remotely
-
-
-def _create_only_drift(spec: ModelVersionSpec, remote: ModelVersion) -> list[str]:
-    drift = []
-    if spec.uri != remote.uri:
-        drift.append("uri")
-    if spec.format_type is not None and spec.format_type != remote.format_type:
-        drift.append("formatType")
-    if spec.framework_type is not None and spec.framework_type.casefold() != (
-        (remote.framework_type or "").casefold()
-    ):
-        drift.append("frameworkType")
-    return drift
-
-
-def _update_fields(spec: ModelVersionSpec, remote: ModelVersion) -> dict[str, Any]:
-    """The updatable fields that are set in spec and differ remotely, as wire-model kwargs."""
-    changes: dict[str, Any] = {}
-    for attr in _TEXT_FIELDS:
-        value = getattr(spec, attr)
-        if value is not None and not text_equal(value, getattr(remote, attr)):
-            changes[attr] = value
-    for attr in _ENUM_FIELDS:
-        value = getattr(spec, attr)
-        if value is not None and value != getattr(remote, attr):
-            changes[attr] = value
-    for attr in _OBJECT_FIELDS:
-        value = getattr(spec, attr)
-        if value is not None and not object_equal(value, getattr(remote, attr)):
-            changes[attr] = value
-    if spec.options is not None and not options_equal(spec.options, remote.options):
-        changes["options"] = options_to_wire(spec.options)
-    return changes
-
-
-@dataclass(frozen=True)
-class _LabelChanges:
-    delete: tuple[str, ...]
-    add: tuple[Label, ...]
-    final_count: int  # remote labels once both calls succeed, ownership label included
-
-
-def _label_changes(spec: ModelVersionSpec, remote: ModelVersion, uid: str) -> _LabelChanges:
-    """Set difference, never delete-all-then-add. A key whose value changes is deleted and re-added
-    (only that key): whether CreateModelVersionLabels overwrites an existing key is undocumented.
-    Callers have already refused versions owned by another UID."""
-    remote_labels = remote.label_map()
-    remote_user = {k: v for k, v in remote_labels.items() if k != OWNER_LABEL_KEY}
-    delete: list[str] = []
-    add: list[Label] = []
-    if spec.labels is not None:
-        desired = spec.labels
-        delete = sorted(k for k, v in remote_user.items() if desired.get(k) != v)
-        add = [Label(key=k, value=v) for k, v in sorted(desired.items()) if remote_user.get(k) != v]
-        final_user = len(desired)
-    else:
-        final_user = len(remote_user)
-    if remote_labels.get(OWNER_LABEL_KEY) != uid:
-        add.insert(0, Label(key=OWNER_LABEL_KEY, value=uid))
-    return _LabelChanges(delete=tuple(delete), add=tuple(add), final_count=final_user + 1)
-
-
-def _user_labels_differ(desired: Mapping[str, str] | None, remote_user: Mapping[str, str]) -> bool:
-    return desired is not None and dict(desired) != dict(remote_user)
-
-
-def compute_drift(spec: ModelVersionSpec, remote: ModelVersion) -> list[str]:
-    """Every set spec field whose remote value differs, by spec name, in schema order."""
-    drifted = set(_create_only_drift(spec, remote))
-    drifted.update(_spec_name(attr) for attr in _update_fields(spec, remote))
-    remote_user = {k: v for k, v in remote.label_map().items() if k != OWNER_LABEL_KEY}
-    if _user_labels_differ(spec.labels, remote_user):
-        drifted.add("labels")
-    order = [_spec_name(attr) for attr in ModelVersionSpec.model_fields]
-    return [name for name in order if name in drifted]
 
 
 def _create_request(spec: ModelVersionSpec, uid: str) -> CreateModelVersionRequest:
@@ -551,9 +316,9 @@ def plan_reconcile(
         )
         return _with(base, Action.BLOCKED, message, problem=Problem(Reason.ALREADY_EXISTS, message))
 
-    immutable = _create_only_drift(spec, remote)
+    immutable = create_only_drift(spec, remote)
     if immutable:
-        details = ", ".join(f"{name} (remote: {_remote_value(remote, name)!r})" for name in immutable)
+        details = ", ".join(f"{name} (remote: {remote_value(remote, name)!r})" for name in immutable)
         message = (
             f"remote version {ident} differs in fields PAI cannot change: {details}; make spec "
             "match the remote values or create a new ModelVersion"
@@ -566,7 +331,7 @@ def plan_reconcile(
             problem=Problem(Reason.IMMUTABLE_FIELD_MISMATCH, message),
         )
 
-    labels = _label_changes(spec, remote, uid)
+    labels = label_changes(spec, remote, uid)
     if labels.final_count > MAX_REMOTE_LABELS:
         message = (
             f"cannot add the ownership label to {ident}: it already has {labels.final_count - 1} "
@@ -581,9 +346,9 @@ def plan_reconcile(
         calls.append(DeleteLabels(spec.model_id, name, labels.delete))
     if labels.add:
         calls.append(AddLabels(spec.model_id, name, labels.add))
-    changes = _update_fields(spec, remote)
+    changes = update_fields(spec, remote)
     if changes:
-        fields = tuple(_spec_name(attr) for attr in changes)
+        fields = tuple(spec_name(attr) for attr in changes)
         calls.append(UpdateVersion(spec.model_id, name, UpdateModelVersionRequest(**changes), fields))
 
     if adopting:
@@ -619,12 +384,6 @@ def _with(
         drift=base.drift,
         problem=problem,
     )
-
-
-def _remote_value(remote: ModelVersion, spec_name: str) -> str | None:
-    return {"uri": remote.uri, "formatType": remote.format_type, "frameworkType": remote.framework_type}[
-        spec_name
-    ]
 
 
 def plan_deletion(

@@ -32,6 +32,7 @@ from pai_operator.pai import (
     ListModelVersionsRequest,
     ModelNotFoundError,
     ModelVersion,
+    NetworkError,
     NotFoundError,
     PaiClient,
     PaiError,
@@ -45,22 +46,24 @@ from pai_operator.planning import (
     DeleteVersion,
     DeletionAction,
     Plan,
-    Policies,
-    Recorded,
     RemoteCall,
     UpdateVersion,
-    effective_region,
     filter_owned,
     lookup_name,
     needs_owner_search,
-    parse_spec,
     plan_deletion,
     plan_reconcile,
-    resolve_policies,
-    validate_spec,
 )
 from pai_operator.settings import OperatorSettings
 from pai_operator.spec import AtProvider, Condition, ModelVersionSpec, Reason
+from pai_operator.validation import (
+    Policies,
+    Recorded,
+    effective_region,
+    parse_spec,
+    resolve_policies,
+    validate_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -367,12 +370,18 @@ class Reconciler:
         if state.last_failure != signature:
             events.append(Event("Warning", reason.value, str(error)))
             state.last_failure = signature
+        # A write whose answer was lost may have been carried out: say so, since the next pass
+        # reads before it writes (this is what keeps a lost create from becoming a duplicate).
+        unknown = (
+            isinstance(error, NetworkError) and error.outcome_unknown and plan is not None and plan.calls
+        )
         log.warning(
-            "reconcile of %s/%s failed (attempt %d): %s; next attempt in %.1fs",
+            "reconcile of %s/%s failed (attempt %d): %s%s; next attempt in %.1fs",
             obj.namespace,
             obj.name,
             state.failures,
             error,
+            "; the write may have reached PAI, the next pass looks before repeating it" if unknown else "",
             retry_in,
         )
         # Keep the names we already know in status; a failed pass must not erase them.

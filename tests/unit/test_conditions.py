@@ -17,8 +17,9 @@ from pai_operator.conditions import (
     status_patch,
 )
 from pai_operator.pai.models import Label, ModelVersion
-from pai_operator.planning import Action, Plan, Policies, Problem, Recorded, plan_reconcile
+from pai_operator.planning import Action, Plan, Problem, plan_reconcile
 from pai_operator.spec import OWNER_LABEL_KEY, Condition, ConditionType, ModelVersionSpec, Reason
+from pai_operator.validation import Policies, Recorded
 
 UID = "uid-1"
 T0, T1 = "2024-01-01T00:00:00Z", "2024-01-01T00:10:00Z"

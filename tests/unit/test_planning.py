@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pai_operator.comparison import compute_drift
 from pai_operator.normalize import compact_json
 from pai_operator.pai.models import Label, ModelVersion
 from pai_operator.planning import (
@@ -18,22 +19,23 @@ from pai_operator.planning import (
     DeleteLabels,
     DeleteVersion,
     DeletionAction,
-    Policies,
-    Recorded,
     RemoteCall,
     UpdateVersion,
-    compute_drift,
-    effective_region,
     filter_owned,
     lookup_name,
     needs_owner_search,
-    parse_spec,
     plan_deletion,
     plan_reconcile,
+)
+from pai_operator.spec import OWNER_LABEL_KEY, ModelVersionSpec, Reason
+from pai_operator.validation import (
+    Policies,
+    Recorded,
+    effective_region,
+    parse_spec,
     resolve_policies,
     validate_spec,
 )
-from pai_operator.spec import OWNER_LABEL_KEY, ModelVersionSpec, Reason
 
 UID = "0b9c1f1e-uid-mine"
 OTHER_UID = "7d3a2c4b-uid-other"

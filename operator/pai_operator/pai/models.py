@@ -112,10 +112,3 @@ class ListModelVersionsResponse(WireModel):
     request_id: str | None = None
     total_count: int = 0
     versions: list[ModelVersion] = Field(default_factory=list)
-
-
-class ErrorBody(WireModel):
-    request_id: str | None = None
-    host_id: str | None = None
-    code: str | None = None
-    message: str | None = None

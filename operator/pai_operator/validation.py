@@ -1,0 +1,156 @@
+"""What a pass starts from: the spec parsed and checked beyond the schema, the policies in
+effect, and the facts status recorded. Pure: no I/O.
+
+An invalid spec is found here, before any PAI call: `validate_spec` returning problems means a
+terminal InvalidSpec condition and no remote call until the spec (or status) changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from pai_operator.normalize import compact_json
+from pai_operator.spec import (
+    DELETION_POLICY_ANNOTATION,
+    MAX_METRICS_CHARS,
+    MAX_REMOTE_LABELS,
+    OWNER_LABEL_KEY,
+    PAUSED_ANNOTATION,
+    AdoptionPolicy,
+    DeletionPolicy,
+    ManagementPolicy,
+    ModelVersionSpec,
+)
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The policies in effect for one object after defaults are applied."""
+
+    deletion: DeletionPolicy
+    management: ManagementPolicy
+    adoption: AdoptionPolicy
+    paused: bool
+
+
+_DELETION_POLICIES: Final[dict[str, DeletionPolicy]] = {"Delete": "Delete", "Retain": "Retain"}
+
+
+def resolve_policies(
+    spec: ModelVersionSpec,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    namespace_annotations: Mapping[str, str] | None = None,
+    default_deletion: DeletionPolicy = "Delete",
+) -> Policies:
+    """spec.deletionPolicy, else the Namespace annotation (if valid), else the operator default.
+
+    An unrecognised Namespace annotation value is ignored rather than failing every object in
+    the namespace; the operator default is the safe reading of "no valid choice made".
+    """
+    ns_value = (namespace_annotations or {}).get(DELETION_POLICY_ANNOTATION, "")
+    deletion = spec.deletion_policy or _DELETION_POLICIES.get(ns_value.strip(), default_deletion)
+    paused = (annotations or {}).get(PAUSED_ANNOTATION, "").strip().lower() == "true"
+    return Policies(
+        deletion=deletion, management=spec.management_policy, adoption=spec.adoption_policy, paused=paused
+    )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Facts the operator wrote into status earlier and needs again."""
+
+    version_name: str | None = None
+    region_id: str | None = None
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, Any] | None) -> Recorded:
+        status = status or {}
+        name, region = status.get("versionName"), status.get("regionId")
+        return cls(
+            version_name=name if isinstance(name, str) and name else None,
+            region_id=region if isinstance(region, str) and region else None,
+        )
+
+
+def effective_region(spec: ModelVersionSpec, recorded: Recorded, default_region: str) -> str:
+    """The recorded region wins over the operator default so that changing the default never
+    makes an existing object look for (or create) its version elsewhere."""
+    return spec.region_id or recorded.region_id or default_region
+
+
+JSON_FIELDS: Final = (
+    "metrics",
+    "training_spec",
+    "inference_spec",
+    "evaluation_spec",
+    "compression_spec",
+    "distillation_spec",
+    "extra_info",
+    "options",
+)
+
+
+def spec_name(attr: str) -> str:
+    alias = ModelVersionSpec.model_fields[attr].alias
+    return alias or attr
+
+
+def parse_spec(raw: Mapping[str, Any] | None) -> ModelVersionSpec | list[str]:
+    """The spec, or InvalidSpec messages when it does not even match the schema (the API server
+    normally prevents that; a CRD installed without validation or an older schema may not)."""
+    try:
+        return ModelVersionSpec.model_validate(raw or {})
+    except ValidationError as exc:
+        return [
+            f"spec.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        ]
+
+
+def validate_spec(spec: ModelVersionSpec, policies: Policies, recorded: Recorded) -> list[str]:
+    """Problems the CRD schema cannot catch, as human messages. Non-empty means: terminal
+    InvalidSpec, no PAI call, nothing retried until the spec (or status) changes."""
+    problems: list[str] = []
+    for attr in JSON_FIELDS:
+        value = getattr(spec, attr)
+        if value is None:
+            continue
+        try:
+            text = compact_json(value)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"spec.{spec_name(attr)} is not serialisable as JSON: {exc}")
+            continue
+        if attr == "metrics" and len(text) > MAX_METRICS_CHARS:
+            problems.append(
+                f"spec.metrics is {len(text)} characters as compact JSON; PAI accepts at most "
+                f"{MAX_METRICS_CHARS}"
+            )
+    if spec.labels is not None:
+        if OWNER_LABEL_KEY in spec.labels:
+            problems.append(f"spec.labels must not contain {OWNER_LABEL_KEY}: the operator reserves it")
+        if "" in spec.labels:
+            problems.append("spec.labels must not contain an empty key")
+        total = len(spec.labels.keys() - {OWNER_LABEL_KEY}) + 1
+        if total > MAX_REMOTE_LABELS:
+            problems.append(
+                f"spec.labels has {total - 1} labels; with the ownership label that is {total}, "
+                f"PAI allows at most {MAX_REMOTE_LABELS}"
+            )
+    if policies.management == "Observe" and spec.version_name is None:
+        problems.append("managementPolicy Observe needs spec.versionName: there is nothing to observe")
+    if spec.version_name and recorded.version_name and spec.version_name != recorded.version_name:
+        problems.append(
+            f"spec.versionName {spec.version_name} differs from the version this object already "
+            f"manages ({recorded.version_name}); set it to {recorded.version_name} or remove it"
+        )
+    if spec.region_id and recorded.region_id and spec.region_id != recorded.region_id:
+        problems.append(
+            f"spec.regionId {spec.region_id} differs from the region the remote version lives in "
+            f"({recorded.region_id}); set it to {recorded.region_id} or remove it"
+        )
+    return problems
