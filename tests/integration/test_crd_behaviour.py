@@ -54,7 +54,8 @@ def test_kubectl_explain_shows_every_field_with_its_description(
     # Descriptions come through word for word (explain re-wraps lines, so compare words).
     assert spec["uri"]["description"].split() == _description_words(uri)
     conditions = control_plane.kubectl_run("explain", "pmv.status.conditions.status").stdout
-    assert "ENUM:" in conditions or "enum:" in conditions.lower()
+    enum = conditions.split("ENUM:", 1)[1].split("DESCRIPTION:", 1)[0].split()
+    assert enum == ["True", "False", "Unknown"], conditions
 
 
 def _description_words(explain: str) -> list[str]:
