@@ -11,8 +11,11 @@ PYTEST_ARGS ?=
 # The one version source; Chart.yaml, the Dockerfile, deploy/ and CHANGELOG.md must agree (tested).
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' operator/pai_operator/__init__.py)
 IMAGE ?= ghcr.io/pai-mlops/pai-operator:$(VERSION)
+PYTEST_MIN_ARGS ?=
+# The oldest supported Kubernetes (hack/versions.env); `make test` runs a subset against it too.
+KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/versions.env)
 
-.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench bench-quick \
+.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench bench-quick test-min \
 	e2e-kind clean install deploy docs version dist image image-push
 
 ##@ Develop
@@ -29,7 +32,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create or refresh .venv with the project and its dev/test extras
 
-tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm and actionlint
+tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint (KUBERNETES_VERSION=vX.Y.Z overrides)
 	@bash hack/build-tools.sh
 
 lint: venv ## ruff (lint + format check), mypy, the layer contracts (import-linter), actionlint
@@ -56,8 +59,20 @@ clean: cluster-down ## remove the venv and build outputs (the binary cache stays
 
 ##@ Test
 
-test: venv tools lint ## everything CI runs: lint, type-check, unit + contract + integration tests
+test: venv tools lint ## everything CI runs: lint, type-check, all tests on the newest Kubernetes, test-min
 	@$(BIN)/pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-min
+
+# The tests marked min_kubernetes (CRD, chart, kustomize, RBAC, operator lifecycle) on a second
+# control plane of the oldest supported release. Its own pytest run because the control plane
+# is one per session. Skipped for a foreign cluster: it would only test that cluster twice.
+test-min: venv ## the install + lifecycle subset against KUBERNETES_MIN_VERSION (built and cached like tools)
+	@if [[ -n "$${PAI_TEST_KUBECONFIG:-}" ]]; then \
+	  echo "[make] test-min skipped: PAI_TEST_KUBECONFIG names a cluster of its own"; \
+	else \
+	  KUBERNETES_VERSION=$(KUBERNETES_MIN_VERSION) bash hack/build-tools.sh \
+	  && KUBERNETES_VERSION=$(KUBERNETES_MIN_VERSION) $(BIN)/pytest -m min_kubernetes tests/integration $(PYTEST_MIN_ARGS); \
+	fi
 
 unit: venv ## only the tests that need no control plane (fast inner loop)
 	@$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -110,8 +110,16 @@ build_helm() {
   local work; work="$(mktemp -d)"
   scratch_module "${work}/m"
   local ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
-  (cd "${work}/m" && go get "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}" \
-    && go build -trimpath -ldflags "${ldflags}" -o "${work}/helm" helm.sh/helm/v3/cmd/helm)
+  (cd "${work}/m" && go get "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}")
+  # Helm's own Makefile stamps the Kubernetes version `helm template`/`lint` assume without a
+  # cluster (v1.<client-go minor>.0); unstamped it is v1.20.0, which the chart's kubeVersion rejects.
+  local client_go pkg
+  client_go="$(cd "${work}/m" && go list -m -f '{{.Version}}' k8s.io/client-go)"
+  client_go="${client_go#v0.}"
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ldflags+=" -X ${pkg}.k8sVersionMajor=1 -X ${pkg}.k8sVersionMinor=${client_go%%.*}"
+  done
+  (cd "${work}/m" && go build -trimpath -ldflags "${ldflags}" -o "${work}/helm" helm.sh/helm/v3/cmd/helm)
   publish "${work}/helm" "${HELM}"
   rm -rf "${work}"
   log "helm ${HELM_VERSION}: done"

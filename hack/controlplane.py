@@ -18,6 +18,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,6 +42,13 @@ def _versions() -> dict[str, str]:
         if line and not line.startswith("#") and "=" in line:
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
+    # Same rule as hack/lib.sh: an explicit KUBERNETES_VERSION in the environment wins, so
+    # `KUBERNETES_VERSION=v1.34.4 make test` builds, starts and expects that release.
+    requested = os.environ.get("KUBERNETES_VERSION")
+    if requested:
+        if not re.fullmatch(r"v1\.\d+\.\d+", requested):
+            raise SystemExit(f"KUBERNETES_VERSION={requested} is not a release (want v1.MINOR.PATCH)")
+        values["KUBERNETES_VERSION"] = requested
     return values
 
 

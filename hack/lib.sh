@@ -1,7 +1,16 @@
 # Shared helpers for hack/ scripts. Sourced, not executed.
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# An explicit KUBERNETES_VERSION in the environment (e.g. `KUBERNETES_VERSION=v1.34.4 make test`)
+# wins over the file, so any release can be built and run on demand; the file stays the default.
+_requested_kubernetes_version="${KUBERNETES_VERSION:-}"
 # shellcheck source=versions.env
 source "${HACK_DIR}/versions.env"
+KUBERNETES_VERSION="${_requested_kubernetes_version:-${KUBERNETES_VERSION}}"
+unset _requested_kubernetes_version
+if [[ ! "${KUBERNETES_VERSION}" =~ ^v1\.[0-9]+\.[0-9]+$ ]]; then
+  printf '[hack] KUBERNETES_VERSION=%s is not a release (want v1.MINOR.PATCH)\n' "${KUBERNETES_VERSION}" >&2
+  exit 2
+fi
 CACHE_ROOT="${PAI_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pai-operator}"
 # Binaries are keyed by version so that bumping versions.env never reuses a stale build.
 K8S_BIN_DIR="${CACHE_ROOT}/kubernetes-${KUBERNETES_VERSION}"

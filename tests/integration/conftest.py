@@ -22,13 +22,30 @@ T = TypeVar("T")
 CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
 
 
-@pytest.fixture(scope="session")
-def crd(control_plane: Cluster) -> str:
+@pytest.fixture
+def crd(control_plane: Cluster, kube_api: client.ApiClient) -> str:
+    """The ModelVersion CRD, installed when missing. Checked per test (one GET) rather than once
+    per session: test_install's kustomize teardown deletes everything deploy/ holds, the CRD
+    included, and tests that ran before it may already have installed it."""
+    name = "modelversions.pai.mlops.dev"
+    extensions = client.ApiextensionsV1Api(kube_api)
+
+    def current() -> Any:
+        try:
+            return extensions.read_custom_resource_definition(name)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            return None
+
+    existing = current()
+    if existing is not None and existing.metadata.deletion_timestamp is None:
+        return name
+    if existing is not None:  # being deleted: its objects go first, then it can be created again
+        wait_for(f"crd/{name} deleted", lambda: current() is None, timeout=60)
     control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    control_plane.kubectl_run(
-        "wait", "--for=condition=Established", "crd/modelversions.pai.mlops.dev", "--timeout=60s"
-    )
-    return "modelversions.pai.mlops.dev"
+    control_plane.kubectl_run("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    return name
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from kubernetes import client, watch
 
 from tests.support.kube import Cluster
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.min_kubernetes]
 
 GROUP, VERSION, PLURAL = "cpcheck.pai.mlops.dev", "v1", "gadgets"
 

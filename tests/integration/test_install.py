@@ -5,6 +5,7 @@ and that the RBAC they create is exactly the operator's, checked with real Servi
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -14,9 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.kube import Cluster, unique_name
+from tests.support.kube import Cluster, controlplane, unique_name
 
-pytestmark = pytest.mark.integration
+# Every install path also runs against KUBERNETES_MIN_VERSION (make test-min).
+pytestmark = [pytest.mark.integration, pytest.mark.min_kubernetes]
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "pai-operator"
@@ -45,8 +47,25 @@ def run(
     return result
 
 
+def kube_version(cluster: Cluster) -> list[str]:
+    """`--kube-version` of the cluster under test: `helm template`/`lint` then check the chart's
+    kubeVersion and capabilities against the server the output is applied to, not helm's default."""
+    version = json.loads(run(cluster, cluster.kubectl, "version", "-o", "json").stdout)
+    return ["--kube-version", version["serverVersion"]["gitVersion"]]
+
+
 def helm_template(cluster: Cluster, *args: str, namespace: str = "pai-operator-system") -> str:
-    return run(cluster, cluster.helm, "template", "pai-operator", str(CHART), "-n", namespace, *args).stdout
+    return run(
+        cluster,
+        cluster.helm,
+        "template",
+        "pai-operator",
+        str(CHART),
+        "-n",
+        namespace,
+        *kube_version(cluster),
+        *args,
+    ).stdout
 
 
 def docs(text: str) -> list[dict[str, Any]]:
@@ -235,7 +254,15 @@ def test_helm_lint_strict(control_plane: Cluster) -> None:
         RRSA,
         ["--set", "watchNamespaces={a,b}", "--set", "metrics.serviceMonitor.enabled=true"],
     ):
-        out = run(control_plane, control_plane.helm, "lint", "--strict", str(CHART), *extra).stdout
+        out = run(
+            control_plane,
+            control_plane.helm,
+            "lint",
+            "--strict",
+            str(CHART),
+            *kube_version(control_plane),
+            *extra,
+        ).stdout
         assert "0 chart(s) failed" in out
 
 
@@ -360,9 +387,40 @@ def test_values_schema_rejects(control_plane: Cluster, args: list[str], complain
     if not complaint.startswith("metrics.port and health.port"):
         commands.append(["lint", "--strict"])
     for command in commands:
-        result = run(control_plane, control_plane.helm, *command, str(CHART), *args, check=False)
+        result = run(
+            control_plane,
+            control_plane.helm,
+            *command,
+            str(CHART),
+            *kube_version(control_plane),
+            *args,
+            check=False,
+        )
         assert result.returncode != 0, f"helm {command[0]} accepted {args}"
         assert complaint in result.stderr + result.stdout
+
+
+def test_chart_kube_version_admits_the_supported_range_only(control_plane: Cluster) -> None:
+    # ACK reports versions like v1.34.4-aliyun.1, a semver pre-release: the "-0" in kubeVersion
+    # is what admits them. Anything older than KUBERNETES_MIN_VERSION is refused by helm itself.
+    floor = controlplane.VERSIONS["KUBERNETES_MIN_VERSION"]
+    major, minor, _ = floor.removeprefix("v").split(".")
+    for accepted in (floor, f"v{major}.{minor}.0-aliyun.1", controlplane.VERSIONS["KUBERNETES_VERSION"]):
+        run(control_plane, control_plane.helm, "template", "x", str(CHART), "--kube-version", accepted)
+    older = f"v{major}.{int(minor) - 1}.99"
+    for refused in (older, f"{older}-aliyun.1"):
+        result = run(
+            control_plane,
+            control_plane.helm,
+            "template",
+            "x",
+            str(CHART),
+            "--kube-version",
+            refused,
+            check=False,
+        )
+        assert result.returncode != 0, f"the chart installs on {refused}"
+        assert "chart requires kubeVersion" in result.stderr
 
 
 def _helm_install(cluster: Cluster, release: str, namespace: str, *args: str) -> None:

@@ -15,6 +15,10 @@ from tests.support.kube import Cluster
 from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 pytestmark = pytest.mark.integration
+# Tests marked min_kubernetes also run against KUBERNETES_MIN_VERSION (make test-min): the ones
+# whose outcome depends on the API server (status and finalizer writes, no-op patches, namespace
+# annotations, kubectl wait/diff). The PAI-side logic is the same at any Kubernetes version, and
+# the slow, sleep-bound tests of it (paused, invalid spec, ...) run on the newest only.
 
 OWNER = "pai.mlops.dev/owner-uid"
 WRITES = {"CreateModelVersion", "UpdateModelVersion", "DeleteModelVersion", "CreateModelVersionLabels",
@@ -35,6 +39,7 @@ def ops(pai: AdminClient, model_id: str) -> list[str]:
     return [e["Operation"] for e in pai.journal() if e.get("ModelId") == model_id]
 
 
+@pytest.mark.min_kubernetes
 def test_full_lifecycle(
     operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str
 ) -> None:
@@ -119,6 +124,7 @@ def test_full_lifecycle(
     assert 'pai_operator_objects{condition="Ready",status="True"} 0.0' in metrics  # deleted: forgotten
 
 
+@pytest.mark.min_kubernetes
 def test_server_assigned_name(
     operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str
 ) -> None:
@@ -132,6 +138,7 @@ def test_server_assigned_name(
     assert obj2["status"]["versionName"] == "0.2.0"
 
 
+@pytest.mark.min_kubernetes
 def test_immutable_field_change_is_rejected_by_the_api_server(
     control_plane: Cluster, mvs: ModelVersions, namespace: str, model_id: str
 ) -> None:
@@ -255,6 +262,7 @@ def test_two_objects_naming_one_version(
     assert len(pai.versions(model_id)) == 1
 
 
+@pytest.mark.min_kubernetes
 def test_retain_releases_the_remote_version(
     operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str
 ) -> None:
@@ -266,6 +274,7 @@ def test_retain_releases_the_remote_version(
     assert labels_of(remote) == {"k": "v"}  # ownership mark removed, user labels kept
 
 
+@pytest.mark.min_kubernetes
 def test_namespace_annotation_sets_the_default_deletion_policy(
     operator: OperatorProcess,
     mvs: ModelVersions,
@@ -371,6 +380,7 @@ def test_error_storm_converges_with_bounded_attempts(
     one_remote(pai, model_id)
 
 
+@pytest.mark.min_kubernetes
 def test_in_sync_resync_writes_nothing(
     operator: OperatorProcess, mvs: ModelVersions, pai: AdminClient, model_id: str
 ) -> None:
@@ -386,6 +396,7 @@ def test_in_sync_resync_writes_nothing(
     assert mvs.get("quiet")["metadata"]["resourceVersion"] == rv  # type: ignore[index]  # no status write
 
 
+@pytest.mark.min_kubernetes
 def test_kubectl_wait_and_empty_diff(
     control_plane: Cluster, start_operator: Any, namespace: str, model_id: str, tmp_path: Any
 ) -> None:

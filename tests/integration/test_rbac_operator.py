@@ -15,7 +15,7 @@ from tests.support.emulator import AdminClient
 from tests.support.kube import REPO_ROOT, Cluster, unique_name
 from tests.support.operator import ModelVersions, OperatorProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.min_kubernetes]
 
 CHART = REPO_ROOT / "charts" / "pai-operator"
 
