@@ -36,6 +36,11 @@ OBJECTS = Gauge(
     ["condition", "status"],
     registry=REGISTRY,
 )
+LEADER = Gauge(
+    "pai_operator_leader",
+    "1 while this replica holds the leader-election Lease (and acts), else 0.",
+    registry=REGISTRY,
+)
 
 
 class ConditionCensus:

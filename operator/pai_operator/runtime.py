@@ -20,7 +20,7 @@ from typing import Any
 
 import kopf
 
-from pai_operator import metrics
+from pai_operator import leadership, metrics
 from pai_operator.pai import PaiClient, PaiClientConfig
 from pai_operator.reconciler import (
     DeletionResult,
@@ -53,6 +53,7 @@ class ClientPool:
                 use_vpc=self._settings.use_vpc_endpoint,
                 read_rate=self._settings.read_rate,
                 write_rate=self._settings.write_rate,
+                user_agent=self._settings.user_agent,
             )
             client = PaiClient(
                 config,
@@ -285,11 +286,19 @@ async def run_operator(settings: OperatorSettings) -> None:
         settings.endpoint or "(from region)",
         settings.resync_interval,
     )
-    await kopf.operator(
-        registry=operator.registry,
-        settings=operator.kopf_settings(),
-        clusterwide=settings.all_namespaces,
-        namespaces=list(settings.namespaces),
-        liveness_endpoint=liveness,
-        standalone=True,
-    )
+
+    async def run_kopf() -> None:
+        await kopf.operator(
+            registry=operator.registry,
+            settings=operator.kopf_settings(),
+            clusterwide=settings.all_namespaces,
+            namespaces=list(settings.namespaces),
+            liveness_endpoint=liveness,
+            standalone=True,  # kopf's peering is not leader election: the Lease decides who acts
+        )
+
+    if settings.leader_elect:
+        await leadership.run_as_leader(settings, run_kopf)
+    else:
+        metrics.LEADER.set(1)
+        await run_kopf()

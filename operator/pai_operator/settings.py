@@ -8,13 +8,36 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
+
+from pai_operator import __version__
 
 DeletionPolicy = Literal["Delete", "Retain"]
 LogFormat = Literal["plain", "json"]
 
 ENV_PREFIX = "PAI_OPERATOR_"
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def default_identity() -> str:
+    """This replica's name in the Lease and on the wire: the pod name (POD_NAME, from the
+    downward API in our manifests), else host name + pid, unique even for two processes on
+    one machine (tests, a developer's laptop)."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def default_lease_namespace() -> str:
+    """The operator's own namespace (POD_NAMESPACE, else the service-account mount); `default`
+    outside a cluster."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
 
 
 @dataclass(frozen=True)
@@ -41,6 +64,24 @@ class OperatorSettings:
     backoff_cap: float = 300.0
     model_missing_retry: float = 300.0
     """A missing model is a user error that may be fixed in PAI later: retried, but slowly."""
+    # Leader election (controller-runtime's defaults): only the holder of the Lease acts.
+    leader_elect: bool = True
+    leader_elect_namespace: str = field(default_factory=default_lease_namespace)
+    leader_elect_lease_name: str = "pai-operator"
+    leader_elect_lease_duration: int = 15
+    """A standby takes over this long after the leader's last renewal (if it was not released).
+    Whole seconds: the Lease stores `leaseDurationSeconds` as an integer."""
+    leader_elect_renew_deadline: float = 10.0
+    """The leader gives up (and exits) when it could not renew for this long."""
+    leader_elect_retry_period: float = 2.0
+    """Between two attempts to acquire or renew."""
+    identity: str = field(default_factory=default_identity)
+    """Holder identity in the Lease; also in the User-Agent of every PAI request."""
+
+    @property
+    def user_agent(self) -> str:
+        """Lets PAI's audit trail (and the emulator's journal) tell which replica acted."""
+        return f"pai-model-operator/{__version__} ({self.identity})"
 
     @property
     def tick(self) -> float:
@@ -129,6 +170,34 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         parser, "--model-missing-retry", "MODEL_MISSING_RETRY", float, d.model_missing_retry,
         "retry delay while spec.modelId does not exist",
     )  # fmt: skip
+    # Leader election: keep these together (ported as one group).
+    parser.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=_env("LEADER_ELECT", "true") == "true",
+        help="run as one of several replicas: act only while holding the Lease "
+        "[env PAI_OPERATOR_LEADER_ELECT=true|false; default on]",
+    )
+    _option(
+        parser, "--leader-elect-namespace", "LEADER_ELECT_NAMESPACE", str, None,
+        "namespace of the Lease (else the pod's own namespace; `default` outside a cluster)",
+    )  # fmt: skip
+    _option(
+        parser, "--leader-elect-lease-name", "LEADER_ELECT_LEASE_NAME", str, d.leader_elect_lease_name,
+        "Lease name; one per shard (releases with disjoint namespaces)",
+    )  # fmt: skip
+    _option(
+        parser, "--leader-elect-lease-duration", "LEADER_ELECT_LEASE_DURATION", int,
+        d.leader_elect_lease_duration, "whole seconds a standby waits after the leader's last renewal",
+    )  # fmt: skip
+    _option(
+        parser, "--leader-elect-renew-deadline", "LEADER_ELECT_RENEW_DEADLINE", float,
+        d.leader_elect_renew_deadline, "seconds the leader keeps trying to renew before it gives up",
+    )  # fmt: skip
+    _option(
+        parser, "--leader-elect-retry-period", "LEADER_ELECT_RETRY_PERIOD", float,
+        d.leader_elect_retry_period, "seconds between attempts to acquire or renew",
+    )  # fmt: skip
     parser.add_argument(
         "--verbose", "-v", action="store_true", default=_env("VERBOSE", "false") == "true",
         help="debug logging [env PAI_OPERATOR_VERBOSE=true]",
@@ -141,6 +210,15 @@ def from_arguments(args: argparse.Namespace) -> OperatorSettings:
         raise SystemExit("--resync-interval must be positive")
     if min(args.concurrency, args.read_rate, args.write_rate, args.backoff_base, args.backoff_cap) <= 0:
         raise SystemExit("--concurrency, rates and backoff settings must be positive")
+    # The election library enforces these with sys.exit(); say which flag is wrong instead.
+    if args.leader_elect_lease_duration <= args.leader_elect_renew_deadline:
+        raise SystemExit("--leader-elect-lease-duration must be longer than --leader-elect-renew-deadline")
+    if args.leader_elect_renew_deadline <= 1.2 * args.leader_elect_retry_period:
+        raise SystemExit(
+            "--leader-elect-renew-deadline must be longer than 1.2 x --leader-elect-retry-period"
+        )
+    if args.leader_elect_retry_period < 1:
+        raise SystemExit("--leader-elect-retry-period must be at least 1 second")
     return OperatorSettings(
         namespaces=namespaces,
         region=args.region,
@@ -158,4 +236,10 @@ def from_arguments(args: argparse.Namespace) -> OperatorSettings:
         backoff_base=args.backoff_base,
         backoff_cap=args.backoff_cap,
         model_missing_retry=args.model_missing_retry,
+        leader_elect=args.leader_elect,
+        leader_elect_namespace=args.leader_elect_namespace or default_lease_namespace(),
+        leader_elect_lease_name=args.leader_elect_lease_name,
+        leader_elect_lease_duration=args.leader_elect_lease_duration,
+        leader_elect_renew_deadline=args.leader_elect_renew_deadline,
+        leader_elect_retry_period=args.leader_elect_retry_period,
     )

@@ -64,3 +64,47 @@ def test_version_and_crd_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"pai-operator {__version__}"
     assert main(["crd"]) == 0
     assert capsys.readouterr().out == (REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml").read_text()
+
+
+def test_leader_election_defaults_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith(("PAI_OPERATOR_", "POD_"))]:
+        monkeypatch.delenv(name)
+    s = settings([])
+    assert s.leader_elect is True
+    assert s.leader_elect_lease_name == "pai-operator"
+    # controller-runtime's timings
+    assert (s.leader_elect_lease_duration, s.leader_elect_renew_deadline, s.leader_elect_retry_period) == (
+        15, 10.0, 2.0,
+    )  # fmt: skip
+    assert s.leader_elect_namespace == "default"  # no service-account mount here
+    assert s.identity.endswith(f"-{os.getpid()}")  # host name + pid outside a cluster
+    assert s.user_agent == f"pai-model-operator/{__version__} ({s.identity})"
+
+    monkeypatch.setenv("POD_NAME", "pai-operator-7d9f-abcde")
+    monkeypatch.setenv("POD_NAMESPACE", "pai-operator-system")
+    monkeypatch.setenv("PAI_OPERATOR_LEADER_ELECT", "false")
+    monkeypatch.setenv("PAI_OPERATOR_LEADER_ELECT_LEASE_NAME", "pai-operator-shard-a")
+    monkeypatch.setenv("PAI_OPERATOR_LEADER_ELECT_LEASE_DURATION", "30")
+    s = settings([])
+    assert s.identity == "pai-operator-7d9f-abcde"
+    assert s.user_agent.endswith(" (pai-operator-7d9f-abcde)")
+    assert s.leader_elect_namespace == "pai-operator-system"
+    assert s.leader_elect is False
+    assert (s.leader_elect_lease_name, s.leader_elect_lease_duration) == ("pai-operator-shard-a", 30)
+
+    s = settings(["--leader-elect", "--leader-elect-namespace", "ops", "--leader-elect-retry-period", "1"])
+    assert (s.leader_elect, s.leader_elect_namespace, s.leader_elect_retry_period) == (True, "ops", 1.0)
+    assert settings(["--no-leader-elect"]).leader_elect is False
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--leader-elect-lease-duration", "10"], "longer than --leader-elect-renew-deadline"),
+        (["--leader-elect-retry-period", "9"], "1.2 x --leader-elect-retry-period"),
+        (["--leader-elect-retry-period", "0.5"], "at least 1 second"),
+    ],
+)
+def test_leader_election_timings_are_checked(argv: list[str], complaint: str) -> None:
+    with pytest.raises(SystemExit, match=complaint):
+        settings(argv)
