@@ -55,8 +55,9 @@ demo: venv tools ## local control plane + PAI emulator + operator, samples appli
 demo-down: ## stop everything `make demo` started
 	@bash hack/demo-down.sh
 
-bench: venv tools ## measure PAI calls, Kubernetes writes, latency and throughput (writes bench/RESULTS.md)
+bench: venv tools ## measure PAI calls, Kubernetes writes, latency, throughput and leader handover (writes bench/RESULTS.md)
 	@$(BIN)/python hack/bench.py
+	@$(BIN)/python hack/bench_ha.py
 
 e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
 	@bash hack/e2e-kind.sh

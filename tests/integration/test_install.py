@@ -378,6 +378,15 @@ def test_values_schema_rejects(control_plane: Cluster, args: list[str], complain
         assert complaint in result.stderr + result.stdout
 
 
+@pytest.fixture
+def no_cluster_wide_kustomize_install(control_plane: Cluster) -> None:
+    """deploy/ (kustomize_default) watches all namespaces: every Helm release would overlap it and
+    be refused (see test_overlapping_releases_are_refused). Its Deployment goes; the rest stays
+    for the module's teardown."""
+    run(control_plane, control_plane.kubectl, "delete", "-n", "pai-operator-system",
+        "deployment/pai-operator", "--ignore-not-found", "--wait=false")  # fmt: skip
+
+
 def _helm_install(cluster: Cluster, release: str, namespace: str, *args: str) -> None:
     run(cluster, cluster.helm, "install", release, str(CHART), "-n", namespace, *args)
 
@@ -386,6 +395,7 @@ def _helm_uninstall(cluster: Cluster, release: str, namespace: str) -> None:
     run(cluster, cluster.helm, "uninstall", release, "-n", namespace, "--wait=false", check=False)
 
 
+@pytest.mark.usefixtures("no_cluster_wide_kustomize_install")
 def test_helm_install_cluster_wide(
     control_plane: Cluster, namespace: str, service_account_kubeconfig: Callable[[str, str], Path]
 ) -> None:
@@ -430,6 +440,7 @@ def test_helm_install_cluster_wide(
         _helm_uninstall(control_plane, release, namespace)
 
 
+@pytest.mark.usefixtures("no_cluster_wide_kustomize_install")
 def test_helm_install_single_namespace(
     control_plane: Cluster, namespace: str, service_account_kubeconfig: Callable[[str, str], Path]
 ) -> None:
@@ -473,3 +484,52 @@ def test_helm_install_single_namespace(
         assert "Forbidden" in denied.stderr
     finally:
         _helm_uninstall(control_plane, release, namespace)
+
+
+@pytest.mark.usefixtures("no_cluster_wide_kustomize_install")
+def test_overlapping_releases_are_refused(control_plane: Cluster, namespace: str) -> None:
+    """Sharding: releases with disjoint watchNamespaces coexist, each with its own Lease; a release
+    whose namespaces overlap another's (or a cluster-wide one) is refused at install time."""
+    team_a, team_b = unique_name("team-a"), unique_name("team-b")
+    for ns in (team_a, team_b):
+        run(control_plane, control_plane.kubectl, "create", "namespace", ns)
+    first, second, third = unique_name("shard"), unique_name("shard"), unique_name("shard")
+    try:
+        _helm_install(control_plane, first, namespace, "--set", f"watchNamespaces={{{team_a}}}")
+        # A second release over team-a (and team-b) would reconcile team-a's objects twice.
+        refused = run(
+            control_plane, control_plane.helm, "install", second, str(CHART), "-n", namespace,
+            "--set", f"watchNamespaces={{{team_b},{team_a}}}", check=False,
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert (
+            f"watchNamespaces overlap with the pai-operator Deployment {namespace}/{first}-pai-operator"
+            in (refused.stderr)
+        )
+        assert f"in: {team_a}." in refused.stderr
+        # Cluster-wide overlaps everything.
+        refused = run(
+            control_plane, control_plane.helm, "install", third, str(CHART), "-n", namespace, check=False
+        )
+        assert refused.returncode != 0
+        assert "in: all namespaces." in refused.stderr
+        # Disjoint: accepted, with a Lease of its own.
+        _helm_install(control_plane, second, namespace, "--set", f"watchNamespaces={{{team_b}}}")
+        leases = set()
+        for release in (first, second):
+            deployment = docs(
+                run(control_plane, control_plane.kubectl, "get", "-n", namespace,
+                    f"deployment/{release}-pai-operator", "-o", "yaml").stdout
+            )[0]  # fmt: skip
+            env = {
+                e["name"]: e.get("value")
+                for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            }
+            leases.add(env["PAI_OPERATOR_LEADER_ELECT_LEASE_NAME"])
+        assert leases == {f"{first}-pai-operator", f"{second}-pai-operator"}
+        # A release never overlaps itself: upgrades go through.
+        run(control_plane, control_plane.helm, "upgrade", first, str(CHART), "-n", namespace,
+            "--set", f"watchNamespaces={{{team_a}}}")  # fmt: skip
+    finally:
+        for release in (first, second, third):
+            _helm_uninstall(control_plane, release, namespace)

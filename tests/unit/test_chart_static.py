@@ -78,6 +78,10 @@ def test_high_availability_defaults() -> None:
     assert "readinessProbe:" in deployment
     # Without leader election more than one replica is refused, not silently doubled.
     assert "replicaCount > 1 needs leaderElection.enabled" in deployment
+    # Shards (releases) with overlapping watchNamespaces are refused at install (tested for real
+    # in tests/integration/test_install.py).
+    assert '{{- include "pai-operator.refuseOverlappingShards" . }}' in deployment
+    assert "pai.mlops.dev/watch-namespaces:" in deployment
     # With one replica a PDB of minAvailable 1 would block every node drain.
     assert "gt (int .Values.replicaCount) 1" in TEMPLATES["poddisruptionbudget.yaml"]
 

@@ -70,3 +70,4 @@ app.kubernetes.io/part-of: pai-model-operator
 {{- define "pai-operator.leaseName" -}}
 {{- default (include "pai-operator.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
+
