@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
+import signal
 import socket
 import threading
 from datetime import UTC, datetime
@@ -15,7 +17,15 @@ import httpx
 import pytest
 from kubernetes import client
 
-from pai_operator.leadership import ElectionSettings, LeaderElector, ReleasableLeaseLock, StandbyHealth
+from pai_operator import metrics
+from pai_operator.leadership import (
+    ElectionSettings,
+    LeaderElector,
+    ReleasableLeaseLock,
+    StandbyHealth,
+    run_as_leader,
+)
+from pai_operator.settings import OperatorSettings
 
 # About the smallest timings the package accepts.
 FAST: dict[str, Any] = {"lease_duration": 2, "renew_deadline": 1.5, "retry_period": 1.0}
@@ -197,3 +207,50 @@ async def test_standby_serves_healthz_then_frees_the_port() -> None:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("0.0.0.0", port))
+
+
+def operator_settings(identity: str) -> OperatorSettings:
+    return OperatorSettings(
+        identity=identity,
+        health_port=0,
+        leader_elect_namespace="ns",
+        leader_elect_lease_name="pai-operator",
+        leader_elect_lease_duration=2,
+        leader_elect_renew_deadline=1.5,
+        leader_elect_retry_period=1.0,
+    )
+
+
+async def test_run_as_leader_leads_then_releases_when_the_operator_stops() -> None:
+    api = FakeLeaseApi()
+    gauge_while_leading: list[float] = []
+
+    async def lead() -> None:  # stands in for kopf, which returns after SIGTERM
+        gauge_while_leading.append(metrics.REGISTRY.get_sample_value("pai_operator_leader") or 0.0)
+        assert api.spec().holder_identity == "a"
+
+    await asyncio.wait_for(run_as_leader(operator_settings("a"), lead, api), 10)  # type: ignore[arg-type]
+    assert gauge_while_leading == [1.0]
+    assert metrics.REGISTRY.get_sample_value("pai_operator_leader") == 0.0
+    assert api.spec().holder_identity is None  # released: a standby takes it at once
+
+
+async def test_sigterm_on_standby_ends_the_wait_without_leading_or_writing() -> None:
+    api = FakeLeaseApi()
+    holder = ReleasableLeaseLock(election("other"), api)  # type: ignore[arg-type]
+    from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
+
+    now = str(datetime.now())
+    assert holder.create("pai-operator", "ns", LeaderElectionRecord("other", "3600", now, now))
+    led: list[bool] = []
+
+    async def lead() -> None:
+        led.append(True)
+
+    waiting = asyncio.ensure_future(run_as_leader(operator_settings("a"), lead, api))  # type: ignore[arg-type]
+    await asyncio.sleep(1.5)
+    assert not waiting.done()
+    os.kill(os.getpid(), signal.SIGTERM)  # handled by the loop: ends the standby's wait
+    await asyncio.wait_for(waiting, 5)
+    assert led == []
+    assert api.spec().holder_identity == "other"  # a standby never writes the lease on its way out
