@@ -80,8 +80,9 @@ unit: venv ## only the tests that need no control plane (fast inner loop)
 e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
 	@bash hack/e2e-kind.sh
 
-bench: venv tools ## measure PAI calls, K8s writes, latency, throughput and scale (writes bench/RESULTS.md)
+bench: venv tools ## PAI calls, K8s writes, latency, throughput, leader handover, scale (bench/RESULTS.md)
 	@$(BIN)/python hack/bench.py
+	@$(BIN)/python hack/bench_ha.py
 	@$(BIN)/python hack/bench_scale.py
 
 bench-quick: venv tools ## the scale benchmark at 200 objects (development; writes nothing)

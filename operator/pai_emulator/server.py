@@ -129,6 +129,8 @@ def api_handler(
             "LatencyMs": 0.0,
             "Time": iso_millis(datetime.now(UTC)),
             "Fault": None,
+            # Which client (which operator replica) acted: tests assert that only the leader writes.
+            "UserAgent": request.headers.get("User-Agent"),
         }
         response: web.StreamResponse
         try:

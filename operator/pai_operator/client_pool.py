@@ -25,6 +25,7 @@ class ClientPool:
                 use_vpc=self._settings.use_vpc_endpoint,
                 read_rate=self._settings.read_rate,
                 write_rate=self._settings.write_rate,
+                user_agent=self._settings.user_agent,
             )
             client = PaiClient(
                 config,

@@ -18,7 +18,7 @@ from typing import Any
 
 import kopf
 
-from pai_operator import metrics
+from pai_operator import leadership, metrics
 from pai_operator.client_pool import ClientPool
 from pai_operator.engine import Engine
 from pai_operator.kube import KubeStatusWriter, NamespaceAnnotationCache, StatusConflict
@@ -174,11 +174,19 @@ async def run_operator(settings: OperatorSettings) -> None:
         settings.endpoint or "(from region)",
         settings.resync_interval,
     )
-    await kopf.operator(
-        registry=operator.registry,
-        settings=operator.kopf_settings(),
-        clusterwide=settings.all_namespaces,
-        namespaces=list(settings.namespaces),
-        liveness_endpoint=liveness,
-        standalone=True,
-    )
+
+    async def run_kopf() -> None:
+        await kopf.operator(
+            registry=operator.registry,
+            settings=operator.kopf_settings(),
+            clusterwide=settings.all_namespaces,
+            namespaces=list(settings.namespaces),
+            liveness_endpoint=liveness,
+            standalone=True,  # kopf's peering is not leader election: the Lease decides who acts
+        )
+
+    if settings.leader_elect:
+        await leadership.run_as_leader(settings, run_kopf)
+    else:
+        metrics.LEADER.set(1)
+        await run_kopf()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 REGISTRY = CollectorRegistry()
@@ -37,6 +37,11 @@ RATE_LIMIT_WAIT_SECONDS = Counter(
 OBSERVATIONS = Counter(
     "pai_operator_observations_total",
     "Batched drift observations (one ListModelVersions, all pages, for a region and model).",
+    registry=REGISTRY,
+)
+LEADER = Gauge(
+    "pai_operator_leader",
+    "1 while this replica holds the leader-election Lease (and acts), else 0.",
     registry=REGISTRY,
 )
 

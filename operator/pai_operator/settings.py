@@ -16,17 +16,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pai_operator import __version__
 
 DeletionPolicy = Literal["Delete", "Retain"]
 LogFormat = Literal["plain", "json"]
 
 ENV_PREFIX = "PAI_OPERATOR_"
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def setting(
@@ -131,6 +136,46 @@ class OperatorSettings(BaseModel):
         flag="--model-missing-retry", metavar="SECONDS", chart="modelMissingRetry", gt=0,
     )  # fmt: skip
 
+    # Leader election (controller-runtime's defaults): only the holder of the Lease acts.
+    leader_elect: bool = setting(
+        True, "Run as one of several replicas: act only while holding the Lease (--no-leader-elect: "
+        "a single replica that acts at once).",
+        flag="--leader-elect", chart="leaderElection.enabled",
+    )  # fmt: skip
+    leader_elect_namespace: str | None = setting(
+        None, "Namespace of the Lease.",
+        flag="--leader-elect-namespace", metavar="NS", shown_default="the pod's own namespace "
+        "(POD_NAMESPACE or the service-account mount); `default` outside a cluster",
+    )  # fmt: skip
+    leader_elect_lease_name: str = setting(
+        "pai-operator", "Lease name; one per shard (releases with disjoint namespaces).",
+        flag="--leader-elect-lease-name", metavar="NAME", chart="leaderElection.leaseName", min_length=1,
+    )  # fmt: skip
+    leader_elect_lease_duration: int = setting(
+        15, "Whole seconds a standby waits after the leader's last renewal before it takes over "
+        "(the Lease stores an integer).",
+        flag="--leader-elect-lease-duration", metavar="SECONDS", chart="leaderElection.leaseDuration", gt=0,
+    )  # fmt: skip
+    leader_elect_renew_deadline: float = setting(
+        10.0, "Seconds the leader keeps trying to renew before it gives up (and exits).",
+        flag="--leader-elect-renew-deadline", metavar="SECONDS", chart="leaderElection.renewDeadline", gt=0,
+    )  # fmt: skip
+    leader_elect_retry_period: float = setting(
+        2.0, "Seconds between two attempts to acquire or renew the Lease.",
+        flag="--leader-elect-retry-period", metavar="SECONDS", chart="leaderElection.retryPeriod", ge=1,
+    )  # fmt: skip
+    identity: str = setting(
+        "", "This replica's name in the Lease and in the User-Agent of every PAI request.",
+        flag="--identity", env="POD_NAME", metavar="NAME",
+        shown_default="the pod name (POD_NAME, from the downward API), else host name + pid",
+    )  # fmt: skip
+
+    @field_validator("identity", mode="after")
+    @classmethod
+    def _default_identity(cls, value: str) -> str:
+        # Host name + pid outside a cluster: unique even for two processes on one machine.
+        return value or f"{socket.gethostname()}-{os.getpid()}"
+
     @field_validator("namespaces", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -142,7 +187,32 @@ class OperatorSettings(BaseModel):
             raise ValueError(
                 f"backoff_base ({self.backoff_base}) must not exceed backoff_cap ({self.backoff_cap})"
             )
+        # The election library enforces these with sys.exit(); say which setting is wrong instead.
+        if self.leader_elect_lease_duration <= self.leader_elect_renew_deadline:
+            raise ValueError("leader_elect_lease_duration must be longer than leader_elect_renew_deadline")
+        if self.leader_elect_renew_deadline <= 1.2 * self.leader_elect_retry_period:
+            raise ValueError(
+                "leader_elect_renew_deadline must be longer than 1.2 x leader_elect_retry_period"
+            )
         return self
+
+    @property
+    def lease_namespace(self) -> str:
+        """The operator's own namespace (POD_NAMESPACE, else the service-account mount); `default`
+        outside a cluster."""
+        if self.leader_elect_namespace:
+            return self.leader_elect_namespace
+        if os.environ.get("POD_NAMESPACE"):
+            return os.environ["POD_NAMESPACE"]
+        try:
+            return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+        except OSError:
+            return "default"
+
+    @property
+    def user_agent(self) -> str:
+        """Lets PAI's audit trail (and the emulator's journal) tell which replica acted."""
+        return f"pai-model-operator/{__version__} ({self.identity})"
 
     @property
     def tick(self) -> float:
@@ -239,8 +309,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
             flag, short, all_help = option.all_flag
             target.add_argument(flag, short, dest=f"{option.name}__all", action="store_true", help=all_help)
         if option.is_flag:
+            # On by default: --flag / --no-flag; off by default: just --flag.
+            action = argparse.BooleanOptionalAction if option.default is True else "store_true"
             target.add_argument(
-                *names, dest=option.name, action="store_true", default=argparse.SUPPRESS, help=help_text
+                *names, dest=option.name, action=action, default=argparse.SUPPRESS, help=help_text
             )
         else:
             target.add_argument(

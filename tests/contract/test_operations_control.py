@@ -198,6 +198,10 @@ def test_journal_records_every_call(sdk: Client, admin: AdminClient) -> None:
         ("GetModelVersion", MODEL_ID, "7.7.7", 404, "InvalidModelVersion.NotFound"),
     ]
     assert all(entry["LatencyMs"] >= 0 and entry["Time"].endswith("Z") for entry in entries)
+    # Which client called (the operator puts its replica's name there): the SDK's own User-Agent.
+    agents = {entry["UserAgent"] for entry in entries}
+    assert len(agents) == 1
+    assert "AlibabaCloud" in agents.pop()
     admin.clear_journal()
     assert admin.journal() == []
 

@@ -13,7 +13,7 @@ from kubernetes import client
 from tests.integration.conftest import one_remote
 from tests.support.emulator import AdminClient
 from tests.support.kube import REPO_ROOT, Cluster, unique_name
-from tests.support.operator import ModelVersions, OperatorProcess
+from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.min_kubernetes]
 
@@ -41,7 +41,15 @@ def test_operator_runs_with_exactly_the_charts_rbac(
     helm(control_plane, "install", release, str(CHART), "-n", namespace, *extra)
     try:
         sa_kubeconfig = service_account_kubeconfig(namespace, f"{release}-pai-operator")
-        operator = start_operator(kubeconfig=sa_kubeconfig, namespaces=(namespace,))
+        # The Lease the chart grants (its full name, in the release namespace): leader election
+        # runs with the chart's Role too.
+        lease_name = f"{release}-pai-operator"
+        operator = start_operator(
+            kubeconfig=sa_kubeconfig, namespaces=(namespace,), lease_name=lease_name, identity="rbac-replica"
+        )
+        wait_for("leading", operator.is_leader, timeout=30)
+        lease = client.CoordinationV1Api(kube_api).read_namespaced_lease(lease_name, namespace)
+        assert lease.spec.holder_identity == "rbac-replica"
         mvs = ModelVersions(kube_api, namespace)
         mvs.create(
             "rbac",
@@ -72,6 +80,13 @@ def test_operator_runs_with_exactly_the_charts_rbac(
             lambda: as_sa.list_namespaced_secret("default"),
             lambda: client.ApiextensionsV1Api(as_sa.api_client).list_custom_resource_definition(),
             lambda: as_sa.list_namespaced_config_map(namespace),
+            # Leases: its own only, in its own namespace only.
+            lambda: client.CoordinationV1Api(as_sa.api_client).list_namespaced_lease(namespace),
+            lambda: client.CoordinationV1Api(as_sa.api_client).read_namespaced_lease("other", namespace),
+            lambda: client.CoordinationV1Api(as_sa.api_client).delete_namespaced_lease(lease_name, namespace),
+            lambda: client.CoordinationV1Api(as_sa.api_client).create_namespaced_lease(
+                "default", client.V1Lease(metadata=client.V1ObjectMeta(name=lease_name))
+            ),
         ):
             with pytest.raises(client.ApiException) as caught:
                 forbidden()

@@ -109,7 +109,8 @@ class AdminClient:
         self._call("DELETE", "/faults")
 
     def journal(self, operation: str | None = None) -> list[dict[str, Any]]:
-        """Journal entries (Operation, ModelId, VersionName, Status, Code, LatencyMs, Time, Fault)."""
+        """Journal entries (Operation, ModelId, VersionName, Status, Code, LatencyMs, Time, Fault,
+        UserAgent)."""
         entries = list(self._call("GET", "/journal")["Entries"])
         return [entry for entry in entries if operation is None or entry["Operation"] == operation]
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,9 +44,17 @@ class OperatorProcess:
         extra_env: dict[str, str] | None = None,
         log_dir: Path | None = None,
         test_tuning: bool = True,
+        identity: str | None = None,
+        lease_name: str | None = None,
+        lease_namespace: str | None = None,
     ) -> None:
         """`test_tuning` (the default for tests): --verbose logs and a 0.5 s back-off base so
-        retries in tests take seconds; False runs with the shipped defaults (benchmarks)."""
+        retries in tests take seconds; False runs with the shipped defaults (benchmarks).
+
+        Leader election is on, as shipped. `identity` is the replica's POD_NAME (default: host
+        name + pid). Each process gets a Lease of its own unless `lease_name` is given (replicas
+        of one "Deployment" share one), in the first watched namespace unless `lease_namespace`
+        is given: tests never queue behind each other's leases."""
         self.kubeconfig = kubeconfig
         self.endpoint = endpoint
         self.credential = credential
@@ -54,6 +63,9 @@ class OperatorProcess:
         self.extra_args = tuple(extra_args)
         self.extra_env = dict(extra_env or {})
         self.test_tuning = test_tuning
+        self.identity = identity
+        self.lease_name = lease_name or f"pai-operator-{uuid.uuid4().hex[:8]}"
+        self.lease_namespace = lease_namespace or (self.namespaces[0] if self.namespaces else None)
         self.health_port = _free_port()
         self.metrics_port = _free_port()
         directory = log_dir or Path(tempfile.mkdtemp(prefix="pai-operator-"))
@@ -69,11 +81,17 @@ class OperatorProcess:
             "--resync-interval", str(self.resync_interval),
             "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port),
         ]  # fmt: skip
+        argv += ["--leader-elect-lease-name", self.lease_name]
+        if self.lease_namespace:
+            argv += ["--leader-elect-namespace", self.lease_namespace]
         if self.test_tuning:
             argv += ["--backoff-base", "0.5", "--backoff-cap", "4", "--model-missing-retry", "5", "--verbose"]
         argv += self.extra_args
         # Only what the operator should see: no stray Alibaba credentials from the developer's shell.
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "PAI_OPERATOR_"))}
+        hidden = ("ALIBABA_CLOUD_", "PAI_OPERATOR_", "POD_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(hidden)}
+        if self.identity:
+            env["POD_NAME"] = self.identity
         env.update(
             KUBECONFIG=str(self.kubeconfig),
             ALIBABA_CLOUD_ACCESS_KEY_ID=self.credential.access_key_id,
@@ -117,6 +135,21 @@ class OperatorProcess:
 
     def metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+
+    def is_leader(self) -> bool:
+        """The pai_operator_leader gauge; False when the process is gone or not answering."""
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        try:
+            return "\npai_operator_leader 1.0" in self.metrics()
+        except httpx.HTTPError:
+            return False
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")

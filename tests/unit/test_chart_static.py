@@ -61,7 +61,37 @@ def test_schema_enums() -> None:
     assert props["logFormat"]["enum"] == ["plain", "json"]
     assert props["defaultDeletionPolicy"]["enum"] == ["Delete", "Retain"]
     assert props["credentials"]["properties"]["mode"]["enum"] == ["accessKey", "rrsa", "none"]
-    assert props["replicaCount"]["maximum"] == 1
+    assert props["podAntiAffinity"]["enum"] == ["soft", "hard", "none"]
+
+
+def test_high_availability_defaults() -> None:
+    # Two replicas, one leader (controller-runtime's timings), a PDB and soft anti-affinity.
+    assert VALUES["replicaCount"] == 2
+    assert VALUES["leaderElection"] == {
+        "enabled": True, "leaseName": "", "leaseDuration": 15, "renewDeadline": 10, "retryPeriod": 2,
+    }  # fmt: skip
+    assert VALUES["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    assert VALUES["podAntiAffinity"] == "soft"
+    deployment = TEMPLATES["deployment.yaml"]
+    assert "type: RollingUpdate" in deployment
+    assert "fieldPath: metadata.name" in deployment  # POD_NAME: the replica's identity
+    assert "readinessProbe:" in deployment
+    # Without leader election more than one replica is refused, not silently doubled.
+    assert "replicaCount > 1 needs leaderElection.enabled" in deployment
+    # Shards (releases) with overlapping watchNamespaces are refused at install (tested for real
+    # in tests/integration/test_install.py).
+    assert '{{- include "pai-operator.refuseOverlappingShards" . }}' in deployment
+    assert "pai.mlops.dev/watch-namespaces:" in deployment
+    # With one replica a PDB of minAvailable 1 would block every node drain.
+    assert "gt (int .Values.replicaCount) 1" in TEMPLATES["poddisruptionbudget.yaml"]
+
+
+def test_leader_election_rbac_is_a_role_in_the_release_namespace() -> None:
+    rbac = TEMPLATES["leader-election-rbac.yaml"]
+    assert set(re.findall(r"^kind:\s*(\S+)", rbac, flags=re.MULTILINE)) == {"Role", "RoleBinding"}
+    assert rbac.count("namespace: {{ .Release.Namespace }}") == 3  # Role, RoleBinding, subject
+    assert re.findall(r"verbs: \[(.*)\]", rbac) == ['"create"', '"get", "update"']
+    assert 'resourceNames: [{{ include "pai-operator.leaseName" . | quote }}]' in rbac
 
 
 def test_values_hold_no_credential_material() -> None:
@@ -85,7 +115,7 @@ def test_crd_is_not_templated() -> None:
 
 
 def test_rbac_template_has_no_wildcards_and_no_secrets() -> None:
-    rbac = TEMPLATES["rbac.yaml"] + TEMPLATES["_helpers.tpl"]
+    rbac = TEMPLATES["rbac.yaml"] + TEMPLATES["leader-election-rbac.yaml"] + TEMPLATES["_helpers.tpl"]
     assert '"*"' not in rbac
     assert "'*'" not in rbac
     assert "secrets" not in rbac

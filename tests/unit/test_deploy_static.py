@@ -15,6 +15,7 @@ OPERATOR_VERBS = {
     ("pai.mlops.dev", "modelversions/status"): {"patch"},
     ("", "events"): {"create"},
     ("", "namespaces"): {"get"},
+    ("coordination.k8s.io", "leases"): {"get", "create", "update"},
 }
 
 
@@ -82,14 +83,63 @@ def test_single_namespace_install_grants_nothing_cluster_wide_but_its_own_namesp
             ]
 
 
+def test_leases_only_in_the_operators_own_namespace_and_only_its_own_lease() -> None:
+    with_leases = [
+        (p, d) for p, d in _rbac_roles() if any("leases" in rule["resources"] for rule in d["rules"])
+    ]
+    assert [(p.name, d["kind"]) for p, d in with_leases] == [("leader-election-role.yaml", "Role")]
+    (_, role), = with_leases  # fmt: skip
+    assert role["metadata"]["namespace"] == "pai-operator-system"  # rewritten by overlays with the rest
+    rules = {tuple(sorted(r["verbs"])): r for r in role["rules"]}
+    # create cannot be narrowed by name; get and update can, to the one Lease the operator uses.
+    assert set(rules) == {("create",), ("get", "update")}
+    assert rules[("get", "update")]["resourceNames"] == ["pai-operator"]
+    binding = _docs(DEPLOY / "base" / "leader-election-rolebinding.yaml")[0]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"],
+    }  # fmt: skip
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "pai-operator", "namespace": "pai-operator-system"}
+    ]
+
+
 def _deployment() -> dict[str, Any]:
     return _docs(DEPLOY / "base" / "deployment.yaml")[0]
 
 
-def test_deployment_is_single_replica_recreate() -> None:
+def test_deployment_is_two_replicas_one_leader_rolling_update() -> None:
     spec = _deployment()["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PAI_OPERATOR_LEADER_ELECT"]["value"] == "true"
+    assert env["PAI_OPERATOR_LEADER_ELECT_LEASE_NAME"]["value"] == "pai-operator"
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    # A standby is Ready (it serves /healthz itself), so the PDB and rollouts count it.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    (soft,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert soft["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert soft["podAffinityTerm"]["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in pod["affinity"]["podAntiAffinity"]
+
+
+def test_pod_disruption_budget_keeps_one_operator_pod() -> None:
+    pdb = _docs(DEPLOY / "base" / "poddisruptionbudget.yaml")[0]
+    assert pdb["kind"] == "PodDisruptionBudget"
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == _deployment()["spec"]["selector"]["matchLabels"]
+    base = yaml.safe_load((DEPLOY / "base" / "kustomization.yaml").read_text())
+    assert {
+        "poddisruptionbudget.yaml",
+        "leader-election-role.yaml",
+        "leader-election-rolebinding.yaml",
+    } <= set(base["resources"])
 
 
 def test_deployment_hardening() -> None:
@@ -138,6 +188,8 @@ def test_every_setting_is_an_env_var_the_operator_reads() -> None:
         "PAI_OPERATOR_METRICS_PORT",
         "PAI_OPERATOR_HEALTH_PORT",
         "PAI_OPERATOR_LOG_FORMAT",
+        "PAI_OPERATOR_LEADER_ELECT",
+        "PAI_OPERATOR_LEADER_ELECT_LEASE_NAME",
     }
 
 

@@ -24,7 +24,13 @@ CHART = REPO_ROOT / "charts" / "pai-operator"
 # Where the chart deliberately differs from the operator's own default, and why.
 CHART_DEFAULTS = {
     "log_format": "json",  # in a cluster, logs go to a pipeline; a terminal gets the plain default
+    # "": the release's full name, so releases sharding the cluster never share a Lease.
+    "leader_elect_lease_name": None,
 }
+# Set by the chart from the Pod itself (downward API), not from a value: the Lease lives in the
+# release namespace (POD_NAMESPACE, which the operator reads when the setting is unset) and a
+# replica is named after its Pod (POD_NAME, the setting's own variable).
+FROM_THE_POD = {"leader_elect_namespace": "POD_NAMESPACE", "identity": "POD_NAME"}
 
 
 def settings(argv: list[str]) -> OperatorSettings:
@@ -108,7 +114,7 @@ def test_every_field_is_declared_completely() -> None:
     assert len(set(envs)) == len(envs)
     assert len(set(flags)) == len(flags)
     for option in OPTIONS:
-        assert option.env.startswith("PAI_OPERATOR_"), option
+        assert option.env.startswith("PAI_OPERATOR_") or option.env in FROM_THE_POD.values(), option
         assert option.flag.startswith("--"), option
         # A sentence a user can act on, not a placeholder.
         assert len(option.description) > 10, option
@@ -198,7 +204,7 @@ CHARTED = [o for o in OPTIONS if o.chart]
 
 def test_every_setting_is_a_chart_value() -> None:
     # A setting the chart cannot set is a setting Helm users cannot use.
-    assert [o.name for o in OPTIONS if not o.chart] == []
+    assert [o.name for o in OPTIONS if not o.chart] == list(FROM_THE_POD)
 
 
 @pytest.mark.parametrize("option", CHARTED, ids=lambda o: o.name)
@@ -231,13 +237,21 @@ def test_chart_value_matches_the_declaration(option: Option) -> None:
 
 def test_chart_deployment_maps_each_value_to_its_variable() -> None:
     lines = (CHART / "templates" / "deployment.yaml").read_text().splitlines()
-    declared = {o.env for o in OPTIONS}
+    declared = {o.env for o in OPTIONS if o.name not in FROM_THE_POD}
     used = {m for line in lines for m in re.findall(r"name: (PAI_OPERATOR_\w+)", line)}
     assert used == declared
+    for variable in FROM_THE_POD.values():
+        (i,) = [n for n, line in enumerate(lines) if line.strip() == f"- name: {variable}"]
+        assert "fieldRef" in "\n".join(lines[i : i + 4]), variable
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
     for option in CHARTED:
-        (i,) = [n for n, line in enumerate(lines) if line.strip() == f"- name: {option.env}"]
-        # The value is read next to the variable: `value: {{ .Values.x }}`, or a `with`/`if` guard.
-        assert f".Values.{option.chart}" in "\n".join(lines[i - 1 : i + 3]), option
+        i = next(n for n, line in enumerate(lines) if line.strip() == f"- name: {option.env}")
+        # The value is read next to the variable: `value: {{ .Values.x }}`, or a `with`/`if` guard,
+        # or a helper of _helpers.tpl that reads it (a default computed from the release).
+        near = "\n".join(lines[i - 1 : i + 3])
+        included = re.findall(r'include "([\w.-]+)"', near)
+        bodies = [helpers.split(f'define "{name}"', 1)[1].split("{{- end }}", 1)[0] for name in included]
+        assert any(f".Values.{option.chart}" in text for text in (near, *bodies)), option
 
 
 def test_kustomize_deployment_sets_only_declared_variables() -> None:

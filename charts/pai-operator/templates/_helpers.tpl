@@ -65,3 +65,9 @@ app.kubernetes.io/part-of: pai-model-operator
   resources: ["events"]
   verbs: ["create"]
 {{- end }}
+
+{{/* The leader-election Lease: one per release, so shards (releases) never share a leader. */}}
+{{- define "pai-operator.leaseName" -}}
+{{- default (include "pai-operator.fullname" .) .Values.leaderElection.leaseName }}
+{{- end }}
+

@@ -72,6 +72,8 @@ class PaiClientConfig(BaseModel):
     max_read_attempts: int = Field(default=4, ge=1)
     backoff_base: float = Field(default=0.2, ge=0)
     backoff_cap: float = Field(default=5.0, ge=0)
+    user_agent: str = USER_AGENT
+    """Sent on every request; the operator adds its replica identity (see OperatorSettings)."""
 
     @property
     def base_url(self) -> str:
@@ -124,7 +126,7 @@ class PaiClient:
             transport=transport,
             timeout=self.config.timeout(),
             limits=httpx.Limits(max_connections=self.config.max_connections),
-            headers={"user-agent": USER_AGENT},
+            headers={"user-agent": self.config.user_agent},
         )
 
     async def __aenter__(self) -> Self:
@@ -282,7 +284,7 @@ class PaiClient:
                 "x-acs-date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "x-acs-signature-nonce": uuid.uuid4().hex,
                 "accept": "application/json",
-                "user-agent": USER_AGENT,
+                "user-agent": self.config.user_agent,
             }
             if has_body:
                 headers["content-type"] = "application/json; charset=utf-8"

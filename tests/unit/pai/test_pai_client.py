@@ -116,6 +116,17 @@ async def test_create_model_version_wire_shape() -> None:
     assert_signed(sent)
 
 
+async def test_user_agent_names_the_replica_and_is_signed() -> None:
+    agent = f"pai-model-operator/{__version__} (pai-operator-7d9f-abcde)"
+    client, transport = make_client(lambda _: ok({"VersionName": "1.0.0"}), user_agent=agent)
+    async with client:
+        await client.get_model_version("model-abc", "1.0.0")
+    (sent,) = transport.requests
+    assert sent.headers["user-agent"] == agent
+    assert "user-agent" in signed_header_names(sent)
+    assert_signed(sent)
+
+
 async def test_get_model_version_wire_shape_and_parsing() -> None:
     body = {
         "VersionName": "1.0.0",
