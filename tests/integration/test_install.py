@@ -493,8 +493,6 @@ def test_make_install_uses_the_chart_and_the_current_kubeconfig(
         _helm_uninstall(control_plane, release, namespace)
 
 
-
-
 @pytest.mark.usefixtures("no_cluster_wide_kustomize_install")
 def test_helm_install_cluster_wide(
     control_plane: Cluster, namespace: str, service_account_kubeconfig: Callable[[str, str], Path]
