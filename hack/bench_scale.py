@@ -152,7 +152,7 @@ def run_size(env: bench.Env, n: int, models: int, anomalies: list[str]) -> dict[
     drifted_at = time.monotonic()
 
     def repaired() -> bool:
-        version = sdk.get_model_version(model, name).body
+        version = sdk.get_model_version(model, name, sdk_models.GetModelVersionRequest()).body
         return bool(version.version_description != "by hand")
 
     drift_s = wait_until("drift repaired", repaired, timeout=STEADY_RESYNC * 3, interval=0.5)
