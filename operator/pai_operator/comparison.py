@@ -82,16 +82,17 @@ class LabelChanges:
 
 
 def label_changes(spec: ModelVersionSpec, remote: ModelVersion, uid: str) -> LabelChanges:
-    """Set difference, never delete-all-then-add. A key whose value changes is deleted and re-added
-    (only that key): whether CreateModelVersionLabels overwrites an existing key is undocumented.
-    Callers have already refused versions owned by another UID."""
+    """Set difference, never delete-all-then-add. Only keys that go away are deleted; a key whose
+    value changes is one upsert (CreateModelVersionLabels replaces an existing key's value, see
+    the emulator README), so the label is never missing in between, and a failed upsert leaves
+    the old value rather than none. Callers have already refused versions owned by another UID."""
     remote_labels = remote.label_map()
     remote_user = {k: v for k, v in remote_labels.items() if k != OWNER_LABEL_KEY}
     delete: list[str] = []
     add: list[Label] = []
     if spec.labels is not None:
         desired = spec.labels
-        delete = sorted(k for k, v in remote_user.items() if desired.get(k) != v)
+        delete = sorted(k for k in remote_user if k not in desired)
         add = [Label(key=k, value=v) for k, v in sorted(desired.items()) if remote_user.get(k) != v]
         final_user = len(desired)
     else:

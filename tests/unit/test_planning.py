@@ -119,7 +119,7 @@ def apply_calls(remote: ModelVersion | None, calls: tuple[RemoteCall, ...]) -> M
             assert remote is not None
             current = remote.label_map()
             for label in call.labels:
-                assert label.key not in current, "plan must not rely on CreateModelVersionLabels upserting"
+                # CreateModelVersionLabels upserts: an existing key's value is replaced in place.
                 current[label.key] = label.value
             remote = remote.model_copy(update={"labels": [Label(key=k, value=v) for k, v in current.items()]})
         elif isinstance(call, DeleteLabels):
@@ -643,7 +643,7 @@ def test_approval_unset_leaves_console_approval_alone() -> None:
         ({"a": "1"}, {}, (), (("a", "1"),)),
         ({"a": "1"}, {"a": "1"}, (), ()),
         ({"a": "1", "b": "2"}, {"a": "1", "c": "3"}, ("c",), (("b", "2"),)),
-        ({"a": "new"}, {"a": "old"}, ("a",), (("a", "new"),)),  # only the changed key is re-added
+        ({"a": "new"}, {"a": "old"}, (), (("a", "new"),)),  # a changed value is one upsert
         ({"a": "1"}, {"a": "1", "z": "9"}, ("z",), ()),
     ],
 )

@@ -185,6 +185,28 @@ async def test_lost_create_response_is_retried_then_found_without_a_second_creat
 # --- update -----------------------------------------------------------------------------------
 
 
+async def test_label_value_change_is_one_upsert_and_a_failed_upsert_keeps_the_old_value(h: Harness) -> None:
+    """A changed value is never deleted first: CreateModelVersionLabels replaces an existing key's
+    value, so there is no window where the label is missing, and a failed upsert leaves the old
+    value (not no value) until the retry."""
+    await h.pai.seed("1.0.0", labels={"stage": "dev", "team": "a"})
+    spec = {**FIXED, "labels": {"stage": "prod", "team": "a"}}
+    await h.pai.fail("CreateModelVersionLabels", 503, "ServiceUnavailable")
+
+    failed = await h.reconcile(spec)
+
+    assert failed.outcome == "retry"
+    assert "DeleteModelVersionLabels" not in await h.pai.actions()
+    assert label_map(await h.pai.version("1.0.0"))["stage"] == "dev"
+
+    await h.pai.clear()
+    await h.reconcile(spec)
+
+    assert await h.pai.writes() == ["CreateModelVersionLabels"]
+    assert label_map(await h.pai.version("1.0.0")) == {OWNER_LABEL_KEY: UID, "stage": "prod", "team": "a"}
+
+
+
 async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harness) -> None:
     await h.pai.seed(
         "1.0.0",
@@ -213,7 +235,7 @@ async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harn
         "GetModelVersion",
     ]
     deleted, added, updated = h.pai.requests[1:4]
-    assert sorted(deleted.url.params["LabelKeys"].split(",")) == ["old", "stage"]
+    assert deleted.url.params["LabelKeys"] == "old"  # stage changes value: upserted, not deleted
     assert json.loads(added.content) == {
         "Labels": [{"Key": "new", "Value": "y"}, {"Key": "stage", "Value": "prod"}]
     }
