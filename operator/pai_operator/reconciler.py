@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from pai_operator.conditions import (
     conditions_for_deletion_blocked,
+    conditions_for_deletion_retrying,
     conditions_for_failure,
     conditions_for_plan,
     deletion_blocked_message,
@@ -67,6 +68,11 @@ from pai_operator.validation import (
 
 log = logging.getLogger(__name__)
 
+# Consecutive failed deletion passes after which a transient error counts as persistent
+# (DeletionBlocked, with the way out). With the default backoff (2 s doubling) that is about two
+# minutes of failing, long enough to ride out a PAI hiccup or a throttling burst.
+DELETION_BLOCKED_AFTER = 6
+
 EventType = Literal["Normal", "Warning"]
 
 
@@ -95,6 +101,7 @@ class DeletionResult:
     events: list[Event] = field(default_factory=list)
     retry_in: float = 0.0
     message: str = ""
+    blocked: bool = False  # True: a persistent failure (DeletionBlocked), not a routine retry
 
 
 @dataclass
@@ -104,6 +111,7 @@ class ObjectState:
     failures: int = 0
     last_failure: str | None = None
     version_name: str | None = None
+    deletion_failures: int = 0  # consecutive failed deletion passes (a streak of their own)
 
 
 @dataclass(frozen=True)
@@ -498,30 +506,65 @@ class Reconciler:
                     events=[Event("Warning", "ReleaseIncomplete", f"{message}; {error}")],
                     message=message,
                 )
-            state.failures += 1
-            retry_in = self.backoff(state.failures, error)
-            if isinstance(error, (AuthError, ModelNotFoundError, InvalidRequestError)):
-                retry_in = max(retry_in, min(self.settings.resync_interval, 60.0))
-            message = deletion_blocked_message(describe_error(error))
-            merged = merge_conditions(
-                _conditions(obj.status), conditions_for_deletion_blocked(message, obj.generation), _now()
-            )
-            patch = None
-            if [c.model_dump() for c in merged] != [c.model_dump() for c in _conditions(obj.status)]:
-                patch = {"conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in merged]}
-            events = []
-            if state.last_failure != f"delete:{error.code or error.kind}":
-                events.append(Event("Warning", "DeletionBlocked", message))
-                state.last_failure = f"delete:{error.code or error.kind}"
-            return DeletionResult(
-                done=False, status_patch=patch, events=events, retry_in=retry_in, message=message
-            )
+            return self._deletion_failed(obj, state, error)
+        state.deletion_failures = 0
         events = []
         if plan.action is DeletionAction.DELETE:
             events.append(Event("Normal", "Deleted", plan.message))
         elif plan.action is DeletionAction.RELEASE:
             events.append(Event("Normal", "Released", plan.message))
         return DeletionResult(done=True, events=events, message=plan.message)
+
+    def _deletion_failed(self, obj: ObjectView, state: ObjectState, error: PaiError) -> DeletionResult:
+        """Keep the finalizer. A transient failure (5xx, throttling, network) is routine: WARNING,
+        logged on attempts 1, 2, 4, 8, ..., and a ReconcileError condition. The DeletionBlocked
+        condition and event, the ERROR log and the "last resort: remove the finalizer" advice are
+        for failures that persist: auth or permission, a request PAI calls invalid, or
+        DELETION_BLOCKED_AFTER failures in a row."""
+        state.deletion_failures += 1
+        failures = state.deletion_failures
+        permanent = isinstance(error, (AuthError, InvalidRequestError))
+        blocked = permanent or failures >= DELETION_BLOCKED_AFTER
+        retry_in = self.backoff(failures, error)
+        if permanent:
+            # Credentials may be fixed outside Kubernetes; check again at the resync pace.
+            retry_in = max(retry_in, min(self.settings.resync_interval, 60.0))
+        described = describe_error(error)
+        events: list[Event] = []
+        if blocked:
+            message = deletion_blocked_message(described)
+            new = conditions_for_deletion_blocked(message, obj.generation)
+            signature = f"delete:{error.code or error.kind}"
+            if state.last_failure != signature:
+                events.append(Event("Warning", "DeletionBlocked", message))
+                state.last_failure = signature
+            if events or _power_of_two(failures):
+                where = f"{obj.namespace}/{obj.name}"
+                log.error("deletion of %s is blocked (attempt %d): %s", where, failures, message)
+        else:
+            message = f"cannot delete the remote version yet: {described} (retrying)"
+            new = conditions_for_deletion_retrying(message, obj.generation)
+            if _power_of_two(failures):
+                log.warning(
+                    "deletion of %s/%s failed (attempt %d): %s; next attempt in %.1fs",
+                    obj.namespace,
+                    obj.name,
+                    failures,
+                    error,
+                    retry_in,
+                )
+        previous = _conditions(obj.status)
+        merged = merge_conditions(previous, new, _now())
+        patch = None
+        if [c.model_dump() for c in merged] != [c.model_dump() for c in previous]:
+            patch = {"conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in merged]}
+        return DeletionResult(
+            done=False, status_patch=patch, events=events, retry_in=retry_in, message=message, blocked=blocked
+        )
+
+
+def _power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
 
 
 def _recorded(obj: ObjectView, state: ObjectState, spec: ModelVersionSpec) -> Recorded:
@@ -578,6 +621,7 @@ async def _run_call(client: PaiClient, call: RemoteCall) -> str | None:
 
 
 __all__ = [
+    "DELETION_BLOCKED_AFTER",
     "DeletionResult",
     "Event",
     "ObjectState",

@@ -5,13 +5,14 @@ hands back."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from pai_operator.pai import Credentials
-from pai_operator.reconciler import DeletionResult, PassResult
+from pai_operator.reconciler import DELETION_BLOCKED_AFTER, DeletionResult, PassResult
 from pai_operator.settings import OperatorSettings
 from pai_operator.spec import (
     DELETION_POLICY_ANNOTATION,
@@ -204,7 +205,6 @@ async def test_label_value_change_is_one_upsert_and_a_failed_upsert_keeps_the_ol
 
     assert await h.pai.writes() == ["CreateModelVersionLabels"]
     assert label_map(await h.pai.version("1.0.0")) == {OWNER_LABEL_KEY: UID, "stage": "prod", "team": "a"}
-
 
 
 async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harness) -> None:
@@ -675,6 +675,50 @@ async def test_transient_delete_failure_keeps_the_finalizer(h: Harness) -> None:
 
     second = await finalize(h, FIXED)
     assert second.done
+    assert await h.pai.version("1.0.0") is None
+
+
+async def test_transient_delete_failures_warn_rate_limited_without_the_last_resort_advice(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 503 on delete is routine: a WARNING (on attempts 1, 2, 4, 8, ...), no DeletionBlocked
+    condition or event and no "remove the finalizer" advice. Only once the failures persist past
+    DELETION_BLOCKED_AFTER attempts does the object say DeletionBlocked, with the way out."""
+    await h.pai.seed("1.0.0")
+    await h.pai.fail("DeleteModelVersion", 503, "ServiceUnavailable", times=None)
+    caplog.set_level(logging.DEBUG, logger="pai_operator")
+
+    results = []
+    for _ in range(DELETION_BLOCKED_AFTER - 1):
+        results.append(await finalize(h, FIXED))
+
+    assert not any(r.done for r in results)
+    assert all(r.events == [] for r in results)
+    synced_condition = cond(h.status, "Synced")
+    assert synced_condition["reason"] == "ReconcileError"
+    assert "ServiceUnavailable" in synced_condition["message"]
+    assert FINALIZER not in synced_condition["message"]
+    assert (cond(h.status, "Ready")["reason"]) == "Deleting"
+    ours = [r for r in caplog.records if r.name.startswith("pai_operator") and "delet" in r.getMessage()]
+    assert ours
+    assert all(r.levelno == logging.WARNING for r in ours)
+    assert all(FINALIZER not in r.getMessage() and "last resort" not in r.getMessage().lower() for r in ours)
+    logged_attempts = [n for n in range(1, DELETION_BLOCKED_AFTER) if n & (n - 1) == 0]
+    assert len(ours) == len(logged_attempts)  # rate-limited: not one line per retry
+
+    caplog.clear()
+    persisted = await finalize(h, FIXED)
+
+    assert not persisted.done
+    assert persisted.blocked
+    assert event_reasons(persisted) == [("Warning", "DeletionBlocked")]
+    synced_condition = cond(h.status, "Synced")
+    assert synced_condition["reason"] == "DeletionBlocked"
+    assert FINALIZER in synced_condition["message"]
+    assert any(r.levelno == logging.ERROR and FINALIZER in r.getMessage() for r in caplog.records)
+
+    await h.pai.clear_faults()
+    assert (await finalize(h, FIXED)).done
     assert await h.pai.version("1.0.0") is None
 
 
