@@ -99,6 +99,9 @@ class Operator:
             self.events,
             conflict=StatusConflict,
         )
+        # Ownership succession (a restored object taking over its version) needs to know
+        # whether the recorded owner still exists; the engine sees every live object.
+        self.reconciler.owner_alive = self.engine.is_live
         metrics.register_census(self.engine)
         # kopf's per-object logger; adding the same filter object twice is a no-op.
         logging.getLogger("kopf.objects").addFilter(DELETION_RETRY_LOG_FILTER)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from pai_operator.comparison import Owner, object_ref
 from pai_operator.conditions import (
     conditions_for_deletion_blocked,
     conditions_for_deletion_retrying,
@@ -182,6 +183,14 @@ class Reconciler:
         self.clients = clients
         self.namespaces = namespaces
         self._rng = rng or random.Random()
+        # "Does an object with this UID exist?", from the engine (which sees every live object).
+        # Lets a restored object (same namespace/name, new UID) take over its version; until it is
+        # set every UID counts as alive, which never transfers anything.
+        self.owner_alive: Callable[[str], bool] | None = None
+
+    def _owner(self, obj: ObjectView) -> Owner:
+        ref = object_ref(obj.namespace, obj.name)
+        return Owner(obj.uid, ref, self.owner_alive) if self.owner_alive is not None else Owner(obj.uid, ref)
 
     # --- timing -----------------------------------------------------------------------------
 
@@ -224,8 +233,9 @@ class Reconciler:
         plan: Plan | None = None
         try:
             owned = None
+            owner = self._owner(obj)
             if not problems:  # an invalid spec is terminal without any PAI call
-                observed, owned = await read_remote(client, spec, recorded, obj.uid)
+                observed, owned = await read_remote(client, spec, recorded, owner)
             plan = plan_reconcile(
                 spec,
                 uid=obj.uid,
@@ -234,6 +244,8 @@ class Reconciler:
                 observed=observed,
                 owned=owned,
                 problems=problems,
+                ref=owner.ref,
+                owner_alive=owner.alive,
             )
             events, version_name, after = await self._execute(client, spec, plan)
         except PaiError as error:
@@ -256,10 +268,12 @@ class Reconciler:
         if problems:
             return True
         last_seen = obj.status.get("atProvider")
+        owner = self._owner(obj)
         observed = complete_listed(
             listed,
             spec,
             uid=obj.uid,
+            ref=owner.ref,
             last_seen=AtProvider.model_validate(last_seen) if isinstance(last_seen, Mapping) else None,
         )
         plan = plan_reconcile(
@@ -270,6 +284,8 @@ class Reconciler:
             observed=observed,
             owned=None,
             problems=[],
+            ref=owner.ref,
+            owner_alive=owner.alive,
         )
         if plan.calls or plan.action is Action.BLOCKED:
             return True
@@ -483,9 +499,18 @@ class Reconciler:
         recorded = _recorded(obj, state, spec)
         client = self.clients.for_region(effective_region(spec, recorded, self.settings.region))
         plan = None
+        owner = self._owner(obj)
         try:
-            observed, owned = await read_remote(client, spec, recorded, obj.uid)
-            plan = plan_deletion(spec, uid=obj.uid, policies=policies, observed=observed, owned=owned)
+            observed, owned = await read_remote(client, spec, recorded, owner)
+            plan = plan_deletion(
+                spec,
+                uid=obj.uid,
+                policies=policies,
+                observed=observed,
+                owned=owned,
+                ref=owner.ref,
+                owner_alive=owner.alive,
+            )
             for call in plan.calls:
                 try:
                     await _run_call(client, call)
@@ -576,7 +601,7 @@ def _recorded(obj: ObjectView, state: ObjectState, spec: ModelVersionSpec) -> Re
 
 
 async def read_remote(
-    client: PaiClient, spec: ModelVersionSpec, recorded: Recorded, uid: str
+    client: PaiClient, spec: ModelVersionSpec, recorded: Recorded, owner: Owner
 ) -> tuple[ModelVersion | None, list[ModelVersion] | None]:
     """The reads every pass starts with: GET the known name, then (server-assigned names whose
     version is unknown) the ownership-label search. Returns (observed, owned)."""
@@ -584,7 +609,7 @@ async def read_remote(
     observed = await _get_or_none(client, spec.model_id, name) if name else None
     owned = None
     if needs_owner_search(spec, recorded, observed):
-        owned = await search_owned(client, spec.model_id, uid)
+        owned = await search_owned(client, spec.model_id, owner)
     return observed, owned
 
 
@@ -597,11 +622,20 @@ async def _get_or_none(client: PaiClient, model_id: str, name: str) -> ModelVers
         return None
 
 
-async def search_owned(client: PaiClient, model_id: str, uid: str) -> list[ModelVersion]:
-    """Versions of the model whose labels mention this UID. PAI's Label filter is a substring
-    match on key or value, so the exact ownership label is checked by `filter_owned`."""
-    found = [v async for v in client.iter_model_versions(model_id, ListModelVersionsRequest(label=uid))]
-    return filter_owned(found, uid)
+async def search_owned(client: PaiClient, model_id: str, owner: Owner | str) -> list[ModelVersion]:
+    """Versions of the model whose ownership labels name this UID or this namespace/name (the
+    latter finds a version of a restored object's predecessor; the former, versions created
+    before the namespace/name label existed). PAI's Label filter is a substring match on key or
+    value, so the exact labels are checked by `filter_owned`."""
+    who = owner if isinstance(owner, Owner) else Owner(owner)
+    found: dict[str, ModelVersion] = {}
+    for needle in (who.uid, who.ref):
+        if needle is None:
+            continue
+        request = ListModelVersionsRequest(label=needle)
+        async for version in client.iter_model_versions(model_id, request):
+            found.setdefault(version.version_name, version)
+    return filter_owned(list(found.values()), who)
 
 
 async def _run_call(client: PaiClient, call: RemoteCall) -> str | None:

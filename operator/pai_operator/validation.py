@@ -18,8 +18,8 @@ from pai_operator.spec import (
     DELETION_POLICY_ANNOTATION,
     MAX_METRICS_CHARS,
     MAX_REMOTE_LABELS,
-    OWNER_LABEL_KEY,
     PAUSED_ANNOTATION,
+    RESERVED_LABEL_KEYS,
     AdoptionPolicy,
     DeletionPolicy,
     ManagementPolicy,
@@ -131,15 +131,17 @@ def validate_spec(spec: ModelVersionSpec, policies: Policies, recorded: Recorded
                 f"{MAX_METRICS_CHARS}"
             )
     if spec.labels is not None:
-        if OWNER_LABEL_KEY in spec.labels:
-            problems.append(f"spec.labels must not contain {OWNER_LABEL_KEY}: the operator reserves it")
+        for key in RESERVED_LABEL_KEYS:
+            if key in spec.labels:
+                problems.append(f"spec.labels must not contain {key}: the operator reserves it")
         if "" in spec.labels:
             problems.append("spec.labels must not contain an empty key")
-        total = len(spec.labels.keys() - {OWNER_LABEL_KEY}) + 1
+        user = len(spec.labels.keys() - set(RESERVED_LABEL_KEYS))
+        total = user + len(RESERVED_LABEL_KEYS)
         if total > MAX_REMOTE_LABELS:
             problems.append(
-                f"spec.labels has {total - 1} labels; with the ownership label that is {total}, "
-                f"PAI allows at most {MAX_REMOTE_LABELS}"
+                f"spec.labels has {user} labels; with the {len(RESERVED_LABEL_KEYS)} ownership "
+                f"labels that is {total}, PAI allows at most {MAX_REMOTE_LABELS}"
             )
     if policies.management == "Observe" and spec.version_name is None:
         problems.append("managementPolicy Observe needs spec.versionName: there is nothing to observe")
