@@ -292,6 +292,14 @@ def _metrics_of_size(chars: int) -> dict[str, Any]:
         ({"labels": {"": "x"}}, MANAGE, Recorded(), "empty key"),
         ({"options": {"x": float("nan")}}, MANAGE, Recorded(), "spec.options is not serialisable"),
         ({"extraInfo": {"x": float("inf")}}, MANAGE, Recorded(), "spec.extraInfo is not serialisable"),
+        (
+            {"options": {"a": [1, {"id": 2**53 + 1}]}},
+            MANAGE,
+            Recorded(),
+            "spec.options.a[1].id is the integer",
+        ),
+        ({"metrics": {"n": -(2**60)}}, MANAGE, Recorded(), "beyond +-2^53"),
+        ({"uri": "s3://bucket/m/"}, MANAGE, Recorded(), "spec.uri 's3://bucket/m/' must start with oss://"),
         ({"versionName": None}, OBSERVE, Recorded(), "Observe needs spec.versionName"),
         ({"versionName": "2.0.0"}, MANAGE, Recorded(version_name="0.1.0"), "set it to 0.1.0"),
         ({"regionId": "cn-shanghai"}, MANAGE, Recorded(region_id="cn-beijing"), "set it to cn-beijing"),
@@ -346,6 +354,8 @@ def test_parse_spec_accepts_a_valid_spec() -> None:
         {"labels": {f"k{i}": "v" for i in range(18)}},
         {"versionName": "0.1.0"},  # pinning the name PAI assigned is allowed
         {"regionId": "cn-beijing"},
+        {"metrics": {"n": 2**53, "f": 1e300, "ok": True}},  # exactly representable
+        {"uri": "https://example.com/m/"},
     ],
 )
 def test_valid_edges(fields: dict[str, Any]) -> None:
