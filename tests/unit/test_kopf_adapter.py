@@ -89,3 +89,8 @@ def test_kopf_retry_line_for_a_failed_deletion_is_dropped_others_kept() -> None:
     finally:
         kopf_log.removeHandler(handler)
     assert [r.getMessage() for r in seen] == ["Handler 'watched' failed with an exception. Will ignore."]
+
+
+def test_the_reconciler_asks_the_engine_whether_a_recorded_owner_is_alive() -> None:
+    operator = Operator(OperatorSettings())
+    assert operator.reconciler.owner_alive == operator.engine.is_live
