@@ -9,7 +9,7 @@ No I/O here. The reconciler drives one pass like this (parsing, policies and val
     problems = validate_spec(spec, policies, recorded)        # InvalidSpec: no PAI call at all
     name = lookup_name(spec, recorded)                         # GET it when not None (404 -> None)
     owned = search(...) if needs_owner_search(spec, recorded, observed) else None
-            # ListModelVersions(Label=uid) then filter_owned(): PAI's Label filter is a substring match
+            # ListModelVersions(Label=uid), (Label=<ns>/<name>), then filter_owned(): a substring match
     plan = plan_reconcile(spec, uid=..., policies=..., recorded=..., observed=..., owned=...)
     for call in plan.calls: execute in order (DeleteLabels before AddLabels keeps within PAI's 20)
     deletion: plan_deletion(...) with the same reads; DeletionPlan.best_effort says whether a failed

@@ -603,8 +603,9 @@ def _recorded(obj: ObjectView, state: ObjectState, spec: ModelVersionSpec) -> Re
 async def read_remote(
     client: PaiClient, spec: ModelVersionSpec, recorded: Recorded, owner: Owner
 ) -> tuple[ModelVersion | None, list[ModelVersion] | None]:
-    """The reads every pass starts with: GET the known name, then (server-assigned names whose
-    version is unknown) the ownership-label search. Returns (observed, owned)."""
+    """The reads every pass starts with: GET the known name, then, when `needs_owner_search`
+    says so (the version is not found by name and no name is recorded), the ownership-label
+    search. Returns (observed, owned)."""
     name = lookup_name(spec, recorded)
     observed = await _get_or_none(client, spec.model_id, name) if name else None
     owned = None
