@@ -40,6 +40,19 @@ class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
         return None
 
 
+class _DeletionRetryLogFilter(logging.Filter):
+    """Drops kopf's "Handler 'deleted' failed temporarily" line. kopf logs every TemporaryError
+    at ERROR, once per retry; the reconciler logs a failed deletion itself, at WARNING and
+    rate-limited while it is transient, at ERROR with the way out once it persists."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("'deleted'" in text and "failed temporarily" in text)
+
+
+DELETION_RETRY_LOG_FILTER = _DeletionRetryLogFilter()
+
+
 class KopfEvents:
     """Posts Events through kopf's queue (batched by kopf, never blocking a pass).
 
@@ -86,7 +99,12 @@ class Operator:
             self.events,
             conflict=StatusConflict,
         )
+        # Ownership succession (a restored object taking over its version) needs to know
+        # whether the recorded owner still exists; the engine sees every live object.
+        self.reconciler.owner_alive = self.engine.is_live
         metrics.register_census(self.engine)
+        # kopf's per-object logger; adding the same filter object twice is a no-op.
+        logging.getLogger("kopf.objects").addFilter(DELETION_RETRY_LOG_FILTER)
         self.registry = kopf.OperatorRegistry()
         self._engine_task: asyncio.Task[None] | None = None
         self._register()

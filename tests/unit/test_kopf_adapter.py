@@ -68,3 +68,29 @@ async def test_namespace_annotations_are_read_once_for_a_burst_of_deletions() ->
     results = await asyncio.gather(*(cache.get("team-a") for _ in range(50)))
     assert reads == ["team-a"]
     assert all(r == {"pai.mlops.dev/deletion-policy": "Retain"} for r in results)
+
+
+def test_kopf_retry_line_for_a_failed_deletion_is_dropped_others_kept() -> None:
+    """kopf logs every TemporaryError at ERROR; the reconciler logs failed deletions itself
+    (WARNING while transient), so kopf's line for the delete handler must not reach the log."""
+    Operator(OperatorSettings())
+    kopf_log = logging.getLogger("kopf.objects")
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
+    kopf_log.addHandler(handler)
+    try:
+        kopf_log.error("Handler 'deleted' failed temporarily: cannot delete the remote version yet")
+        kopf_log.error("Handler 'watched' failed with an exception. Will ignore.")
+    finally:
+        kopf_log.removeHandler(handler)
+    assert [r.getMessage() for r in seen] == ["Handler 'watched' failed with an exception. Will ignore."]
+
+
+def test_the_reconciler_asks_the_engine_whether_a_recorded_owner_is_alive() -> None:
+    operator = Operator(OperatorSettings())
+    assert operator.reconciler.owner_alive == operator.engine.is_live
