@@ -168,15 +168,27 @@ def lookup_name(spec: ModelVersionSpec, recorded: Recorded) -> str | None:
     return spec.version_name or recorded.version_name
 
 
-def needs_owner_search(spec: ModelVersionSpec, recorded: Recorded, observed: ModelVersion | None) -> bool:
+def needs_owner_search(
+    spec: ModelVersionSpec,
+    recorded: Recorded,
+    observed: ModelVersion | None,
+    *,
+    generation: int | None = None,
+) -> bool:
     """Search by ownership label when the version is not found by name and no name was recorded:
     server-assigned names whose version is not known (a lost create, a restore without status),
     and a fixed name whose status is empty, since a server-assigned create may have happened
     before spec.versionName was set (its name never reached status). A fixed name with a recorded
-    one is authoritative: a lost create is found by GET under that name."""
+    one is authoritative: a lost create is found by GET under that name.
+
+    `generation` 1 means the spec never changed since the object was created: a fixed name was
+    there from the start, so no server-assigned create can have happened and the search (two
+    Lists, which would make every create cost four reads) is skipped. None: unknown, search."""
     if observed is not None:
         return False
-    return spec.version_name is None or recorded.version_name is None
+    if spec.version_name is None:
+        return True
+    return recorded.version_name is None and generation != 1
 
 
 def filter_owned(versions: Sequence[ModelVersion], owner: Owner | str) -> list[ModelVersion]:
@@ -264,6 +276,7 @@ def plan_reconcile(
     problems: Sequence[str] | None = None,
     ref: str | None = None,
     owner_alive: Callable[[str], bool] | None = None,
+    generation: int | None = None,
 ) -> Plan:
     """Decide the remote calls for one reconcile pass.
 
@@ -285,7 +298,7 @@ def plan_reconcile(
             version_name=recorded.version_name or spec.version_name,
             problem=Problem(Reason.INVALID_SPEC, "; ".join(problems)),
         )
-    if owned is None and needs_owner_search(spec, recorded, observed):
+    if owned is None and needs_owner_search(spec, recorded, observed, generation=generation):
         raise ValueError("plan_reconcile needs the ownership search result (needs_owner_search is true)")
 
     selected = _select_remote(spec, owner, observed, owned)

@@ -241,7 +241,7 @@ class Reconciler:
             owned = None
             owner = self._owner(obj)
             if not problems:  # an invalid spec is terminal without any PAI call
-                observed, owned = await read_remote(client, spec, recorded, owner)
+                observed, owned = await read_remote(client, spec, recorded, owner, generation=obj.generation)
             plan = plan_reconcile(
                 spec,
                 uid=obj.uid,
@@ -252,6 +252,7 @@ class Reconciler:
                 problems=problems,
                 ref=owner.ref,
                 owner_alive=owner.alive,
+                generation=obj.generation,
             )
             events, version_name, after = await self._execute(client, spec, plan)
         except PaiError as error:
@@ -603,7 +604,12 @@ def _recorded(obj: ObjectView, state: ObjectState, spec: ModelVersionSpec) -> Re
 
 
 async def read_remote(
-    client: PaiClient, spec: ModelVersionSpec, recorded: Recorded, owner: Owner
+    client: PaiClient,
+    spec: ModelVersionSpec,
+    recorded: Recorded,
+    owner: Owner,
+    *,
+    generation: int | None = None,
 ) -> tuple[ModelVersion | None, list[ModelVersion] | None]:
     """The reads every pass starts with: GET the known name, then, when `needs_owner_search`
     says so (the version is not found by name and no name is recorded), the ownership-label
@@ -611,7 +617,7 @@ async def read_remote(
     name = lookup_name(spec, recorded)
     observed = await _get_or_none(client, spec.model_id, name) if name else None
     owned = None
-    if needs_owner_search(spec, recorded, observed):
+    if needs_owner_search(spec, recorded, observed, generation=generation):
         owned = await search_owned(client, spec.model_id, owner)
     return observed, owned
 

@@ -94,3 +94,35 @@ def test_kopf_retry_line_for_a_failed_deletion_is_dropped_others_kept() -> None:
 def test_the_reconciler_asks_the_engine_whether_a_recorded_owner_is_alive() -> None:
     operator = Operator(OperatorSettings())
     assert operator.reconciler.owner_alive == operator.engine.is_live
+
+
+def test_the_engine_gets_plain_copies_without_bulk() -> None:
+    from pai_operator.kopf_adapter import _plain
+
+    raw = {
+        "metadata": {
+            "name": "mv",
+            "namespace": "ns",
+            "uid": "u",
+            "generation": 2,
+            "resourceVersion": "7",
+            "finalizers": ["pai.mlops.dev/finalizer"],
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{...}",
+                "pai.mlops.dev/paused": "true",
+            },
+        },
+        "spec": {"modelId": "m", "labels": {"a": "b"}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    plain = _plain(kopf.Body(raw))
+    assert "managedFields" not in plain["metadata"]
+    assert plain["metadata"]["annotations"] == {"pai.mlops.dev/paused": "true"}
+    assert plain["spec"] == raw["spec"]
+    assert plain["status"] == raw["status"]
+    raw["spec"]["labels"]["a"] = "changed"  # a later event must not reach into the engine's copy
+    assert plain["spec"]["labels"] == {"a": "b"}
+    # Keys are shared across objects rather than copied per object.
+    other = _plain(kopf.Body({"metadata": {}, "spec": {"modelId": "x"}}))
+    assert next(iter(other["spec"])) is next(iter(plain["spec"]))

@@ -999,3 +999,14 @@ def test_observe_and_paused_never_write(spec: ModelVersionSpec, remote: ModelVer
         result = plan(spec, remote, policies=policies)
         assert result.calls == ()
         assert result.drift == compute_drift(spec, remote)
+
+
+def test_a_fixed_name_present_since_creation_needs_no_ownership_search() -> None:
+    """Generation 1: the name was there from the start, no server-assigned create can have
+    happened, so a create costs GET + Create + GET (no Lists); later generations search."""
+    named = ModelVersionSpec.model_validate({"modelId": MODEL, "uri": URI, "versionName": "1.0.0"})
+    nothing = Recorded()
+    assert not needs_owner_search(named, nothing, None, generation=1)
+    assert needs_owner_search(named, nothing, None, generation=2)
+    assert needs_owner_search(named, nothing, None)  # unknown: search
+    assert not needs_owner_search(named, Recorded(version_name="1.0.0"), None, generation=2)

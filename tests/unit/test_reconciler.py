@@ -76,16 +76,11 @@ def event_reasons(result: PassResult | DeletionResult) -> list[tuple[str, str]]:
 async def test_create_with_fixed_name(h: Harness) -> None:
     result = await h.reconcile({**FIXED, "labels": {"team": "a"}})
 
-    # No status yet: the ownership search runs too (a server-assigned create may have preceded
-    # spec.versionName; see test_named_spec_reports_a_stray_server_assigned_version).
-    assert await h.pai.actions() == [
-        "GetModelVersion",
-        "ListModelVersions",
-        "ListModelVersions",
-        "CreateModelVersion",
-        "GetModelVersion",
-    ]
-    body = json.loads(h.pai.requests[3].content)
+    # Generation 1: the name was in the spec from the start, so no server-assigned create can
+    # have preceded it and no ownership search is needed (see the late-name test below, where
+    # the spec changed and the search runs).
+    assert await h.pai.actions() == ["GetModelVersion", "CreateModelVersion", "GetModelVersion"]
+    body = json.loads(h.pai.requests[1].content)
     assert body["VersionName"] == "1.0.0"
     assert {"Key": OWNER_LABEL_KEY, "Value": UID} in body["Labels"]
     assert {"Key": "team", "Value": "a"} in body["Labels"]
@@ -256,7 +251,7 @@ async def test_name_set_after_a_server_assigned_create_reports_the_stray_and_orp
     await h.pai.clear()
     named = {**ASSIGNED, "versionName": "1.0.0"}
 
-    await h.reconcile(named)
+    await h.reconcile(named, generation=2)  # adding the name is a spec change
 
     assert await h.pai.writes() == []
     assert await h.pai.names() == ["0.1.0"]
