@@ -28,6 +28,10 @@ from pai_operator.spec import FINALIZER, GROUP, KIND, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 
+NAMESPACE_CACHE_TTL = 60.0
+"""Seconds a Namespace's annotations are trusted: an admin's change of its role takes effect
+within this time."""
+
 
 class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
     """kopf's "last handled configuration" drives create/update handlers, which we do not use:
@@ -75,8 +79,11 @@ class Operator:
 
     def __init__(self, settings: OperatorSettings) -> None:
         self.settings = settings
-        self.clients = ClientPool(settings)
-        self.reconciler = Reconciler(settings, self.clients, NamespaceAnnotationCache())
+        # One Namespace read per namespace per minute serves the deletion-policy default and the
+        # identity mapping, however many objects the namespace holds.
+        namespaces = NamespaceAnnotationCache(ttl=NAMESPACE_CACHE_TTL)
+        self.clients = ClientPool(settings, namespaces)
+        self.reconciler = Reconciler(settings, self.clients, namespaces)
         self.events = KopfEvents()
         self.engine = Engine(
             settings,

@@ -33,6 +33,7 @@ from pai_operator.pai import (
     ModelNotFoundError,
     ModelVersion,
     NetworkError,
+    NoCredentialsError,
     NotFoundError,
     PaiClient,
     PaiError,
@@ -133,7 +134,9 @@ class ObjectView:
 
 
 class ClientSource(Protocol):
-    def for_region(self, region_id: str) -> PaiClient: ...
+    async def for_object(self, namespace: str, region_id: str) -> PaiClient:
+        """The client of the object's namespace identity (never chosen by the object itself)."""
+        ...
 
 
 class NamespaceAnnotations(Protocol):
@@ -210,11 +213,11 @@ class Reconciler:
         )
         recorded = _recorded(obj, state, spec)
         region = effective_region(spec, recorded, self.settings.region)
-        client = self.clients.for_region(region)
         problems = validate_spec(spec, policies, recorded)
         observed: ModelVersion | None = None
         plan: Plan | None = None
         try:
+            client = await self.clients.for_object(obj.namespace, region)
             owned = None
             if not problems:  # an invalid spec is terminal without any PAI call
                 observed, owned = await read_remote(client, spec, recorded, obj.uid)
@@ -402,6 +405,9 @@ class Reconciler:
         )
 
     def _classify(self, error: PaiError, failures: int) -> tuple[Reason, float]:
+        if isinstance(error, NoCredentialsError):
+            # Only an admin can map the namespace; look again at the resync pace, no hot loop.
+            return Reason.NO_CREDENTIALS, self.resync_delay()
         if isinstance(error, ModelNotFoundError):
             return Reason.MODEL_NOT_FOUND, self.settings.model_missing_retry
         if isinstance(error, AuthError):
@@ -473,9 +479,11 @@ class Reconciler:
         if policies.management == "Observe":
             return DeletionResult(done=True, message="Observe mode never deletes the remote version")
         recorded = _recorded(obj, state, spec)
-        client = self.clients.for_region(effective_region(spec, recorded, self.settings.region))
         plan = None
         try:
+            client = await self.clients.for_object(
+                obj.namespace, effective_region(spec, recorded, self.settings.region)
+            )
             observed, owned = await read_remote(client, spec, recorded, obj.uid)
             plan = plan_deletion(spec, uid=obj.uid, policies=policies, observed=observed, owned=owned)
             for call in plan.calls:
@@ -490,8 +498,13 @@ class Reconciler:
             # Retain keeps the remote version whatever happens; removing our ownership label is
             # a courtesy (the UID in it can never match another object), so no failure, not even
             # of the read before it (revoked credentials), may hold the object.
-            if (plan is not None and plan.best_effort) or policies.deletion == "Retain":
+            # A namespace without identity whose object never recorded a remote version never
+            # created one (refused before any call): nothing to delete, nothing to hold it for.
+            unmapped = isinstance(error, NoCredentialsError) and recorded.version_name is None
+            if (plan is not None and plan.best_effort) or policies.deletion == "Retain" or unmapped:
                 message = plan.message if plan is not None else "retaining the remote version"
+                if unmapped:
+                    message = "no remote version was recorded"
                 log.warning("releasing %s/%s despite: %s", obj.namespace, obj.name, error)
                 return DeletionResult(
                     done=True,

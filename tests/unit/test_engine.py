@@ -89,10 +89,21 @@ class FakeClient:
 
 
 class FakeClients:
+    """One client for the default identity; namespaces map to identities through `roles`."""
+
     def __init__(self) -> None:
         self.client = FakeClient()
+        self.roles: dict[str, str] = {}
+        self.identities: list[tuple[str, str]] = []  # (identity, region) of each client asked for
 
-    def for_region(self, region_id: str) -> Any:
+    def identity_key(self, namespace: str) -> str:
+        return self.roles.get(namespace, "")
+
+    async def resolve(self, namespace: str) -> str:
+        return self.identity_key(namespace)
+
+    def for_identity(self, identity: str, region_id: str) -> Any:
+        self.identities.append((identity, region_id))
         return self.client
 
 
