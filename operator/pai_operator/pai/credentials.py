@@ -107,8 +107,9 @@ class SourceCredentials:
     assumption: one default chain (environment keys, RRSA, profiles, ECS RAM role) whose cached
     token serves all of them."""
 
-    def __init__(self) -> None:
-        self._provider: Any = None
+    def __init__(self, provider: Any = None) -> None:
+        """`provider`: an `alibabacloud_credentials` provider to use instead of the default chain."""
+        self._provider = provider
 
     def library_provider(self) -> Any:
         if self._provider is None:
