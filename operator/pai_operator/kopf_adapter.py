@@ -175,11 +175,12 @@ async def run_operator(settings: OperatorSettings) -> None:
     metrics.serve(settings.metrics_port)
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     log.info(
-        "pai-operator starting: %s, region %s, endpoint %s, resync %ss",
+        "pai-operator starting: %s, region %s, endpoint %s, resync %ss, unmapped namespaces %s",
         "all namespaces" if settings.all_namespaces else f"namespaces {', '.join(settings.namespaces)}",
         settings.region,
         settings.endpoint or "(from region)",
         settings.resync_interval,
+        "refused (NoCredentials)" if settings.require_namespace_identity else "use the operator's identity",
     )
 
     async def run_kopf() -> None:
