@@ -205,6 +205,10 @@ def test_required_identity_and_unassumable_roles(
     assert 1 <= len(failing_sts) <= 4, failing_sts
     assert {e["Code"] for e in failing_sts} == {"EntityNotExist.Role"}
 
+    # The credentials library's own failure log (whole STS answers, tracebacks) stays out.
+    assert "Refresh credentials failed" not in operator.log_text()
+    assert "string to sign" not in operator.log_text().lower()
+
     # An object that never reached PAI is let go when deleted, identity or not.
     mvs_u.delete("mv")
     mvs_u.wait_gone("mv", timeout=30)
