@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alibabacloud_aiworkspace20210204 import models as sdk_models
@@ -141,3 +142,14 @@ def test_wrong_secret_is_a_signature_mismatch(accounts: EmulatorProcess) -> None
     with pytest.raises(CredentialException) as caught:
         provider.get_credentials()  # the synchronous path (requests) as well as the async one
     assert "SignatureDoesNotMatch" in str(caught.value)
+
+
+def test_state_file_keeps_every_account(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    args = ["--role", ROLE_B, "--model", f"{ACCOUNT_B}/{MODEL}", "--model", MODEL]
+    with EmulatorProcess(credentials=[OPERATOR_KEY], models=(), state_file=state, extra_args=args) as first:
+        name = create(sdk(first, assume(first, ROLE_B)))
+        create(sdk(first, OPERATOR_KEY))
+    with EmulatorProcess(credentials=[OPERATOR_KEY], models=(), state_file=state, extra_args=args) as second:
+        assert [v["VersionName"] for v in second.admin.versions(MODEL, ACCOUNT_B)] == [name]
+        assert [v["OwnerId"] for v in second.admin.versions(MODEL)] == ["1000000000000001"]
