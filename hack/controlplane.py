@@ -78,7 +78,7 @@ class Binaries:
             etcd=root / f"etcd-{VERSIONS['ETCD_VERSION']}" / "etcd",
             kube_apiserver=k8s / "kube-apiserver",
             kubectl=k8s / "kubectl",
-            helm=root / f"helm-{VERSIONS['HELM_VERSION']}" / "helm",
+            helm=root / f"helm-{VERSIONS['HELM_VERSION']}-kv" / "helm",
         )
 
     def missing(self) -> list[Path]:

@@ -20,22 +20,18 @@ from typing import Any, Final
 from pai_operator.normalize import options_to_wire
 from pai_operator.pai.models import Label, ModelVersion
 from pai_operator.spec import OWNER_LABEL_KEY, AtProvider, ModelVersionSpec
+from pai_operator.validation import JSON_FIELDS
 
 LIST_PAGE_SIZE: Final = 100
 """ListModelVersions' largest page: fewest calls per model."""
 
+# Spec fields that carry the remote field of the same name (options excepted: a string remotely).
 _SPEC_FIELDS: Final = (
     "version_description",
     "approval_status",
     "source_type",
     "source_id",
-    "metrics",
-    "training_spec",
-    "inference_spec",
-    "evaluation_spec",
-    "compression_spec",
-    "distillation_spec",
-    "extra_info",
+    *(name for name in JSON_FIELDS if name != "options"),
     "uri",
     "format_type",
     "framework_type",

@@ -194,6 +194,18 @@ class Reconciler:
 
     # --- reconcile --------------------------------------------------------------------------
 
+    def _inputs(
+        self, obj: ObjectView, state: ObjectState, spec: ModelVersionSpec
+    ) -> tuple[Policies, Recorded, list[str]]:
+        """Policies in effect, recorded facts and spec problems: what every pass starts from.
+        The namespace's deletion-policy default only matters when deleting; reading it on every
+        pass would cost a Kubernetes call per resync for nothing."""
+        policies = resolve_policies(
+            spec, annotations=obj.annotations, default_deletion=self.settings.default_deletion_policy
+        )
+        recorded = _recorded(obj, state, spec)
+        return policies, recorded, validate_spec(spec, policies, recorded)
+
     async def reconcile(self, obj: ObjectView, state: ObjectState) -> PassResult:
         previous = _conditions(obj.status)
         parsed = parse_spec(obj.spec)
@@ -206,14 +218,8 @@ class Reconciler:
                 obj, "invalid", conditions, previous, model_id=str(obj.spec.get("modelId", ""))
             )
         spec = parsed
-        # The namespace's deletion-policy default only matters when deleting; reading it on every
-        # pass would cost a Kubernetes call per resync for nothing.
-        policies = resolve_policies(
-            spec, annotations=obj.annotations, default_deletion=self.settings.default_deletion_policy
-        )
-        recorded = _recorded(obj, state, spec)
+        policies, recorded, problems = self._inputs(obj, state, spec)
         region = effective_region(spec, recorded, self.settings.region)
-        problems = validate_spec(spec, policies, recorded)
         observed: ModelVersion | None = None
         plan: Plan | None = None
         try:
@@ -243,11 +249,7 @@ class Reconciler:
         if isinstance(parsed, list):
             return True
         spec = parsed
-        policies = resolve_policies(
-            spec, annotations=obj.annotations, default_deletion=self.settings.default_deletion_policy
-        )
-        recorded = _recorded(obj, state, spec)
-        problems = validate_spec(spec, policies, recorded)
+        policies, recorded, problems = self._inputs(obj, state, spec)
         if problems:
             return True
         last_seen = obj.status.get("atProvider")

@@ -469,6 +469,7 @@ def _helm_uninstall(cluster: Cluster, release: str, namespace: str) -> None:
     run(cluster, cluster.helm, "uninstall", release, "-n", namespace, "--wait=false", check=False)
 
 
+@pytest.mark.usefixtures("no_cluster_wide_kustomize_install")
 def test_make_install_uses_the_chart_and_the_current_kubeconfig(
     control_plane: Cluster, namespace: str
 ) -> None:
