@@ -22,6 +22,8 @@ class AddModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_pascal, extra="forbid")
 
     model_id: str
+    account: str | None = None
+    """None: the default account."""
 
 
 QuotaUpdate = RootModel[dict[str, float]]
@@ -56,7 +58,7 @@ async def add_model(request: web.Request) -> web.Response:
     body = await _body(request, AddModel)
     if not body.model_id:
         raise errors.invalid_parameter("ModelId must not be empty.")
-    created = emulator.store.add_model(body.model_id)
+    created = emulator.store_for(body.account or emulator.default_account).add_model(body.model_id)
     await emulator.save()
     return json_response({"ModelId": body.model_id, "Created": created})
 
@@ -101,11 +103,17 @@ async def reset(request: web.Request) -> web.Response:
     return json_response({"Models": sorted(emulator.store.models)})
 
 
+def _account(request: web.Request) -> str:
+    """`?Account=` selects an account; absent: the default one."""
+    emulator = request.app[EMULATOR]
+    return request.query.get("Account") or emulator.default_account
+
+
 @_admin
 async def versions(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR]
     model_id = request.match_info["model_id"]
-    stored = emulator.store.models.get(model_id)
+    stored = emulator.store_for(_account(request)).models.get(model_id)
     if stored is None:
         raise errors.model_not_found(model_id)
     ordered = sorted(stored.values(), key=lambda version: version.seq)
@@ -114,7 +122,7 @@ async def versions(request: web.Request) -> web.Response:
 
 @_admin
 async def get_quotas(request: web.Request) -> web.Response:
-    return json_response({"Quotas": request.app[EMULATOR].quotas.rates()})
+    return json_response({"Quotas": request.app[EMULATOR].quota_rates()})
 
 
 @_admin
@@ -125,10 +133,10 @@ async def set_quotas(request: web.Request) -> web.Response:
     if unknown:
         raise errors.invalid_parameter(f"Unknown operations {unknown}; known: {list(OPERATIONS)}.")
     try:
-        emulator.quotas.configure(rates)
+        emulator.configure_quotas(rates)
     except ValueError as exc:
         raise errors.invalid_parameter(str(exc)) from None
-    return json_response({"Quotas": emulator.quotas.rates()})
+    return json_response({"Quotas": emulator.quota_rates()})
 
 
 def add_admin_routes(app: web.Application) -> None:

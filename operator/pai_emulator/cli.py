@@ -12,7 +12,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from pai_emulator.config import OPERATIONS, AccessKey, EmulatorConfig, StsCredential, default_quotas
+from pai_emulator.config import (
+    OPERATIONS,
+    AccessKey,
+    EmulatorConfig,
+    Role,
+    StsCredential,
+    default_quotas,
+    parse_role_arn,
+)
 from pai_emulator.server import create_app
 
 log = logging.getLogger("pai_emulator")
@@ -20,10 +28,28 @@ URL_PREFIX = "PAI_EMULATOR_URL="
 
 
 def _access_key(value: str) -> AccessKey:
-    key_id, sep, secret = value.partition(":")
+    # The account follows the last "@": secrets may contain "@", account ids never do.
+    credential, at, account = value.rpartition("@")
+    if not at or not account.isdigit():
+        credential, account = value, ""
+    key_id, sep, secret = credential.partition(":")
     if not sep or not key_id or not secret:
-        raise argparse.ArgumentTypeError("expected ID:SECRET")
-    return AccessKey(key_id, secret)
+        raise argparse.ArgumentTypeError("expected ID:SECRET or ID:SECRET@ACCOUNT")
+    return AccessKey(key_id, secret, account=account or None)
+
+
+def _role(value: str) -> Role:
+    role = parse_role_arn(value)
+    if role is None:
+        raise argparse.ArgumentTypeError("expected a RAM role ARN, acs:ram::<account>:role/<name>")
+    return role
+
+
+def _model(value: str) -> str:
+    account, sep, model_id = value.partition("/")
+    if not value or (sep and (not account.isdigit() or not model_id or "/" in model_id)):
+        raise argparse.ArgumentTypeError("expected MODEL_ID or ACCOUNT/MODEL_ID")
+    return value
 
 
 def _sts(value: str) -> StsCredential:
@@ -52,9 +78,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8089, help="0 picks a free port")
-    parser.add_argument("--access-key", type=_access_key, action="append", default=[], metavar="ID:SECRET")
+    parser.add_argument(
+        "--access-key",
+        type=_access_key,
+        action="append",
+        default=[],
+        metavar="ID:SECRET[@ACCOUNT]",
+        help="a long-lived key; without @ACCOUNT it belongs to the default account",
+    )
     parser.add_argument("--sts-token", type=_sts, action="append", default=[], metavar="ID:SECRET:TOKEN")
-    parser.add_argument("--model", action="append", default=[], metavar="MODEL_ID")
+    parser.add_argument(
+        "--model",
+        type=_model,
+        action="append",
+        default=[],
+        metavar="[ACCOUNT/]MODEL_ID",
+        help="a model of the default account, or of ACCOUNT",
+    )
+    parser.add_argument(
+        "--role",
+        type=_role,
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="a RAM role AssumeRole may assume (acs:ram::<account>:role/<name>); any key may assume it",
+    )
+    parser.add_argument(
+        "--sts-token-lifetime",
+        type=float,
+        metavar="SECONDS",
+        help="lifetime of AssumeRole credentials, whatever DurationSeconds asked (tests of refresh)",
+    )
+    parser.add_argument(
+        "--default-account",
+        default=EmulatorConfig.owner_id,
+        metavar="ACCOUNT",
+        help="the account of keys and models given without one",
+    )
     parser.add_argument("--admin", action="store_true", help="enable the unauthenticated /_emulator/ API")
     parser.add_argument("--state-file", type=Path, help="JSON snapshot: loaded at start, saved on change")
     parser.add_argument("--quota", type=_quota, action="append", default=[], metavar="Operation=rate")
@@ -69,6 +129,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         access_keys=args.access_key,
         sts_credentials=args.sts_token,
         models=args.model,
+        roles=args.role,
+        sts_token_lifetime=args.sts_token_lifetime,
+        owner_id=args.default_account,
         admin=args.admin,
         state_file=args.state_file,
         quotas=quotas,

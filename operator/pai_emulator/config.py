@@ -5,6 +5,7 @@ Secrets are excluded from reprs so that logging a config never leaks them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,31 @@ class AccessKey:
     access_key_id: str
     access_key_secret: str = field(repr=False)
     user_id: str | None = None
+    account: str | None = None
+    """The account the key belongs to; None: the default account (`EmulatorConfig.owner_id`)."""
+
+
+@dataclass(frozen=True)
+class Role:
+    """A RAM role that AssumeRole may assume. Any configured key may assume it (no trust policy):
+    the emulator tests the operator's side of role assumption, not RAM's trust rules."""
+
+    arn: str
+    account: str
+    name: str
+
+
+ROLE_ARN_RE = re.compile(r"acs:ram::(\d+):role/([A-Za-z0-9.@_-]{1,64})")
+
+
+def parse_role_arn(arn: str) -> Role | None:
+    """`acs:ram::<account>:role/<name>`; None when the ARN is not of that form. Role names are
+    case-insensitive in RAM, so the stored ARN is lower-cased (ARNs compare equal either way)."""
+    match = ROLE_ARN_RE.fullmatch(arn.strip())
+    if match is None:
+        return None
+    account, name = match[1], match[2].lower()
+    return Role(arn=f"acs:ram::{account}:role/{name}", account=account, name=name)
 
 
 @dataclass(frozen=True)
@@ -50,6 +76,7 @@ class StsCredential:
     security_token: str = field(repr=False)
     expires_at: datetime | None = None
     user_id: str | None = None
+    account: str | None = None
 
 
 @dataclass
@@ -57,12 +84,18 @@ class EmulatorConfig:
     access_keys: list[AccessKey] = field(default_factory=list)
     sts_credentials: list[StsCredential] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    """Model ids of the default account, or `ACCOUNT/MODEL_ID` for another account."""
+    roles: list[Role] = field(default_factory=list)
+    # Lifetime of credentials AssumeRole issues, overriding the requested DurationSeconds (which
+    # must still be valid, 900-43200): tests make tokens expire mid-run. None: as requested.
+    sts_token_lifetime: float | None = None
     # Admin endpoints (/_emulator/...) are off unless asked for: they bypass authentication.
     admin: bool = False
     state_file: Path | None = None
     # Requests per second per operation; 0 disables throttling for that operation.
     quotas: dict[str, float] = field(default_factory=default_quotas)
     owner_id: str = "1000000000000001"
+    """The default account: keys given without @ACCOUNT and models without ACCOUNT/ belong to it."""
     # x-acs-date may differ from the server clock by at most this much, either way.
     max_clock_skew_seconds: float = 15 * 60
     # Only the last N requests are kept in the journal (benchmarks would otherwise grow it forever).

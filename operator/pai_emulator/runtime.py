@@ -29,33 +29,97 @@ class Emulator:
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
-        self.store = Store(config.models, config.owner_id, clock=lambda: datetime.now(UTC))
+        self.default_account = config.owner_id
+        self.roles = {role.arn: role for role in config.roles}
+        # One store per account: an account sees and changes only its own models and versions.
+        self.stores: dict[str, Store] = {}
+        for account, models in _models_by_account(config.models, config.owner_id).items():
+            self.stores[account] = self._new_store(account, models)
+        self.store = self.store_for(config.owner_id)
         self.verifier = SignatureVerifier(
-            config.access_keys, config.sts_credentials, max_clock_skew_seconds=config.max_clock_skew_seconds
+            config.access_keys,
+            config.sts_credentials,
+            max_clock_skew_seconds=config.max_clock_skew_seconds,
+            default_account=config.owner_id,
         )
-        self.quotas = Quotas(config.quotas)
+        # PAI's quotas are per account: one account's traffic never throttles another's.
+        self._quota_rates = dict(config.quotas)
+        self._quotas: dict[str, Quotas] = {}
         self.faults = FaultInjector()
         self.journal = Journal(config.journal_limit)
         self._save_lock = asyncio.Lock()
         if config.state_file is not None and config.state_file.exists():
-            self.store.load(json.loads(config.state_file.read_text()))
+            self.load(json.loads(config.state_file.read_text()))
+
+    @staticmethod
+    def _new_store(account: str, models: list[str]) -> Store:
+        return Store(models, account, clock=lambda: datetime.now(UTC))
+
+    def store_for(self, account: str) -> Store:
+        store = self.stores.get(account)
+        if store is None:
+            store = self.stores[account] = self._new_store(account, [])
+        return store
+
+    def quotas_for(self, account: str) -> Quotas:
+        quotas = self._quotas.get(account)
+        if quotas is None:
+            quotas = self._quotas[account] = Quotas(self._quota_rates)
+        return quotas
+
+    def quota_rates(self) -> dict[str, float]:
+        return dict(self._quota_rates)
+
+    def configure_quotas(self, rates: dict[str, float]) -> None:
+        """Set rates for every account (the ones seen so far and those to come)."""
+        Quotas(rates)  # validates before anything changes
+        self._quota_rates.update(rates)
+        for quotas in self._quotas.values():
+            quotas.configure(rates)
 
     def reset(self) -> None:
         """Back to the configured start: seeded models without versions, no faults, empty journal."""
-        self.store.reset()
+        seeded = _models_by_account(self.config.models, self.default_account)
+        self.stores = {account: self._new_store(account, models) for account, models in seeded.items()}
+        self.store = self.store_for(self.default_account)
         self.faults.clear()
         self.journal.clear()
         self.verifier.nonces.clear()
-        self.quotas.configure(self.config.quotas)
+        self._quota_rates = dict(self.config.quotas)
+        self._quotas.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The default account's state at the top level (the format before accounts existed, so
+        older state files still load), other accounts under "Accounts"."""
+        data = self.store.snapshot()
+        others = {a: s for a, s in self.stores.items() if a != self.default_account}
+        data["Accounts"] = {account: store.snapshot() for account, store in others.items()}
+        return data
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.store.load(data)
+        for account, state in (data.get("Accounts") or {}).items():
+            self.store_for(account).load(state)
 
     async def save(self) -> None:
         path = self.config.state_file
         if path is None:
             return
         # Serialised now (consistent with this moment's state), written off the event loop.
-        data = json.dumps(self.store.snapshot(), indent=1)
+        data = json.dumps(self.snapshot(), indent=1)
         async with self._save_lock:
             await asyncio.to_thread(_atomic_write, path, data)
+
+
+def _models_by_account(models: list[str], default_account: str) -> dict[str, list[str]]:
+    """`MODEL_ID` belongs to the default account, `ACCOUNT/MODEL_ID` to ACCOUNT."""
+    by_account: dict[str, list[str]] = {default_account: []}
+    for item in models:
+        account, sep, model_id = item.partition("/")
+        if not sep:
+            account, model_id = default_account, item
+        by_account.setdefault(account, []).append(model_id)
+    return by_account
 
 
 def _atomic_write(path: Path, data: str) -> None:

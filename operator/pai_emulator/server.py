@@ -26,7 +26,8 @@ from pai_emulator.runtime import (
     new_request_id,
 )
 from pai_emulator.signing import Principal, ReceivedRequest
-from pai_emulator.store import iso_millis
+from pai_emulator.store import Store, iso_millis
+from pai_emulator.sts import sts_handler
 
 log = logging.getLogger("pai_emulator")
 
@@ -45,6 +46,11 @@ class Call:
     body: Any
 
     @property
+    def store(self) -> Store:
+        """The caller's account: one account never sees or touches another's models."""
+        return self.emulator.store_for(self.principal.account)
+
+    @property
     def model_id(self) -> str:
         return self.request.match_info["model_id"]
 
@@ -58,37 +64,37 @@ Operation = Callable[[Call], Awaitable[tuple[dict[str, Any], str | None]]]
 
 
 async def create_version(call: Call) -> tuple[dict[str, Any], str | None]:
-    name = call.emulator.store.create(call.model_id, call.body, call.principal.user_id)
+    name = call.store.create(call.model_id, call.body, call.principal.user_id)
     return {"VersionName": name}, name
 
 
 async def get_version(call: Call) -> tuple[dict[str, Any], str | None]:
-    return call.emulator.store.get(call.model_id, call.version_name), call.version_name
+    return call.store.get(call.model_id, call.version_name), call.version_name
 
 
 async def update_version(call: Call) -> tuple[dict[str, Any], str | None]:
-    call.emulator.store.update(call.model_id, call.version_name, call.body)
+    call.store.update(call.model_id, call.version_name, call.body)
     return {}, call.version_name
 
 
 async def delete_version(call: Call) -> tuple[dict[str, Any], str | None]:
-    call.emulator.store.delete(call.model_id, call.version_name)
+    call.store.delete(call.model_id, call.version_name)
     return {}, call.version_name
 
 
 async def list_versions(call: Call) -> tuple[dict[str, Any], str | None]:
-    total, versions = call.emulator.store.list_versions(call.model_id, call.request.query)
+    total, versions = call.store.list_versions(call.model_id, call.request.query)
     return {"TotalCount": total, "Versions": versions}, None
 
 
 async def create_labels(call: Call) -> tuple[dict[str, Any], str | None]:
-    call.emulator.store.add_labels(call.model_id, call.version_name, call.body)
+    call.store.add_labels(call.model_id, call.version_name, call.body)
     return {}, call.version_name
 
 
 async def delete_labels(call: Call) -> tuple[dict[str, Any], str | None]:
     label_keys = call.request.query.get("LabelKeys")
-    call.emulator.store.delete_labels(call.model_id, call.version_name, label_keys)
+    call.store.delete_labels(call.model_id, call.version_name, label_keys)
     return {}, call.version_name
 
 
@@ -131,6 +137,7 @@ def api_handler(
             "Fault": None,
             # Which client (which operator replica) acted: tests assert that only the leader writes.
             "UserAgent": request.headers.get("User-Agent"),
+            "Account": None,  # whose models the call saw (tests check tenant isolation with it)
         }
         response: web.StreamResponse
         try:
@@ -139,11 +146,12 @@ def api_handler(
             principal = emulator.verifier.verify(
                 ReceivedRequest(request.method, raw_path, raw_query, request.headers.items(), raw)
             )
+            entry["Account"] = principal.account
             if request.headers.get("x-acs-action") != action:
                 raise errors.invalid_parameter(f"x-acs-action does not match this path; expected {action}.")
             if request.headers.get("x-acs-version") != API_VERSION:
                 raise errors.invalid_parameter(f"x-acs-version must be {API_VERSION}.")
-            retry_after = emulator.quotas.retry_after(action)
+            retry_after = emulator.quotas_for(principal.account).retry_after(action)
             if retry_after is not None:
                 raise errors.throttled(action, retry_after)
 
@@ -207,6 +215,10 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app[EMULATOR] = Emulator(config)
     for action, method, path, operation, has_body, writes in ROUTES:
         app.router.add_route(method, path, api_handler(action, operation, has_body, writes))
+    # STS shares the port: real STS is another host, but RPC requests go to "/" and PAI's ROA
+    # paths all start with /api/, so one listener serves both without ambiguity.
+    app.router.add_route("GET", "/", sts_handler)
+    app.router.add_route("POST", "/", sts_handler)
     if config.admin:
         add_admin_routes(app)
     app.router.add_route("*", "/{tail:.*}", unknown_api)

@@ -47,6 +47,8 @@ class ReceivedRequest:
 class Principal:
     access_key_id: str
     user_id: str
+    account: str
+    """The account whose models and versions this caller sees (an assumed role's, for STS)."""
 
 
 def canonical_query(raw_query: str) -> str:
@@ -135,10 +137,12 @@ class SignatureVerifier:
         sts_credentials: Iterable[StsCredential],
         *,
         max_clock_skew_seconds: float,
+        default_account: str = "1000000000000001",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = {key.access_key_id: key for key in access_keys}
         self._sts = {cred.access_key_id: cred for cred in sts_credentials}
+        self._default_account = default_account
         self._skew = max_clock_skew_seconds
         self._clock = clock
         self.nonces = NonceCache(2 * max_clock_skew_seconds + 60, clock)
@@ -163,7 +167,7 @@ class SignatureVerifier:
             if name not in headers:
                 raise errors.incomplete_signature(f"The signed header {name!r} is missing from the request.")
 
-        secret, user_id = self._credential(access_key_id, headers.get(SECURITY_TOKEN_HEADER, [None])[0])
+        secret, principal = self.credential(access_key_id, headers.get(SECURITY_TOKEN_HEADER, [None])[0])
 
         body_hash = hashlib.sha256(request.body).hexdigest()
         if not hmac.compare_digest(body_hash, header("x-acs-content-sha256").lower()):
@@ -193,16 +197,29 @@ class SignatureVerifier:
         # Recorded only once the signature is valid: forged requests must not burn real nonces.
         if not self.nonces.add(header("x-acs-signature-nonce")):
             raise errors.nonce_used()
-        return Principal(access_key_id=access_key_id, user_id=user_id)
+        return principal
 
-    def _credential(self, access_key_id: str, token: str | None) -> tuple[str, str]:
+    def issue(self, credential: StsCredential) -> None:
+        """Accept a temporary credential AssumeRole has just issued (until it expires)."""
+        now = self._clock()
+        # Expired credentials can never be used again; dropping them keeps the map bounded.
+        for key_id in [k for k, c in self._sts.items() if c.expires_at and c.expires_at.timestamp() <= now]:
+            del self._sts[key_id]
+        self._sts[credential.access_key_id] = credential
+
+    def credential(self, access_key_id: str, token: str | None) -> tuple[str, Principal]:
+        """The secret that signs for this key, and who the caller is. Raises the API's error for
+        an unknown key, a missing, wrong or expired token."""
         key = self._keys.get(access_key_id)
         if key is not None:
             if token is not None:
                 raise errors.security_token_malformed(
                     "a security token was sent with a long-lived access key"
                 )
-            return key.access_key_secret, key.user_id or default_user_id(access_key_id)
+            user_id = key.user_id or default_user_id(access_key_id)
+            return key.access_key_secret, Principal(
+                access_key_id, user_id, key.account or self._default_account
+            )
         sts = self._sts.get(access_key_id)
         if sts is None:
             raise errors.unknown_access_key(access_key_id)
@@ -212,4 +229,5 @@ class SignatureVerifier:
             raise errors.security_token_malformed("it does not belong to this access key")
         if sts.expires_at is not None and sts.expires_at.timestamp() <= self._clock():
             raise errors.security_token_expired()
-        return sts.access_key_secret, sts.user_id or default_user_id(access_key_id)
+        user_id = sts.user_id or default_user_id(access_key_id)
+        return sts.access_key_secret, Principal(access_key_id, user_id, sts.account or self._default_account)

@@ -44,6 +44,12 @@ def configure_logging(settings: OperatorSettings) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # alibabacloud-credentials' ECS provider starts an apscheduler job and logs it at INFO.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Its refresh logger ("credentials", own handler, level reset to INFO when imported) warns on
+    # every refresh of a short-lived token, and on failure logs STS's answer whole with a
+    # traceback: for a signature error that echoes the string to sign, with the caller's security
+    # token. Every failure reaches our own logs and conditions as an error, redacted, so nothing
+    # of it is needed; a filter (unlike a level) survives the reset at import.
+    logging.getLogger("credentials").addFilter(lambda record: False)
     if not settings.verbose:
         # kopf logs every deletion handler run and retry per object; keep warnings only.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -8,8 +8,8 @@ status, posts events, and counts conditions for the metrics at scrape time.
 Cost follows work, not object count:
 - an object with nothing due costs nothing per second: there are no per-object timers, only
   one due-time queue for passes (watch events, retries, backoff) and one for observations;
-- an object in sync (a "settled" one) is not passed at resync: its (region, model) group is
-  observed once per resync interval with ListModelVersions (all pages), and only objects whose
+- an object in sync (a "settled" one) is not passed at resync: its (identity, region, model)
+  group is observed once per resync interval with ListModelVersions (all pages), and only objects whose
   listed version calls for it get a full pass (which re-reads with GET before writing);
 - a restart observes settled objects through those lists and writes nothing to Kubernetes.
 """
@@ -46,8 +46,10 @@ log = logging.getLogger(__name__)
 
 ObjectKey = tuple[str, str]
 """(namespace, name)"""
-GroupKey = tuple[str, str]
-"""(region, model id): one ListModelVersions serves every settled object of a group."""
+GroupKey = tuple[str, str, str]
+"""(identity, region, model id): one ListModelVersions serves every settled object of a group.
+The identity (the namespace's RAM role, "" for the operator's own) keeps lists from mixing
+accounts: one list answers only for objects that act as the identity that listed."""
 
 SETTLED_OUTCOMES: Final = frozenset({"in_sync", "changed", "observed"})
 """Outcomes after which an object is in sync (a change pass re-reads after its writes)."""
@@ -68,7 +70,17 @@ class Passes(Protocol):
 
 
 class ClientSource(Protocol):
-    def for_region(self, region_id: str) -> PaiClient: ...
+    """`pai_operator.client_pool.ClientPool`."""
+
+    def identity_key(self, namespace: str) -> str:
+        """The namespace's identity as last read (no I/O)."""
+        ...
+
+    async def resolve(self, namespace: str) -> str:
+        """The namespace's identity, read through the cache."""
+        ...
+
+    def for_identity(self, identity: str, region_id: str) -> PaiClient: ...
 
 
 class StatusWriter(Protocol):
@@ -162,10 +174,10 @@ class Tracked:
         name = self.status.get("versionName") or self.spec.get("versionName")
         return name if isinstance(name, str) and name else None
 
-    def group_key(self, default_region: str) -> GroupKey | None:
+    def group_key(self, default_region: str, identity: str) -> GroupKey | None:
         model = self.spec.get("modelId")
         region = self.spec.get("regionId") or self.status.get("regionId") or default_region
-        return (str(region), model) if isinstance(model, str) and model else None
+        return (identity, str(region), model) if isinstance(model, str) and model else None
 
     def settled_in_status(self) -> bool:
         """In sync at its current generation as far as status says (restart: observe by list)."""
@@ -494,7 +506,7 @@ class Engine:
     # --- groups and batched observation -----------------------------------------------------
 
     def _join_group(self, record: Tracked, *, first_observation: bool) -> None:
-        key = record.group_key(self.settings.region)
+        key = record.group_key(self.settings.region, self._clients.identity_key(record.namespace))
         if key is None:
             return
         if record.group is not None and record.group != key:
@@ -534,7 +546,7 @@ class Engine:
         try:
             await self._observe(key)
         except Exception:
-            log.exception("observation of model %s in %s raised", key[1], key[0])
+            log.exception("observation of model %s in %s raised", key[2], key[1])
         finally:
             self._observing.discard(key)
             if key in self._groups and key not in self._observe_due:
@@ -552,12 +564,27 @@ class Engine:
         members = self._idle_members(group)
         if not members:
             return
-        region, model_id = key
+        identity, region, model_id = key
+        try:
+            for namespace in {record.namespace for record in members}:
+                await self._clients.resolve(namespace)
+        except PaiError as exc:
+            group.failures += 1
+            log.warning("identity of model %s's objects unknown (%s); retrying", model_id, exc)
+            return
+        # A namespace read for the first time, or mapped to another role since: its objects move
+        # to their identity's group (observed soon), never listed by the wrong identity.
+        for record in [r for r in members if self._clients.identity_key(r.namespace) != identity]:
+            members.remove(record)
+            self._leave_group(record)
+            self._join_group(record, first_observation=True)
+        if not members:
+            return
         if group.list_refused or not list_is_cheaper(len(members), group.last_total):
             self._pass_each(members, "get")
             return
-        client = self._clients.for_region(region)
         try:
+            client = self._clients.for_identity(identity, region)
             listed = [
                 v
                 async for v in client.iter_model_versions(

@@ -28,6 +28,10 @@ from pai_operator.spec import ANNOTATION_PREFIX, FINALIZER, GROUP, KIND, PLURAL,
 
 log = logging.getLogger(__name__)
 
+NAMESPACE_CACHE_TTL = 60.0
+"""Seconds a Namespace's annotations are trusted: an admin's change of its role takes effect
+within this time."""
+
 
 class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
     """kopf's "last handled configuration" drives create/update handlers, which we do not use:
@@ -88,8 +92,11 @@ class Operator:
 
     def __init__(self, settings: OperatorSettings) -> None:
         self.settings = settings
-        self.clients = ClientPool(settings)
-        self.reconciler = Reconciler(settings, self.clients, NamespaceAnnotationCache())
+        # One Namespace read per namespace per minute serves the deletion-policy default and the
+        # identity mapping, however many objects the namespace holds.
+        namespaces = NamespaceAnnotationCache(ttl=NAMESPACE_CACHE_TTL)
+        self.clients = ClientPool(settings, namespaces)
+        self.reconciler = Reconciler(settings, self.clients, namespaces)
         self.events = KopfEvents()
         self.engine = Engine(
             settings,
@@ -220,11 +227,12 @@ async def run_operator(settings: OperatorSettings) -> None:
     metrics.serve(settings.metrics_port)
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     log.info(
-        "pai-operator starting: %s, region %s, endpoint %s, resync %ss",
+        "pai-operator starting: %s, region %s, endpoint %s, resync %ss, unmapped namespaces %s",
         "all namespaces" if settings.all_namespaces else f"namespaces {', '.join(settings.namespaces)}",
         settings.region,
         settings.endpoint or "(from region)",
         settings.resync_interval,
+        "refused (NoCredentials)" if settings.require_namespace_identity else "use the operator's identity",
     )
 
     async def run_kopf() -> None:

@@ -81,14 +81,27 @@ class KubeStatusWriter:
         return data
 
 
+class NamespaceReadError(Exception):
+    """A Namespace could not be read and nothing is known about it yet."""
+
+
 class NamespaceAnnotationCache:
-    """Namespace annotations (for the deletion-policy default), read only when deleting."""
+    """Namespace annotations: the deletion-policy default (read when deleting) and the namespace's
+    identity (`pai.mlops.dev/role-arn`, read by the client pool).
+
+    One read per namespace per `ttl`, however many objects it holds, and concurrent askers share
+    it. A failed read is remembered like a successful one (no read storm while the API server is
+    unwell); the lenient `get` then answers {} (the deletion-policy default), while `get_strict`
+    answers the last annotations it did read, or raises: an identity must never silently fall back
+    to the operator's own because a read failed.
+    """
 
     def __init__(self, ttl: float = 30.0, api_client: Any | None = None) -> None:
         self._ttl = ttl
         self._api_client = api_client
-        self._cache: dict[str, tuple[float, Mapping[str, str]]] = {}
-        self._pending: dict[str, asyncio.Future[Mapping[str, str]]] = {}
+        self._cache: dict[str, tuple[float, Mapping[str, str] | None]] = {}
+        self._last_good: dict[str, Mapping[str, str]] = {}
+        self._pending: dict[str, asyncio.Future[Mapping[str, str] | None]] = {}
         self._api: Any = None
 
     def _core(self) -> Any:
@@ -99,24 +112,40 @@ class NamespaceAnnotationCache:
         return self._api
 
     async def get(self, namespace: str) -> Mapping[str, str]:
+        annotations = await self._fresh(namespace)
+        return annotations if annotations is not None else {}
+
+    async def get_strict(self, namespace: str) -> Mapping[str, str]:
+        annotations = await self._fresh(namespace)
+        if annotations is None:
+            annotations = self._last_good.get(namespace)
+        if annotations is None:
+            raise NamespaceReadError(f"cannot read namespace {namespace}")
+        return annotations
+
+    def peek(self, namespace: str) -> Mapping[str, str] | None:
+        """The last annotations read, however old; None before the first successful read. No I/O."""
+        return self._last_good.get(namespace)
+
+    async def _fresh(self, namespace: str) -> Mapping[str, str] | None:
         cached = self._cache.get(namespace)
         if cached and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
-        # Deleting many objects of one namespace at once must cost one read, not one each.
+        # Many objects of one namespace at once must cost one read, not one each.
         pending = self._pending.get(namespace)
         if pending is None:
             pending = self._pending[namespace] = asyncio.ensure_future(self._read(namespace))
             pending.add_done_callback(lambda _: self._pending.pop(namespace, None))
         return await asyncio.shield(pending)
 
-    async def _read(self, namespace: str) -> Mapping[str, str]:
+    async def _read(self, namespace: str) -> Mapping[str, str] | None:
+        annotations: Mapping[str, str] | None
         try:
             ns = await asyncio.to_thread(self._core().read_namespace, namespace)
-            annotations: Mapping[str, str] = dict(ns.metadata.annotations or {})
-        except Exception as exc:  # RBAC may forbid it (single-namespace installs): use the default
-            log.warning(
-                "cannot read namespace %s annotations (%s); using the operator default", namespace, exc
-            )
-            annotations = {}
+            annotations = dict(ns.metadata.annotations or {})
+            self._last_good[namespace] = annotations
+        except Exception as exc:  # RBAC may forbid it, or the API server is unwell
+            log.warning("cannot read namespace %s annotations: %s", namespace, exc)
+            annotations = None
         self._cache[namespace] = (time.monotonic(), annotations)
         return annotations

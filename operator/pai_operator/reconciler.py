@@ -35,6 +35,7 @@ from pai_operator.pai import (
     ModelNotFoundError,
     ModelVersion,
     NetworkError,
+    NoCredentialsError,
     NotFoundError,
     PaiClient,
     PaiError,
@@ -142,7 +143,9 @@ class ObjectView:
 
 
 class ClientSource(Protocol):
-    def for_region(self, region_id: str) -> PaiClient: ...
+    async def for_object(self, namespace: str, region_id: str) -> PaiClient:
+        """The client of the object's namespace identity (never chosen by the object itself)."""
+        ...
 
 
 class NamespaceAnnotations(Protocol):
@@ -234,10 +237,10 @@ class Reconciler:
         spec = parsed
         policies, recorded, problems = self._inputs(obj, state, spec)
         region = effective_region(spec, recorded, self.settings.region)
-        client = self.clients.for_region(region)
         observed: ModelVersion | None = None
         plan: Plan | None = None
         try:
+            client = await self.clients.for_object(obj.namespace, region)
             owned = None
             owner = self._owner(obj)
             if not problems:  # an invalid spec is terminal without any PAI call
@@ -429,6 +432,9 @@ class Reconciler:
         )
 
     def _classify(self, error: PaiError, failures: int) -> tuple[Reason, float]:
+        if isinstance(error, NoCredentialsError):
+            # Only an admin can map the namespace; look again at the resync pace, no hot loop.
+            return Reason.NO_CREDENTIALS, self.resync_delay()
         if isinstance(error, ModelNotFoundError):
             return Reason.MODEL_NOT_FOUND, self.settings.model_missing_retry
         if isinstance(error, AuthError):
@@ -500,10 +506,12 @@ class Reconciler:
         if policies.management == "Observe":
             return DeletionResult(done=True, message="Observe mode never deletes the remote version")
         recorded = _recorded(obj, state, spec)
-        client = self.clients.for_region(effective_region(spec, recorded, self.settings.region))
         plan = None
         owner = self._owner(obj)
         try:
+            client = await self.clients.for_object(
+                obj.namespace, effective_region(spec, recorded, self.settings.region)
+            )
             observed, owned = await read_remote(client, spec, recorded, owner)
             plan = plan_deletion(
                 spec,
@@ -526,8 +534,13 @@ class Reconciler:
             # Retain keeps the remote version whatever happens; removing our ownership label is
             # a courtesy (the UID in it can never match another object), so no failure, not even
             # of the read before it (revoked credentials), may hold the object.
-            if (plan is not None and plan.best_effort) or policies.deletion == "Retain":
+            # A namespace without identity whose object never recorded a remote version never
+            # created one (refused before any call): nothing to delete, nothing to hold it for.
+            unmapped = isinstance(error, NoCredentialsError) and recorded.version_name is None
+            if (plan is not None and plan.best_effort) or policies.deletion == "Retain" or unmapped:
                 message = plan.message if plan is not None else "retaining the remote version"
+                if unmapped:
+                    message = "no remote version was recorded"
                 log.warning("releasing %s/%s despite: %s", obj.namespace, obj.name, error)
                 return DeletionResult(
                     done=True,

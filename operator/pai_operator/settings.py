@@ -137,6 +137,26 @@ class OperatorSettings(BaseModel):
         flag="--model-missing-retry", metavar="SECONDS", chart="modelMissingRetry", gt=0,
     )  # fmt: skip
 
+    # Per-namespace identities: the admin maps a Namespace to a RAM role (annotation
+    # pai.mlops.dev/role-arn); the operator's own identity assumes it with STS AssumeRole.
+    sts_endpoint: str | None = setting(
+        None, "STS endpoint for AssumeRole of namespace roles (host, or URL with scheme: tests, the demo, "
+        "private endpoints).",
+        flag="--sts-endpoint", metavar="URL", chart="identity.stsEndpoint",
+        shown_default="sts.aliyuncs.com (alibabacloud-credentials' default; ALIBABA_CLOUD_STS_REGION and "
+        "ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED adjust it)", pattern=r"^\S+$",
+    )  # fmt: skip
+    require_namespace_identity: bool = setting(
+        False, "Refuse objects in namespaces without a pai.mlops.dev/role-arn annotation (Synced=False, "
+        "reason NoCredentials) instead of acting for them with the operator's own identity.",
+        flag="--require-namespace-identity", chart="identity.requireNamespaceIdentity",
+    )  # fmt: skip
+    sts_duration: int = setting(
+        3600, "Lifetime in seconds asked of STS for a namespace role's credentials (refreshed before "
+        "expiry).",
+        flag="--sts-duration", metavar="SECONDS", chart="identity.sessionDuration", ge=900, le=43200,
+    )  # fmt: skip
+
     # Leader election (controller-runtime's defaults): only the holder of the Lease acts.
     leader_elect: bool = setting(
         True, "Run as one of several replicas: act only while holding the Lease (--no-leader-elect: "

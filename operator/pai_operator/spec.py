@@ -36,6 +36,8 @@ ANNOTATION_PREFIX: Final = f"{GROUP}/"
 PAUSED_ANNOTATION: Final = f"{GROUP}/paused"
 # On a Namespace: the deletionPolicy for objects in it that leave spec.deletionPolicy unset.
 DELETION_POLICY_ANNOTATION: Final = f"{GROUP}/deletion-policy"
+ROLE_ARN_ANNOTATION: Final = f"{GROUP}/role-arn"
+"""On a Namespace (admin-owned): the RAM role its objects act as. Ignored on a ModelVersion."""
 # The remote label that marks a PAI model version as created or adopted by one object (value:
 # the object's metadata.uid). It is how a lost create is found again and how two objects are
 # kept from fighting over one version. PAI allows 20 labels; this one is reserved.
@@ -76,6 +78,7 @@ class Reason(StrEnum):
     IMMUTABLE_FIELD_MISMATCH = "ImmutableFieldMismatch"
     MODEL_NOT_FOUND = "ModelNotFound"
     AUTH_FAILED = "AuthFailed"
+    NO_CREDENTIALS = "NoCredentials"
     DELETION_BLOCKED = "DeletionBlocked"
 
 

@@ -226,3 +226,19 @@ def test_without_the_tenant_roles_edit_grants_nothing_on_model_versions(
         == 403
     )
     assert _status(lambda: mv.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)) == 403
+
+
+@pytest.mark.parametrize("cluster_role", ["edit", "admin"])
+def test_tenants_cannot_pick_their_namespace_identity(
+    tenant_roles: None,
+    namespace: str,
+    as_user: Callable[[str, str], client.ApiClient],
+    cluster_role: str,
+) -> None:
+    """The namespace -> RAM role mapping (annotation pai.mlops.dev/role-arn on the Namespace) is
+    admin-owned: `edit` and `admin` in a namespace may read their Namespace but not annotate it."""
+    core = client.CoreV1Api(as_user(namespace, cluster_role))
+    annotate = {"metadata": {"annotations": {"pai.mlops.dev/role-arn": "acs:ram::1:role/other-team"}}}
+    assert _status(lambda: core.patch_namespace(namespace, annotate)) == 403
+    body = core.read_namespace(namespace)
+    assert "pai.mlops.dev/role-arn" not in (body.metadata.annotations or {})

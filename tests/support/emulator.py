@@ -74,9 +74,10 @@ class AdminClient:
             raise AdminError(response.status_code, body)
         return body
 
-    def add_model(self, model_id: str) -> bool:
-        """Register a model; True if it was new."""
-        return bool(self._call("POST", "/models", {"ModelId": model_id})["Created"])
+    def add_model(self, model_id: str, account: str | None = None) -> bool:
+        """Register a model (of the default account, or of `account`); True if it was new."""
+        body = {"ModelId": model_id, **({"Account": account} if account else {})}
+        return bool(self._call("POST", "/models", body)["Created"])
 
     def add_fault(
         self,
@@ -121,9 +122,11 @@ class AdminClient:
         """Drop all versions, admin-added models, faults, journal and nonces; restore quotas."""
         self._call("POST", "/reset")
 
-    def versions(self, model_id: str) -> list[dict[str, Any]]:
-        """The full stored state of a model's versions, in creation order."""
-        return list(self._call("GET", f"/versions/{model_id}")["Versions"])
+    def versions(self, model_id: str, account: str | None = None) -> list[dict[str, Any]]:
+        """The full stored state of a model's versions (default account, or `account`), in
+        creation order."""
+        query = f"?Account={account}" if account else ""
+        return list(self._call("GET", f"/versions/{model_id}{query}")["Versions"])
 
     def quotas(self) -> dict[str, float]:
         return dict(self._call("GET", "/quotas")["Quotas"])

@@ -212,14 +212,20 @@ class EmulatedPai:
 
 
 class SingleClientSource:
-    """Every region maps to the one client; the regions asked for are recorded."""
+    """Every (namespace, region) maps to the one client; the regions and namespaces asked for are
+    recorded. `error` set: every request for a client raises it (e.g. NoCredentialsError)."""
 
     def __init__(self, client: PaiClient) -> None:
         self.client = client
         self.regions: list[str] = []
+        self.namespaces: list[str] = []
+        self.error: Exception | None = None
 
-    def for_region(self, region_id: str) -> PaiClient:
+    async def for_object(self, namespace: str, region_id: str) -> PaiClient:
+        self.namespaces.append(namespace)
         self.regions.append(region_id)
+        if self.error is not None:
+            raise self.error
         return self.client
 
 

@@ -51,7 +51,15 @@ def test_every_argocd_status_is_covered() -> None:
 
 @pytest.mark.parametrize(
     "reason",
-    ["InvalidSpec", "AlreadyExists", "ModelNotFound", "AuthFailed", "Conflict", "ImmutableFieldMismatch"],
+    [
+        "InvalidSpec",
+        "AlreadyExists",
+        "ModelNotFound",
+        "AuthFailed",
+        "NoCredentials",
+        "Conflict",
+        "ImmutableFieldMismatch",
+    ],
 )
 def test_each_terminal_reason_degrades_even_when_ready(reason: str) -> None:
     obj = {

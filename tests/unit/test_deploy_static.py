@@ -190,6 +190,7 @@ def test_every_setting_is_an_env_var_the_operator_reads() -> None:
         "PAI_OPERATOR_LOG_FORMAT",
         "PAI_OPERATOR_LEADER_ELECT",
         "PAI_OPERATOR_LEADER_ELECT_LEASE_NAME",
+        "PAI_OPERATOR_REQUIRE_NAMESPACE_IDENTITY",
     }
 
 

@@ -89,10 +89,25 @@ class FakeClient:
 
 
 class FakeClients:
+    """One client for the default identity; namespaces map to identities through `roles`."""
+
     def __init__(self) -> None:
         self.client = FakeClient()
+        self.roles: dict[str, str] = {}
+        self.unread: set[str] = set()  # namespaces whose identity is not known before a resolve
+        self.identities: list[tuple[str, str]] = []  # (identity, region) of each client asked for
 
-    def for_region(self, region_id: str) -> Any:
+    def identity_key(self, namespace: str) -> str:
+        if namespace in self.unread:
+            return "?" + namespace
+        return self.roles.get(namespace, "")
+
+    async def resolve(self, namespace: str) -> str:
+        self.unread.discard(namespace)
+        return self.identity_key(namespace)
+
+    def for_identity(self, identity: str, region_id: str) -> Any:
+        self.identities.append((identity, region_id))
         return self.client
 
 
@@ -146,9 +161,10 @@ class World:
         status: dict[str, Any] | None = None,
         annotations: dict[str, str] | None = None,
         deleting: bool = False,
+        namespace: str = "ns",
     ) -> dict[str, Any]:
         meta: dict[str, Any] = {
-            "namespace": "ns",
+            "namespace": namespace,
             "name": name,
             "uid": f"uid-{name}",
             "generation": generation,
@@ -274,6 +290,46 @@ async def test_settled_objects_of_one_model_are_observed_with_one_list_per_resyn
     assert w.writer.writes == []
     await w.step(advance=RESYNC * 1.01)
     assert w.clients.client.lists == [MODEL, MODEL]  # the next interval: one more
+
+
+async def test_observation_lists_once_per_identity_never_across_accounts() -> None:
+    w = World()
+    w.clients.roles = {"team-a": "acs:ram::1:role/a", "team-b": "acs:ram::2:role/b"}
+    w.clients.client.versions = [ModelVersion(version_name="1.0.0")]
+    for namespace in ("team-a", "team-b"):
+        for i in range(3):
+            w.engine.observe("ADDED", w.body(f"{namespace}-{i}", namespace=namespace))
+    # Even a ModelVersion annotation naming another team's role changes nothing.
+    w.engine.observe(
+        "ADDED",
+        w.body("sneaky", namespace="team-b", annotations={"pai.mlops.dev/role-arn": "acs:ram::1:role/a"}),
+    )
+    await w.step()
+    await w.step(advance=RESYNC * 1.01)
+    # One list per (identity, region, model): same model id, two accounts, two lists.
+    assert sorted(w.clients.identities) == [
+        ("acs:ram::1:role/a", "cn-hangzhou"),
+        ("acs:ram::2:role/b", "cn-hangzhou"),
+    ]
+    assert w.clients.client.lists == [MODEL, MODEL]
+    assert len(w.passes.judged) == 7
+
+
+async def test_objects_of_a_namespace_not_read_yet_join_their_identity_group_before_any_list() -> None:
+    w = World()
+    w.clients.roles = {"team-a": "acs:ram::1:role/a", "team-a2": "acs:ram::1:role/a"}
+    w.clients.unread = {"team-a", "team-a2"}
+    w.clients.client.versions = [ModelVersion(version_name="1.0.0")]
+    for namespace in ("team-a", "team-a2"):
+        for i in range(3):
+            w.engine.observe(None, w.body(f"{namespace}-{i}", namespace=namespace, status=w.settled_status()))
+    await w.step(advance=STARTUP_OBSERVE_DELAY)
+    assert w.clients.identities == []  # an unknown namespace is never listed with a guess
+    await w.step(advance=STARTUP_OBSERVE_DELAY)
+    assert w.clients.identities == [("acs:ram::1:role/a", "cn-hangzhou")]  # one list for both
+    assert w.clients.client.lists == [MODEL]
+    assert w.passes.calls == []  # a restart still writes and GETs nothing
+    assert w.engine.unobserved() == 0
 
 
 async def test_only_drifted_or_missing_objects_get_a_full_pass() -> None:

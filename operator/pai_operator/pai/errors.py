@@ -14,7 +14,9 @@ drawing against the classes):
     ├── ConflictError          conflict          no         409, *AlreadyExists
     ├── InvalidRequestError    invalid_request   no         other 4xx, InvalidApi.NotFound, bare 404
     ├── AuthError              auth              no         401/403, InvalidAccessKeyId*, Forbidden*,
-    │                                                       NoPermission*, SignatureDoesNotMatch
+    │   │                                                   NoPermission*, SignatureDoesNotMatch,
+    │   │                                                   an STS refusal of AssumeRole
+    │   └── NoCredentialsError no_credentials no         no identity configured (nothing sent)
     ├── StaleRequestError      stale_request     yes        InvalidTimeStamp.Expired, SignatureNonceUsed
     ├── ThrottledError         throttled         yes        Throttling*, 429, x-acs-retry-after
     ├── ServerError            server            yes        5xx, ServiceUnavailable
@@ -98,6 +100,14 @@ class AuthError(PaiError):
     """Credentials are unknown, wrong or lack permission: permanent until someone fixes them."""
 
     kind = "auth"
+
+
+class NoCredentialsError(AuthError):
+    """No identity is configured for the caller and the default one may not be used: nothing
+    was sent. An AuthError (nothing changes until someone configures credentials), reported
+    with a reason of its own."""
+
+    kind = "no_credentials"
 
 
 class StaleRequestError(PaiError):

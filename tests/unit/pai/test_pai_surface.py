@@ -26,6 +26,7 @@ PUBLIC = [
     "ModelNotFoundError",
     "ModelVersion",
     "NetworkError",
+    "NoCredentialsError",
     "NotFoundError",
     "PaiClient",
     "PaiClientConfig",

@@ -11,6 +11,7 @@ local terminal = {
   AlreadyExists = true,
   ModelNotFound = true,
   AuthFailed = true,
+  NoCredentials = true,
   Conflict = true,
   ImmutableFieldMismatch = true,
 }
