@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import logging
 import random
 import time
@@ -102,8 +103,10 @@ class Tracked:
     name: str
     generation: int | None
     resource_version: str
-    spec: dict[str, Any]
-    status: dict[str, Any]
+    # spec and status as compact JSON: a few hundred bytes instead of several KB of nested dicts
+    # per object (measured at 5,000 objects). Decoded only when a pass or a list reads them.
+    spec_json: bytes
+    status_json: bytes
     annotations: dict[str, str]
     has_finalizer: bool
     deleting: bool
@@ -117,6 +120,16 @@ class Tracked:
     @property
     def key(self) -> ObjectKey:
         return (self.namespace, self.name)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = json.loads(self.spec_json)
+        return spec
+
+    @property
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = json.loads(self.status_json)
+        return status
 
     @property
     def paused(self) -> bool:
@@ -137,8 +150,9 @@ class Tracked:
         meta = body.get("metadata") or {}
         self.generation = meta.get("generation")
         self.resource_version = str(meta.get("resourceVersion", ""))
-        self.spec = dict(body.get("spec") or {})
-        self.status = dict(body.get("status") or {})
+        status = body.get("status") or {}
+        self.spec_json = _encode(body.get("spec") or {})
+        self.status_json = _encode(status)
         # Only our own annotations matter to a pass (pause, deletion policy); kubectl's
         # last-applied-configuration alone would double the memory per object.
         self.annotations = {
@@ -148,7 +162,7 @@ class Tracked:
         self.deleting = bool(meta.get("deletionTimestamp"))
         self.conditions = {
             str(c.get("type")): str(c.get("status"))
-            for c in self.status.get("conditions") or []
+            for c in status.get("conditions") or []
             if isinstance(c, Mapping)
         }
 
@@ -161,8 +175,8 @@ class Tracked:
             name=str(meta.get("name", "")),
             generation=None,
             resource_version="",
-            spec={},
-            status={},
+            spec_json=b"{}",
+            status_json=b"{}",
             annotations={},
             has_finalizer=False,
             deleting=False,
@@ -185,6 +199,10 @@ class Tracked:
             return False
         synced = [c for c in self.status.get("conditions") or [] if c.get("type") == "Synced"]
         return bool(synced) and synced[0].get("status") == "True"
+
+
+def _encode(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _newer(candidate: str, current: str) -> bool:
