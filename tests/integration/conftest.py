@@ -4,6 +4,7 @@ emulator as a process, and the operator as a process watching the test's namespa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -42,6 +43,17 @@ def crd(control_plane: Cluster, kube_api: client.ApiClient) -> str:
     if existing is not None and existing.metadata.deletion_timestamp is None:
         return name
     if existing is not None:  # being deleted: its objects go first, then it can be created again
+        # Objects an earlier test left behind its operator's finalizer would hold the CRD in
+        # Terminating for ever: no operator runs between tests to let them go.
+        custom = client.CustomObjectsApi(kube_api)
+        for obj in custom.list_cluster_custom_object("pai.mlops.dev", "v1alpha1", "modelversions")["items"]:
+            if obj["metadata"].get("finalizers"):
+                meta = obj["metadata"]
+                with contextlib.suppress(client.ApiException):  # gone meanwhile
+                    custom.patch_namespaced_custom_object(
+                        "pai.mlops.dev", "v1alpha1", meta["namespace"], "modelversions", meta["name"],
+                        {"metadata": {"finalizers": None}},
+                    )  # fmt: skip
         wait_for(f"crd/{name} deleted", lambda: current() is None, timeout=60)
     control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
     control_plane.kubectl_run("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
