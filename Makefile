@@ -15,7 +15,7 @@ PYTEST_MIN_ARGS ?=
 # The oldest supported Kubernetes (hack/versions.env); `make test` runs a subset against it too.
 KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/versions.env)
 
-.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench bench-quick test-min \
+.PHONY: help venv lock tools crds lint test unit cluster-up cluster-down demo demo-down bench bench-quick test-min \
 	e2e-kind clean install deploy docs version dist image image-push
 
 ##@ Develop
@@ -23,14 +23,21 @@ KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/ve
 help: ## list the targets, grouped by purpose
 	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+# Exact, hashed versions from the lock (make lock), then the project itself without resolving
+# anything: an install never floats to a release nobody has tested.
+$(STAMP): pyproject.toml requirements-dev.lock
 	@echo "[make] creating/refreshing the virtual environment in $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	@$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-venv: $(STAMP) ## create or refresh .venv with the project and its dev/test extras
+venv: $(STAMP) ## create or refresh .venv with the project and its dev/test extras (from requirements-dev.lock)
+
+lock: ## regenerate requirements.lock and requirements-dev.lock from pyproject.toml (UPGRADE=1: newest allowed)
+	@test -x $(BIN)/uv || $(MAKE) --no-print-directory venv
+	@$(BIN)/python hack/lock.py
 
 tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint (KUBERNETES_VERSION=vX.Y.Z overrides)
 	@bash hack/build-tools.sh
