@@ -52,7 +52,7 @@ lint: venv ## ruff (lint + format check), mypy, the layer contracts (import-lint
 cluster-up: tools ## start a local control plane; prints KUBECONFIG=<path> (WITH_NODE=1: + kubelet on containerd, root)
 	@if [[ -n "$(WITH_NODE)" ]]; then \
 	  bash hack/node-deps.sh && bash hack/build-tools.sh node \
-	  && $(PYTHON) hack/controlplane.py up --dir $(CLUSTER_DIR) --with-node; \
+	  && $(PYTHON) hack/controlplane.py up --dir $(CLUSTER_DIR) --with-node --nodes $(WITH_NODE); \
 	else \
 	  $(PYTHON) hack/controlplane.py up --dir $(CLUSTER_DIR); \
 	fi

@@ -335,13 +335,14 @@ def down(root: Path) -> None:
     state = root / "state.json"
     if state.exists():
         saved = json.loads(state.read_text())
-        if saved.get("node"):
+        if saved.get("nodes"):
             sys.path.insert(0, str(HACK_DIR))
             import node
 
             # Containers, containerd, mounts and cgroups; then the control plane below.
-            node.stop_node(Path(saved["node"]), saved["node_pids"], _terminate)
-        node_pids = set(saved.get("node_pids", []))
+            for worker in reversed(saved["nodes"]):
+                node.stop_node(Path(worker["dir"]), worker["pids"], _terminate)
+        node_pids = {pid for worker in saved.get("nodes", []) for pid in worker["pids"]}
         for pid in reversed(saved["pids"]):
             if pid not in node_pids:
                 _terminate(int(pid))
@@ -354,8 +355,9 @@ def _node_binaries() -> dict[str, Path]:
     return {name: k8s / name for name in names}
 
 
-def up_with_node(root: Path) -> ControlPlane:
-    """Control plane, then the node (hack/node.py); state.json lists every pid for `down`."""
+def up_with_node(root: Path, nodes: int = 1) -> ControlPlane:
+    """Control plane, then `nodes` nodes 127.0.0.1, 127.0.0.2, ... (hack/node.py), each with its
+    own containerd and kubelet; state.json lists every pid for `down`."""
     sys.path.insert(0, str(HACK_DIR))
     import node
 
@@ -366,20 +368,32 @@ def up_with_node(root: Path) -> ControlPlane:
     if not all(os.access(p, os.X_OK) for p in binaries.values()):
         subprocess.run(["bash", str(HACK_DIR / "build-tools.sh"), "node"], check=True)
     cp = ControlPlane(root, with_node=True).start()
-    ports = {
-        name: free_port()
-        for name in ("kubelet", "kubelet-healthz", "kube-controller-manager", "kube-scheduler")
-    }
-    worker = node.Node(root / "node", cp.server, root / "pki", cp.kubeconfig, binaries)
+    started: list[tuple[Path, list[int]]] = []
     try:
-        pids = worker.start(ports)
+        for index in range(nodes):
+            ports = {
+                name: free_port()
+                for name in ("kubelet", "kubelet-healthz", "kube-controller-manager", "kube-scheduler")
+            }
+            directory = root / ("node" if index == 0 else f"node-{index + 1}")
+            worker = node.Node(
+                directory, cp.server, root / "pki", cp.kubeconfig, binaries,
+                name=f"127.0.0.{index + 1}", controllers=index == 0,
+            )  # fmt: skip
+            try:
+                started.append((directory, worker.start(ports)))
+            except BaseException:
+                started.append((directory, [p.pid for p in worker.processes]))
+                raise
     except BaseException:
-        node.stop_node(worker.root, [p.pid for p in worker.processes], _terminate)
+        for directory, pids in reversed(started):
+            node.stop_node(directory, pids, _terminate)
         cp.stop()
         raise
     state = json.loads((root / "state.json").read_text())
-    # Control plane first in the list: `down` stops in reverse order, so the node goes first.
-    state.update(pids=state["pids"] + pids, node_pids=pids, node=str(worker.root))
+    # Control plane first in the list: `down` stops in reverse order, so the nodes go first.
+    state["nodes"] = [{"dir": str(d), "pids": pids} for d, pids in started]
+    state["pids"] += [pid for _, pids in started for pid in pids]
     (root / "state.json").write_text(json.dumps(state))
     return cp
 
@@ -394,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also a kubelet on containerd + controller-manager + scheduler",
     )
+    up_cmd.add_argument("--nodes", type=int, default=1, help="with --with-node: how many nodes (127.0.0.<n>)")
     down_cmd = sub.add_parser("down", help="stop a control plane started with `up` and delete its files")
     down_cmd.add_argument("--dir", type=Path, required=True)
     sub.add_parser("binaries", help="print the cached binary paths as shell assignments")
@@ -411,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     if (root / "state.json").exists():
         down(root)
     started = time.monotonic()
-    cp = up_with_node(root) if args.with_node else ControlPlane(root).start()
+    cp = up_with_node(root, args.nodes) if args.with_node else ControlPlane(root).start()
     print(
         f"control plane ready at {cp.server} in {time.monotonic() - started:.1f}s "
         f"(logs: {root / 'logs'}; stop with: make cluster-down)",

@@ -35,8 +35,8 @@ if [[ -n "${WITH_NODE:-}" ]]; then
   # python3 (3.11), built once into the project's storage; the Dockerfile itself is unchanged.
   IMAGE="${NODE_IMAGE:-pai-operator:dev}"
   CLUSTER_DIR="${CLUSTER_DIR:-${ROOT}/.cluster}"
-  SOCKET="${CLUSTER_DIR}/node/containerd/containerd.sock"
-  [[ -S "${SOCKET}" ]] || fail "no node running (${SOCKET} missing): make cluster-up WITH_NODE=1 first"
+  SOCKETS=("${CLUSTER_DIR}"/node*/containerd/containerd.sock)
+  [[ -S "${SOCKETS[0]}" ]] || fail "no node running (${SOCKETS[0]} missing): make cluster-up WITH_NODE=1 first"
   bash "${HACK_DIR}/base-image.sh" base
   source <(sed -n 's/^BASE_IMAGE="\${BASE_IMAGE:-\(.*\)}"$/BASE_IMAGE=\1/p' "${HACK_DIR}/base-image.sh")
   start=$(date +%s)
@@ -56,9 +56,11 @@ if [[ -n "${WITH_NODE:-}" ]]; then
   buildah_ push --quiet "localhost/${IMAGE}" "docker-archive:${archive}:docker.io/library/${IMAGE}" >/dev/null \
     || fail "buildah push to ${archive} failed"
   # The kubelet asks for docker.io/library/<name>:<tag> (the normalised form of pai-operator:dev).
-  ctr --address "${SOCKET}" --namespace k8s.io images import "${archive}" >/dev/null \
-    || fail "ctr images import into ${SOCKET} failed"
-  log "loaded docker.io/library/${IMAGE} into the node's containerd"
+  for socket in "${SOCKETS[@]}"; do
+    ctr --address "${socket}" --namespace k8s.io images import "${archive}" >/dev/null \
+      || fail "ctr images import into ${socket} failed"
+  done
+  log "loaded docker.io/library/${IMAGE} into the containerd of ${#SOCKETS[@]} node(s)"
   exit 0
 fi
 

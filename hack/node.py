@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HACK_DIR = Path(__file__).resolve().parent
-NODE_NAME = "127.0.0.1"
+NODE_NAME = "127.0.0.1"  # the first node; a second one is 127.0.0.2, and so on
 PAUSE_IMAGE = "localhost/pai-operator-pause:local"
 CONTAINERD_NAMESPACE = "k8s.io"  # the CRI plugin's namespace
 READY = '{.status.conditions[?(@.type=="Ready")]'
@@ -83,6 +83,10 @@ class Node:
     pki: Path  # the control plane's PKI (ca.crt, sa.key, admin.crt/key)
     kubeconfig: Path  # admin kubeconfig of the control plane
     binaries: dict[str, Path]
+    # Also its name and the address its kubelet (and host-network pods) use: 127.0.0.<n>.
+    name: str = NODE_NAME
+    # The first node also runs the controller-manager and the scheduler.
+    controllers: bool = True
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
 
@@ -102,6 +106,30 @@ class Node:
         logs.mkdir(parents=True, exist_ok=True)
         self._start_containerd(logs)
         self._load_pause_image()
+        if self.controllers:
+            self._start_controllers(ports, logs)
+        create_cgroups(cgroup_root(self.root))
+        kubelet_dir = self.root / "kubelet"
+        kubelet_dir.mkdir(exist_ok=True)
+        config = kubelet_dir / "config.json"
+        config.write_text(json.dumps(self._kubelet_config(ports), indent=2))
+        self._spawn(
+            "kubelet",
+            [
+                str(self.binaries["kubelet"]),
+                f"--config={config}",
+                f"--kubeconfig={self.kubeconfig}",
+                f"--root-dir={kubelet_dir / 'root'}",
+                f"--cert-dir={kubelet_dir / 'pki'}",
+                f"--hostname-override={self.name}",
+                "--v=1",
+            ],
+            logs,
+        )
+        self._wait_ready(timeout)
+        return [p.pid for p in self.processes]
+
+    def _start_controllers(self, ports: dict[str, int], logs: Path) -> None:
         common = [f"--kubeconfig={self.kubeconfig}", "--bind-address=127.0.0.1", "--leader-elect=false"]
         self._spawn(
             "kube-controller-manager",
@@ -129,26 +157,6 @@ class Node:
             ],
             logs,
         )  # fmt: skip
-        create_cgroups(cgroup_root(self.root))
-        kubelet_dir = self.root / "kubelet"
-        kubelet_dir.mkdir(exist_ok=True)
-        config = kubelet_dir / "config.json"
-        config.write_text(json.dumps(self._kubelet_config(ports), indent=2))
-        self._spawn(
-            "kubelet",
-            [
-                str(self.binaries["kubelet"]),
-                f"--config={config}",
-                f"--kubeconfig={self.kubeconfig}",
-                f"--root-dir={kubelet_dir / 'root'}",
-                f"--cert-dir={kubelet_dir / 'pki'}",
-                f"--hostname-override={NODE_NAME}",
-                "--v=1",
-            ],
-            logs,
-        )
-        self._wait_ready(timeout)
-        return [p.pid for p in self.processes]
 
     def _kubelet_config(self, ports: dict[str, int]) -> dict[str, object]:
         return {
@@ -159,10 +167,10 @@ class Node:
             "cgroupDriver": "cgroupfs",
             "cgroupRoot": cgroup_root(self.root),
             "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
-            "address": "127.0.0.1",
+            "address": self.name,
             "port": ports["kubelet"],
             "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1",
+            "healthzBindAddress": self.name,
             "healthzPort": ports["kubelet-healthz"],
             # The API server reaches the kubelet (logs, exec) with the admin client certificate.
             "authentication": {
@@ -267,7 +275,7 @@ state = "{base / "state"}"
                     tail = (self.root / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
                     raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
             out = subprocess.run(
-                [kubectl, f"--kubeconfig={self.kubeconfig}", "get", "node", NODE_NAME, "-o",
+                [kubectl, f"--kubeconfig={self.kubeconfig}", "get", "node", self.name, "-o",
                  READY_JSONPATH],
                 capture_output=True, text=True, check=False,
             )  # fmt: skip
@@ -275,7 +283,7 @@ state = "{base / "state"}"
             if out.returncode == 0 and out.stdout.startswith("True"):
                 return
             time.sleep(1)
-        raise TimeoutError(f"node {NODE_NAME} not Ready after {timeout}s ({last}); see {self.root / 'logs'}")
+        raise TimeoutError(f"node {self.name} not Ready after {timeout}s ({last}); see {self.root / 'logs'}")
 
 
 def stop_node(root: Path, pids: list[int], terminate: object) -> None:
@@ -287,8 +295,11 @@ def stop_node(root: Path, pids: list[int], terminate: object) -> None:
         with contextlib.suppress(OSError):
             names[pid] = Path(f"/proc/{pid}/comm").read_text().strip()
     containerd = [pid for pid, name in names.items() if name == "containerd"]
-    # The kubelet first, so that nothing restarts the containers killed below.
-    for pid in [p for p in reversed(pids) if p not in containerd]:
+    # The kubelet first, so that nothing restarts the containers killed below. Only pids that
+    # still run one of ours: a process that died (a test kills a kubelet) may have a successor
+    # under the same pid on a busy machine.
+    ours = {"kubelet", "kube-controller", "kube-scheduler"}  # comm is cut at 15 characters
+    for pid in [p for p in reversed(pids) if names.get(p) in ours]:
         terminate(pid)
     socket = root / "containerd" / "containerd.sock"
     if socket.exists() and containerd:
