@@ -23,6 +23,10 @@ fail() { printf 'make image: %s\n' "$*" >&2; exit 1; }
 # The project's own buildah storage (hack/lib.sh), shared with hack/base-image.sh.
 buildah_() { buildah --root "${BUILDAH_ROOT}" --runroot "${BUILDAH_RUNROOT}" --storage-driver overlay "$@"; }
 
+if [[ "${1:-}" == remove ]]; then  # remove <buildah image>: what a test built for itself
+  buildah_ rmi "$2" >/dev/null 2>&1 || true
+  exit 0
+fi
 if [[ "${1:-}" == export ]]; then
   [[ $# -eq 4 ]] || fail "usage: hack/image.sh export <buildah image> <archive.tar> <name in the archive>"
   rm -f "$3"
@@ -38,6 +42,11 @@ if [[ -n "${WITH_NODE:-}" ]]; then
   SOCKETS=("${CLUSTER_DIR}"/node*/containerd/containerd.sock)
   [[ -S "${SOCKETS[0]}" ]] || fail "no node running (${SOCKETS[0]} missing): make cluster-up WITH_NODE=1 first"
   bash "${HACK_DIR}/base-image.sh" base
+  # One build at a time in the shared storage: the prune below must not remove the untagged
+  # stage image of a build running next to it (two worktrees' e2e runs).
+  mkdir -p "${CACHE_ROOT}"
+  exec 7>"${CACHE_ROOT}/.image-build.lock"
+  flock 7
   source <(sed -n 's/^BASE_IMAGE="\${BASE_IMAGE:-\(.*\)}"$/BASE_IMAGE=\1/p' "${HACK_DIR}/base-image.sh")
   start=$(date +%s)
   build_log="$(mktemp)"
@@ -51,6 +60,8 @@ if [[ -n "${WITH_NODE:-}" ]]; then
     --build-arg "PYTHON_IMAGE=${BASE_IMAGE}" \
     --build-arg "VERSION=${VERSION}" --build-arg "REVISION=${REVISION}" "${ROOT}" >"${build_log}" 2>&1 \
     || { tail -40 "${build_log}" >&2; fail "buildah bud failed"; }
+  # Each build leaves its builder stage and the previous image untagged: 150-320 MB a time.
+  buildah_ rmi --prune >/dev/null 2>&1 || true
   size="$(buildah_ images --format '{{.Size}}' "localhost/${IMAGE}" 2>/dev/null | head -1)"
   log "built ${IMAGE} in $(( $(date +%s) - start ))s (${size:-?} uncompressed)"
   buildah_ push --quiet "localhost/${IMAGE}" "docker-archive:${archive}:docker.io/library/${IMAGE}" >/dev/null \

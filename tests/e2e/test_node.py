@@ -43,6 +43,9 @@ NS_MODELS = "pai-e2e"
 RELEASE = "pai-operator"
 SELECTOR = "app.kubernetes.io/component=operator"
 FINALIZER = "pai.mlops.dev/finalizer"
+# A tag of this run's own: two runs (two worktrees) share the project's image storage.
+IMAGE_TAG = f"e2e-{os.getpid()}"
+IMAGE = f"pai-operator:{IMAGE_TAG}"
 
 pytestmark = [
     pytest.mark.e2e,
@@ -187,7 +190,7 @@ def e2e() -> Iterator[E2E]:
         t = time.monotonic()
         subprocess.run(
             ["bash", str(REPO_ROOT / "hack" / "image.sh")],
-            env={**os.environ, "WITH_NODE": "1", "CLUSTER_DIR": str(root)},
+            env={**os.environ, "WITH_NODE": "1", "CLUSTER_DIR": str(root), "NODE_IMAGE": IMAGE},
             check=True,
             timeout=1200,
         )
@@ -206,6 +209,9 @@ def e2e() -> Iterator[E2E]:
         )
     finally:
         emulator.stop()
+        subprocess.run(
+            ["bash", str(REPO_ROOT / "hack" / "image.sh"), "remove", f"localhost/{IMAGE}"], check=False
+        )
         if os.environ.get("KEEP_CLUSTER"):
             print(f"\nkept: KUBECONFIG={root / 'kubeconfig'} (make cluster-down CLUSTER_DIR={root})")
         else:
@@ -223,7 +229,8 @@ def test_helm_install_pod_ready_through_probes(e2e: E2E) -> None:
     e2e.helm_run(
         "install", str(REPO_ROOT / "charts" / "pai-operator"),
         "--set", "fullnameOverride=pai-operator",
-        "--set", "image.repository=pai-operator", "--set", "image.tag=dev", "--set", "image.pullPolicy=Never",
+        "--set", "image.repository=pai-operator", "--set", f"image.tag={IMAGE_TAG}",
+        "--set", "image.pullPolicy=Never",
         # One replica without a Lease first (Recreate on upgrade); the last test runs two.
         "--set", "replicaCount=1", "--set", "leaderElection.enabled=false",
         *loopback_values(e2e),
@@ -372,7 +379,8 @@ def test_two_replicas_leader_killed_standby_takes_over(e2e: E2E) -> None:
     e2e.helm_run(
         "install", str(REPO_ROOT / "charts" / "pai-operator"),
         "--set", "fullnameOverride=pai-operator",
-        "--set", "image.repository=pai-operator", "--set", "image.tag=dev", "--set", "image.pullPolicy=Never",
+        "--set", "image.repository=pai-operator", "--set", f"image.tag={IMAGE_TAG}",
+        "--set", "image.pullPolicy=Never",
         "--set", "replicaCount=2", "--set", "leaderElection.enabled=true",
         *loopback_values(e2e),
         "--set", "logFormat=plain", "--set", "resyncInterval=20",
