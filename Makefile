@@ -15,7 +15,7 @@ PYTEST_MIN_ARGS ?=
 # The oldest supported Kubernetes (hack/versions.env); `make test` runs a subset against it too.
 KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/versions.env)
 
-.PHONY: help venv lock tools crds lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick test-min \
+.PHONY: help venv lock tools crds lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick chaos test-min \
 	e2e-kind clean install deploy docs version dist image image-push
 
 ##@ Develop
@@ -103,6 +103,10 @@ bench: venv tools ## PAI calls, K8s writes, latency, throughput, leader handover
 
 bench-quick: venv tools ## the scale benchmark at 200 objects (development; writes nothing)
 	@$(BIN)/python hack/bench_scale.py --quick
+
+CHAOS_ARGS ?=
+chaos: venv tools ## 1,000 objects through faults, kills, restarts and a PAI outage (bench/RESULTS.md; CHAOS_ARGS="--seed N")
+	@$(BIN)/python hack/chaos.py $(CHAOS_ARGS)
 
 ##@ Build
 

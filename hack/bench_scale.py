@@ -111,7 +111,12 @@ def run_size(env: bench.Env, n: int, models: int, anomalies: list[str]) -> dict[
     def create(i: int) -> None:
         mvs.create(
             f"mv-{i:05d}",
-            {"modelId": model_ids[i % models], "uri": f"{bench.URI}{i}/", "versionName": f"1.{i}.0"},
+            {
+                "modelId": model_ids[i % models],
+                "uri": f"{bench.URI}{i}/",
+                "versionName": f"1.{i}.0",
+                "versionDescription": f"bench object {i}",  # managed: drift in it is repaired
+            },
         )
 
     with ThreadPoolExecutor(8) as pool:
@@ -152,8 +157,8 @@ def run_size(env: bench.Env, n: int, models: int, anomalies: list[str]) -> dict[
     drifted_at = time.monotonic()
 
     def repaired() -> bool:
-        version = sdk.get_model_version(model, name).body
-        return bool(version.version_description != "by hand")
+        version = sdk.get_model_version(model, name, sdk_models.GetModelVersionRequest()).body
+        return bool(version.version_description == f"bench object {target}")
 
     drift_s = wait_until("drift repaired", repaired, timeout=STEADY_RESYNC * 3, interval=0.5)
     row["drift"] = f"{drift_s:.1f} s (resync {STEADY_RESYNC:.0f} s)"

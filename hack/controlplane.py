@@ -80,7 +80,7 @@ class Binaries:
             etcd=root / f"etcd-{VERSIONS['ETCD_VERSION']}" / "etcd",
             kube_apiserver=k8s / "kube-apiserver",
             kubectl=k8s / "kubectl",
-            helm=root / f"helm-{VERSIONS['HELM_VERSION']}" / "helm",
+            helm=root / f"helm-{VERSIONS['HELM_VERSION']}-kv" / "helm",
         )
 
     def missing(self) -> list[Path]:
@@ -300,6 +300,24 @@ class ControlPlane:
         raise TimeoutError(
             f"kube-apiserver not ready after {timeout}s ({last_error}); see {self.root / 'logs'}"
         )
+
+    def restart(self, component: str, timeout: float = 120.0) -> None:
+        """Stop one component (SIGTERM) and start it again with the same arguments, ports and data,
+        then wait until the API server is ready again (hack/chaos.py). `component`: "etcd" or
+        "kube-apiserver"."""
+        index = {"etcd": 0, "kube-apiserver": 1}[component]
+        old = self.processes[index]
+        _terminate(old.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            old.wait(timeout=15)
+        log = (self.root / "logs" / f"{component}.log").open("ab")
+        self.processes[index] = subprocess.Popen(
+            old.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        (self.root / "state.json").write_text(
+            json.dumps({"pids": [p.pid for p in self.processes], "server": self.server})
+        )
+        self._wait_ready(self.root / "pki", timeout)
 
     def stop(self) -> None:
         # apiserver first, then etcd: the reverse of start order.

@@ -15,7 +15,9 @@ CACHE_ROOT="${PAI_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pai-operator}"
 # Binaries are keyed by version so that bumping versions.env never reuses a stale build.
 K8S_BIN_DIR="${CACHE_ROOT}/kubernetes-${KUBERNETES_VERSION}"
 ETCD_BIN_DIR="${CACHE_ROOT}/etcd-${ETCD_VERSION}"
-HELM_BIN_DIR="${CACHE_ROOT}/helm-${HELM_VERSION}"
+# "-kv": built with the Kubernetes version stamped (build_helm); a cache from before that
+# defaulted to v1.20 and must not be reused.
+HELM_BIN_DIR="${CACHE_ROOT}/helm-${HELM_VERSION}-kv"
 ACTIONLINT_BIN_DIR="${CACHE_ROOT}/actionlint-${ACTIONLINT_VERSION}"
 KUBE_APISERVER="${K8S_BIN_DIR}/kube-apiserver"
 KUBECTL="${K8S_BIN_DIR}/kubectl"

@@ -5,18 +5,74 @@ and the status mirror of a remote version. Pure: no I/O. Comparison is semantic 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 
 from pai_operator.normalize import object_equal, options_equal, options_to_wire, text_equal
 from pai_operator.pai.models import Label, ModelVersion
-from pai_operator.spec import OWNER_LABEL_KEY, AtProvider, ModelVersionSpec
+from pai_operator.spec import (
+    OWNER_LABEL_KEY,
+    OWNER_REF_LABEL_KEY,
+    RESERVED_LABEL_KEYS,
+    AtProvider,
+    ModelVersionSpec,
+)
 from pai_operator.validation import JSON_FIELDS, spec_name
 
 
 def owner_of(version: ModelVersion) -> str | None:
     return version.label_map().get(OWNER_LABEL_KEY)
+
+
+def owner_ref_of(version: ModelVersion) -> str | None:
+    return version.label_map().get(OWNER_REF_LABEL_KEY)
+
+
+def object_ref(namespace: str, name: str) -> str:
+    """The value of OWNER_REF_LABEL_KEY: `<namespace>/<name>` (both DNS names, so no `/` in either)."""
+    return f"{namespace}/{name}"
+
+
+def _always_alive(_: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who is asking, for ownership decisions. `alive` answers "does an object with this UID
+    still exist?" (the engine knows the live objects); the default says yes to every UID, which
+    never transfers anything. `ref` None: only the UID counts (no succession)."""
+
+    uid: str
+    ref: str | None = None
+    alive: Callable[[str], bool] = _always_alive
+
+
+class Claim(StrEnum):
+    OURS = "ours"  # owner-uid is this object's UID
+    INHERITED = "inherited"  # owner-ref is this object's namespace/name, and that UID is gone
+    OTHER = "other"  # another object's: a different name, or the same name still alive
+    NONE = "none"  # no ownership label: adoptable (adoptionPolicy)
+
+
+def claim(version: ModelVersion, owner: Owner) -> Claim:
+    """Ownership of `version` as seen by `owner`. Succession needs both: the version was recorded
+    for this very namespace/name, and the UID it was recorded for no longer exists (a restore
+    gives the object a new UID); two live objects can never share a version."""
+    uid = owner_of(version)
+    if uid is None:
+        return Claim.NONE
+    if uid == owner.uid:
+        return Claim.OURS
+    if owner.ref is not None and owner_ref_of(version) == owner.ref and not owner.alive(uid):
+        return Claim.INHERITED
+    return Claim.OTHER
+
+
+def is_ours(version: ModelVersion, owner: Owner) -> bool:
+    return claim(version, owner) in (Claim.OURS, Claim.INHERITED)
 
 
 def at_provider(observed: ModelVersion) -> AtProvider:
@@ -81,24 +137,32 @@ class LabelChanges:
     final_count: int  # remote labels once both calls succeed, ownership label included
 
 
-def label_changes(spec: ModelVersionSpec, remote: ModelVersion, uid: str) -> LabelChanges:
-    """Set difference, never delete-all-then-add. A key whose value changes is deleted and re-added
-    (only that key): whether CreateModelVersionLabels overwrites an existing key is undocumented.
-    Callers have already refused versions owned by another UID."""
+def label_changes(
+    spec: ModelVersionSpec, remote: ModelVersion, uid: str, ref: str | None = None
+) -> LabelChanges:
+    """Set difference, never delete-all-then-add. Only keys that go away are deleted; a key whose
+    value changes is one upsert (CreateModelVersionLabels replaces an existing key's value, see
+    the emulator README), so the label is never missing in between, and a failed upsert leaves
+    the old value rather than none. The ownership labels are upserted the same way, which is
+    also how a successor takes a version over: one call rewrites the UID. Callers have already
+    refused versions owned by another live object."""
     remote_labels = remote.label_map()
-    remote_user = {k: v for k, v in remote_labels.items() if k != OWNER_LABEL_KEY}
+    remote_user = {k: v for k, v in remote_labels.items() if k not in RESERVED_LABEL_KEYS}
     delete: list[str] = []
     add: list[Label] = []
     if spec.labels is not None:
         desired = spec.labels
-        delete = sorted(k for k, v in remote_user.items() if desired.get(k) != v)
+        delete = sorted(k for k in remote_user if k not in desired)
         add = [Label(key=k, value=v) for k, v in sorted(desired.items()) if remote_user.get(k) != v]
         final_user = len(desired)
     else:
         final_user = len(remote_user)
-    if remote_labels.get(OWNER_LABEL_KEY) != uid:
-        add.insert(0, Label(key=OWNER_LABEL_KEY, value=uid))
-    return LabelChanges(delete=tuple(delete), add=tuple(add), final_count=final_user + 1)
+    ownership = [Label(key=OWNER_LABEL_KEY, value=uid)]
+    if ref is not None:
+        ownership.append(Label(key=OWNER_REF_LABEL_KEY, value=ref))
+    add[:0] = [label for label in ownership if remote_labels.get(label.key) != label.value]
+    reserved = len({label.key for label in ownership} | (remote_labels.keys() & set(RESERVED_LABEL_KEYS)))
+    return LabelChanges(delete=tuple(delete), add=tuple(add), final_count=final_user + reserved)
 
 
 def _user_labels_differ(desired: Mapping[str, str] | None, remote_user: Mapping[str, str]) -> bool:
@@ -109,7 +173,7 @@ def compute_drift(spec: ModelVersionSpec, remote: ModelVersion) -> list[str]:
     """Every set spec field whose remote value differs, by spec name, in schema order."""
     drifted = set(create_only_drift(spec, remote))
     drifted.update(spec_name(attr) for attr in update_fields(spec, remote))
-    remote_user = {k: v for k, v in remote.label_map().items() if k != OWNER_LABEL_KEY}
+    remote_user = {k: v for k, v in remote.label_map().items() if k not in RESERVED_LABEL_KEYS}
     if _user_labels_differ(spec.labels, remote_user):
         drifted.add("labels")
     order = [spec_name(attr) for attr in ModelVersionSpec.model_fields]

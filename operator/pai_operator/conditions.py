@@ -9,7 +9,8 @@ Public API (tests/unit/test_docs_drift.py keeps this list equal to the code):
     make_condition(type_, ok, reason, message, generation) -> Condition
     conditions_for_plan(plan, generation, previous=()) -> list[Condition]   after the plan's calls succeeded
     conditions_for_failure(reason, message, generation, *, remote_exists, previous=()) -> list[Condition]
-    conditions_for_deletion_blocked(message, generation) -> list[Condition]
+    conditions_for_deletion_blocked(message, generation) -> list[Condition]   a persistent deletion failure
+    conditions_for_deletion_retrying(message, generation) -> list[Condition]  a transient one, retried
     deletion_blocked_message(error) -> str     the way out, for that condition's message
     merge_conditions(existing, new, now) -> list[Condition]   lastTransitionTime moves on status change only
     desired_status(...) -> ModelVersionStatus
@@ -140,6 +141,14 @@ def conditions_for_deletion_blocked(message: str, generation: int | None) -> lis
     return [
         _ready(False, Reason.DELETING, "deletion is waiting for the remote version", generation),
         _synced(False, Reason.DELETION_BLOCKED, message, generation),
+    ]
+
+
+def conditions_for_deletion_retrying(message: str, generation: int | None) -> list[Condition]:
+    """A transient deletion failure: retried with backoff, no advice to remove the finalizer."""
+    return [
+        _ready(False, Reason.DELETING, "deletion is waiting for the remote version", generation),
+        _synced(False, Reason.RECONCILE_ERROR, message, generation),
     ]
 
 

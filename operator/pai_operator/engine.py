@@ -226,6 +226,12 @@ class Engine:
 
     # --- inputs -----------------------------------------------------------------------------
 
+    def is_live(self, uid: str) -> bool:
+        """Whether an object with this UID exists as far as the watch has shown (a terminating one
+        still does). Asked only when a version names this object's namespace/name under another
+        UID, which within one cluster can only be a predecessor: O(objects) then is fine."""
+        return any(record.uid == uid for record in self._objects.values())
+
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A watch event (None: the initial listing). Cheap: no I/O, at most one schedule."""
         meta = body.get("metadata") or {}

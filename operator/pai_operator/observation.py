@@ -19,23 +19,19 @@ from typing import Any, Final
 
 from pai_operator.normalize import options_to_wire
 from pai_operator.pai.models import Label, ModelVersion
-from pai_operator.spec import OWNER_LABEL_KEY, AtProvider, ModelVersionSpec
+from pai_operator.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY, AtProvider, ModelVersionSpec
+from pai_operator.validation import JSON_FIELDS
 
 LIST_PAGE_SIZE: Final = 100
 """ListModelVersions' largest page: fewest calls per model."""
 
+# Spec fields that carry the remote field of the same name (options excepted: a string remotely).
 _SPEC_FIELDS: Final = (
     "version_description",
     "approval_status",
     "source_type",
     "source_id",
-    "metrics",
-    "training_spec",
-    "inference_spec",
-    "evaluation_spec",
-    "compression_spec",
-    "distillation_spec",
-    "extra_info",
+    *(name for name in JSON_FIELDS if name != "options"),
     "uri",
     "format_type",
     "framework_type",
@@ -55,7 +51,12 @@ def list_is_cheaper(members: int, last_total: int | None) -> bool:
 
 
 def complete_listed(
-    listed: ModelVersion, spec: ModelVersionSpec, *, uid: str, last_seen: AtProvider | None
+    listed: ModelVersion,
+    spec: ModelVersionSpec,
+    *,
+    uid: str,
+    last_seen: AtProvider | None,
+    ref: str | None = None,
 ) -> ModelVersion:
     """The listed version with every field it does not carry filled as "unchanged"."""
     missing = set(ModelVersion.model_fields) - listed.model_fields_set
@@ -67,7 +68,8 @@ def complete_listed(
             if last_seen is not None and last_seen.labels is not None:
                 labels = dict(last_seen.labels)
             else:
-                labels = {OWNER_LABEL_KEY: uid, **(spec.labels or {})}
+                owner = {OWNER_LABEL_KEY: uid, **({OWNER_REF_LABEL_KEY: ref} if ref is not None else {})}
+                labels = {**owner, **(spec.labels or {})}
             filled[name] = [Label(key=k, value=v) for k, v in labels.items()]
         elif last_seen is not None and name in _AT_PROVIDER_FIELDS and getattr(last_seen, name) is not None:
             filled[name] = getattr(last_seen, name)

@@ -9,28 +9,36 @@ No I/O here. The reconciler drives one pass like this (parsing, policies and val
     problems = validate_spec(spec, policies, recorded)        # InvalidSpec: no PAI call at all
     name = lookup_name(spec, recorded)                         # GET it when not None (404 -> None)
     owned = search(...) if needs_owner_search(spec, recorded, observed) else None
-            # ListModelVersions(Label=uid) then filter_owned(): PAI's Label filter is a substring match
+            # ListModelVersions(Label=uid), (Label=<ns>/<name>), then filter_owned(): a substring match
     plan = plan_reconcile(spec, uid=..., policies=..., recorded=..., observed=..., owned=...)
     for call in plan.calls: execute in order (DeleteLabels before AddLabels keeps within PAI's 20)
     deletion: plan_deletion(...) with the same reads; DeletionPlan.best_effort says whether a failed
               call may be ignored (Retain: a stale ownership label names a UID that will never exist again)
 
 Identity: spec.versionName, else status.versionName (recorded), else the ownership-label search.
-Ownership: the remote label OWNER_LABEL_KEY=<object UID>, set in the same CreateModelVersion call
-so a create whose response is lost is found by the next pass, never duplicated.
+Ownership: the remote labels OWNER_LABEL_KEY=<object UID> and OWNER_REF_LABEL_KEY=<namespace>/<name>,
+set in the same CreateModelVersion call so a create whose response is lost is found by the next
+pass, never duplicated. A version recorded for this namespace/name by a UID that no longer exists
+(a restore: same name, new UID) is this object's by succession (`comparison.claim`); whether a
+UID exists is an input (`owner_alive`), so planning stays pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pai_operator.comparison import (
+    Claim,
+    Owner,
+    claim,
     compute_drift,
     create_only_drift,
+    is_ours,
     label_changes,
     owner_of,
+    owner_ref_of,
     remote_value,
     update_fields,
 )
@@ -44,7 +52,9 @@ from pai_operator.pai.models import (
 from pai_operator.spec import (
     MAX_REMOTE_LABELS,
     OWNER_LABEL_KEY,
+    OWNER_REF_LABEL_KEY,
     PAUSED_ANNOTATION,
+    RESERVED_LABEL_KEYS,
     ModelVersionSpec,
     Reason,
 )
@@ -158,22 +168,43 @@ def lookup_name(spec: ModelVersionSpec, recorded: Recorded) -> str | None:
     return spec.version_name or recorded.version_name
 
 
-def needs_owner_search(spec: ModelVersionSpec, recorded: Recorded, observed: ModelVersion | None) -> bool:
-    """Search by ownership label only for server-assigned names whose version is not known (no
-    recorded name, or the recorded one is gone): a fixed name is authoritative, since a lost
-    create is found by GET under that name. `recorded` only matters through `lookup_name`,
-    which decided whether there was anything to GET."""
-    del recorded
-    return spec.version_name is None and observed is None
+def needs_owner_search(
+    spec: ModelVersionSpec,
+    recorded: Recorded,
+    observed: ModelVersion | None,
+    *,
+    generation: int | None = None,
+) -> bool:
+    """Search by ownership label when the version is not found by name and no name was recorded:
+    server-assigned names whose version is not known (a lost create, a restore without status),
+    and a fixed name whose status is empty, since a server-assigned create may have happened
+    before spec.versionName was set (its name never reached status). A fixed name with a recorded
+    one is authoritative: a lost create is found by GET under that name.
+
+    `generation` 1 means the spec never changed since the object was created: a fixed name was
+    there from the start, so no server-assigned create can have happened and the search (two
+    Lists, which would make every create cost four reads) is skipped. None: unknown, search."""
+    if observed is not None:
+        return False
+    if spec.version_name is None:
+        return True
+    return recorded.version_name is None and generation != 1
 
 
-def filter_owned(versions: Sequence[ModelVersion], uid: str) -> list[ModelVersion]:
-    """Exact ownership match; PAI's `Label` query matches substrings of keys and values."""
-    return [v for v in versions if owner_of(v) == uid]
+def filter_owned(versions: Sequence[ModelVersion], owner: Owner | str) -> list[ModelVersion]:
+    """The versions that carry this object's UID or its namespace/name (the candidates the
+    planner then judges with `claim`); exact matches, since PAI's `Label` query matches
+    substrings of keys and values."""
+    who = owner if isinstance(owner, Owner) else Owner(owner)
+    return [
+        v for v in versions if owner_of(v) == who.uid or (who.ref is not None and owner_ref_of(v) == who.ref)
+    ]
 
 
-def _create_request(spec: ModelVersionSpec, uid: str) -> CreateModelVersionRequest:
-    labels = [Label(key=OWNER_LABEL_KEY, value=uid)]
+def _create_request(spec: ModelVersionSpec, owner: Owner) -> CreateModelVersionRequest:
+    labels = [Label(key=OWNER_LABEL_KEY, value=owner.uid)]
+    if owner.ref is not None:
+        labels.append(Label(key=OWNER_REF_LABEL_KEY, value=owner.ref))
     labels += [Label(key=k, value=v) for k, v in sorted((spec.labels or {}).items())]
     return CreateModelVersionRequest(
         uri=spec.uri,
@@ -201,23 +232,37 @@ def _create_request(spec: ModelVersionSpec, uid: str) -> CreateModelVersionReque
 
 def _describe_owner(version: ModelVersion) -> str:
     owner = owner_of(version)
-    return f"another object (uid {owner})" if owner else "nobody (no ownership label)"
+    if owner is None:
+        return "nobody (no ownership label)"
+    ref = owner_ref_of(version)
+    return f"another object ({ref}, uid {owner})" if ref else f"another object (uid {owner})"
 
 
 def _select_remote(
-    spec: ModelVersionSpec, uid: str, observed: ModelVersion | None, owned: Sequence[ModelVersion] | None
+    spec: ModelVersionSpec, owner: Owner, observed: ModelVersion | None, owned: Sequence[ModelVersion] | None
 ) -> ModelVersion | list[ModelVersion] | None:
     """The remote version this object refers to; a list when the search found several."""
     if observed is not None:
         return observed
     if owned is None:
         return None
-    candidates = filter_owned(owned, uid)
-    if spec.version_name is not None:
-        candidates = [v for v in candidates if v.version_name == spec.version_name]
+    candidates = [v for v in owned if is_ours(v, owner)]
     if len(candidates) > 1:
         return sorted(candidates, key=lambda v: (v.gmt_create_time or "", v.version_name))
     return candidates[0] if candidates else None
+
+
+def _stray_message(spec: ModelVersionSpec, stray: ModelVersion) -> str:
+    """A version of ours under another name than spec.versionName: created with a server-assigned
+    name, then versionName was set before that name reached status. Reported, never guessed at:
+    it may already be in use under its assigned name."""
+    ident = resource_id(spec.model_id, stray.version_name)
+    return (
+        f"remote version {ident} carries this object's ownership label but spec.versionName is "
+        f"{spec.version_name}: it was created with a server-assigned name before spec.versionName "
+        f"was set. Set spec.versionName: {stray.version_name} to keep managing it, or delete it in "
+        f"PAI (or remove its {OWNER_LABEL_KEY} label) to have {spec.version_name} created"
+    )
 
 
 def plan_reconcile(
@@ -229,6 +274,9 @@ def plan_reconcile(
     observed: ModelVersion | None,
     owned: Sequence[ModelVersion] | None,
     problems: Sequence[str] | None = None,
+    ref: str | None = None,
+    owner_alive: Callable[[str], bool] | None = None,
+    generation: int | None = None,
 ) -> Plan:
     """Decide the remote calls for one reconcile pass.
 
@@ -236,7 +284,11 @@ def plan_reconcile(
     404); `owned` is the ownership-label search result, or None when it was not performed
     (it must be performed when `needs_owner_search(...)` says so). `problems` is what
     `validate_spec` returned when the caller ran it already (it decides whether to read at all).
+    `ref` is this object's `<namespace>/<name>` and `owner_alive(uid)` says whether an object
+    with that UID exists: together they let a restored object (same name, new UID) take over
+    its version. Without them only the UID counts.
     """
+    owner = Owner(uid, ref, owner_alive) if owner_alive is not None else Owner(uid, ref)
     if problems is None:
         problems = validate_spec(spec, policies, recorded)
     if problems:
@@ -246,10 +298,10 @@ def plan_reconcile(
             version_name=recorded.version_name or spec.version_name,
             problem=Problem(Reason.INVALID_SPEC, "; ".join(problems)),
         )
-    if owned is None and needs_owner_search(spec, recorded, observed):
+    if owned is None and needs_owner_search(spec, recorded, observed, generation=generation):
         raise ValueError("plan_reconcile needs the ownership search result (needs_owner_search is true)")
 
-    selected = _select_remote(spec, uid, observed, owned)
+    selected = _select_remote(spec, owner, observed, owned)
     if isinstance(selected, list):
         names = ", ".join(v.version_name for v in selected)
         message = (
@@ -258,6 +310,9 @@ def plan_reconcile(
         )
         return Plan(action=Action.BLOCKED, message=message, problem=Problem(Reason.CONFLICT, message))
     remote = selected
+    if remote is not None and spec.version_name is not None and remote.version_name != spec.version_name:
+        message = _stray_message(spec, remote)
+        return Plan(action=Action.BLOCKED, message=message, problem=Problem(Reason.CONFLICT, message))
     ident = resource_id(spec.model_id, remote.version_name if remote else spec.version_name)
 
     if policies.management == "Observe":
@@ -274,7 +329,7 @@ def plan_reconcile(
             message=f"observing remote version {ident}: {detail}",
             version_name=remote.version_name,
             observed=remote,
-            ours=owner_of(remote) == uid,
+            ours=is_ours(remote, owner),
             drift=drift,
         )
 
@@ -289,11 +344,11 @@ def plan_reconcile(
         return Plan(
             action=Action.CREATE,
             message=f"creating remote version {target}",
-            calls=(CreateVersion(spec.model_id, _create_request(spec, uid)),),
+            calls=(CreateVersion(spec.model_id, _create_request(spec, owner)),),
             version_name=spec.version_name,
         )
 
-    owner = owner_of(remote)
+    ownership = claim(remote, owner)
     drift = compute_drift(spec, remote)
     base = Plan(
         action=Action.IN_SYNC, message="", version_name=remote.version_name, observed=remote, drift=drift
@@ -301,14 +356,16 @@ def plan_reconcile(
 
     if policies.paused:
         detail = f"; drift in {', '.join(drift)} is not repaired" if drift else ""
-        return _with(base, Action.PAUSED, f"paused ({PAUSED_ANNOTATION}){detail}", ours=owner == uid)
-    if owner is not None and owner != uid:
+        ours = ownership is Claim.OURS
+        return _with(base, Action.PAUSED, f"paused ({PAUSED_ANNOTATION}){detail}", ours=ours)
+    if ownership is Claim.OTHER:
         message = (
-            f"remote version {ident} is owned by another ModelVersion (uid {owner}); this object "
+            f"remote version {ident} is owned by {_describe_owner(remote)}; this object "
             "will not touch it. Delete one of the two objects or point this one at another version"
         )
         return _with(base, Action.BLOCKED, message, problem=Problem(Reason.CONFLICT, message))
-    adopting = owner is None
+    inheriting = ownership is Claim.INHERITED
+    adopting = ownership is Claim.NONE
     if adopting and policies.adoption == "Never":
         message = (
             f"remote version {ident} already exists and was not created by this object; set "
@@ -331,12 +388,13 @@ def plan_reconcile(
             problem=Problem(Reason.IMMUTABLE_FIELD_MISMATCH, message),
         )
 
-    labels = label_changes(spec, remote, uid)
+    labels = label_changes(spec, remote, uid, owner.ref)
     if labels.final_count > MAX_REMOTE_LABELS:
+        reserved = len(RESERVED_LABEL_KEYS) if owner.ref is not None else 1
         message = (
-            f"cannot add the ownership label to {ident}: it already has {labels.final_count - 1} "
+            f"cannot add the ownership labels to {ident}: it would have {labels.final_count} "
             f"labels and PAI allows {MAX_REMOTE_LABELS}; set spec.labels to at most "
-            f"{MAX_REMOTE_LABELS - 1} labels"
+            f"{MAX_REMOTE_LABELS - reserved} labels"
         )
         return _with(base, Action.BLOCKED, message, problem=Problem(Reason.CONFLICT, message))
 
@@ -351,9 +409,15 @@ def plan_reconcile(
         fields = tuple(spec_name(attr) for attr in changes)
         calls.append(UpdateVersion(spec.model_id, name, UpdateModelVersionRequest(**changes), fields))
 
-    if adopting:
+    if adopting or inheriting:
         detail = f"; repairing {', '.join(drift)}" if drift else ""
-        return _with(base, Action.ADOPT, f"adopting remote version {ident}{detail}", calls=calls, ours=True)
+        verb = (
+            f"taking over remote version {ident} from uid {owner_of(remote)}, an earlier object of the "
+            "same namespace/name that no longer exists"
+            if inheriting
+            else f"adopting remote version {ident}"
+        )
+        return _with(base, Action.ADOPT, f"{verb}{detail}", calls=calls, ours=True)
     if calls:
         return _with(
             base,
@@ -393,15 +457,18 @@ def plan_deletion(
     policies: Policies,
     observed: ModelVersion | None,
     owned: Sequence[ModelVersion] | None,
+    ref: str | None = None,
+    owner_alive: Callable[[str], bool] | None = None,
 ) -> DeletionPlan:
     """What deleting the Kubernetes object does remotely. Paused objects can still be deleted;
     the spec is not validated (a broken spec must never trap an object behind its finalizer).
     Only versions carrying this object's ownership label are ever deleted or released."""
     if policies.management == "Observe":
         return DeletionPlan(DeletionAction.NOTHING, "Observe mode never deletes the remote version")
+    owner = Owner(uid, ref, owner_alive) if owner_alive is not None else Owner(uid, ref)
     targets: dict[str, ModelVersion] = {}
     for version in ([observed] if observed else []) + list(owned or []):
-        if owner_of(version) == uid:
+        if is_ours(version, owner):  # inherited ones too: nobody else would ever delete them
             targets.setdefault(version.version_name, version)
     if not targets:
         if observed is not None:
@@ -417,8 +484,8 @@ def plan_deletion(
     if policies.deletion == "Retain":
         return DeletionPlan(
             DeletionAction.RELEASE,
-            f"retaining remote version {idents}; removing the ownership label",
-            calls=tuple(DeleteLabels(spec.model_id, n, (OWNER_LABEL_KEY,)) for n in names),
+            f"retaining remote version {idents}; removing the ownership labels",
+            calls=tuple(DeleteLabels(spec.model_id, n, RESERVED_LABEL_KEYS) for n in names),
             best_effort=True,
         )
     return DeletionPlan(

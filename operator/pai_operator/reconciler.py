@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from pai_operator.comparison import Owner, object_ref
 from pai_operator.conditions import (
     conditions_for_deletion_blocked,
+    conditions_for_deletion_retrying,
     conditions_for_failure,
     conditions_for_plan,
     deletion_blocked_message,
@@ -67,6 +69,11 @@ from pai_operator.validation import (
 
 log = logging.getLogger(__name__)
 
+# Consecutive failed deletion passes after which a transient error counts as persistent
+# (DeletionBlocked, with the way out). With the default backoff (2 s doubling) that is about two
+# minutes of failing, long enough to ride out a PAI hiccup or a throttling burst.
+DELETION_BLOCKED_AFTER = 6
+
 EventType = Literal["Normal", "Warning"]
 
 
@@ -95,6 +102,7 @@ class DeletionResult:
     events: list[Event] = field(default_factory=list)
     retry_in: float = 0.0
     message: str = ""
+    blocked: bool = False  # True: a persistent failure (DeletionBlocked), not a routine retry
 
 
 @dataclass
@@ -104,6 +112,7 @@ class ObjectState:
     failures: int = 0
     last_failure: str | None = None
     version_name: str | None = None
+    deletion_failures: int = 0  # consecutive failed deletion passes (a streak of their own)
 
 
 @dataclass(frozen=True)
@@ -174,6 +183,14 @@ class Reconciler:
         self.clients = clients
         self.namespaces = namespaces
         self._rng = rng or random.Random()
+        # "Does an object with this UID exist?", from the engine (which sees every live object).
+        # Lets a restored object (same namespace/name, new UID) take over its version; until it is
+        # set every UID counts as alive, which never transfers anything.
+        self.owner_alive: Callable[[str], bool] | None = None
+
+    def _owner(self, obj: ObjectView) -> Owner:
+        ref = object_ref(obj.namespace, obj.name)
+        return Owner(obj.uid, ref, self.owner_alive) if self.owner_alive is not None else Owner(obj.uid, ref)
 
     # --- timing -----------------------------------------------------------------------------
 
@@ -191,6 +208,18 @@ class Reconciler:
 
     # --- reconcile --------------------------------------------------------------------------
 
+    def _inputs(
+        self, obj: ObjectView, state: ObjectState, spec: ModelVersionSpec
+    ) -> tuple[Policies, Recorded, list[str]]:
+        """Policies in effect, recorded facts and spec problems: what every pass starts from.
+        The namespace's deletion-policy default only matters when deleting; reading it on every
+        pass would cost a Kubernetes call per resync for nothing."""
+        policies = resolve_policies(
+            spec, annotations=obj.annotations, default_deletion=self.settings.default_deletion_policy
+        )
+        recorded = _recorded(obj, state, spec)
+        return policies, recorded, validate_spec(spec, policies, recorded)
+
     async def reconcile(self, obj: ObjectView, state: ObjectState) -> PassResult:
         previous = _conditions(obj.status)
         parsed = parse_spec(obj.spec)
@@ -203,21 +232,16 @@ class Reconciler:
                 obj, "invalid", conditions, previous, model_id=str(obj.spec.get("modelId", ""))
             )
         spec = parsed
-        # The namespace's deletion-policy default only matters when deleting; reading it on every
-        # pass would cost a Kubernetes call per resync for nothing.
-        policies = resolve_policies(
-            spec, annotations=obj.annotations, default_deletion=self.settings.default_deletion_policy
-        )
-        recorded = _recorded(obj, state, spec)
+        policies, recorded, problems = self._inputs(obj, state, spec)
         region = effective_region(spec, recorded, self.settings.region)
         client = self.clients.for_region(region)
-        problems = validate_spec(spec, policies, recorded)
         observed: ModelVersion | None = None
         plan: Plan | None = None
         try:
             owned = None
+            owner = self._owner(obj)
             if not problems:  # an invalid spec is terminal without any PAI call
-                observed, owned = await read_remote(client, spec, recorded, obj.uid)
+                observed, owned = await read_remote(client, spec, recorded, owner, generation=obj.generation)
             plan = plan_reconcile(
                 spec,
                 uid=obj.uid,
@@ -226,6 +250,9 @@ class Reconciler:
                 observed=observed,
                 owned=owned,
                 problems=problems,
+                ref=owner.ref,
+                owner_alive=owner.alive,
+                generation=obj.generation,
             )
             events, version_name, after = await self._execute(client, spec, plan)
         except PaiError as error:
@@ -240,18 +267,16 @@ class Reconciler:
         if isinstance(parsed, list):
             return True
         spec = parsed
-        policies = resolve_policies(
-            spec, annotations=obj.annotations, default_deletion=self.settings.default_deletion_policy
-        )
-        recorded = _recorded(obj, state, spec)
-        problems = validate_spec(spec, policies, recorded)
+        policies, recorded, problems = self._inputs(obj, state, spec)
         if problems:
             return True
         last_seen = obj.status.get("atProvider")
+        owner = self._owner(obj)
         observed = complete_listed(
             listed,
             spec,
             uid=obj.uid,
+            ref=owner.ref,
             last_seen=AtProvider.model_validate(last_seen) if isinstance(last_seen, Mapping) else None,
         )
         plan = plan_reconcile(
@@ -262,6 +287,8 @@ class Reconciler:
             observed=observed,
             owned=None,
             problems=[],
+            ref=owner.ref,
+            owner_alive=owner.alive,
         )
         if plan.calls or plan.action is Action.BLOCKED:
             return True
@@ -475,9 +502,18 @@ class Reconciler:
         recorded = _recorded(obj, state, spec)
         client = self.clients.for_region(effective_region(spec, recorded, self.settings.region))
         plan = None
+        owner = self._owner(obj)
         try:
-            observed, owned = await read_remote(client, spec, recorded, obj.uid)
-            plan = plan_deletion(spec, uid=obj.uid, policies=policies, observed=observed, owned=owned)
+            observed, owned = await read_remote(client, spec, recorded, owner)
+            plan = plan_deletion(
+                spec,
+                uid=obj.uid,
+                policies=policies,
+                observed=observed,
+                owned=owned,
+                ref=owner.ref,
+                owner_alive=owner.alive,
+            )
             for call in plan.calls:
                 try:
                     await _run_call(client, call)
@@ -498,30 +534,65 @@ class Reconciler:
                     events=[Event("Warning", "ReleaseIncomplete", f"{message}; {error}")],
                     message=message,
                 )
-            state.failures += 1
-            retry_in = self.backoff(state.failures, error)
-            if isinstance(error, (AuthError, ModelNotFoundError, InvalidRequestError)):
-                retry_in = max(retry_in, min(self.settings.resync_interval, 60.0))
-            message = deletion_blocked_message(describe_error(error))
-            merged = merge_conditions(
-                _conditions(obj.status), conditions_for_deletion_blocked(message, obj.generation), _now()
-            )
-            patch = None
-            if [c.model_dump() for c in merged] != [c.model_dump() for c in _conditions(obj.status)]:
-                patch = {"conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in merged]}
-            events = []
-            if state.last_failure != f"delete:{error.code or error.kind}":
-                events.append(Event("Warning", "DeletionBlocked", message))
-                state.last_failure = f"delete:{error.code or error.kind}"
-            return DeletionResult(
-                done=False, status_patch=patch, events=events, retry_in=retry_in, message=message
-            )
+            return self._deletion_failed(obj, state, error)
+        state.deletion_failures = 0
         events = []
         if plan.action is DeletionAction.DELETE:
             events.append(Event("Normal", "Deleted", plan.message))
         elif plan.action is DeletionAction.RELEASE:
             events.append(Event("Normal", "Released", plan.message))
         return DeletionResult(done=True, events=events, message=plan.message)
+
+    def _deletion_failed(self, obj: ObjectView, state: ObjectState, error: PaiError) -> DeletionResult:
+        """Keep the finalizer. A transient failure (5xx, throttling, network) is routine: WARNING,
+        logged on attempts 1, 2, 4, 8, ..., and a ReconcileError condition. The DeletionBlocked
+        condition and event, the ERROR log and the "last resort: remove the finalizer" advice are
+        for failures that persist: auth or permission, a request PAI calls invalid, or
+        DELETION_BLOCKED_AFTER failures in a row."""
+        state.deletion_failures += 1
+        failures = state.deletion_failures
+        permanent = isinstance(error, (AuthError, InvalidRequestError))
+        blocked = permanent or failures >= DELETION_BLOCKED_AFTER
+        retry_in = self.backoff(failures, error)
+        if permanent:
+            # Credentials may be fixed outside Kubernetes; check again at the resync pace.
+            retry_in = max(retry_in, min(self.settings.resync_interval, 60.0))
+        described = describe_error(error)
+        events: list[Event] = []
+        if blocked:
+            message = deletion_blocked_message(described)
+            new = conditions_for_deletion_blocked(message, obj.generation)
+            signature = f"delete:{error.code or error.kind}"
+            if state.last_failure != signature:
+                events.append(Event("Warning", "DeletionBlocked", message))
+                state.last_failure = signature
+            if events or _power_of_two(failures):
+                where = f"{obj.namespace}/{obj.name}"
+                log.error("deletion of %s is blocked (attempt %d): %s", where, failures, message)
+        else:
+            message = f"cannot delete the remote version yet: {described} (retrying)"
+            new = conditions_for_deletion_retrying(message, obj.generation)
+            if _power_of_two(failures):
+                log.warning(
+                    "deletion of %s/%s failed (attempt %d): %s; next attempt in %.1fs",
+                    obj.namespace,
+                    obj.name,
+                    failures,
+                    error,
+                    retry_in,
+                )
+        previous = _conditions(obj.status)
+        merged = merge_conditions(previous, new, _now())
+        patch = None
+        if [c.model_dump() for c in merged] != [c.model_dump() for c in previous]:
+            patch = {"conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in merged]}
+        return DeletionResult(
+            done=False, status_patch=patch, events=events, retry_in=retry_in, message=message, blocked=blocked
+        )
+
+
+def _power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
 
 
 def _recorded(obj: ObjectView, state: ObjectState, spec: ModelVersionSpec) -> Recorded:
@@ -533,15 +604,21 @@ def _recorded(obj: ObjectView, state: ObjectState, spec: ModelVersionSpec) -> Re
 
 
 async def read_remote(
-    client: PaiClient, spec: ModelVersionSpec, recorded: Recorded, uid: str
+    client: PaiClient,
+    spec: ModelVersionSpec,
+    recorded: Recorded,
+    owner: Owner,
+    *,
+    generation: int | None = None,
 ) -> tuple[ModelVersion | None, list[ModelVersion] | None]:
-    """The reads every pass starts with: GET the known name, then (server-assigned names whose
-    version is unknown) the ownership-label search. Returns (observed, owned)."""
+    """The reads every pass starts with: GET the known name, then, when `needs_owner_search`
+    says so (the version is not found by name and no name is recorded), the ownership-label
+    search. Returns (observed, owned)."""
     name = lookup_name(spec, recorded)
     observed = await _get_or_none(client, spec.model_id, name) if name else None
     owned = None
-    if needs_owner_search(spec, recorded, observed):
-        owned = await search_owned(client, spec.model_id, uid)
+    if needs_owner_search(spec, recorded, observed, generation=generation):
+        owned = await search_owned(client, spec.model_id, owner)
     return observed, owned
 
 
@@ -554,11 +631,20 @@ async def _get_or_none(client: PaiClient, model_id: str, name: str) -> ModelVers
         return None
 
 
-async def search_owned(client: PaiClient, model_id: str, uid: str) -> list[ModelVersion]:
-    """Versions of the model whose labels mention this UID. PAI's Label filter is a substring
-    match on key or value, so the exact ownership label is checked by `filter_owned`."""
-    found = [v async for v in client.iter_model_versions(model_id, ListModelVersionsRequest(label=uid))]
-    return filter_owned(found, uid)
+async def search_owned(client: PaiClient, model_id: str, owner: Owner | str) -> list[ModelVersion]:
+    """Versions of the model whose ownership labels name this UID or this namespace/name (the
+    latter finds a version of a restored object's predecessor; the former, versions created
+    before the namespace/name label existed). PAI's Label filter is a substring match on key or
+    value, so the exact labels are checked by `filter_owned`."""
+    who = owner if isinstance(owner, Owner) else Owner(owner)
+    found: dict[str, ModelVersion] = {}
+    for needle in (who.uid, who.ref):
+        if needle is None:
+            continue
+        request = ListModelVersionsRequest(label=needle)
+        async for version in client.iter_model_versions(model_id, request):
+            found.setdefault(version.version_name, version)
+    return filter_owned(list(found.values()), who)
 
 
 async def _run_call(client: PaiClient, call: RemoteCall) -> str | None:
@@ -578,6 +664,7 @@ async def _run_call(client: PaiClient, call: RemoteCall) -> str | None:
 
 
 __all__ = [
+    "DELETION_BLOCKED_AFTER",
     "DeletionResult",
     "Event",
     "ObjectState",

@@ -90,11 +90,12 @@ class OperatorSettings(BaseModel):
         flag="--vpc-endpoint", chart="vpcEndpoint",
     )  # fmt: skip
     resync_interval: float = setting(
-        600.0, "Seconds between drift checks of an in-sync object (jittered by +-10%).",
+        600.0, "Seconds between drift checks of in-sync objects: one ListModelVersions per region and "
+        "model (jittered by +-10%).",
         flag="--resync-interval", metavar="SECONDS", chart="resyncInterval", gt=0,
     )  # fmt: skip
     concurrency: int = setting(
-        20, "Objects reconciled at once (kopf worker limit).",
+        20, "Passes (reconcile or deletion) running at once, across all objects.",
         flag="--concurrency", metavar="N", chart="concurrency", gt=0,
     )  # fmt: skip
     read_rate: float = setting(
@@ -218,12 +219,6 @@ class OperatorSettings(BaseModel):
     def user_agent(self) -> str:
         """Lets PAI's audit trail (and the emulator's journal) tell which replica acted."""
         return f"pai-model-operator/{__version__} ({self.identity})"
-
-    @property
-    def tick(self) -> float:
-        """How often each object's timer checks whether its next attempt is due (no API call):
-        fine enough for short test intervals, never busier than 4 ticks per second."""
-        return max(0.25, min(2.0, self.resync_interval / 4, self.backoff_base / 2))
 
     @property
     def all_namespaces(self) -> bool:

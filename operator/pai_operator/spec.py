@@ -40,9 +40,14 @@ DELETION_POLICY_ANNOTATION: Final = f"{GROUP}/deletion-policy"
 # the object's metadata.uid). It is how a lost create is found again and how two objects are
 # kept from fighting over one version. PAI allows 20 labels; this one is reserved.
 OWNER_LABEL_KEY: Final = f"{GROUP}/owner-uid"
+# The second ownership label: the owner's `<namespace>/<name>`. A restore (Velero, kubectl
+# replace --force, Argo CD Replace=true) recreates an object under the same name with a new UID;
+# this label lets it take its version over once the old UID no longer exists (README, Behaviour).
+OWNER_REF_LABEL_KEY: Final = f"{GROUP}/owner-ref"
+RESERVED_LABEL_KEYS: Final = (OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY)
 
 MAX_REMOTE_LABELS: Final = 20
-MAX_USER_LABELS: Final = MAX_REMOTE_LABELS - 1
+MAX_USER_LABELS: Final = MAX_REMOTE_LABELS - len(RESERVED_LABEL_KEYS)
 # PAI's documented limit on Metrics, measured as compact JSON (see `compact_json`).
 MAX_METRICS_CHARS: Final = 8192
 VERSION_NAME_PATTERN: Final = r"^\d+\.\d+\.\d+(_\w+)?$"
@@ -136,11 +141,15 @@ _SPEC_RULES: Final[list[JsonValue]] = [
     ),
 ]
 
-_LABEL_RULES: Final[list[JsonValue]] = [
+_RESERVED_LABEL_RULES: Final[list[JsonValue]] = [
     {
-        "rule": f"!('{OWNER_LABEL_KEY}' in self)",
-        "message": f"label {OWNER_LABEL_KEY} is reserved for the operator's ownership mark",
-    },
+        "rule": f"!('{key}' in self)",
+        "message": f"label {key} is reserved for the operator's ownership mark",
+    }
+    for key in RESERVED_LABEL_KEYS
+]
+_LABEL_RULES: Final[list[JsonValue]] = [
+    *_RESERVED_LABEL_RULES,
     {"rule": "self.all(k, size(k) > 0)", "message": "label keys must not be empty"},
 ]
 
@@ -219,9 +228,9 @@ class ModelVersionSpec(_CamelModel):
         max_length=MAX_USER_LABELS,
         description=(
             "Labels of the remote version. When set, this is the complete set: labels not listed "
-            "are removed. When unset, remote labels are left alone. At most 19 entries: PAI "
-            f"allows 20 labels and the operator reserves one ({OWNER_LABEL_KEY}) to mark "
-            "versions it owns."
+            "are removed. When unset, remote labels are left alone. At most "
+            f"{MAX_USER_LABELS} entries: PAI allows {MAX_REMOTE_LABELS} labels and the operator "
+            f"reserves two ({OWNER_LABEL_KEY}, {OWNER_REF_LABEL_KEY}) to mark versions it owns."
         ),
         json_schema_extra={"x-kubernetes-validations": _LABEL_RULES},
     )

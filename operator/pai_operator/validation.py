@@ -7,7 +7,7 @@ terminal InvalidSpec condition and no remote call until the spec (or status) cha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -18,8 +18,8 @@ from pai_operator.spec import (
     DELETION_POLICY_ANNOTATION,
     MAX_METRICS_CHARS,
     MAX_REMOTE_LABELS,
-    OWNER_LABEL_KEY,
     PAUSED_ANNOTATION,
+    RESERVED_LABEL_KEYS,
     AdoptionPolicy,
     DeletionPolicy,
     ManagementPolicy,
@@ -112,10 +112,38 @@ def parse_spec(raw: Mapping[str, Any] | None) -> ModelVersionSpec | list[str]:
         ]
 
 
+_EXACT_INTEGERS: Final = 2**53
+URI_SCHEMES: Final = ("oss://", "http://", "https://")
+
+
+def _inexact_integer(value: Any, where: str = "") -> tuple[str, int] | None:
+    """The first integer a float64 cannot hold exactly, with its path (e.g. `.a[2]`)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return (where, value) if abs(value) > _EXACT_INTEGERS else None
+    if isinstance(value, Mapping):
+        items: Iterable[tuple[str, Any]] = ((f"{where}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for path, item in items:
+        found = _inexact_integer(item, path)
+        if found is not None:
+            return found
+    return None
+
+
 def validate_spec(spec: ModelVersionSpec, policies: Policies, recorded: Recorded) -> list[str]:
     """Problems the CRD schema cannot catch, as human messages. Non-empty means: terminal
     InvalidSpec, no PAI call, nothing retried until the spec (or status) changes."""
     problems: list[str] = []
+    if not spec.uri.startswith(URI_SCHEMES):
+        problems.append(
+            f"spec.uri {spec.uri!r} must start with {', '.join(URI_SCHEMES)}: "
+            "PAI accepts no other storage URI"
+        )
     for attr in JSON_FIELDS:
         value = getattr(spec, attr)
         if value is None:
@@ -125,21 +153,31 @@ def validate_spec(spec: ModelVersionSpec, policies: Policies, recorded: Recorded
         except (TypeError, ValueError) as exc:
             problems.append(f"spec.{spec_name(attr)} is not serialisable as JSON: {exc}")
             continue
+        inexact = _inexact_integer(value)
+        if inexact is not None:
+            where, number = inexact
+            problems.append(
+                f"spec.{spec_name(attr)}{where} is the integer {number}, beyond +-2^53: PAI keeps JSON "
+                "numbers as 64-bit floats and would store another number (endless drift); write it as "
+                "a string"
+            )
         if attr == "metrics" and len(text) > MAX_METRICS_CHARS:
             problems.append(
                 f"spec.metrics is {len(text)} characters as compact JSON; PAI accepts at most "
                 f"{MAX_METRICS_CHARS}"
             )
     if spec.labels is not None:
-        if OWNER_LABEL_KEY in spec.labels:
-            problems.append(f"spec.labels must not contain {OWNER_LABEL_KEY}: the operator reserves it")
+        for key in RESERVED_LABEL_KEYS:
+            if key in spec.labels:
+                problems.append(f"spec.labels must not contain {key}: the operator reserves it")
         if "" in spec.labels:
             problems.append("spec.labels must not contain an empty key")
-        total = len(spec.labels.keys() - {OWNER_LABEL_KEY}) + 1
+        user = len(spec.labels.keys() - set(RESERVED_LABEL_KEYS))
+        total = user + len(RESERVED_LABEL_KEYS)
         if total > MAX_REMOTE_LABELS:
             problems.append(
-                f"spec.labels has {total - 1} labels; with the ownership label that is {total}, "
-                f"PAI allows at most {MAX_REMOTE_LABELS}"
+                f"spec.labels has {user} labels; with the {len(RESERVED_LABEL_KEYS)} ownership "
+                f"labels that is {total}, PAI allows at most {MAX_REMOTE_LABELS}"
             )
     if policies.management == "Observe" and spec.version_name is None:
         problems.append("managementPolicy Observe needs spec.versionName: there is nothing to observe")

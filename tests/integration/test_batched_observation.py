@@ -5,7 +5,7 @@ over when the list cannot answer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -48,26 +48,35 @@ def _spec(model_id: str, i: int) -> dict[str, Any]:
     }
 
 
-def _converge(start_operator: Callable[..., OperatorProcess], mvs: ModelVersions, model_id: str) -> None:
+@pytest.fixture
+def converged(
+    start_operator: Callable[..., OperatorProcess], mvs: ModelVersions, model_id: str
+) -> Iterator[None]:
+    """N Ready objects of one model; deleted again while the operator still runs, so that no
+    object is left behind its finalizer (it would hold up deleting the CRD in later tests)."""
     start_operator(resync_interval=RESYNC)
     for i in range(N):
         mvs.create(f"mv-{i}", _spec(model_id, i))
     for i in range(N):
         mvs.wait_condition(f"mv-{i}", "Ready")
+    yield
+    for i in range(N):
+        mvs.delete(f"mv-{i}")
+    for i in range(N):
+        mvs.wait_gone(f"mv-{i}")
 
 
 def _reads(pai: AdminClient) -> tuple[int, int]:
     return len(pai.journal("ListModelVersions")), len(pai.journal("GetModelVersion"))
 
 
+@pytest.mark.usefixtures("converged")
 def test_in_sync_objects_cost_one_list_per_model_and_sdk_drift_is_repaired(
-    start_operator: Callable[..., OperatorProcess],
     mvs: ModelVersions,
     pai: AdminClient,
     model_id: str,
     sdk: Client,
 ) -> None:
-    _converge(start_operator, mvs, model_id)
     before = {f"mv-{i}": mvs.get(f"mv-{i}")["metadata"]["resourceVersion"] for i in range(N)}  # type: ignore[index]
     pai.clear_journal()
     wait_for("two resync intervals of lists", lambda: _reads(pai)[0] >= 2, timeout=4 * RESYNC)
@@ -97,14 +106,13 @@ def test_in_sync_objects_cost_one_list_per_model_and_sdk_drift_is_repaired(
     assert len(pai.journal("ListModelVersions")) >= 1
 
 
+@pytest.mark.usefixtures("converged")
 def test_a_version_deleted_behind_the_operators_back_is_recreated(
-    start_operator: Callable[..., OperatorProcess],
     mvs: ModelVersions,
     pai: AdminClient,
     model_id: str,
     sdk: Client,
 ) -> None:
-    _converge(start_operator, mvs, model_id)
     uid = mvs.get("mv-4")["metadata"]["uid"]  # type: ignore[index]
     sdk.delete_model_version(model_id, "1.4.0", sdk_models.DeleteModelVersionRequest())
     pai.clear_journal()
@@ -120,14 +128,12 @@ def test_a_version_deleted_behind_the_operators_back_is_recreated(
     assert len(pai.versions(model_id)) == N
 
 
+@pytest.mark.usefixtures("converged")
 def test_get_path_when_the_list_cannot_answer(
-    start_operator: Callable[..., OperatorProcess],
-    mvs: ModelVersions,
     pai: AdminClient,
     model_id: str,
     sdk: Client,
 ) -> None:
-    _converge(start_operator, mvs, model_id)
     # A RAM policy that allows GetModelVersion but not ListModelVersions.
     pai.add_fault("ListModelVersions", "error", code="Forbidden.RAM", http_status=403)
     pai.clear_journal()

@@ -191,7 +191,7 @@ def test_setting_a_field_that_was_unset_is_allowed(mvs: ModelVersions, model_id:
     [
         ({"pai.mlops.dev/owner-uid": "x"}, "reserved for the operator"),
         ({"": "x"}, "label keys must not be empty"),
-        ({f"k{i}": "v" for i in range(20)}, "must have at most 19 items"),
+        ({f"k{i}": "v" for i in range(19)}, "must have at most 18 items"),
     ],
     ids=["reserved", "empty-key", "too-many"],
 )

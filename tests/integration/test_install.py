@@ -191,6 +191,15 @@ def test_kubectl_apply_k_deploy_creates_everything(control_plane: Cluster, kusto
     assert "deployment.apps/pai-operator unchanged" in again
 
 
+def test_kubectl_apply_f_crds_works(control_plane: Cluster) -> None:
+    """The first command many users type; crds/ must hold nothing kubectl cannot apply."""
+    out = run(
+        control_plane, control_plane.kubectl, "apply", "-f", str(REPO / "crds"), "--dry-run=server"
+    ).stdout
+    [line] = out.strip().splitlines()
+    assert line.startswith("customresourcedefinition.apiextensions.k8s.io/modelversions.pai.mlops.dev ")
+
+
 def test_kustomize_cluster_wide_rbac(control_plane: Cluster, kustomize_default: str) -> None:
     sa = f"system:serviceaccount:{kustomize_default}:pai-operator"
     assert_operator_rights(control_plane, sa, ("--all-namespaces",))
@@ -469,6 +478,7 @@ def _helm_uninstall(cluster: Cluster, release: str, namespace: str) -> None:
     run(cluster, cluster.helm, "uninstall", release, "-n", namespace, "--wait=false", check=False)
 
 
+@pytest.mark.usefixtures("no_cluster_wide_kustomize_install")
 def test_make_install_uses_the_chart_and_the_current_kubeconfig(
     control_plane: Cluster, namespace: str
 ) -> None:

@@ -31,6 +31,12 @@ def spec(model_id: str, **extra: Any) -> dict[str, Any]:
     return base
 
 
+def ownership(obj: dict[str, Any]) -> dict[str, str]:
+    """The two remote labels that mark a version as this object's: UID and namespace/name."""
+    meta = obj["metadata"]
+    return {OWNER: meta["uid"], "pai.mlops.dev/owner-ref": f"{meta['namespace']}/{meta['name']}"}
+
+
 def labels_of(version: dict[str, Any]) -> dict[str, str]:
     return {label["Key"]: label["Value"] for label in version.get("Labels") or []}
 
@@ -64,7 +70,7 @@ def test_full_lifecycle(
     assert obj["status"]["atProvider"]["approvalStatus"] == "Pending"
     remote = one_remote(pai, model_id)
     assert remote["VersionName"] == "1.0.0"
-    assert labels_of(remote) == {"k1": "vs1", OWNER: obj["metadata"]["uid"]}
+    assert labels_of(remote) == {"k1": "vs1", **ownership(obj)}
     assert remote["InferenceSpec"] == {"processor": "tensorflow_gpu_1.12", "nested": {"a": [1, 2]}}
     assert remote["FrameworkType"] == "PyTorch"
     # The operator (and kopf inside it) wrote only the finalizer and status: no annotations
@@ -88,7 +94,7 @@ def test_full_lifecycle(
     wait_for("approval applied", lambda: one_remote(pai, model_id)["ApprovalStatus"] == "Approved")
     remote = one_remote(pai, model_id)
     assert remote["VersionDescription"] == "v1"
-    assert labels_of(remote) == {"k1": "vs2", "k2": "x", OWNER: obj["metadata"]["uid"]}
+    assert labels_of(remote) == {"k1": "vs2", "k2": "x", **ownership(obj)}
     writes = [op for op in ops(pai, model_id) if op in WRITES]
     assert "CreateModelVersion" not in writes
     assert writes.count("UpdateModelVersion") == 1
@@ -235,7 +241,7 @@ def test_adoption_never_then_if_exists(
     obj = mvs.wait_condition("adopt", "Ready")
     mvs.wait_condition("adopt", "Synced")
     adopted = one_remote(pai, model_id)
-    assert labels_of(adopted) == {"a": "1", OWNER: obj["metadata"]["uid"]}  # spec.labels unset: unmanaged
+    assert labels_of(adopted) == {"a": "1", **ownership(obj)}  # spec.labels unset: unmanaged
     assert adopted["ApprovalStatus"] == "Approved"
 
 

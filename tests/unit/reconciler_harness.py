@@ -35,7 +35,7 @@ from pai_operator.pai import (
 )
 from pai_operator.reconciler import ObjectState, ObjectView, PassResult, Reconciler
 from pai_operator.settings import OperatorSettings
-from pai_operator.spec import OWNER_LABEL_KEY
+from pai_operator.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY
 from tests.support.emulator import Credential, emulator_in_loop, sdk_signed_request
 
 MODEL = "model-abc"
@@ -43,6 +43,8 @@ URI = "oss://bucket.oss-cn-hangzhou.aliyuncs.com/models/a/"
 UID = "0b9c1f1e-uid-mine"
 OTHER_UID = "7d3a2c4b-uid-other"
 NAMESPACE = "team-a"
+OBJECT_NAME = "mv"
+OBJECT_REF = f"{NAMESPACE}/{OBJECT_NAME}"
 REGION = "cn-hangzhou"
 ACCESS_KEY_ID = "LTAI-test-id"
 SECRET = "test-secret-never-shown"
@@ -141,15 +143,19 @@ class EmulatedPai:
         name: str,
         *,
         owner: str | None = UID,
+        ref: str | None = None,
         labels: Mapping[str, str] | None = None,
         model_id: str = MODEL,
         **fields: Any,
     ) -> None:
         """A remote version as if created earlier (a real CreateModelVersion, signed by the
-        official SDK's signer and then dropped from the journal); `fields` are PascalCase."""
+        official SDK's signer and then dropped from the journal); `fields` are PascalCase. An
+        owned version carries both ownership labels; `ref` defaults to the harness object's
+        namespace/name for our UID (another UID's default is another object's name)."""
         all_labels = dict(labels or {})
         if owner is not None:
-            all_labels = {OWNER_LABEL_KEY: owner, **all_labels}
+            default_ref = OBJECT_REF if owner == UID else f"{NAMESPACE}/other"
+            all_labels = {OWNER_LABEL_KEY: owner, OWNER_REF_LABEL_KEY: ref or default_ref, **all_labels}
         body = {
             "VersionName": name,
             "Uri": URI,
@@ -268,7 +274,7 @@ class Harness:
         return ObjectView(
             uid=uid,
             namespace=NAMESPACE,
-            name="mv",
+            name=OBJECT_NAME,
             generation=generation,
             spec=dict(spec),
             status=dict(self.status),

@@ -145,10 +145,11 @@ def test_labels_are_a_bounded_string_map_without_the_reserved_key() -> None:
     labels = _schema()["properties"]["spec"]["properties"]["labels"]
     assert labels["type"] == "object"
     assert labels["additionalProperties"] == {"type": "string"}
-    assert labels["maxProperties"] == 19
-    assert "reserves one (pai.mlops.dev/owner-uid)" in labels["description"]
+    assert labels["maxProperties"] == 18
+    assert "reserves two (pai.mlops.dev/owner-uid, pai.mlops.dev/owner-ref)" in labels["description"]
     rules = [r["rule"] for r in labels["x-kubernetes-validations"]]
     assert "!('pai.mlops.dev/owner-uid' in self)" in rules
+    assert "!('pai.mlops.dev/owner-ref' in self)" in rules
 
 
 @pytest.mark.parametrize(

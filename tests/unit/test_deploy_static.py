@@ -207,6 +207,21 @@ def test_base_uses_the_generated_crd_directory() -> None:
     assert "../../crds" in base["resources"]
 
 
+def test_kubectl_apply_f_crds_sees_only_kubernetes_objects() -> None:
+    """`kubectl apply -f crds/` reads every .yaml/.yml/.json file there: a kustomization.yaml
+    (kind Kustomization, no such API on a server) would make the first command a user types
+    fail. kustomize also recognises a file named `Kustomization`, which kubectl skips."""
+    crds = DEPLOY.parent / "crds"
+    applied = [p for p in sorted(crds.iterdir()) if p.suffix in {".yaml", ".yml", ".json"}]
+    assert [p.name for p in applied] == ["pai.mlops.dev_modelversions.yaml"]
+    for path in applied:
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert doc["apiVersion"] == "apiextensions.k8s.io/v1"
+            assert doc["kind"] == "CustomResourceDefinition"
+    kustomization = yaml.safe_load((crds / "Kustomization").read_text())
+    assert kustomization["resources"] == ["pai.mlops.dev_modelversions.yaml"]
+
+
 AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
 

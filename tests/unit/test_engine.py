@@ -399,3 +399,16 @@ async def test_run_loop_drives_everything_without_manual_dispatch(concurrency: i
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_is_live_answers_for_watched_objects_until_they_are_gone() -> None:
+    """The reconciler's ownership succession asks this: a restored object may take a version over
+    only from a UID that no longer exists. A terminating object still exists."""
+    w = World()
+    w.engine.observe("ADDED", w.body("a"))
+    assert w.engine.is_live("uid-a")
+    assert not w.engine.is_live("uid-never-seen")
+    w.engine.observe("MODIFIED", w.body("a", deleting=True))
+    assert w.engine.is_live("uid-a")
+    w.engine.observe("DELETED", w.body("a"))
+    assert not w.engine.is_live("uid-a")

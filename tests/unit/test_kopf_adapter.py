@@ -94,3 +94,61 @@ async def test_kopf_gets_the_replica_identity_not_the_unix_user(monkeypatch: pyt
     )
     await kopf_adapter.run_operator(settings)
     assert seen["identity"] == "pai-operator-7b6b-x"
+
+
+def test_kopf_retry_line_for_a_failed_deletion_is_dropped_others_kept() -> None:
+    """kopf logs every TemporaryError at ERROR; the reconciler logs failed deletions itself
+    (WARNING while transient), so kopf's line for the delete handler must not reach the log."""
+    Operator(OperatorSettings())
+    kopf_log = logging.getLogger("kopf.objects")
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
+    kopf_log.addHandler(handler)
+    try:
+        kopf_log.error("Handler 'deleted' failed temporarily: cannot delete the remote version yet")
+        kopf_log.error("Handler 'watched' failed with an exception. Will ignore.")
+    finally:
+        kopf_log.removeHandler(handler)
+    assert [r.getMessage() for r in seen] == ["Handler 'watched' failed with an exception. Will ignore."]
+
+
+def test_the_reconciler_asks_the_engine_whether_a_recorded_owner_is_alive() -> None:
+    operator = Operator(OperatorSettings())
+    assert operator.reconciler.owner_alive == operator.engine.is_live
+
+
+def test_the_engine_gets_plain_copies_without_bulk() -> None:
+    from pai_operator.kopf_adapter import _plain
+
+    raw = {
+        "metadata": {
+            "name": "mv",
+            "namespace": "ns",
+            "uid": "u",
+            "generation": 2,
+            "resourceVersion": "7",
+            "finalizers": ["pai.mlops.dev/finalizer"],
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{...}",
+                "pai.mlops.dev/paused": "true",
+            },
+        },
+        "spec": {"modelId": "m", "labels": {"a": "b"}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    plain = _plain(kopf.Body(raw))
+    assert "managedFields" not in plain["metadata"]
+    assert plain["metadata"]["annotations"] == {"pai.mlops.dev/paused": "true"}
+    assert plain["spec"] == raw["spec"]
+    assert plain["status"] == raw["status"]
+    raw["spec"]["labels"]["a"] = "changed"  # a later event must not reach into the engine's copy
+    assert plain["spec"]["labels"] == {"a": "b"}
+    # Keys are shared across objects rather than copied per object.
+    other = _plain(kopf.Body({"metadata": {}, "spec": {"modelId": "x"}}))
+    assert next(iter(other["spec"])) is next(iter(plain["spec"]))

@@ -27,7 +27,13 @@ from pai_operator.planning import (
     plan_deletion,
     plan_reconcile,
 )
-from pai_operator.spec import OWNER_LABEL_KEY, ModelVersionSpec, Reason
+from pai_operator.spec import (
+    OWNER_LABEL_KEY,
+    OWNER_REF_LABEL_KEY,
+    RESERVED_LABEL_KEYS,
+    ModelVersionSpec,
+    Reason,
+)
 from pai_operator.validation import (
     Policies,
     Recorded,
@@ -39,6 +45,8 @@ from pai_operator.validation import (
 
 UID = "0b9c1f1e-uid-mine"
 OTHER_UID = "7d3a2c4b-uid-other"
+OTHER = OTHER_UID
+REF = "team-a/mv"  # this object's namespace/name
 MODEL = "model-abc"
 URI = "oss://bucket.oss-cn-hangzhou.aliyuncs.com/models/a/"
 OWNER = Label(key=OWNER_LABEL_KEY, value=UID)
@@ -73,9 +81,10 @@ def plan(
     recorded: Recorded | None = None,
     owned: list[ModelVersion] | None = None,
 ) -> Any:
-    return plan_reconcile(
-        spec, uid=UID, policies=policies, recorded=recorded or Recorded(), observed=remote, owned=owned
-    )
+    recorded = recorded or Recorded()
+    if owned is None and needs_owner_search(spec, recorded, remote):
+        owned = []  # the search ran and found nothing
+    return plan_reconcile(spec, uid=UID, policies=policies, recorded=recorded, observed=remote, owned=owned)
 
 
 # --- A small in-memory PAI that stores values the way a JSON round trip may return them. -------
@@ -119,7 +128,7 @@ def apply_calls(remote: ModelVersion | None, calls: tuple[RemoteCall, ...]) -> M
             assert remote is not None
             current = remote.label_map()
             for label in call.labels:
-                assert label.key not in current, "plan must not rely on CreateModelVersionLabels upserting"
+                # CreateModelVersionLabels upserts: an existing key's value is replaced in place.
                 current[label.key] = label.value
             remote = remote.model_copy(update={"labels": [Label(key=k, value=v) for k, v in current.items()]})
         elif isinstance(call, DeleteLabels):
@@ -229,7 +238,8 @@ def test_lookup_name(spec_name: str | None, recorded_name: str | None, expected:
 @pytest.mark.parametrize(
     ("spec_name", "recorded_name", "observed", "expected"),
     [
-        ("1.0.0", None, None, False),  # fixed name: GET is authoritative, even on 404
+        ("1.0.0", None, None, True),  # fixed name, no status: a server-assigned create may precede it
+        ("1.0.0", "1.0.0", None, False),  # fixed and recorded: GET is authoritative, even on 404
         ("1.0.0", None, mk_remote(), False),
         (None, None, None, True),  # server-assigned, nothing known yet (or status write lost)
         (None, "0.1.0", None, True),  # recorded version vanished: look for ours by label
@@ -255,7 +265,14 @@ def test_filter_owned_is_exact_not_substring() -> None:
 
 def test_plan_refuses_to_guess_without_the_owner_search() -> None:
     with pytest.raises(ValueError, match="ownership search"):
-        plan(mk_spec(versionName=None), None, owned=None)
+        plan_reconcile(
+            mk_spec(versionName=None),
+            uid=UID,
+            policies=MANAGE,
+            recorded=Recorded(),
+            observed=None,
+            owned=None,
+        )
 
 
 # --- Validation beyond the schema: terminal, no calls ------------------------------------------
@@ -275,6 +292,14 @@ def _metrics_of_size(chars: int) -> dict[str, Any]:
         ({"labels": {"": "x"}}, MANAGE, Recorded(), "empty key"),
         ({"options": {"x": float("nan")}}, MANAGE, Recorded(), "spec.options is not serialisable"),
         ({"extraInfo": {"x": float("inf")}}, MANAGE, Recorded(), "spec.extraInfo is not serialisable"),
+        (
+            {"options": {"a": [1, {"id": 2**53 + 1}]}},
+            MANAGE,
+            Recorded(),
+            "spec.options.a[1].id is the integer",
+        ),
+        ({"metrics": {"n": -(2**60)}}, MANAGE, Recorded(), "beyond +-2^53"),
+        ({"uri": "s3://bucket/m/"}, MANAGE, Recorded(), "spec.uri 's3://bucket/m/' must start with oss://"),
         ({"versionName": None}, OBSERVE, Recorded(), "Observe needs spec.versionName"),
         ({"versionName": "2.0.0"}, MANAGE, Recorded(version_name="0.1.0"), "set it to 0.1.0"),
         ({"regionId": "cn-shanghai"}, MANAGE, Recorded(region_id="cn-beijing"), "set it to cn-beijing"),
@@ -326,9 +351,11 @@ def test_parse_spec_accepts_a_valid_spec() -> None:
     "fields",
     [
         {"metrics": _metrics_of_size(8192)},
-        {"labels": {f"k{i}": "v" for i in range(19)}},
+        {"labels": {f"k{i}": "v" for i in range(18)}},
         {"versionName": "0.1.0"},  # pinning the name PAI assigned is allowed
         {"regionId": "cn-beijing"},
+        {"metrics": {"n": 2**53, "f": 1e300, "ok": True}},  # exactly representable
+        {"uri": "https://example.com/m/"},
     ],
 )
 def test_valid_edges(fields: dict[str, Any]) -> None:
@@ -439,9 +466,99 @@ def test_two_owned_versions_are_a_conflict_not_a_guess() -> None:
     assert "0.1.0, 0.2.0" in result.message
 
 
-def test_owned_search_ignores_other_names_when_the_name_is_fixed() -> None:
+def test_named_spec_reports_a_stray_server_assigned_version_instead_of_creating() -> None:
+    """Hole 2: versionName set before the assigned name reached status. Creating 1.0.0 would
+    orphan 0.1.0 (it carries our label); the plan reports it, with both ways out, and calls nothing."""
     result = plan(mk_spec(versionName="1.0.0"), None, owned=[mk_remote("0.1.0")])
+    assert result.action is Action.BLOCKED
+    assert result.calls == ()
+    assert result.problem is not None
+    assert result.problem.reason is Reason.CONFLICT
+    assert "spec.versionName: 0.1.0" in result.message
+    assert "to have 1.0.0 created" in result.message
+
+
+def test_named_spec_creates_when_the_search_finds_only_other_objects_versions() -> None:
+    result = plan(mk_spec(versionName="1.0.0"), None, owned=[mk_remote("0.1.0", owner=OTHER)])
     assert result.action is Action.CREATE
+
+
+def _restored(alive: set[str]) -> dict[str, Any]:
+    return {"ref": REF, "owner_alive": alive.__contains__}
+
+
+def test_restored_object_takes_over_its_predecessors_version_in_one_upsert() -> None:
+    """Hole 1: same namespace/name, new UID, predecessor gone: the version is ours by succession;
+    the ownership label is rewritten by one CreateModelVersionLabels (no delete first)."""
+    remote = mk_remote(owner=OTHER, labels={OWNER_REF_LABEL_KEY: REF})
+    result = plan_reconcile(
+        mk_spec(),
+        uid=UID,
+        policies=MANAGE,
+        recorded=Recorded(),
+        observed=remote,
+        owned=None,
+        **_restored(set()),
+    )
+    assert result.action is Action.ADOPT
+    assert result.ours
+    assert result.calls == (AddLabels(MODEL, "1.0.0", (Label(key=OWNER_LABEL_KEY, value=UID),)),)
+    assert "no longer exists" in result.message
+
+
+def test_restored_object_never_takes_a_version_whose_owner_is_alive() -> None:
+    remote = mk_remote(owner=OTHER, labels={OWNER_REF_LABEL_KEY: REF})
+    result = plan_reconcile(
+        mk_spec(),
+        uid=UID,
+        policies=MANAGE,
+        recorded=Recorded(),
+        observed=remote,
+        owned=None,
+        **_restored({OTHER}),
+    )
+    assert result.action is Action.BLOCKED
+    assert result.calls == ()
+    assert result.problem is not None
+    assert result.problem.reason is Reason.CONFLICT
+
+
+def test_a_dead_owner_of_another_name_is_not_inherited() -> None:
+    remote = mk_remote(owner=OTHER, labels={OWNER_REF_LABEL_KEY: "team-a/someone-else"})
+    result = plan_reconcile(
+        mk_spec(),
+        uid=UID,
+        policies=MANAGE,
+        recorded=Recorded(),
+        observed=remote,
+        owned=None,
+        **_restored(set()),
+    )
+    assert result.action is Action.BLOCKED
+    assert "team-a/someone-else" in result.message
+
+
+def test_restored_server_assigned_object_finds_its_version_instead_of_creating() -> None:
+    remote = mk_remote("0.1.0", owner=OTHER, labels={OWNER_REF_LABEL_KEY: REF})
+    result = plan_reconcile(
+        mk_spec(versionName=None),
+        uid=UID,
+        policies=MANAGE,
+        recorded=Recorded(),
+        observed=None,
+        owned=[remote],
+        **_restored(set()),
+    )
+    assert result.action is Action.ADOPT
+    assert result.version_name == "0.1.0"
+
+
+def test_deleting_a_restored_object_deletes_the_inherited_version() -> None:
+    remote = mk_remote("0.1.0", owner=OTHER, labels={OWNER_REF_LABEL_KEY: REF})
+    result = plan_deletion(
+        mk_spec(versionName=None), uid=UID, policies=MANAGE, observed=None, owned=[remote], **_restored(set())
+    )
+    assert result.calls == (DeleteVersion(MODEL, "0.1.0"),)
 
 
 # --- Ownership and adoption ---------------------------------------------------------------------
@@ -643,7 +760,7 @@ def test_approval_unset_leaves_console_approval_alone() -> None:
         ({"a": "1"}, {}, (), (("a", "1"),)),
         ({"a": "1"}, {"a": "1"}, (), ()),
         ({"a": "1", "b": "2"}, {"a": "1", "c": "3"}, ("c",), (("b", "2"),)),
-        ({"a": "new"}, {"a": "old"}, ("a",), (("a", "new"),)),  # only the changed key is re-added
+        ({"a": "new"}, {"a": "old"}, (), (("a", "new"),)),  # a changed value is one upsert
         ({"a": "1"}, {"a": "1", "z": "9"}, ("z",), ()),
     ],
 )
@@ -725,7 +842,7 @@ def test_paused_makes_no_calls_but_reports_drift(remote: ModelVersion | None, ou
             mk_remote(),
             None,
             DeletionAction.RELEASE,
-            (DeleteLabels(MODEL, "1.0.0", (OWNER_LABEL_KEY,)),),
+            (DeleteLabels(MODEL, "1.0.0", RESERVED_LABEL_KEYS),),
             True,
         ),
         (OBSERVE, mk_remote(), None, DeletionAction.NOTHING, (), False),
@@ -882,3 +999,14 @@ def test_observe_and_paused_never_write(spec: ModelVersionSpec, remote: ModelVer
         result = plan(spec, remote, policies=policies)
         assert result.calls == ()
         assert result.drift == compute_drift(spec, remote)
+
+
+def test_a_fixed_name_present_since_creation_needs_no_ownership_search() -> None:
+    """Generation 1: the name was there from the start, no server-assigned create can have
+    happened, so a create costs GET + Create + GET (no Lists); later generations search."""
+    named = ModelVersionSpec.model_validate({"modelId": MODEL, "uri": URI, "versionName": "1.0.0"})
+    nothing = Recorded()
+    assert not needs_owner_search(named, nothing, None, generation=1)
+    assert needs_owner_search(named, nothing, None, generation=2)
+    assert needs_owner_search(named, nothing, None)  # unknown: search
+    assert not needs_owner_search(named, Recorded(version_name="1.0.0"), None, generation=2)

@@ -5,25 +5,28 @@ hands back."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from pai_operator.pai import Credentials
-from pai_operator.reconciler import DeletionResult, PassResult
+from pai_operator.reconciler import DELETION_BLOCKED_AFTER, DeletionResult, ObjectState, PassResult
 from pai_operator.settings import OperatorSettings
 from pai_operator.spec import (
     DELETION_POLICY_ANNOTATION,
     FINALIZER,
     MAX_METRICS_CHARS,
     OWNER_LABEL_KEY,
+    OWNER_REF_LABEL_KEY,
     PAUSED_ANNOTATION,
 )
 from tests.unit.reconciler_harness import (
     ACCESS_KEY_ID,
     MODEL,
     NAMESPACE,
+    OBJECT_REF,
     OTHER_UID,
     REGION,
     SECRET,
@@ -73,6 +76,9 @@ def event_reasons(result: PassResult | DeletionResult) -> list[tuple[str, str]]:
 async def test_create_with_fixed_name(h: Harness) -> None:
     result = await h.reconcile({**FIXED, "labels": {"team": "a"}})
 
+    # Generation 1: the name was in the spec from the start, so no server-assigned create can
+    # have preceded it and no ownership search is needed (see the late-name test below, where
+    # the spec changed and the search runs).
     assert await h.pai.actions() == ["GetModelVersion", "CreateModelVersion", "GetModelVersion"]
     body = json.loads(h.pai.requests[1].content)
     assert body["VersionName"] == "1.0.0"
@@ -86,7 +92,11 @@ async def test_create_with_fixed_name(h: Harness) -> None:
     assert patch["regionId"] == REGION
     assert patch["observedGeneration"] == 1
     assert patch["atProvider"]["uri"] == URI
-    assert patch["atProvider"]["labels"] == {OWNER_LABEL_KEY: UID, "team": "a"}
+    assert patch["atProvider"]["labels"] == {
+        OWNER_LABEL_KEY: UID,
+        OWNER_REF_LABEL_KEY: OBJECT_REF,
+        "team": "a",
+    }
     assert patch["atProvider"]["gmtCreateTime"]  # taken from the re-read, not from spec
     assert (cond(patch, "Ready")["status"], cond(patch, "Ready")["reason"]) == ("True", "Available")
     assert (cond(patch, "Synced")["status"], cond(patch, "Synced")["reason"]) == ("True", "ReconcileSuccess")
@@ -101,8 +111,13 @@ async def test_create_with_fixed_name(h: Harness) -> None:
 async def test_create_with_server_assigned_name_then_in_sync_pass_writes_nothing(h: Harness) -> None:
     first = await h.reconcile(ASSIGNED)
 
-    assert await h.pai.actions() == ["ListModelVersions", "CreateModelVersion", "GetModelVersion"]
-    assert h.pai.requests[0].url.params["Label"] == UID
+    assert await h.pai.actions() == [
+        "ListModelVersions",
+        "ListModelVersions",
+        "CreateModelVersion",
+        "GetModelVersion",
+    ]
+    assert [r.url.params["Label"] for r in h.pai.requests[:2]] == [UID, OBJECT_REF]
 
     assert h.state.version_name == "0.1.0"
     assert h.status["versionName"] == "0.1.0"
@@ -141,7 +156,12 @@ async def test_server_assigned_name_is_the_one_pai_answers(h: Harness) -> None:
 
     result = await h.reconcile(ASSIGNED)
 
-    assert await h.pai.actions() == ["ListModelVersions", "CreateModelVersion", "GetModelVersion"]
+    assert await h.pai.actions() == [
+        "ListModelVersions",
+        "ListModelVersions",
+        "CreateModelVersion",
+        "GetModelVersion",
+    ]
     assert await h.pai.names() == ["0.1.0", "0.3.0", "0.4.0"]
     assert h.status["versionName"] == "0.4.0"
     assert h.state.version_name == "0.4.0"
@@ -182,7 +202,96 @@ async def test_lost_create_response_is_retried_then_found_without_a_second_creat
     assert h.state.failures == 0
 
 
+# --- restores and late names (ownership succession) ------------------------------------------
+
+OLD_UID = "5e6f7a8b-uid-before-restore"
+
+
+@pytest.mark.parametrize("spec", [FIXED, ASSIGNED], ids=["fixed-name", "server-assigned"])
+async def test_restored_object_with_a_new_uid_takes_over_its_version(
+    h: Harness, spec: dict[str, Any]
+) -> None:
+    """Velero restore / kubectl replace --force / Argo CD Replace=true: same namespace/name, new
+    UID, no status. The version recorded for this namespace/name by a UID that no longer exists
+    is taken over with one label upsert: no Conflict, no second version."""
+    name = spec.get("versionName", "0.1.0")
+    await h.pai.seed(name, owner=OLD_UID, ref=OBJECT_REF)
+    h.reconciler.owner_alive = {UID}.__contains__  # the engine's live objects: OLD_UID is gone
+
+    result = await h.reconcile(spec)
+
+    assert await h.pai.writes() == ["CreateModelVersionLabels"]
+    assert await h.pai.names() == [name]
+    assert label_map(await h.pai.version(name))[OWNER_LABEL_KEY] == UID
+    assert synced(h.status) == ("True", "ReconcileSuccess")
+    assert h.status["versionName"] == name
+    assert ("Normal", "Adopted") in event_reasons(result)
+
+
+async def test_a_version_whose_recorded_owner_is_alive_is_never_shared(h: Harness) -> None:
+    await h.pai.seed("1.0.0", owner=OLD_UID, ref=OBJECT_REF)
+    h.reconciler.owner_alive = {UID, OLD_UID}.__contains__
+
+    await h.reconcile(FIXED)
+
+    assert await h.pai.writes() == []
+    assert synced(h.status) == ("False", "Conflict")
+    assert label_map(await h.pai.version("1.0.0"))[OWNER_LABEL_KEY] == OLD_UID
+
+
+async def test_name_set_after_a_server_assigned_create_reports_the_stray_and_orphans_nothing(
+    h: Harness,
+) -> None:
+    """The operator created 0.1.0 (server-assigned), then died before the name reached status;
+    the user then set spec.versionName. Creating 1.0.0 would orphan 0.1.0: it is reported
+    instead, and deleting the object deletes it."""
+    await h.reconcile(ASSIGNED)
+    assert await h.pai.names() == ["0.1.0"]
+    h.status, h.state = {}, ObjectState()  # status patch lost, operator restarted
+    await h.pai.clear()
+    named = {**ASSIGNED, "versionName": "1.0.0"}
+
+    await h.reconcile(named, generation=2)  # adding the name is a spec change
+
+    assert await h.pai.writes() == []
+    assert await h.pai.names() == ["0.1.0"]
+    condition = cond(h.status, "Synced")
+    assert (condition["status"], condition["reason"]) == ("False", "Conflict")
+    assert "spec.versionName: 0.1.0" in condition["message"]
+
+    deleted = await finalize(h, named)
+
+    assert deleted.done
+    assert await h.pai.names() == []
+
+
 # --- update -----------------------------------------------------------------------------------
+
+
+async def test_label_value_change_is_one_upsert_and_a_failed_upsert_keeps_the_old_value(h: Harness) -> None:
+    """A changed value is never deleted first: CreateModelVersionLabels replaces an existing key's
+    value, so there is no window where the label is missing, and a failed upsert leaves the old
+    value (not no value) until the retry."""
+    await h.pai.seed("1.0.0", labels={"stage": "dev", "team": "a"})
+    spec = {**FIXED, "labels": {"stage": "prod", "team": "a"}}
+    await h.pai.fail("CreateModelVersionLabels", 503, "ServiceUnavailable")
+
+    failed = await h.reconcile(spec)
+
+    assert failed.outcome == "retry"
+    assert "DeleteModelVersionLabels" not in await h.pai.actions()
+    assert label_map(await h.pai.version("1.0.0"))["stage"] == "dev"
+
+    await h.pai.clear()
+    await h.reconcile(spec)
+
+    assert await h.pai.writes() == ["CreateModelVersionLabels"]
+    assert label_map(await h.pai.version("1.0.0")) == {
+        OWNER_LABEL_KEY: UID,
+        OWNER_REF_LABEL_KEY: OBJECT_REF,
+        "stage": "prod",
+        "team": "a",
+    }
 
 
 async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harness) -> None:
@@ -213,13 +322,14 @@ async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harn
         "GetModelVersion",
     ]
     deleted, added, updated = h.pai.requests[1:4]
-    assert sorted(deleted.url.params["LabelKeys"].split(",")) == ["old", "stage"]
+    assert deleted.url.params["LabelKeys"] == "old"  # stage changes value: upserted, not deleted
     assert json.loads(added.content) == {
         "Labels": [{"Key": "new", "Value": "y"}, {"Key": "stage", "Value": "prod"}]
     }
     assert set(json.loads(updated.content)) == {"VersionDescription"}
     assert label_map(await h.pai.version("1.0.0")) == {
         OWNER_LABEL_KEY: UID,
+        OWNER_REF_LABEL_KEY: OBJECT_REF,
         "team": "a",
         "stage": "prod",
         "new": "y",
@@ -256,7 +366,7 @@ async def test_existing_unowned_version_needs_adoption_policy(h: Harness) -> Non
     await h.pai.clear()
     adopted = await h.reconcile({**FIXED, "adoptionPolicy": "IfExists"})
     assert await h.pai.actions() == ["GetModelVersion", "CreateModelVersionLabels", "GetModelVersion"]
-    assert label_map(await h.pai.version("1.0.0")) == {OWNER_LABEL_KEY: UID}
+    assert label_map(await h.pai.version("1.0.0")) == {OWNER_LABEL_KEY: UID, OWNER_REF_LABEL_KEY: OBJECT_REF}
     assert synced(h.status) == ("True", "ReconcileSuccess")
     assert ("Normal", "Adopted") in event_reasons(adopted)
 
@@ -466,7 +576,7 @@ async def test_paused_object_only_reads(h: Harness) -> None:
 async def test_paused_object_does_not_create(h: Harness) -> None:
     result = await h.reconcile(ASSIGNED, annotations={PAUSED_ANNOTATION: "true"})
 
-    assert await h.pai.actions() == ["ListModelVersions"]
+    assert await h.pai.actions() == ["ListModelVersions", "ListModelVersions"]
     assert await h.pai.names() == []
     assert result.outcome == "paused"
     assert cond(h.status, "Ready")["status"] == "False"
@@ -530,7 +640,7 @@ async def test_delete_finds_a_server_assigned_version_by_its_label(h: Harness) -
     result = await finalize(h, ASSIGNED)
 
     assert result.done
-    assert await h.pai.actions() == ["ListModelVersions", "DeleteModelVersion"]
+    assert await h.pai.actions() == ["ListModelVersions", "ListModelVersions", "DeleteModelVersion"]
     assert await h.pai.names() == ["0.1.0"]
 
 
@@ -548,7 +658,7 @@ async def test_already_gone_is_done(h: Harness) -> None:
     result = await finalize(h, FIXED)
 
     assert result.done
-    assert await h.pai.actions() == ["GetModelVersion"]
+    assert await h.pai.actions() == ["GetModelVersion", "ListModelVersions", "ListModelVersions"]
 
 
 async def test_retain_removes_only_the_ownership_label(h: Harness) -> None:
@@ -558,7 +668,7 @@ async def test_retain_removes_only_the_ownership_label(h: Harness) -> None:
 
     assert result.done
     assert await h.pai.writes() == ["DeleteModelVersionLabels"]
-    assert h.pai.requests[-1].url.params["LabelKeys"] == OWNER_LABEL_KEY
+    assert h.pai.requests[-1].url.params["LabelKeys"] == f"{OWNER_LABEL_KEY},{OWNER_REF_LABEL_KEY}"
     assert label_map(await h.pai.version("1.0.0")) == {"team": "a"}
     assert event_reasons(result) == [("Normal", "Released")]
 
@@ -653,6 +763,50 @@ async def test_transient_delete_failure_keeps_the_finalizer(h: Harness) -> None:
 
     second = await finalize(h, FIXED)
     assert second.done
+    assert await h.pai.version("1.0.0") is None
+
+
+async def test_transient_delete_failures_warn_rate_limited_without_the_last_resort_advice(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 503 on delete is routine: a WARNING (on attempts 1, 2, 4, 8, ...), no DeletionBlocked
+    condition or event and no "remove the finalizer" advice. Only once the failures persist past
+    DELETION_BLOCKED_AFTER attempts does the object say DeletionBlocked, with the way out."""
+    await h.pai.seed("1.0.0")
+    await h.pai.fail("DeleteModelVersion", 503, "ServiceUnavailable", times=None)
+    caplog.set_level(logging.DEBUG, logger="pai_operator")
+
+    results = []
+    for _ in range(DELETION_BLOCKED_AFTER - 1):
+        results.append(await finalize(h, FIXED))
+
+    assert not any(r.done for r in results)
+    assert all(r.events == [] for r in results)
+    synced_condition = cond(h.status, "Synced")
+    assert synced_condition["reason"] == "ReconcileError"
+    assert "ServiceUnavailable" in synced_condition["message"]
+    assert FINALIZER not in synced_condition["message"]
+    assert (cond(h.status, "Ready")["reason"]) == "Deleting"
+    ours = [r for r in caplog.records if r.name.startswith("pai_operator") and "delet" in r.getMessage()]
+    assert ours
+    assert all(r.levelno == logging.WARNING for r in ours)
+    assert all(FINALIZER not in r.getMessage() and "last resort" not in r.getMessage().lower() for r in ours)
+    logged_attempts = [n for n in range(1, DELETION_BLOCKED_AFTER) if n & (n - 1) == 0]
+    assert len(ours) == len(logged_attempts)  # rate-limited: not one line per retry
+
+    caplog.clear()
+    persisted = await finalize(h, FIXED)
+
+    assert not persisted.done
+    assert persisted.blocked
+    assert event_reasons(persisted) == [("Warning", "DeletionBlocked")]
+    synced_condition = cond(h.status, "Synced")
+    assert synced_condition["reason"] == "DeletionBlocked"
+    assert FINALIZER in synced_condition["message"]
+    assert any(r.levelno == logging.ERROR and FINALIZER in r.getMessage() for r in caplog.records)
+
+    await h.pai.clear_faults()
+    assert (await finalize(h, FIXED)).done
     assert await h.pai.version("1.0.0") is None
 
 

@@ -45,7 +45,6 @@ def test_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> No
     assert s.all_namespaces
     assert (s.resync_interval, s.read_rate, s.write_rate, s.concurrency) == (600.0, 50.0, 20.0, 20)
     assert s.default_deletion_policy == "Delete"
-    assert s.tick == 1.0  # half the first back-off: a retry is never late by more than that
 
 
 def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,10 +61,6 @@ def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.namespaces == ("team-a", "team-b", "x")  # argparse appends to the env default
     assert (s.resync_interval, s.region) == (5.0, "cn-beijing")
     assert settings(["--all-namespaces"]).all_namespaces
-
-
-def test_short_resync_makes_ticks_finer() -> None:
-    assert settings(["--resync-interval", "2", "--backoff-base", "0.5"]).tick == 0.25
 
 
 @pytest.mark.parametrize(
