@@ -9,6 +9,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
 RUN pip wheel --no-deps --wheel-dir /wheels .
+# The lock travels with the wheel into the runtime stage (through the same bind mount).
+COPY requirements.lock /wheels/
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
@@ -26,9 +28,11 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # The wheel holds both packages: the operator and `pai-emulator` (about 70 KB, no dependency of its
 # own), kept for in-cluster demos and the kind e2e test; it never runs unless invoked. README: "The image".
 # The wheel comes in through a bind mount, so it never becomes a layer of the final image.
+# Dependencies: exactly the hashed versions of requirements.lock (make lock); the wheel: --no-deps.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python -m venv "${VIRTUAL_ENV}" \
-    && "${VIRTUAL_ENV}/bin/pip" install --no-cache-dir /wheels/*.whl \
+    && "${VIRTUAL_ENV}/bin/pip" install --no-cache-dir --require-hashes --no-deps -r /wheels/requirements.lock \
+    && "${VIRTUAL_ENV}/bin/pip" install --no-cache-dir --no-deps /wheels/*.whl \
     && "${VIRTUAL_ENV}/bin/pip" uninstall --yes pip setuptools wheel \
     && pai-operator --version
 # Numeric, so that runAsNonRoot can be verified by the kubelet without an /etc/passwd lookup.

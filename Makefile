@@ -15,7 +15,7 @@ PYTEST_MIN_ARGS ?=
 # The oldest supported Kubernetes (hack/versions.env); `make test` runs a subset against it too.
 KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/versions.env)
 
-.PHONY: help venv tools crds lint test unit cluster-up cluster-down demo demo-down bench bench-quick chaos test-min \
+.PHONY: help venv lock tools crds lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick chaos test-min \
 	e2e-kind clean install deploy docs version dist image image-push
 
 ##@ Develop
@@ -23,14 +23,21 @@ KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/ve
 help: ## list the targets, grouped by purpose
 	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n%s\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+# Exact, hashed versions from the lock (make lock), then the project itself without resolving
+# anything: an install never floats to a release nobody has tested.
+$(STAMP): pyproject.toml requirements-dev.lock
 	@echo "[make] creating/refreshing the virtual environment in $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	@$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-venv: $(STAMP) ## create or refresh .venv with the project and its dev/test extras
+venv: $(STAMP) ## create or refresh .venv with the project and its dev/test extras (from requirements-dev.lock)
+
+lock: ## regenerate requirements.lock and requirements-dev.lock from pyproject.toml (UPGRADE=1: newest allowed)
+	@test -x $(BIN)/uv || $(MAKE) --no-print-directory venv
+	@$(BIN)/python hack/lock.py
 
 tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint (KUBERNETES_VERSION=vX.Y.Z overrides)
 	@bash hack/build-tools.sh
@@ -42,10 +49,15 @@ lint: venv ## ruff (lint + format check), mypy, the layer contracts (import-lint
 	@$(BIN)/lint-imports --no-logo --cache-dir $(VENV)/.import_linter_cache
 	@bash hack/actionlint.sh
 
-cluster-up: tools ## start a local control plane; prints KUBECONFIG=<path>
-	@$(PYTHON) hack/controlplane.py up --dir $(CLUSTER_DIR)
+cluster-up: tools ## start a local control plane; prints KUBECONFIG=<path> (WITH_NODE=1: + kubelet on containerd, root)
+	@if [[ -n "$(WITH_NODE)" ]]; then \
+	  bash hack/node-deps.sh && bash hack/build-tools.sh node \
+	  && $(PYTHON) hack/controlplane.py up --dir $(CLUSTER_DIR) --with-node --nodes $(WITH_NODE); \
+	else \
+	  $(PYTHON) hack/controlplane.py up --dir $(CLUSTER_DIR); \
+	fi
 
-cluster-down: ## stop the local control plane started by cluster-up
+cluster-down: ## stop what cluster-up started (with a node: its containers, containerd, mounts too)
 	@$(PYTHON) hack/controlplane.py down --dir $(CLUSTER_DIR)
 
 demo: venv tools ## local control plane + PAI emulator + operator, samples applied, a guided tour
@@ -77,6 +89,10 @@ test-min: venv ## the install + lifecycle subset against KUBERNETES_MIN_VERSION 
 unit: venv ## only the tests that need no control plane (fast inner loop)
 	@$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+e2e: venv tools ## image + Helm + a Pod on a real kubelet (containerd/runc, loopback only; root; installs hack/node-deps.sh)
+	@bash hack/node-deps.sh && bash hack/build-tools.sh node
+	@$(BIN)/pytest tests/e2e/test_node.py -p no:cacheprovider -rA $(PYTEST_ARGS)
+
 e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
 	@bash hack/e2e-kind.sh
 
@@ -107,8 +123,8 @@ dist: ## release artefacts in dist/: packaged chart, install.yaml (image pinned)
 	@bash hack/build-tools.sh helm kubernetes
 	@bash hack/dist.sh
 
-image: ## build the image: make image IMAGE=<registry>/<name>:<tag> (docker, podman or buildah)
-	@IMAGE='$(IMAGE)' bash hack/image.sh
+image: ## build the image: make image IMAGE=<registry>/<name>:<tag>; WITH_NODE=1: pai-operator:dev into the node
+	@IMAGE='$(IMAGE)' WITH_NODE='$(WITH_NODE)' CLUSTER_DIR='$(CLUSTER_DIR)' bash hack/image.sh
 
 image-push: ## build and push the image: make image-push IMAGE=<registry>/<name>:<tag>
 	@IMAGE='$(IMAGE)' PUSH=1 bash hack/image.sh

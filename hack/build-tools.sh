@@ -3,6 +3,9 @@
 #
 #   bash hack/build-tools.sh                  # all of them (make tools)
 #   bash hack/build-tools.sh actionlint       # only the named ones: actionlint etcd helm kubernetes
+#   bash hack/build-tools.sh node             # opt-in, never in the default set: kubelet,
+#                                             # kube-controller-manager, kube-scheduler and the
+#                                             # pause binary for `make cluster-up WITH_NODE=1` / `make e2e`
 #
 # Idempotent: a tool whose binary is already in the cache is not rebuilt. Binaries are built
 # in a scratch directory and moved into the cache only when complete, so an interrupted build
@@ -11,6 +14,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL_TOOLS=(actionlint etcd helm kubernetes)  # cheapest first: `make lint` waits on the lock below
+# Only when named: `make test` needs none of them unless the machine can run a node (make e2e).
+OPTIONAL_TOOLS=(node)
 TOOLS=("$@")
 [[ ${#TOOLS[@]} -gt 0 ]] || TOOLS=("${ALL_TOOLS[@]}")
 
@@ -20,10 +25,12 @@ binaries_of() {  # $1: tool name -> its cached binaries
     etcd) echo "${ETCD}" ;;
     helm) echo "${HELM}" ;;
     kubernetes) echo "${KUBE_APISERVER} ${KUBECTL}" ;;
+    node) echo "${KUBELET} ${KUBE_CONTROLLER_MANAGER} ${KUBE_SCHEDULER} ${PAUSE}" ;;
   esac
 }
 for tool in "${TOOLS[@]}"; do
-  [[ " ${ALL_TOOLS[*]} " == *" ${tool} "* ]] || { log "unknown tool '${tool}' (known: ${ALL_TOOLS[*]})"; exit 2; }
+  [[ " ${ALL_TOOLS[*]} ${OPTIONAL_TOOLS[*]} " == *" ${tool} "* ]] \
+    || { log "unknown tool '${tool}' (known: ${ALL_TOOLS[*]} ${OPTIONAL_TOOLS[*]})"; exit 2; }
 done
 
 # Everything requested already cached: return without the lock, so `make lint` does not queue
@@ -66,14 +73,9 @@ build_etcd() {
   log "etcd ${ETCD_VERSION}: done"
 }
 
-build_kubernetes() {
-  if [[ -x "${KUBE_APISERVER}" && -x "${KUBECTL}" ]]; then
-    log "kubernetes ${KUBERNETES_VERSION}: cached (${K8S_BIN_DIR})"; return
-  fi
-  log "kubernetes ${KUBERNETES_VERSION}: building kube-apiserver and kubectl (the slow part; ~10-20 min cold on 2 cores) ..."
-  local work; work="$(mktemp -d)"
-  scratch_module "${work}/m"
-  cd "${work}/m"
+kubernetes_module() {  # $1: directory, $2...: k8s.io/kubernetes/cmd/<name> to build; sets KUBE_LDFLAGS
+  scratch_module "$1"
+  cd "$1"
   go mod edit -require="k8s.io/kubernetes@${KUBERNETES_VERSION}"
   # k8s.io/kubernetes replaces every staging module with ./staging/src/...; those replaces do
   # not apply to a requiring module, so pin each one to its published twin v0.<minor>.<patch>.
@@ -85,15 +87,29 @@ build_kubernetes() {
   for mod in $(sed -n 's#^[[:space:]]*\(k8s.io/[^[:space:]]*\) => ./staging/.*#\1#p' "${gomod}"); do
     go mod edit -replace="${mod}=${mod}@${staging_version}"
   done
-  go get "k8s.io/kubernetes/cmd/kube-apiserver@${KUBERNETES_VERSION}" "k8s.io/kubernetes/cmd/kubectl@${KUBERNETES_VERSION}"
+  shift
+  local cmd gets=()
+  for cmd in "$@"; do gets+=("k8s.io/kubernetes/cmd/${cmd}@${KUBERNETES_VERSION}"); done
+  go get "${gets[@]}"
   local minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
-  local ldflags="-s -w" pkg
+  local pkg
+  KUBE_LDFLAGS="-s -w"
   # The same variables Kubernetes' own hack/lib/version.sh stamps, so /version and
   # `kubectl version` report the pinned release instead of v0.0.0-master.
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X ${pkg}.gitVersion=${KUBERNETES_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor}"
-    ldflags+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=1970-01-01T00:00:00Z"
+    KUBE_LDFLAGS+=" -X ${pkg}.gitVersion=${KUBERNETES_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor}"
+    KUBE_LDFLAGS+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=1970-01-01T00:00:00Z"
   done
+}
+
+build_kubernetes() {
+  if [[ -x "${KUBE_APISERVER}" && -x "${KUBECTL}" ]]; then
+    log "kubernetes ${KUBERNETES_VERSION}: cached (${K8S_BIN_DIR})"; return
+  fi
+  log "kubernetes ${KUBERNETES_VERSION}: building kube-apiserver and kubectl (the slow part; ~10-20 min cold on 2 cores) ..."
+  local work; work="$(mktemp -d)"
+  kubernetes_module "${work}/m" kube-apiserver kubectl
+  local ldflags="${KUBE_LDFLAGS}"
   log "kubernetes ${KUBERNETES_VERSION}: compiling kube-apiserver ..."
   go build -trimpath -ldflags "${ldflags}" -o "${work}/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
   log "kubernetes ${KUBERNETES_VERSION}: compiling kubectl ..."
@@ -102,6 +118,29 @@ build_kubernetes() {
   publish "${work}/kube-apiserver" "${KUBE_APISERVER}" && publish "${work}/kubectl" "${KUBECTL}"
   rm -rf "${work}"
   log "kubernetes ${KUBERNETES_VERSION}: done"
+}
+
+# The node components, same module setup and version stamps as kube-apiserver (one release, so
+# the kubelet is trivially within the supported skew), plus hack/pause.go: the sandbox ("pause")
+# image cannot be pulled here, so hack/base-image.sh wraps this binary in a one-layer image.
+build_node() {
+  if [[ -x "${KUBELET}" && -x "${KUBE_CONTROLLER_MANAGER}" && -x "${KUBE_SCHEDULER}" && -x "${PAUSE}" ]]; then
+    log "node ${KUBERNETES_VERSION}: cached (${K8S_BIN_DIR})"; return
+  fi
+  log "node ${KUBERNETES_VERSION}: building kubelet, kube-controller-manager, kube-scheduler, pause ..."
+  local work; work="$(mktemp -d)"
+  kubernetes_module "${work}/m" kubelet kube-controller-manager kube-scheduler
+  local cmd
+  for cmd in kubelet kube-controller-manager kube-scheduler; do
+    log "node ${KUBERNETES_VERSION}: compiling ${cmd} ..."
+    go build -trimpath -ldflags "${KUBE_LDFLAGS}" -o "${work}/${cmd}" "k8s.io/kubernetes/cmd/${cmd}"
+  done
+  cd - >/dev/null
+  (cd "${work}/m" && cp "${HACK_DIR}/pause.go" ./pause.go && go build -trimpath -ldflags "-s -w" -o "${work}/pause" ./pause.go)
+  publish "${work}/kubelet" "${KUBELET}" && publish "${work}/kube-controller-manager" "${KUBE_CONTROLLER_MANAGER}"
+  publish "${work}/kube-scheduler" "${KUBE_SCHEDULER}" && publish "${work}/pause" "${PAUSE}"
+  rm -rf "${work}"
+  log "node ${KUBERNETES_VERSION}: done"
 }
 
 build_helm() {

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Start and stop a local Kubernetes control plane (etcd + kube-apiserver) on loopback.
+"""Start and stop a local Kubernetes control plane (etcd + kube-apiserver) on loopback, and with
+`--with-node` a one-node cluster around it (hack/node.py: controller-manager, scheduler, kubelet
+on containerd/runc; root only).
 
 The same binaries envtest uses, built by hack/build-tools.sh, run as plain processes: no Docker,
 no kubelet, no controller-manager. Used three ways:
@@ -183,6 +185,8 @@ class ControlPlane:
 
     root: Path
     binaries: Binaries = field(default_factory=Binaries.from_cache)
+    # A kubelet and controllers join (hack/node.py): pods run, so ServiceAccount admission is on.
+    with_node: bool = False
     etcd_port: int = 0
     apiserver_port: int = 0
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -239,7 +243,11 @@ class ControlPlane:
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 # No controller-manager runs, so nothing would create the token/default SA the
                 # ServiceAccount admission plugin waits for; pods are never scheduled anyway.
-                "--disable-admission-plugins=ServiceAccount",
+                # With the node the controller-manager does, and pods need their tokens.
+                *([] if self.with_node else ["--disable-admission-plugins=ServiceAccount"]),
+                # `kubectl logs` goes through the kubelet, which accepts the admin certificate.
+                f"--kubelet-client-certificate={pki / 'admin.crt'}",
+                f"--kubelet-client-key={pki / 'admin.key'}",
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--allow-privileged=true",
                 # Loopback cannot be published as the kubernetes Service endpoint, and nothing
@@ -344,9 +352,68 @@ def down(root: Path) -> None:
     """Stop a control plane started by `up` in another process, and remove its files."""
     state = root / "state.json"
     if state.exists():
-        for pid in reversed(json.loads(state.read_text())["pids"]):
-            _terminate(int(pid))
+        saved = json.loads(state.read_text())
+        if saved.get("nodes"):
+            sys.path.insert(0, str(HACK_DIR))
+            import node
+
+            # Containers, containerd, mounts and cgroups; then the control plane below.
+            for worker in reversed(saved["nodes"]):
+                node.stop_node(Path(worker["dir"]), worker["pids"], _terminate)
+        node_pids = {pid for worker in saved.get("nodes", []) for pid in worker["pids"]}
+        for pid in reversed(saved["pids"]):
+            if pid not in node_pids:
+                _terminate(int(pid))
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _node_binaries() -> dict[str, Path]:
+    k8s = cache_root() / f"kubernetes-{VERSIONS['KUBERNETES_VERSION']}"
+    names = ("kubelet", "kube-controller-manager", "kube-scheduler", "kubectl")
+    return {name: k8s / name for name in names}
+
+
+def up_with_node(root: Path, nodes: int = 1) -> ControlPlane:
+    """Control plane, then `nodes` nodes 127.0.0.1, 127.0.0.2, ... (hack/node.py), each with its
+    own containerd and kubelet; state.json lists every pid for `down`."""
+    sys.path.insert(0, str(HACK_DIR))
+    import node
+
+    problems = node.machine_problems()
+    if problems:
+        raise SystemExit("cannot run a node here:\n  " + "\n  ".join(problems))
+    binaries = _node_binaries()
+    if not all(os.access(p, os.X_OK) for p in binaries.values()):
+        subprocess.run(["bash", str(HACK_DIR / "build-tools.sh"), "node"], check=True)
+    cp = ControlPlane(root, with_node=True).start()
+    started: list[tuple[Path, list[int]]] = []
+    try:
+        for index in range(nodes):
+            ports = {
+                name: free_port()
+                for name in ("kubelet", "kubelet-healthz", "kube-controller-manager", "kube-scheduler")
+            }
+            directory = root / ("node" if index == 0 else f"node-{index + 1}")
+            worker = node.Node(
+                directory, cp.server, root / "pki", cp.kubeconfig, binaries,
+                name=f"127.0.0.{index + 1}", controllers=index == 0,
+            )  # fmt: skip
+            try:
+                started.append((directory, worker.start(ports)))
+            except BaseException:
+                started.append((directory, [p.pid for p in worker.processes]))
+                raise
+    except BaseException:
+        for directory, pids in reversed(started):
+            node.stop_node(directory, pids, _terminate)
+        cp.stop()
+        raise
+    state = json.loads((root / "state.json").read_text())
+    # Control plane first in the list: `down` stops in reverse order, so the nodes go first.
+    state["nodes"] = [{"dir": str(d), "pids": pids} for d, pids in started]
+    state["pids"] += [pid for _, pids in started for pid in pids]
+    (root / "state.json").write_text(json.dumps(state))
+    return cp
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,6 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up_cmd = sub.add_parser("up", help="start etcd + kube-apiserver and print KUBECONFIG=<path>")
     up_cmd.add_argument("--dir", type=Path, default=None, help="state directory (default: a new temp dir)")
+    up_cmd.add_argument(
+        "--with-node",
+        action="store_true",
+        help="also a kubelet on containerd + controller-manager + scheduler",
+    )
+    up_cmd.add_argument("--nodes", type=int, default=1, help="with --with-node: how many nodes (127.0.0.<n>)")
     down_cmd = sub.add_parser("down", help="stop a control plane started with `up` and delete its files")
     down_cmd.add_argument("--dir", type=Path, required=True)
     sub.add_parser("binaries", help="print the cached binary paths as shell assignments")
@@ -371,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     if (root / "state.json").exists():
         down(root)
     started = time.monotonic()
-    cp = ControlPlane(root).start()
+    cp = up_with_node(root, args.nodes) if args.with_node else ControlPlane(root).start()
     print(
         f"control plane ready at {cp.server} in {time.monotonic() - started:.1f}s "
         f"(logs: {root / 'logs'}; stop with: make cluster-down)",

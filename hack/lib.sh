@@ -21,6 +21,15 @@ HELM_BIN_DIR="${CACHE_ROOT}/helm-${HELM_VERSION}-kv"
 ACTIONLINT_BIN_DIR="${CACHE_ROOT}/actionlint-${ACTIONLINT_VERSION}"
 KUBE_APISERVER="${K8S_BIN_DIR}/kube-apiserver"
 KUBECTL="${K8S_BIN_DIR}/kubectl"
+# Opt-in node components (hack/build-tools.sh node): make cluster-up WITH_NODE=1, make e2e.
+KUBELET="${K8S_BIN_DIR}/kubelet"
+KUBE_CONTROLLER_MANAGER="${K8S_BIN_DIR}/kube-controller-manager"
+KUBE_SCHEDULER="${K8S_BIN_DIR}/kube-scheduler"
+PAUSE="${K8S_BIN_DIR}/pause"
+# The project's own image storage (hack/base-image.sh, hack/image.sh): never the machine's
+# /var/lib/containers, so nothing here touches images anyone else keeps.
+BUILDAH_ROOT="${CACHE_ROOT}/containers/storage"
+BUILDAH_RUNROOT="${CACHE_ROOT}/containers/run"
 ETCD="${ETCD_BIN_DIR}/etcd"
 HELM="${HELM_BIN_DIR}/helm"
 ACTIONLINT="${ACTIONLINT_BIN_DIR}/actionlint"

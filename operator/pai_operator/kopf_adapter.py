@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
+from kopf._core.engines.peering import Identity  # kopf's NewType for operator(identity=)
 
 from pai_operator import leadership, metrics
 from pai_operator.client_pool import ClientPool
@@ -252,8 +253,9 @@ def _compact(value: Any) -> Any:
 
 async def run_operator(settings: OperatorSettings) -> None:
     operator = Operator(settings)
-    metrics.serve(settings.metrics_port)
-    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    metrics.serve(settings.metrics_port, settings.bind_address)
+    host = f"[{settings.bind_address}]" if ":" in settings.bind_address else settings.bind_address
+    liveness = f"http://{host}:{settings.health_port}/healthz" if settings.health_port else None
     log.info(
         "pai-operator starting: %s, region %s, endpoint %s, resync %ss, unmapped namespaces %s",
         "all namespaces" if settings.all_namespaces else f"namespaces {', '.join(settings.namespaces)}",
@@ -270,6 +272,9 @@ async def run_operator(settings: OperatorSettings) -> None:
             clusterwide=settings.all_namespaces,
             namespaces=list(settings.namespaces),
             liveness_endpoint=liveness,
+            # Without it kopf derives one from getpass.getuser(), which raises KeyError in the
+            # image: uid 65532 has no /etc/passwd entry (found by the kubelet e2e, make e2e).
+            identity=Identity(settings.identity),
             standalone=True,  # kopf's peering is not leader election: the Lease decides who acts
         )
 

@@ -212,9 +212,10 @@ class StandbyHealth:
     """/healthz while this replica waits: kopf's own endpoint exists only once kopf runs, and a
     healthy standby must stay Ready (and alive) without leading."""
 
-    def __init__(self, port: int, identity: str) -> None:
+    def __init__(self, port: int, identity: str, host: str = "0.0.0.0") -> None:
         self._port = port
         self._identity = identity
+        self._host = host
         self._runner: Any = None
 
     async def __aenter__(self) -> StandbyHealth:
@@ -228,7 +229,7 @@ class StandbyHealth:
             app.router.add_get("/healthz", healthz)
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await self._runner.setup()
-            await web.TCPSite(self._runner, "0.0.0.0", self._port).start()
+            await web.TCPSite(self._runner, self._host, self._port).start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -306,7 +307,7 @@ async def run_as_leader(
         election.retry_period,
     )
     elector.start()
-    async with StandbyHealth(settings.health_port, identity):
+    async with StandbyHealth(settings.health_port, identity, settings.bind_address):
         waits = [asyncio.ensure_future(e.wait()) for e in (elector.leading, elector.stopped, terminated)]
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for wait in waits:

@@ -102,6 +102,6 @@ def observe_rate_limit_wait(family: str, seconds: float) -> None:
     RATE_LIMIT_WAIT_SECONDS.labels(family).inc(seconds)
 
 
-def serve(port: int) -> None:
+def serve(port: int, addr: str = "0.0.0.0") -> None:
     if port:
-        start_http_server(port, addr="0.0.0.0", registry=REGISTRY)
+        start_http_server(port, addr=addr, registry=REGISTRY)

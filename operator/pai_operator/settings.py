@@ -118,6 +118,11 @@ class OperatorSettings(BaseModel):
         8081, "Port of the liveness /healthz endpoint; 0 disables it.",
         flag="--health-port", metavar="PORT", chart="health.port", ge=0, le=65535,
     )  # fmt: skip
+    bind_address: str = setting(
+        "0.0.0.0", "Address the /metrics and /healthz endpoints listen on. 127.0.0.1 keeps them "
+        "off the node's networks when the pod uses host networking (the loopback-only e2e node).",
+        flag="--bind-address", metavar="IP", chart="bindAddress", min_length=1,
+    )  # fmt: skip
     log_format: LogFormat = setting(
         "plain", "Log format: plain (human) or json (one object per line, for log pipelines).",
         flag="--log-format", chart="logFormat",

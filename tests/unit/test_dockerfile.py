@@ -78,10 +78,24 @@ def test_runtime_stage_has_no_build_tools_or_pip_cache() -> None:
     assert 'pip" uninstall --yes pip' in runtime
 
 
+def test_runtime_installs_exactly_the_lock() -> None:
+    runtime = " ".join(i for i in INSTRUCTIONS if "pip" in i and "install" in i)
+    assert "--require-hashes --no-deps -r /wheels/requirements.lock" in runtime
+    # Every other pip install takes no dependencies: nothing may float past the lock.
+    for install in re.findall(r'pip" install ([^&]*)', runtime):
+        assert "--no-deps" in install, install
+    assert "COPY requirements.lock /wheels/" in INSTRUCTIONS
+
+
+def test_locked_dependencies_import_in_the_image_venv(image_venv: Path) -> None:
+    # The lock plus the --no-deps wheel is a complete, consistent set (nothing missing).
+    _run(image_venv / "bin" / "python", "-c", "import pai_operator.cli, kopf, kubernetes, pydantic, aiohttp")
+
+
 def test_dockerignore_keeps_the_context_small() -> None:
     lines = (REPO / ".dockerignore").read_text().splitlines()
     assert lines[lines.index("*")] == "*"
-    assert {"!pyproject.toml", "!README.md", "!operator/"} <= set(lines)
+    assert {"!pyproject.toml", "!requirements.lock", "!README.md", "!operator/"} <= set(lines)
 
 
 def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -92,7 +106,8 @@ def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProc
 
 @pytest.fixture(scope="module")
 def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The runtime stage, replayed: wheel from the builder stage, fresh venv, install, strip pip."""
+    """The runtime stage, replayed: wheel from the builder stage, fresh venv, the locked
+    dependencies (hashes required), the wheel without dependencies, strip pip."""
     work = tmp_path_factory.mktemp("image")
     wheels = work / "wheels"
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--wheel-dir", wheels, REPO)
@@ -100,7 +115,9 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = work / "opt" / "pai-operator"
     # --without-pip is not an option: the Dockerfile installs with the venv's own pip, then removes it.
     _run("python3", "-m", "venv", venv)
-    _run(venv / "bin" / "pip", "install", "--no-cache-dir", "--disable-pip-version-check", wheel)
+    pip = (venv / "bin" / "pip", "install", "--no-cache-dir", "--disable-pip-version-check")
+    _run(*pip, "--require-hashes", "--no-deps", "-r", REPO / "requirements.lock")
+    _run(*pip, "--no-deps", wheel)
     _run(venv / "bin" / "pip", "uninstall", "--yes", "pip", "setuptools", "wheel")
     return venv
 

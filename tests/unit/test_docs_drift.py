@@ -68,6 +68,8 @@ FILE_REFERENCE = re.compile(
 NOT_OURS = {
     "hack/lib/version.sh",  # Kubernetes' own script, whose ldflags build-tools.sh mirrors
     "state.json",  # written at run time by hack/controlplane.py
+    "config.json",  # the kubelet's configuration, written at run time by hack/node.py
+    "config.toml",  # containerd's configuration, written at run time by hack/node.py
     "pai-state.json",  # the emulator state file hack/chaos.py keeps in a temporary directory
     "helm.sh",  # the domain of helm's Go module path, not a script
     "install.yaml",  # written by hack/dist.sh into dist/ (a release artefact, not in git)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import kopf
+import pytest
 
 from pai_operator.kopf_adapter import Operator
 from pai_operator.settings import OperatorSettings
@@ -68,6 +70,30 @@ async def test_namespace_annotations_are_read_once_for_a_burst_of_deletions() ->
     results = await asyncio.gather(*(cache.get("team-a") for _ in range(50)))
     assert reads == ["team-a"]
     assert all(r == {"pai.mlops.dev/deletion-policy": "Retain"} for r in results)
+
+
+async def test_kopf_gets_the_replica_identity_not_the_unix_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    # kopf's own default identity calls getpass.getuser(), which raises KeyError for a uid without
+    # a passwd entry: the image's 65532. The kubelet e2e (make e2e) caught the crash loop.
+    import getpass
+
+    from pai_operator import kopf_adapter
+
+    def no_passwd_entry() -> str:
+        raise KeyError("getpwuid(): uid not found: 65532")
+
+    seen: dict[str, Any] = {}
+
+    async def fake_operator(**kwargs: Any) -> None:
+        seen.update(kwargs)
+
+    monkeypatch.setattr(getpass, "getuser", no_passwd_entry)
+    monkeypatch.setattr(kopf_adapter.kopf, "operator", fake_operator)
+    settings = OperatorSettings(
+        identity="pai-operator-7b6b-x", metrics_port=0, health_port=0, leader_elect=False
+    )
+    await kopf_adapter.run_operator(settings)
+    assert seen["identity"] == "pai-operator-7b6b-x"
 
 
 def test_kopf_retry_line_for_a_failed_deletion_is_dropped_others_kept() -> None:
