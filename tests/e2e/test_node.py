@@ -257,8 +257,10 @@ def test_helm_install_pod_ready_through_probes(e2e: E2E) -> None:
     assert "Read-only file system" in denied.stderr
     token = e2e.run(*exec_, "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token").stdout
     assert token.count(".") == 2  # a JWT from TokenRequest, projected by the kubelet
-    # The probes hit the pod's address, which with host networking is the node's: 127.0.0.1.
-    assert pod["status"]["podIP"] == "127.0.0.1"
+    # The probes hit the pod's address, which with host networking is its node's own loopback
+    # address (the nodes are 127.0.0.1 and 127.0.0.2; the scheduler picks either).
+    assert pod["status"]["podIP"] == pod["spec"]["nodeName"]
+    assert pod["status"]["podIP"] in ("127.0.0.1", "127.0.0.2")
 
 
 def test_modelversion_ready_and_in_pai(e2e: E2E) -> None:
