@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "hack"))
 
 import controlplane  # noqa: E402
+import results  # noqa: E402
 from kubernetes import client, config, watch  # noqa: E402
 
 from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess  # noqa: E402
@@ -850,11 +851,7 @@ def main(argv: list[str] | None = None) -> int:
     # Sections written by the other benchmark scripts (hack/bench_*.py) live between markers
     # and are kept when this one rewrites the file.
     previous = args.out.read_text() if args.out.exists() else ""
-    kept = re.findall(r"<!-- (\w+):start -->.*?<!-- \1:end -->\n?", previous, re.DOTALL)
-    blocks = [
-        m.group(0) for m in re.finditer(r"<!-- (\w+):start -->.*?<!-- \1:end -->\n?", previous, re.DOTALL)
-    ]
-    del kept
+    blocks = results.marked_sections(previous)
     args.out.write_text(report + "".join("\n" + block for block in blocks))
     return 0
 

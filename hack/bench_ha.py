@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "hack"))
 
 import controlplane  # noqa: E402
+import results  # noqa: E402
 from kubernetes import client, config  # noqa: E402
 
 from pai_operator import __version__  # noqa: E402
@@ -228,18 +229,6 @@ def render(rounds: list[Round], objects: int, remote: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        text = before + section + after
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sigterm-runs", type=int, default=5)
@@ -275,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     section = render(rounds, args.objects, remote)
     print(section)
-    write_section(args.out, section)
+    results.write_section(args.out, "ha", section)
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import sys
 import time
 import uuid
@@ -37,6 +36,7 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "hack"))
 
 import bench  # noqa: E402
+import results  # noqa: E402
 from alibabacloud_aiworkspace20210204 import models as sdk_models  # noqa: E402
 from alibabacloud_aiworkspace20210204.client import Client  # noqa: E402
 from alibabacloud_tea_openapi.models import Config  # noqa: E402
@@ -239,15 +239,6 @@ def render(sizes: list[tuple[int, int]], rows: dict[int, dict[str, str]], anomal
     return "\n".join(out) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(MARK_START) + ".*?" + re.escape(MARK_END) + "\n?", re.DOTALL)
-    text = (
-        pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    )
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000:20,5000:50", help="N:models pairs (default 1000:20,5000:50)")
@@ -267,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     print(section)
     print(f"scale bench took {time.monotonic() - started:.0f} s", file=sys.stderr)
     if not args.quick:
-        write_section(args.out, section)
+        results.write_section(args.out, "scale", section)
     return 0
 
 

@@ -37,7 +37,6 @@ import argparse
 import datetime as dt
 import json
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -58,6 +57,7 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "hack"))
 
 import controlplane  # noqa: E402
+import results  # noqa: E402
 import urllib3  # noqa: E402
 from kubernetes import client, config  # noqa: E402
 
@@ -688,15 +688,6 @@ def render(r: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    previous = path.read_text() if path.exists() else ""
-    pattern = re.compile(r"<!-- chaos:start -->.*?<!-- chaos:end -->\n?", re.DOTALL)
-    if pattern.search(previous):
-        path.write_text(pattern.sub(lambda _: section, previous))
-    else:
-        path.write_text(previous.rstrip("\n") + "\n\n" + section)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=1000)
@@ -718,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(report)
     print(section)
     if not args.no_write:
-        write_section(args.out, section)
+        results.write_section(args.out, "chaos", section)
     return 0 if report.ok else 1
 
 
