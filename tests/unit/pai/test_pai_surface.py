@@ -1,5 +1,5 @@
 """The public surface of the PAI client package, pinned as httpx pins its own: what callers may import
-from `pai_operator.pai`, and the error tree drawn in `pai_operator.pai.errors`' docstring."""
+from `pai_operator.pai`, and the shared error tree drawn in `pai_operator.errors`' docstring."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import types
 
 import pai_operator.pai as pai
-from pai_operator.pai import errors
+from pai_operator import errors
 
 PUBLIC = [
     "AuthError",
@@ -49,7 +49,8 @@ def test_public_surface_is_pinned() -> None:
 def test_every_public_name_is_exported_and_defined_in_the_package() -> None:
     for name in pai.__all__:
         value = getattr(pai, name)
-        assert value.__module__.startswith("pai_operator.pai."), name
+        # The error classes are the shared taxonomy (`pai_operator.errors`), re-exported.
+        assert value.__module__.startswith(("pai_operator.pai.", "pai_operator.errors")), name
     exported_but_unlisted = [
         name
         for name, value in vars(pai).items()
@@ -60,9 +61,12 @@ def test_every_public_name_is_exported_and_defined_in_the_package() -> None:
 
 def test_every_error_class_is_public() -> None:
     classes = {
-        name for name, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, errors.PaiError)
+        name
+        for name, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.RemoteError) and cls is not errors.RemoteError
     }
     assert classes <= set(pai.__all__)
+    assert pai.PaiError is errors.RemoteError
 
 
 TREE_LINE = re.compile(r"^(?P<indent>[ │├└─]*)(?P<name>\w+Error)\s+(?P<kind>\w+)\s+(?P<retryable>yes|no)\b")
@@ -89,7 +93,7 @@ def test_error_tree_in_the_docstring_matches_the_classes() -> None:
     classes = {
         name: cls
         for name, cls in inspect.getmembers(errors, inspect.isclass)
-        if issubclass(cls, errors.PaiError)
+        if issubclass(cls, errors.RemoteError)
     }
     assert set(drawn) == set(classes)
     for name, cls in classes.items():
@@ -97,5 +101,5 @@ def test_error_tree_in_the_docstring_matches_the_classes() -> None:
         assert cls.kind == kind, name
         # `retryable` is a property of the class's kind; no constructor arguments needed to read it.
         assert cls.__new__(cls).retryable is retryable, name
-        if cls is not errors.PaiError:
+        if cls is not errors.RemoteError:
             assert cls.__bases__ == (classes[parents[name]],), name
