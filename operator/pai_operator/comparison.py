@@ -5,13 +5,13 @@ and the status mirror of a remote version. Pure: no I/O. Comparison is semantic 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Final
 
 from pai_operator.normalize import object_equal, options_equal, options_to_wire, text_equal
 from pai_operator.pai.models import Label, ModelVersion
+from pai_operator.plans import Claim, Owner, claim_of
 from pai_operator.spec import (
     OWNER_LABEL_KEY,
     OWNER_REF_LABEL_KEY,
@@ -30,45 +30,9 @@ def owner_ref_of(version: ModelVersion) -> str | None:
     return version.label_map().get(OWNER_REF_LABEL_KEY)
 
 
-def object_ref(namespace: str, name: str) -> str:
-    """The value of OWNER_REF_LABEL_KEY: `<namespace>/<name>` (both DNS names, so no `/` in either)."""
-    return f"{namespace}/{name}"
-
-
-def _always_alive(_: str) -> bool:
-    return True
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Who is asking, for ownership decisions. `alive` answers "does an object with this UID
-    still exist?" (the engine knows the live objects); the default says yes to every UID, which
-    never transfers anything. `ref` None: only the UID counts (no succession)."""
-
-    uid: str
-    ref: str | None = None
-    alive: Callable[[str], bool] = _always_alive
-
-
-class Claim(StrEnum):
-    OURS = "ours"  # owner-uid is this object's UID
-    INHERITED = "inherited"  # owner-ref is this object's namespace/name, and that UID is gone
-    OTHER = "other"  # another object's: a different name, or the same name still alive
-    NONE = "none"  # no ownership label: adoptable (adoptionPolicy)
-
-
 def claim(version: ModelVersion, owner: Owner) -> Claim:
-    """Ownership of `version` as seen by `owner`. Succession needs both: the version was recorded
-    for this very namespace/name, and the UID it was recorded for no longer exists (a restore
-    gives the object a new UID); two live objects can never share a version."""
-    uid = owner_of(version)
-    if uid is None:
-        return Claim.NONE
-    if uid == owner.uid:
-        return Claim.OURS
-    if owner.ref is not None and owner_ref_of(version) == owner.ref and not owner.alive(uid):
-        return Claim.INHERITED
-    return Claim.OTHER
+    """Ownership of `version` (its two labels) as seen by `owner` (`plans.claim_of`)."""
+    return claim_of(owner_of(version), owner_ref_of(version), owner)
 
 
 def is_ours(version: ModelVersion, owner: Owner) -> bool:

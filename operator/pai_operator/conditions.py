@@ -13,8 +13,7 @@ Public API (tests/unit/test_docs_drift.py keeps this list equal to the code):
     conditions_for_deletion_retrying(message, generation) -> list[Condition]  a transient one, retried
     deletion_blocked_message(error) -> str     the way out, for that condition's message
     merge_conditions(existing, new, now) -> list[Condition]   lastTransitionTime moves on status change only
-    desired_status(...) -> ModelVersionStatus
-    status_patch(current, desired) -> dict | None               None: nothing to write
+    status_patch(current, wanted, keys) -> dict | None          None: nothing to write
 
 Messages must be deterministic (no timestamps, no request IDs): an in-sync pass has to produce
 a status identical to the stored one, so that it writes nothing.
@@ -25,15 +24,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pai_operator.comparison import at_provider
-from pai_operator.pai.models import ModelVersion
-from pai_operator.planning import Action, Plan, resource_id
+from pai_operator.plans import Action, Plan
 from pai_operator.spec import (
     FINALIZER,
-    STATUS_KEYS,
     Condition,
     ConditionType,
-    ModelVersionStatus,
     Reason,
 )
 
@@ -66,7 +61,7 @@ def _find(conditions: Sequence[Condition], type_: ConditionType) -> Condition | 
 
 
 def conditions_for_plan(
-    plan: Plan, generation: int | None, previous: Sequence[Condition] = ()
+    plan: Plan[Any, Any], generation: int | None, previous: Sequence[Condition] = ()
 ) -> list[Condition]:
     """The conditions once every call of `plan` has succeeded (immediately for call-less plans)."""
     if plan.action in (Action.IN_SYNC, Action.CREATE, Action.ADOPT, Action.UPDATE):
@@ -127,12 +122,12 @@ def conditions_for_failure(
     return [ready, synced]
 
 
-def deletion_blocked_message(error: str) -> str:
+def deletion_blocked_message(error: str, *, finalizer: str = FINALIZER, registry: str = "PAI") -> str:
     """How to get out when the remote version cannot be deleted (e.g. credentials revoked)."""
     return (
         f"cannot delete the remote version: {error}. To keep the remote version and let this object "
-        "go, set spec.deletionPolicy: Retain. Last resort (skips PAI entirely): remove the "
-        f"finalizer {FINALIZER} with kubectl patch --type=json "
+        f"go, set spec.deletionPolicy: Retain. Last resort (skips {registry} entirely): remove the "
+        f"finalizer {finalizer} with kubectl patch --type=json "
         '-p \'[{"op":"remove","path":"/metadata/finalizers"}]\''
     )
 
@@ -168,37 +163,18 @@ def merge_conditions(existing: Sequence[Condition], new: Sequence[Condition], no
     return [merged[t] for t in first] + [c for t, c in merged.items() if t not in first]
 
 
-def desired_status(
-    *,
-    generation: int | None,
-    model_id: str,
-    version_name: str | None,
-    region_id: str | None,
-    observed: ModelVersion | None,
-    drift: Sequence[str],
-    conditions: list[Condition],
-) -> ModelVersionStatus:
-    return ModelVersionStatus(
-        observed_generation=generation,
-        id=resource_id(model_id, version_name),
-        version_name=version_name,
-        region_id=region_id,
-        at_provider=at_provider(observed) if observed is not None else None,
-        drift=list(drift) or None,
-        conditions=conditions or None,
-    )
+def status_patch(
+    current: Mapping[str, Any] | None, wanted: Mapping[str, Any], keys: Sequence[str]
+) -> dict[str, Any] | None:
+    """A merge patch for `status` that turns `current` into `wanted` (as stored in Kubernetes),
+    or None if equal.
 
-
-def status_patch(current: Mapping[str, Any] | None, desired: ModelVersionStatus) -> dict[str, Any] | None:
-    """A merge patch for `status` that turns `current` into `desired`, or None if equal.
-
-    Keys this operator owns that vanish from `desired` are sent as null (merge-patch deletion);
-    keys written by others are left alone. Values are compared whole, so a nested change
-    (e.g. one condition) resends that top-level key."""
+    Keys this operator owns (`keys`) that vanish from `wanted` are sent as null (merge-patch
+    deletion); keys written by others are left alone. Values are compared whole, so a nested
+    change (e.g. one condition) resends that top-level key."""
     current = current or {}
-    wanted = desired.to_k8s()
     patch: dict[str, Any] = {}
-    for key in STATUS_KEYS:
+    for key in keys:
         if key in wanted:
             if current.get(key) != wanted[key]:
                 patch[key] = wanted[key]

@@ -1,6 +1,8 @@
 """The engine: one scheduler for every object, batched observation, and the status writes.
 
-Knows no kopf. The kopf adapter feeds it watch events (`observe`) and deletions (`finalize`).
+Knows no kopf and no registry: a backend (`pai_operator.backend.Backend`) names the resource,
+groups objects and lists a group; one engine runs per backend. The kopf adapter feeds it watch
+events (`observe`) and deletions (`finalize`).
 The engine keeps a small record per object, decides when each object's next pass is due, runs
 passes (never two at once for one object, at most `concurrency` in all, deletions first), writes
 status, posts events, and counts conditions for the metrics at scrape time.
@@ -8,9 +10,9 @@ status, posts events, and counts conditions for the metrics at scrape time.
 Cost follows work, not object count:
 - an object with nothing due costs nothing per second: there are no per-object timers, only
   one due-time queue for passes (watch events, retries, backoff) and one for observations;
-- an object in sync (a "settled" one) is not passed at resync: its (identity, region, model)
-  group is observed once per resync interval with ListModelVersions (all pages), and only objects whose
-  listed version calls for it get a full pass (which re-reads with GET before writing);
+- an object in sync (a "settled" one) is not passed at resync: its group (PAI: identity, region,
+  model) is observed once per resync interval with one list (all pages), and only objects whose
+  listed version calls for it get a full pass (which re-reads before writing);
 - a restart observes settled objects through those lists and writes nothing to Kubernetes.
 """
 
@@ -28,29 +30,17 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from pai_operator import metrics
-from pai_operator.observation import LIST_PAGE_SIZE, list_is_cheaper
-from pai_operator.pai import (
-    AuthError,
-    InvalidRequestError,
-    ListModelVersionsRequest,
-    ModelNotFoundError,
-    ModelVersion,
-    PaiClient,
-    PaiError,
-)
+from pai_operator.backend import Backend, GroupKey, ResourceNames
+from pai_operator.errors import AuthError, InvalidRequestError, ModelNotFoundError, RemoteError
+from pai_operator.observation import list_is_cheaper
 from pai_operator.reconciler import DeletionResult, Event, ObjectState, ObjectView, PassResult
 from pai_operator.scheduling import DueQueue
 from pai_operator.settings import OperatorSettings
-from pai_operator.spec import ANNOTATION_PREFIX, FINALIZER, PAUSED_ANNOTATION
 
 log = logging.getLogger(__name__)
 
 ObjectKey = tuple[str, str]
 """(namespace, name)"""
-GroupKey = tuple[str, str, str]
-"""(identity, region, model id): one ListModelVersions serves every settled object of a group.
-The identity (the namespace's RAM role, "" for the operator's own) keeps lists from mixing
-accounts: one list answers only for objects that act as the identity that listed."""
 
 SETTLED_OUTCOMES: Final = frozenset({"in_sync", "changed", "observed"})
 """Outcomes after which an object is in sync (a change pass re-reads after its writes)."""
@@ -64,24 +54,10 @@ class Passes(Protocol):
     """What the engine needs of the reconciler (`pai_operator.reconciler.Reconciler`)."""
 
     async def reconcile(self, obj: ObjectView, state: ObjectState) -> PassResult: ...
-    def needs_pass(self, obj: ObjectView, state: ObjectState, listed: ModelVersion) -> bool: ...
+    def needs_pass(self, obj: ObjectView, state: ObjectState, listed: Any) -> bool: ...
     async def finalize(self, obj: ObjectView, state: ObjectState) -> DeletionResult: ...
     def resync_delay(self) -> float: ...
-    def backoff(self, failures: int, error: PaiError | None = None) -> float: ...
-
-
-class ClientSource(Protocol):
-    """`pai_operator.client_pool.ClientPool`."""
-
-    def identity_key(self, namespace: str) -> str:
-        """The namespace's identity as last read (no I/O)."""
-        ...
-
-    async def resolve(self, namespace: str) -> str:
-        """The namespace's identity, read through the cache."""
-        ...
-
-    def for_identity(self, identity: str, region_id: str) -> PaiClient: ...
+    def backoff(self, failures: int, error: RemoteError | None = None) -> float: ...
 
 
 class StatusWriter(Protocol):
@@ -98,6 +74,7 @@ class EventSink(Protocol):
 class Tracked:
     """Per-object memory: only what scheduling and planning need (never the whole body)."""
 
+    names: ResourceNames  # the backend's: finalizer, annotation prefix, pause annotation
     uid: str
     namespace: str
     name: str
@@ -133,7 +110,7 @@ class Tracked:
 
     @property
     def paused(self) -> bool:
-        return self.annotations.get(PAUSED_ANNOTATION, "").strip().lower() == "true"
+        return self.annotations.get(self.names.paused_annotation, "").strip().lower() == "true"
 
     def view(self) -> ObjectView:
         return ObjectView(
@@ -155,10 +132,9 @@ class Tracked:
         self.status_json = _encode(status)
         # Only our own annotations matter to a pass (pause, deletion policy); kubectl's
         # last-applied-configuration alone would double the memory per object.
-        self.annotations = {
-            k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(ANNOTATION_PREFIX)
-        }
-        self.has_finalizer = FINALIZER in (meta.get("finalizers") or ())
+        prefix = self.names.annotation_prefix
+        self.annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(prefix)}
+        self.has_finalizer = self.names.finalizer in (meta.get("finalizers") or ())
         self.deleting = bool(meta.get("deletionTimestamp"))
         self.conditions = {
             str(c.get("type")): str(c.get("status"))
@@ -167,9 +143,10 @@ class Tracked:
         }
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Tracked:
+    def from_body(cls, names: ResourceNames, body: Mapping[str, Any]) -> Tracked:
         meta = body.get("metadata") or {}
         tracked = cls(
+            names=names,
             uid=str(meta.get("uid", "")),
             namespace=str(meta.get("namespace", "")),
             name=str(meta.get("name", "")),
@@ -184,18 +161,10 @@ class Tracked:
         tracked.absorb(body)
         return tracked
 
-    def version_name(self) -> str | None:
-        name = self.status.get("versionName") or self.spec.get("versionName")
-        return name if isinstance(name, str) and name else None
-
-    def group_key(self, default_region: str, identity: str) -> GroupKey | None:
-        model = self.spec.get("modelId")
-        region = self.spec.get("regionId") or self.status.get("regionId") or default_region
-        return (identity, str(region), model) if isinstance(model, str) and model else None
-
-    def settled_in_status(self) -> bool:
-        """In sync at its current generation as far as status says (restart: observe by list)."""
-        if self.status.get("observedGeneration") != self.generation or self.version_name() is None:
+    def settled_in_status(self, key: str | None) -> bool:
+        """In sync at its current generation as far as status says (restart: observe by list);
+        `key` is the version name the backend reads from this record."""
+        if self.status.get("observedGeneration") != self.generation or key is None:
             return False
         synced = [c for c in self.status.get("conditions") or [] if c.get("type") == "Synced"]
         return bool(synced) and synced[0].get("status") == "True"
@@ -225,8 +194,8 @@ class Engine:
     def __init__(
         self,
         settings: OperatorSettings,
+        backend: Backend[Any, Any, Any],
         passes: Passes,
-        clients: ClientSource,
         writer: StatusWriter,
         events: EventSink,
         *,
@@ -235,8 +204,9 @@ class Engine:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
+        self._backend = backend
+        self.names = backend.names
         self._passes = passes
-        self._clients = clients
         self._writer = writer
         self._events = events
         self._conflict = conflict
@@ -276,7 +246,7 @@ class Engine:
         first_sight = record is None
         why = "create" if event_type == "ADDED" else "restart"
         if record is None:
-            record = self._objects[key] = Tracked.from_body(body)
+            record = self._objects[key] = Tracked.from_body(self.names, body)
         else:
             if not _newer(str(meta.get("resourceVersion", "")), record.resource_version):
                 return
@@ -292,7 +262,7 @@ class Engine:
             return
         if not record.has_finalizer:
             return  # kopf adds it first; no remote version may exist without it
-        if first_sight and record.settled_in_status():
+        if first_sight and record.settled_in_status(self._key(record)):
             record.handled_generation = record.generation
             self._join_group(record, first_observation=True)
         elif record.generation != record.handled_generation:
@@ -305,7 +275,7 @@ class Engine:
         key: ObjectKey = (str(meta.get("namespace", "")), str(meta.get("name", "")))
         record = self._objects.get(key)
         if record is None or record.uid != meta.get("uid"):
-            record = Tracked.from_body(body)
+            record = Tracked.from_body(self.names, body)
         record.deleting = True
         self._due.cancel(key)
         self._leave_group(record)
@@ -475,7 +445,7 @@ class Engine:
             self._leave_group(record)
             self._due.reschedule(record.key, now + result.retry_in)
             record.why = "retry"
-        elif result.outcome in SETTLED_OUTCOMES and record.version_name() and not record.paused:
+        elif result.outcome in SETTLED_OUTCOMES and self._key(record) and not record.paused:
             self._due.cancel(record.key)
             self._join_group(record, first_observation=False)
         else:
@@ -524,7 +494,7 @@ class Engine:
     # --- groups and batched observation -----------------------------------------------------
 
     def _join_group(self, record: Tracked, *, first_observation: bool) -> None:
-        key = record.group_key(self.settings.region, self._clients.identity_key(record.namespace))
+        key = self._backend.group_of(record.spec, record.status, self._backend.identity_key(record.namespace))
         if key is None:
             return
         if record.group is not None and record.group != key:
@@ -564,7 +534,7 @@ class Engine:
         try:
             await self._observe(key)
         except Exception:
-            log.exception("observation of model %s in %s raised", key[2], key[1])
+            log.exception("observation of %s %s in %s raised", self.names.registry, key[2], key[1])
         finally:
             self._observing.discard(key)
             if key in self._groups and key not in self._observe_due:
@@ -582,17 +552,18 @@ class Engine:
         members = self._idle_members(group)
         if not members:
             return
-        identity, region, model_id = key
+        identity, _location, parent = key
+        registry = self.names.registry
         try:
             for namespace in {record.namespace for record in members}:
-                await self._clients.resolve(namespace)
-        except PaiError as exc:
+                await self._backend.resolve_identity(namespace)
+        except RemoteError as exc:
             group.failures += 1
-            log.warning("identity of model %s's objects unknown (%s); retrying", model_id, exc)
+            log.warning("identity of %s %s's objects unknown (%s); retrying", registry, parent, exc)
             return
         # A namespace read for the first time, or mapped to another role since: its objects move
         # to their identity's group (observed soon), never listed by the wrong identity.
-        for record in [r for r in members if self._clients.identity_key(r.namespace) != identity]:
+        for record in [r for r in members if self._backend.identity_key(r.namespace) != identity]:
             members.remove(record)
             self._leave_group(record)
             self._join_group(record, first_observation=True)
@@ -602,45 +573,40 @@ class Engine:
             self._pass_each(members, "get")
             return
         try:
-            client = self._clients.for_identity(identity, region)
-            listed = [
-                v
-                async for v in client.iter_model_versions(
-                    model_id, ListModelVersionsRequest(page_size=LIST_PAGE_SIZE)
-                )
-            ]
+            listed = await self._backend.list_group(key)
         except (ModelNotFoundError, AuthError, InvalidRequestError) as exc:
             # The list cannot answer (the model is gone, or RAM allows Get but not List): each
             # object's own pass finds out, with GETs, and reports it.
             if isinstance(exc, (AuthError, InvalidRequestError)):
                 group.list_refused = True
                 log.warning(
-                    "ListModelVersions refused for model %s (%s); drift checks use GetModelVersion",
-                    model_id,
+                    "%s list of %s refused (%s); drift checks read each version",
+                    registry,
+                    parent,
                     exc,
                 )
             self._pass_each(members, "get")
             return
-        except PaiError as exc:
+        except RemoteError as exc:
             group.failures += 1
-            log.warning("ListModelVersions for model %s failed (%s); retrying", model_id, exc)
+            log.warning("%s list of %s failed (%s); retrying", registry, parent, exc)
             return
         group.failures = 0
         group.last_total = len(listed)
         metrics.OBSERVATIONS.inc()
-        by_name = {v.version_name: v for v in listed}
+        by_name = {self._backend.planner.key(v): v for v in listed}
         needing: list[Tracked] = []
         for record in members:
             if record.deleting or record.key in self._running or record.key in self._due:
                 continue  # something happened to it while we listed: its own pass decides
-            name = record.version_name()
+            name = self._key(record)
             item = by_name.get(name) if name else None
             record.observed = True
             if item is None or self._passes.needs_pass(record.view(), record.state, item):
                 needing.append(record)
         if needing:
             self._pass_each(needing, "drift")
-        log.debug("observed model %s: %d members, %d need a pass", model_id, len(members), len(needing))
+        log.debug("observed %s %s: %d members, %d need a pass", registry, parent, len(members), len(needing))
 
     def _pass_each(self, records: list[Tracked], why: str) -> None:
         now = self._clock()
@@ -648,6 +614,9 @@ class Engine:
             self._schedule(record.key, now, why)
 
     # --- bookkeeping ------------------------------------------------------------------------
+
+    def _key(self, record: Tracked) -> str | None:
+        return self._backend.key_of(record.spec, record.status)
 
     def _forget(self, key: ObjectKey) -> None:
         record = self._objects.pop(key, None)

@@ -1,6 +1,7 @@
 """The kopf adapter: the only module that knows kopf.
 
-kopf does three things here: it watches ModelVersions (every event goes to `Engine.observe`),
+kopf does three things here, for each registry's resource (one kopf operator per controller):
+it watches ModelVersions (every event goes to `Engine.observe`),
 it owns the finalizer (added on first sight, removed when `Engine.finalize` says the remote side
 is done), and it posts Events. Everything else, when passes run and what they write, is the
 engine's: there are no kopf timers and no create/update handlers, so an object with nothing due
@@ -16,19 +17,21 @@ import ctypes.util
 import gc
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
 from kopf._core.engines.peering import Identity  # kopf's NewType for operator(identity=)
 
 from pai_operator import leadership, metrics
+from pai_operator.backend import Backend, ResourceNames
 from pai_operator.client_pool import ClientPool
 from pai_operator.engine import Engine
 from pai_operator.kube import KubeStatusWriter, NamespaceAnnotationCache, StatusConflict
+from pai_operator.pai_backend import NAMES as PAI_NAMES
+from pai_operator.pai_backend import PaiBackend
 from pai_operator.reconciler import Event, ObjectView, Reconciler
 from pai_operator.settings import OperatorSettings
-from pai_operator.spec import ANNOTATION_PREFIX, FINALIZER, GROUP, KIND, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,9 @@ class KopfEvents:
     per-object tasks; the engine's passes run in tasks of their own, so the context of the
     first watch handler call is captured and every post runs inside it."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: ResourceNames = PAI_NAMES) -> None:
         self._context: contextvars.Context | None = None
+        self._names = names
 
     def capture(self) -> None:
         if self._context is None:
@@ -77,8 +81,8 @@ class KopfEvents:
 
     def post(self, obj: ObjectView, event: Event) -> None:
         ref: kopf.RawBody = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
+            "apiVersion": self._names.api_version,
+            "kind": self._names.kind,
             "metadata": {"namespace": obj.namespace, "name": obj.name, "uid": obj.uid},
         }
         if self._context is None:
@@ -91,42 +95,47 @@ class KopfEvents:
         )
 
 
-class Operator:
-    """Holds the long-lived parts (clients, engine) and registers the handlers."""
+class Controller:
+    """One backend's resource: its reconciler, its engine and the kopf registry that feeds it.
 
-    def __init__(self, settings: OperatorSettings) -> None:
+    Each controller runs as a kopf operator of its own, because kopf keeps one finalizer per
+    operator and every resource has its own (`<group>/finalizer`)."""
+
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        backend: Backend[Any, Any, Any],
+        namespaces: NamespaceAnnotationCache,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
         self.settings = settings
-        # One Namespace read per namespace per minute serves the deletion-policy default and the
-        # identity mapping, however many objects the namespace holds.
-        namespaces = NamespaceAnnotationCache(ttl=NAMESPACE_CACHE_TTL)
-        self.clients = ClientPool(settings, namespaces)
-        self.reconciler = Reconciler(settings, self.clients, namespaces)
-        self.events = KopfEvents()
+        self.names = backend.names
+        self.reconciler: Reconciler[Any, Any, Any] = Reconciler(settings, backend, namespaces)
+        self.events = KopfEvents(self.names)
         self.engine = Engine(
             settings,
+            backend,
             self.reconciler,
-            self.clients,
-            KubeStatusWriter(),
+            KubeStatusWriter(resource=(self.names.group, self.names.version, self.names.plural)),
             self.events,
             conflict=StatusConflict,
         )
         # Ownership succession (a restored object taking over its version) needs to know
         # whether the recorded owner still exists; the engine sees every live object.
         self.reconciler.owner_alive = self.engine.is_live
-        metrics.register_census(self.engine)
-        # kopf's per-object logger; adding the same filter object twice is a no-op.
-        logging.getLogger("kopf.objects").addFilter(DELETION_RETRY_LOG_FILTER)
+        self._closers = tuple(closers)
         self.registry = kopf.OperatorRegistry()
         self._engine_task: asyncio.Task[None] | None = None
-        self._trim_task: asyncio.Task[None] | None = None
         self._register()
 
     def kopf_settings(self) -> kopf.OperatorSettings:
         s = kopf.OperatorSettings()
-        s.persistence.finalizer = FINALIZER
+        s.persistence.finalizer = self.names.finalizer
         # Everything kopf writes lives under our prefix, never under kopf's default one (a fixed name).
-        s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        s.persistence.diffbase_storage = _NoDiffBase(prefix=GROUP, key="last-handled-configuration")
+        s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=self.names.group)
+        s.persistence.diffbase_storage = _NoDiffBase(
+            prefix=self.names.group, key="last-handled-configuration"
+        )
         # kopf posts its own log lines as Events at or above this level ("failed temporarily",
         # one per deletion retry). Ours (Created, Updated, DeletionBlocked once per streak, ...)
         # go through kopf.event(), which this does not filter.
@@ -146,7 +155,7 @@ class Operator:
         s.queueing.worker_limit = max(self.settings.concurrency, 200)
         s.queueing.idle_timeout = 0.1
         s.peering.standalone = True
-        # Our one resource is known up front; without this kopf would watch CRDs (and Namespaces)
+        # Our resources are known up front; without this kopf would watch CRDs (and Namespaces)
         # to discover resources, which least-privilege RBAC rightly forbids.
         s.scanning.disabled = True
         s.execution.max_workers = 4
@@ -154,8 +163,10 @@ class Operator:
 
     def _register(self) -> None:
         registry = self.registry
-        resource = (GROUP, VERSION, PLURAL)
+        names = self.names
+        resource = (names.group, names.version, names.plural)
         engine = self.engine
+        prefix = names.annotation_prefix
 
         # A registry of our own has none of kopf's default login handlers; the kubernetes client
         # resolves the in-cluster service account or KUBECONFIG like kubectl does.
@@ -167,28 +178,58 @@ class Operator:
         async def startup(**_: Any) -> None:
             # Started from a kopf handler so that the engine's tasks inherit kopf's context
             # (kopf.event() needs its posting queue).
-            self._engine_task = asyncio.create_task(engine.run(), name="pai-operator engine")
-            self._trim_task = asyncio.create_task(_return_freed_memory(), name="pai-operator memory")
+            self._engine_task = asyncio.create_task(engine.run(), name=f"{names.group} engine")
 
         # Every event, the initial listing included: the engine decides whether a pass is due.
         @kopf.on.event(*resource, registry=registry)
         async def watched(type: str | None, body: kopf.Body, **_: Any) -> None:
             self.events.capture()
-            engine.observe(type, _plain(body))
+            engine.observe(type, _plain(body, prefix))
 
         @kopf.on.delete(*resource, registry=registry)
         async def deleted(body: kopf.Body, **_: Any) -> None:
-            result = await engine.finalize(_plain(body))
+            result = await engine.finalize(_plain(body, prefix))
             if not result.done:
                 raise kopf.TemporaryError(result.message, delay=result.retry_in)
 
         @kopf.on.cleanup(registry=registry)
         async def cleanup(**_: Any) -> None:
-            for task in (self._engine_task, self._trim_task):
-                if task is not None:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
-            await self.clients.aclose()
+            if self._engine_task is not None:
+                self._engine_task.cancel()
+                await asyncio.gather(self._engine_task, return_exceptions=True)
+            for close in self._closers:
+                await close()
+
+
+class Operator:
+    """Holds the long-lived parts: one controller per enabled registry (PAI always; TrueFoundry
+    when its host is configured)."""
+
+    def __init__(self, settings: OperatorSettings) -> None:
+        self.settings = settings
+        # One Namespace read per namespace per minute serves the deletion-policy default and the
+        # identity mapping, however many objects the namespace holds.
+        namespaces = NamespaceAnnotationCache(ttl=NAMESPACE_CACHE_TTL)
+        self.clients = ClientPool(settings, namespaces)
+        pai = Controller(
+            settings, PaiBackend(self.clients, settings.region), namespaces, closers=(self.clients.aclose,)
+        )
+        self.controllers = [pai, *_other_controllers(settings, namespaces)]
+        # The PAI controller's parts under their old names (tests, the benchmark).
+        self.reconciler = pai.reconciler
+        self.engine = pai.engine
+        self.events = pai.events
+        self.registry = pai.registry
+        metrics.register_census(*(c.engine for c in self.controllers))
+        # kopf's per-object logger; adding the same filter object twice is a no-op.
+        logging.getLogger("kopf.objects").addFilter(DELETION_RETRY_LOG_FILTER)
+
+    def kopf_settings(self) -> kopf.OperatorSettings:
+        return self.controllers[0].kopf_settings()
+
+
+def _other_controllers(settings: OperatorSettings, namespaces: NamespaceAnnotationCache) -> list[Controller]:
+    return []
 
 
 TRIM_DELAYS = (15.0, 30.0)
@@ -224,15 +265,13 @@ _METADATA_READ = (
 )
 
 
-def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
+def _plain(body: Mapping[str, Any], prefix: str = PAI_NAMES.annotation_prefix) -> dict[str, Any]:
     """kopf's Body is a live view that later events overwrite; the engine keeps plain copies
     of the parts it reads, never managedFields or kubectl's last-applied-configuration."""
     meta = body.get("metadata") or {}
     metadata = {key: _compact(meta[key]) for key in _METADATA_READ if key in meta}
     metadata["annotations"] = {
-        sys.intern(k): v
-        for k, v in (meta.get("annotations") or {}).items()
-        if k.startswith(ANNOTATION_PREFIX)
+        sys.intern(k): v for k, v in (meta.get("annotations") or {}).items() if k.startswith(prefix)
     }
     return {
         "metadata": metadata,
@@ -266,17 +305,37 @@ async def run_operator(settings: OperatorSettings) -> None:
     )
 
     async def run_kopf() -> None:
-        await kopf.operator(
-            registry=operator.registry,
-            settings=operator.kopf_settings(),
-            clusterwide=settings.all_namespaces,
-            namespaces=list(settings.namespaces),
-            liveness_endpoint=liveness,
-            # Without it kopf derives one from getpass.getuser(), which raises KeyError in the
-            # image: uid 65532 has no /etc/passwd entry (found by the kubelet e2e, make e2e).
-            identity=Identity(settings.identity),
-            standalone=True,  # kopf's peering is not leader election: the Lease decides who acts
-        )
+        # One kopf operator per controller, stopped together: a signal reaches the last one to
+        # install its handlers, and whichever stops first stops the others through the flag.
+        stop = asyncio.Event()
+
+        async def run_one(controller: Controller, liveness: str | None) -> None:
+            try:
+                await kopf.operator(
+                    registry=controller.registry,
+                    settings=controller.kopf_settings(),
+                    clusterwide=settings.all_namespaces,
+                    namespaces=list(settings.namespaces),
+                    liveness_endpoint=liveness,
+                    # Without it kopf derives one from getpass.getuser(), which raises KeyError in
+                    # the image: uid 65532 has no /etc/passwd entry (found by the kubelet e2e).
+                    identity=Identity(settings.identity),
+                    standalone=True,  # kopf's peering is not leader election: the Lease decides
+                    stop_flag=stop,
+                )
+            finally:
+                stop.set()
+
+        trim = asyncio.create_task(_return_freed_memory(), name="pai-operator memory")
+        try:
+            await asyncio.gather(
+                *(
+                    run_one(controller, liveness if i == 0 else None)
+                    for i, controller in enumerate(operator.controllers)
+                )
+            )
+        finally:
+            trim.cancel()
 
     if settings.leader_elect:
         await leadership.run_as_leader(settings, run_kopf)

@@ -38,9 +38,12 @@ def _load_api_client() -> Any:
 class KubeStatusWriter:
     """Merge-patches `status` through the status subresource, guarded by the object's UID."""
 
-    def __init__(self, api_client: Any | None = None) -> None:
+    def __init__(
+        self, api_client: Any | None = None, *, resource: tuple[str, str, str] = (GROUP, VERSION, PLURAL)
+    ) -> None:
         self._api_client = api_client
         self._api: Any = None
+        self._resource = resource  # (group, version, plural)
 
     def _custom(self) -> Any:
         if self._api is None:
@@ -62,12 +65,13 @@ class KubeStatusWriter:
         # metadata.uid is a precondition: an object deleted and re-created under the same name
         # (a restore, `kubectl replace --force`) must never receive the old object's status.
         body = {"metadata": {"uid": uid}, "status": patch}
+        group, version, plural = self._resource
         try:
             response = self._custom().patch_namespaced_custom_object_status(
-                GROUP,
-                VERSION,
+                group,
+                version,
                 namespace,
-                PLURAL,
+                plural,
                 name,
                 body,
                 _content_type="application/merge-patch+json",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import collections
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -53,10 +54,11 @@ class ObjectCensus(Protocol):
 
 
 class _CensusCollector:
-    """Counts objects when Prometheus scrapes, not on every pass: O(objects) per scrape only."""
+    """Counts objects when Prometheus scrapes, not on every pass: O(objects) per scrape only.
+    With several registries enabled, the figures are sums over their engines."""
 
-    def __init__(self, census: ObjectCensus) -> None:
-        self._census = census
+    def __init__(self, censuses: Sequence[ObjectCensus]) -> None:
+        self._censuses = tuple(censuses)
 
     def describe(self) -> Iterable[Metric]:
         return []  # unchecked collector: families are produced at collect time
@@ -67,29 +69,33 @@ class _CensusCollector:
             "ModelVersion objects by condition type and status.",
             labels=["condition", "status"],
         )
-        counts = self._census.condition_counts()
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        for census in self._censuses:
+            counts.update(census.condition_counts())
         for ctype in ("Ready", "Synced"):
             for status in ("True", "False", "Unknown"):
                 objects.add_metric([ctype, status], counts.get((ctype, status), 0))
         yield objects
         yield GaugeMetricFamily(
-            "pai_operator_tracked_objects", "ModelVersion objects known.", len(self._census)
+            "pai_operator_tracked_objects",
+            "ModelVersion objects known.",
+            sum(len(census) for census in self._censuses),
         )
         yield GaugeMetricFamily(
             "pai_operator_unobserved_objects",
             "Objects not yet observed (by a pass or a list) since the operator started.",
-            self._census.unobserved(),
+            sum(census.unobserved() for census in self._censuses),
         )
 
 
 _census_collector: _CensusCollector | None = None
 
 
-def register_census(census: ObjectCensus) -> None:
+def register_census(*censuses: ObjectCensus) -> None:
     global _census_collector
     if _census_collector is not None:
         REGISTRY.unregister(_census_collector)
-    _census_collector = _CensusCollector(census)
+    _census_collector = _CensusCollector(censuses)
     REGISTRY.register(_census_collector)
 
 

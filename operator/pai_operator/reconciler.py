@@ -1,9 +1,12 @@
 """One reconcile pass and one deletion pass: reads, the pure plan, the calls, the new status.
 
-Plain asyncio + the PAI client; nothing here knows kopf or Kubernetes. The engine
-(`pai_operator.engine`) decides when a pass runs and writes what it returns (a status patch,
-events, when to come back); `needs_pass` lets the engine's batched observation decide from a
-listed version, with no call at all, whether an object needs a full pass.
+The same for every registry: a backend (`pai_operator.backend.Backend`) supplies the spec, the
+reads and writes, the planner and the status shape; this module owns the rest (policies,
+conditions, failure classification and backoff, deletion, events). Plain asyncio; nothing here
+knows kopf or Kubernetes. The engine (`pai_operator.engine`) decides when a pass runs and writes
+what it returns (a status patch, events, when to come back); `needs_pass` lets the engine's
+batched observation decide from a listed version, with no call at all, whether an object needs
+a full pass.
 """
 
 from __future__ import annotations
@@ -14,59 +17,40 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from pai_operator.comparison import Owner, object_ref
+from pai_operator.backend import Backend
 from pai_operator.conditions import (
     conditions_for_deletion_blocked,
     conditions_for_deletion_retrying,
     conditions_for_failure,
     conditions_for_plan,
     deletion_blocked_message,
-    desired_status,
     merge_conditions,
     status_patch,
 )
-from pai_operator.observation import complete_listed
-from pai_operator.pai import (
+from pai_operator.errors import (
     AuthError,
     InvalidRequestError,
-    ListModelVersionsRequest,
     ModelNotFoundError,
-    ModelVersion,
     NetworkError,
     NoCredentialsError,
     NotFoundError,
-    PaiClient,
-    PaiError,
+    RemoteError,
     ThrottledError,
 )
-from pai_operator.planning import (
+from pai_operator.plans import (
     Action,
-    AddLabels,
-    CreateVersion,
-    DeleteLabels,
-    DeleteVersion,
     DeletionAction,
+    Owner,
     Plan,
-    RemoteCall,
-    UpdateVersion,
-    filter_owned,
-    lookup_name,
-    needs_owner_search,
+    Policies,
+    object_ref,
     plan_deletion,
     plan_reconcile,
 )
 from pai_operator.settings import OperatorSettings
-from pai_operator.spec import AtProvider, Condition, ModelVersionSpec, Reason
-from pai_operator.validation import (
-    Policies,
-    Recorded,
-    effective_region,
-    parse_spec,
-    resolve_policies,
-    validate_spec,
-)
+from pai_operator.spec import Condition, Reason
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +126,6 @@ class ObjectView:
         )
 
 
-class ClientSource(Protocol):
-    async def for_object(self, namespace: str, region_id: str) -> PaiClient:
-        """The client of the object's namespace identity (never chosen by the object itself)."""
-        ...
-
-
 class NamespaceAnnotations(Protocol):
     async def get(self, namespace: str) -> Mapping[str, str]: ...
 
@@ -167,23 +145,28 @@ def _summary(conditions: Sequence[Condition]) -> dict[str, str]:
 _VOLATILE = re.compile(r"[\s.:;,]*\b(server )?string to sign\b.*$", re.IGNORECASE | re.DOTALL)
 
 
-def describe_error(error: PaiError) -> str:
+def describe_error(error: RemoteError) -> str:
     """A stable description for status. What changes on every attempt stays out, or each retry
     would be a status write: the request ID, and the string-to-sign PAI echoes in signature
     errors (it contains the request's nonce and date). Both go to events and logs."""
     return f"{error.code or error.kind}: {_VOLATILE.sub('', error.message)}"
 
 
-class Reconciler:
+S = TypeVar("S")
+R = TypeVar("R")
+C = TypeVar("C")
+
+
+class Reconciler(Generic[S, R, C]):
     def __init__(
         self,
         settings: OperatorSettings,
-        clients: ClientSource,
+        backend: Backend[S, R, C],
         namespaces: NamespaceAnnotations,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
-        self.clients = clients
+        self.backend = backend
         self.namespaces = namespaces
         self._rng = rng or random.Random()
         # "Does an object with this UID exist?", from the engine (which sees every live object).
@@ -201,8 +184,8 @@ class Reconciler:
         """The drift-check interval, jittered +-10% so objects created together spread out."""
         return self.settings.resync_interval * self._rng.uniform(0.9, 1.1)
 
-    def backoff(self, failures: int, error: PaiError | None = None) -> float:
-        """Capped exponential backoff with full jitter, never shorter than PAI's retry-after."""
+    def backoff(self, failures: int, error: RemoteError | None = None) -> float:
+        """Capped exponential backoff with full jitter, never shorter than the registry's retry-after."""
         ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** max(failures - 1, 0))
         delay = self._rng.uniform(ceiling / 2, ceiling)
         if isinstance(error, ThrottledError) and error.retry_after:
@@ -211,95 +194,101 @@ class Reconciler:
 
     # --- reconcile --------------------------------------------------------------------------
 
-    def _inputs(
-        self, obj: ObjectView, state: ObjectState, spec: ModelVersionSpec
-    ) -> tuple[Policies, Recorded, list[str]]:
-        """Policies in effect, recorded facts and spec problems: what every pass starts from.
-        The namespace's deletion-policy default only matters when deleting; reading it on every
-        pass would cost a Kubernetes call per resync for nothing."""
-        policies = resolve_policies(
-            spec, annotations=obj.annotations, default_deletion=self.settings.default_deletion_policy
+    def _recorded_key(self, obj: ObjectView, state: ObjectState, spec: S) -> str | None:
+        key = self.backend.recorded_key(obj.status)
+        if key is None and state.version_name and self.backend.planner.spec_key(spec) is None:
+            # A create whose status write has not landed yet: memory knows the name already.
+            key = state.version_name
+        return key
+
+    def _inputs(self, obj: ObjectView, state: ObjectState, spec: S) -> tuple[Policies, str | None, list[str]]:
+        """Policies in effect, the recorded version name and spec problems: what every pass
+        starts from. The namespace's deletion-policy default only matters when deleting; reading
+        it on every pass would cost a Kubernetes call per resync for nothing."""
+        policies = self.backend.policies(
+            spec,
+            annotations=obj.annotations,
+            namespace_annotations=None,
+            default_deletion=self.settings.default_deletion_policy,
         )
-        recorded = _recorded(obj, state, spec)
-        return policies, recorded, validate_spec(spec, policies, recorded)
+        key = self._recorded_key(obj, state, spec)
+        return policies, key, self.backend.validate(spec, policies, obj.status, key)
 
     async def reconcile(self, obj: ObjectView, state: ObjectState) -> PassResult:
         previous = _conditions(obj.status)
-        parsed = parse_spec(obj.spec)
+        parsed = self.backend.parse(obj.spec)
         if isinstance(parsed, list):
             message = "; ".join(parsed)
             conditions = conditions_for_failure(
                 Reason.INVALID_SPEC, message, obj.generation, remote_exists=None, previous=previous
             )
-            return self._finish(
-                obj, "invalid", conditions, previous, model_id=str(obj.spec.get("modelId", ""))
-            )
+            return self._finish(obj, "invalid", conditions, previous)
         spec = parsed
-        policies, recorded, problems = self._inputs(obj, state, spec)
-        region = effective_region(spec, recorded, self.settings.region)
-        observed: ModelVersion | None = None
-        plan: Plan | None = None
+        policies, recorded_key, problems = self._inputs(obj, state, spec)
+        location = self.backend.location(spec, obj.status)
+        observed: R | None = None
+        plan: Plan[R, C] | None = None
         try:
-            client = await self.clients.for_object(obj.namespace, region)
             owned = None
             owner = self._owner(obj)
-            if not problems:  # an invalid spec is terminal without any PAI call
-                observed, owned = await read_remote(client, spec, recorded, owner, generation=obj.generation)
+            if not problems:  # an invalid spec is terminal without any remote call
+                observed, owned = await self.backend.read(
+                    obj.namespace,
+                    location,
+                    spec,
+                    recorded_key,
+                    obj.status,
+                    owner,
+                    generation=obj.generation,
+                )
             plan = plan_reconcile(
+                self.backend.planner,
                 spec,
-                uid=obj.uid,
+                owner=owner,
                 policies=policies,
-                recorded=recorded,
+                recorded_key=recorded_key,
                 observed=observed,
                 owned=owned,
                 problems=problems,
-                ref=owner.ref,
-                owner_alive=owner.alive,
+                paused_annotation=self.backend.names.paused_annotation,
                 generation=obj.generation,
             )
-            events, version_name, after = await self._execute(client, spec, plan)
-        except PaiError as error:
-            return self._failed(obj, state, spec, region, error, previous, observed, plan)
-        return self._succeeded(obj, state, spec, region, plan, previous, events, version_name, after)
+            events, version_name, after = await self._execute(obj.namespace, location, spec, plan)
+        except RemoteError as error:
+            return self._failed(obj, state, location, error, previous, observed, plan)
+        return self._succeeded(obj, state, location, plan, previous, events, version_name, after)
 
-    def needs_pass(self, obj: ObjectView, state: ObjectState, listed: ModelVersion) -> bool:
+    def needs_pass(self, obj: ObjectView, state: ObjectState, listed: R) -> bool:
         """Whether a settled object needs a full pass, judged from its version as a list returned
-        it (no call): True when the plan would write to PAI or the status would change. The full
-        pass then confirms with a GET before anything is written."""
-        parsed = parse_spec(obj.spec)
+        it (no call): True when the plan would write or the status would change. The full pass
+        then confirms with a read before anything is written."""
+        parsed = self.backend.parse(obj.spec)
         if isinstance(parsed, list):
             return True
         spec = parsed
-        policies, recorded, problems = self._inputs(obj, state, spec)
+        policies, recorded_key, problems = self._inputs(obj, state, spec)
         if problems:
             return True
-        last_seen = obj.status.get("atProvider")
         owner = self._owner(obj)
-        observed = complete_listed(
-            listed,
-            spec,
-            uid=obj.uid,
-            ref=owner.ref,
-            last_seen=AtProvider.model_validate(last_seen) if isinstance(last_seen, Mapping) else None,
-        )
+        observed = self.backend.complete_listed(listed, spec, owner, obj.status)
         plan = plan_reconcile(
+            self.backend.planner,
             spec,
-            uid=obj.uid,
+            owner=owner,
             policies=policies,
-            recorded=recorded,
+            recorded_key=recorded_key,
             observed=observed,
             owned=None,
             problems=[],
-            ref=owner.ref,
-            owner_alive=owner.alive,
+            paused_annotation=self.backend.names.paused_annotation,
         )
         if plan.calls or plan.action is Action.BLOCKED:
             return True
-        region = effective_region(spec, recorded, self.settings.region)
+        location = self.backend.location(spec, obj.status)
         # A copy: judging must not reset the failure streak or the last Warning of the real state.
         trial = ObjectState(state.failures, state.last_failure, state.version_name)
         result = self._succeeded(
-            obj, trial, spec, region, plan, _conditions(obj.status), [], plan.version_name, observed
+            obj, trial, location, plan, _conditions(obj.status), [], plan.version_name, observed
         )
         return result.status_patch is not None or bool(result.events)
 
@@ -307,13 +296,12 @@ class Reconciler:
         self,
         obj: ObjectView,
         state: ObjectState,
-        spec: ModelVersionSpec,
-        region: str,
-        plan: Plan,
+        location: str,
+        plan: Plan[R, C],
         previous: list[Condition],
         events: list[Event],
         version_name: str | None,
-        after: ModelVersion | None,
+        after: R | None,
     ) -> PassResult:
         state.failures = 0
         if plan.action is not Action.BLOCKED:
@@ -341,44 +329,43 @@ class Reconciler:
             outcome,
             conditions,
             previous,
-            model_id=spec.model_id,
             version_name=version_name,
-            region=region if (after is not None or version_name) else None,
+            location=location if (after is not None or version_name) else None,
             observed=after,
             drift=drift,
             events=events,
         )
 
     async def _execute(
-        self, client: PaiClient, spec: ModelVersionSpec, plan: Plan
-    ) -> tuple[list[Event], str | None, ModelVersion | None]:
+        self, namespace: str, location: str, spec: S, plan: Plan[R, C]
+    ) -> tuple[list[Event], str | None, R | None]:
         """Run the plan's calls in order. Returns events, the version name and the remote
         version as it now is (re-read after writes so status.atProvider is exact)."""
         events: list[Event] = []
         name = plan.version_name
         for call in plan.calls:
-            name = await _run_call(client, call) or name
+            name = await self.backend.run(namespace, location, spec, call) or name
         if plan.action is Action.CREATE:
-            events.append(Event("Normal", "Created", f"created remote version {spec.model_id}:{name}"))
+            ident = self.backend.planner.ident(spec, name)
+            events.append(Event("Normal", "Created", f"created remote version {ident}"))
         elif plan.action is Action.ADOPT:
             events.append(Event("Normal", "Adopted", plan.message))
         elif plan.action is Action.UPDATE:
             events.append(Event("Normal", "Updated", plan.message))
         after = plan.observed
         if plan.calls and name:
-            after = await client.get_model_version(spec.model_id, name)
+            after = await self.backend.reread(namespace, location, spec, name)
         return events, name, after
 
     def _failed(
         self,
         obj: ObjectView,
         state: ObjectState,
-        spec: ModelVersionSpec,
-        region: str,
-        error: PaiError,
+        location: str,
+        error: RemoteError,
         previous: list[Condition],
-        observed: ModelVersion | None,
-        plan: Plan | None,
+        observed: R | None,
+        plan: Plan[R, C] | None,
     ) -> PassResult:
         state.failures += 1
         reason, retry_in = self._classify(error, state.failures)
@@ -411,29 +398,31 @@ class Reconciler:
             obj.name,
             state.failures,
             error,
-            "; the write may have reached PAI, the next pass looks before repeating it" if unknown else "",
+            f"; the write may have reached {self.backend.names.registry}, the next pass looks before "
+            "repeating it"
+            if unknown
+            else "",
             retry_in,
         )
         # Keep the names we already know in status; a failed pass must not erase them.
-        name = (plan.version_name if plan else None) or Recorded.from_status(obj.status).version_name
+        name = (plan.version_name if plan else None) or self.backend.recorded_key(obj.status)
         name = name or state.version_name
         return self._finish(
             obj,
             "retry" if reason is Reason.RECONCILE_ERROR else "failed",
             conditions,
             previous,
-            model_id=spec.model_id,
             version_name=name,
-            region=region if name else None,
+            location=location if name else None,
             observed=observed,
             keep_at_provider=observed is None,
             events=events,
             retry_in=retry_in,
         )
 
-    def _classify(self, error: PaiError, failures: int) -> tuple[Reason, float]:
+    def _classify(self, error: RemoteError, failures: int) -> tuple[Reason, float]:
         if isinstance(error, NoCredentialsError):
-            # Only an admin can map the namespace; look again at the resync pace, no hot loop.
+            # Only an admin can provide credentials; look again at the resync pace, no hot loop.
             return Reason.NO_CREDENTIALS, self.resync_delay()
         if isinstance(error, ModelNotFoundError):
             return Reason.MODEL_NOT_FOUND, self.settings.model_missing_retry
@@ -441,7 +430,7 @@ class Reconciler:
             # Credentials may be fixed outside Kubernetes; check again at the resync pace.
             return Reason.AUTH_FAILED, self.resync_delay()
         if isinstance(error, InvalidRequestError):
-            # PAI rejected what the spec asks for; nothing changes until the spec does.
+            # The registry rejected what the spec asks for; nothing changes until the spec does.
             return Reason.INVALID_SPEC, self.resync_delay()
         # Everything else is transient: throttling, 5xx, network, stale signatures, a credential
         # source that did not answer, or the remote changing between our read and our write
@@ -455,32 +444,29 @@ class Reconciler:
         conditions: list[Condition],
         previous: list[Condition],
         *,
-        model_id: str,
         version_name: str | None = None,
-        region: str | None = None,
-        observed: ModelVersion | None = None,
+        location: str | None = None,
+        observed: R | None = None,
         keep_at_provider: bool = False,
         drift: Sequence[str] = (),
         events: list[Event] | None = None,
         retry_in: float | None = None,
     ) -> PassResult:
         merged = merge_conditions(previous, conditions, _now())
-        recorded = Recorded.from_status(obj.status)
-        desired = desired_status(
+        wanted = self.backend.status(
+            raw_spec=obj.spec,
+            previous=obj.status,
             generation=obj.generation,
-            model_id=model_id,
-            version_name=version_name or recorded.version_name,
-            region_id=region or recorded.region_id,
+            key=version_name,
+            location=location,
             observed=observed,
+            keep_at_provider=keep_at_provider,
             drift=drift,
             conditions=merged,
         )
-        if keep_at_provider and observed is None and obj.status.get("atProvider") is not None:
-            # Unknown is not "gone": keep the last observation rather than erase it.
-            desired.at_provider = AtProvider.model_validate(obj.status["atProvider"])
         return PassResult(
             outcome=outcome,
-            status_patch=status_patch(obj.status, desired),
+            status_patch=status_patch(obj.status, wanted, self.backend.status_keys),
             events=events or [],
             retry_in=retry_in,
             conditions=_summary(merged),
@@ -490,14 +476,14 @@ class Reconciler:
 
     async def finalize(self, obj: ObjectView, state: ObjectState) -> DeletionResult:
         """Delete or release the remote version. `done` False means: keep the finalizer."""
-        parsed = parse_spec(obj.spec)
+        parsed = self.backend.parse(obj.spec)
         if isinstance(parsed, list):
-            # Without a valid spec there is no model to address; the ownership label still
+            # Without a valid spec there is nothing to address; the ownership mark still
             # protects the remote version, so letting the object go is safe.
             return DeletionResult(done=True, message="invalid spec; nothing to delete remotely")
         spec = parsed
         namespace_annotations = await self.namespaces.get(obj.namespace)
-        policies: Policies = resolve_policies(
+        policies = self.backend.policies(
             spec,
             annotations=obj.annotations,
             namespace_annotations=namespace_annotations,
@@ -505,38 +491,33 @@ class Reconciler:
         )
         if policies.management == "Observe":
             return DeletionResult(done=True, message="Observe mode never deletes the remote version")
-        recorded = _recorded(obj, state, spec)
+        recorded_key = self._recorded_key(obj, state, spec)
         plan = None
         owner = self._owner(obj)
+        location = self.backend.location(spec, obj.status)
         try:
-            client = await self.clients.for_object(
-                obj.namespace, effective_region(spec, recorded, self.settings.region)
+            observed, owned = await self.backend.read(
+                obj.namespace, location, spec, recorded_key, obj.status, owner, generation=None
             )
-            observed, owned = await read_remote(client, spec, recorded, owner)
             plan = plan_deletion(
-                spec,
-                uid=obj.uid,
-                policies=policies,
-                observed=observed,
-                owned=owned,
-                ref=owner.ref,
-                owner_alive=owner.alive,
+                self.backend.planner, spec, owner=owner, policies=policies, observed=observed, owned=owned
             )
             for call in plan.calls:
                 try:
-                    await _run_call(client, call)
+                    await self.backend.run(obj.namespace, location, spec, call)
                 except NotFoundError:
                     continue  # already gone: that is what we wanted
         except ModelNotFoundError:
-            # The model is gone, and every version with it: nothing left to delete or release.
-            return DeletionResult(done=True, message=f"model {spec.model_id} no longer exists")
-        except PaiError as error:
-            # Retain keeps the remote version whatever happens; removing our ownership label is
+            # The parent is gone, and every version with it: nothing left to delete or release.
+            parent = self.backend.planner.parent(spec)
+            return DeletionResult(done=True, message=f"{parent} no longer exists")
+        except RemoteError as error:
+            # Retain keeps the remote version whatever happens; removing our ownership mark is
             # a courtesy (the UID in it can never match another object), so no failure, not even
             # of the read before it (revoked credentials), may hold the object.
             # A namespace without identity whose object never recorded a remote version never
             # created one (refused before any call): nothing to delete, nothing to hold it for.
-            unmapped = isinstance(error, NoCredentialsError) and recorded.version_name is None
+            unmapped = isinstance(error, NoCredentialsError) and recorded_key is None
             if (plan is not None and plan.best_effort) or policies.deletion == "Retain" or unmapped:
                 message = plan.message if plan is not None else "retaining the remote version"
                 if unmapped:
@@ -556,7 +537,7 @@ class Reconciler:
             events.append(Event("Normal", "Released", plan.message))
         return DeletionResult(done=True, events=events, message=plan.message)
 
-    def _deletion_failed(self, obj: ObjectView, state: ObjectState, error: PaiError) -> DeletionResult:
+    def _deletion_failed(self, obj: ObjectView, state: ObjectState, error: RemoteError) -> DeletionResult:
         """Keep the finalizer. A transient failure (5xx, throttling, network) is routine: WARNING,
         logged on attempts 1, 2, 4, 8, ..., and a ReconcileError condition. The DeletionBlocked
         condition and event, the ERROR log and the "last resort: remove the finalizer" advice are
@@ -573,7 +554,8 @@ class Reconciler:
         described = describe_error(error)
         events: list[Event] = []
         if blocked:
-            message = deletion_blocked_message(described)
+            names = self.backend.names
+            message = deletion_blocked_message(described, finalizer=names.finalizer, registry=names.registry)
             new = conditions_for_deletion_blocked(message, obj.generation)
             signature = f"delete:{error.code or error.kind}"
             if state.last_failure != signature:
@@ -608,74 +590,6 @@ def _power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
-def _recorded(obj: ObjectView, state: ObjectState, spec: ModelVersionSpec) -> Recorded:
-    recorded = Recorded.from_status(obj.status)
-    if recorded.version_name is None and state.version_name and spec.version_name is None:
-        # A create whose status write has not landed yet: memory knows the name already.
-        recorded = Recorded(version_name=state.version_name, region_id=recorded.region_id)
-    return recorded
-
-
-async def read_remote(
-    client: PaiClient,
-    spec: ModelVersionSpec,
-    recorded: Recorded,
-    owner: Owner,
-    *,
-    generation: int | None = None,
-) -> tuple[ModelVersion | None, list[ModelVersion] | None]:
-    """The reads every pass starts with: GET the known name, then, when `needs_owner_search`
-    says so (the version is not found by name and no name is recorded), the ownership-label
-    search. Returns (observed, owned)."""
-    name = lookup_name(spec, recorded)
-    observed = await _get_or_none(client, spec.model_id, name) if name else None
-    owned = None
-    if needs_owner_search(spec, recorded, observed, generation=generation):
-        owned = await search_owned(client, spec.model_id, owner)
-    return observed, owned
-
-
-async def _get_or_none(client: PaiClient, model_id: str, name: str) -> ModelVersion | None:
-    try:
-        return await client.get_model_version(model_id, name)
-    except ModelNotFoundError:
-        raise
-    except NotFoundError:
-        return None
-
-
-async def search_owned(client: PaiClient, model_id: str, owner: Owner | str) -> list[ModelVersion]:
-    """Versions of the model whose ownership labels name this UID or this namespace/name (the
-    latter finds a version of a restored object's predecessor; the former, versions created
-    before the namespace/name label existed). PAI's Label filter is a substring match on key or
-    value, so the exact labels are checked by `filter_owned`."""
-    who = owner if isinstance(owner, Owner) else Owner(owner)
-    found: dict[str, ModelVersion] = {}
-    for needle in (who.uid, who.ref):
-        if needle is None:
-            continue
-        request = ListModelVersionsRequest(label=needle)
-        async for version in client.iter_model_versions(model_id, request):
-            found.setdefault(version.version_name, version)
-    return filter_owned(list(found.values()), who)
-
-
-async def _run_call(client: PaiClient, call: RemoteCall) -> str | None:
-    """Perform one planned call; returns the version name a create produced."""
-    if isinstance(call, CreateVersion):
-        response = await client.create_model_version(call.model_id, call.request)
-        return response.version_name
-    if isinstance(call, UpdateVersion):
-        await client.update_model_version(call.model_id, call.version_name, call.request)
-    elif isinstance(call, AddLabels):
-        await client.create_model_version_labels(call.model_id, call.version_name, list(call.labels))
-    elif isinstance(call, DeleteLabels):
-        await client.delete_model_version_labels(call.model_id, call.version_name, list(call.keys))
-    elif isinstance(call, DeleteVersion):
-        await client.delete_model_version(call.model_id, call.version_name)
-    return None
-
-
 __all__ = [
     "DELETION_BLOCKED_AFTER",
     "DeletionResult",
@@ -684,5 +598,4 @@ __all__ = [
     "ObjectView",
     "PassResult",
     "Reconciler",
-    "search_owned",
 ]

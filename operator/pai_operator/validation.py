@@ -14,28 +14,16 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from pai_operator.normalize import compact_json
+from pai_operator.plans import Policies
 from pai_operator.spec import (
     DELETION_POLICY_ANNOTATION,
     MAX_METRICS_CHARS,
     MAX_REMOTE_LABELS,
     PAUSED_ANNOTATION,
     RESERVED_LABEL_KEYS,
-    AdoptionPolicy,
     DeletionPolicy,
-    ManagementPolicy,
     ModelVersionSpec,
 )
-
-
-@dataclass(frozen=True)
-class Policies:
-    """The policies in effect for one object after defaults are applied."""
-
-    deletion: DeletionPolicy
-    management: ManagementPolicy
-    adoption: AdoptionPolicy
-    paused: bool
-
 
 _DELETION_POLICIES: Final[dict[str, DeletionPolicy]] = {"Delete": "Delete", "Retain": "Retain"}
 

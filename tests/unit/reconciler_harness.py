@@ -33,6 +33,7 @@ from pai_operator.pai import (
     PaiClientConfig,
     StaticCredentialsProvider,
 )
+from pai_operator.pai_backend import PaiBackend
 from pai_operator.reconciler import ObjectState, ObjectView, PassResult, Reconciler
 from pai_operator.settings import OperatorSettings
 from pai_operator.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY
@@ -336,7 +337,9 @@ async def harness_factory() -> AsyncIterator[HarnessFactory]:
         settings = settings or OperatorSettings(region=REGION, backoff_base=1.0, backoff_cap=8.0)
         clients = SingleClientSource(client)
         namespaces = StaticNamespaces(namespace_annotations)
-        reconciler = Reconciler(settings, clients, namespaces, rng=random.Random(seed))
+        reconciler = Reconciler(
+            settings, PaiBackend(clients, settings.region), namespaces, rng=random.Random(seed)
+        )
         return Harness(pai, client, clients, namespaces, settings, reconciler)
 
     async with stack:

@@ -11,15 +11,16 @@ from pai_operator.conditions import (
     conditions_for_failure,
     conditions_for_plan,
     deletion_blocked_message,
-    desired_status,
     make_condition,
     merge_conditions,
     status_patch,
 )
 from pai_operator.pai.models import Label, ModelVersion
+from pai_operator.pai_backend import PaiBackend
 from pai_operator.planning import Action, Plan, Problem, plan_reconcile
-from pai_operator.spec import OWNER_LABEL_KEY, Condition, ConditionType, ModelVersionSpec, Reason
-from pai_operator.validation import Policies, Recorded
+from pai_operator.plans import Policies
+from pai_operator.spec import OWNER_LABEL_KEY, STATUS_KEYS, Condition, ConditionType, ModelVersionSpec, Reason
+from pai_operator.validation import Recorded
 
 UID = "uid-1"
 T0, T1 = "2024-01-01T00:00:00Z", "2024-01-01T00:10:00Z"
@@ -149,6 +150,30 @@ def test_merge_keeps_other_types_and_orders_ready_first() -> None:
     assert merged[2] == foreign
 
 
+def _desired(
+    *,
+    generation: int | None,
+    model_id: str,
+    version_name: str | None,
+    region_id: str | None,
+    observed: ModelVersion | None,
+    drift: list[str],
+    conditions: list[Condition],
+) -> dict[str, Any]:
+    """PAI's wanted status, as the reconciler asks the backend for it."""
+    return PaiBackend(clients=None, default_region="cn-hangzhou").status(  # type: ignore[arg-type]
+        raw_spec={"modelId": model_id},
+        previous={},
+        generation=generation,
+        key=version_name,
+        location=region_id,
+        observed=observed,
+        keep_at_provider=False,
+        drift=drift,
+        conditions=conditions,
+    )
+
+
 def _reconcile_status(
     stored: dict[str, Any] | None, now: str, remote: ModelVersion = REMOTE
 ) -> dict[str, Any] | None:
@@ -156,7 +181,7 @@ def _reconcile_status(
     plan = plan_reconcile(SPEC, uid=UID, policies=MANAGE, recorded=Recorded(), observed=remote, owned=None)
     existing = [Condition.model_validate(c) for c in (stored or {}).get("conditions", [])]
     conditions = merge_conditions(existing, conditions_for_plan(plan, 1, existing), now)
-    desired = desired_status(
+    desired = _desired(
         generation=1,
         model_id=SPEC.model_id,
         version_name=plan.version_name,
@@ -165,7 +190,7 @@ def _reconcile_status(
         drift=plan.drift if plan.action is not Action.IN_SYNC else [],
         conditions=conditions,
     )
-    return status_patch(stored, desired)
+    return status_patch(stored, desired, STATUS_KEYS)
 
 
 def test_in_sync_resyncs_write_nothing() -> None:
@@ -192,7 +217,7 @@ def test_remote_change_patches_only_what_changed() -> None:
 
 def test_status_patch_nulls_vanished_keys_and_leaves_foreign_keys() -> None:
     current = {"drift": ["uri"], "versionName": "1.0.0", "somethingElse": 1}
-    desired = desired_status(
+    desired = _desired(
         generation=None,
         model_id="m",
         version_name="1.0.0",
@@ -201,11 +226,11 @@ def test_status_patch_nulls_vanished_keys_and_leaves_foreign_keys() -> None:
         drift=[],
         conditions=[],
     )
-    assert status_patch(current, desired) == {"drift": None, "id": "m:1.0.0"}
+    assert status_patch(current, desired, STATUS_KEYS) == {"drift": None, "id": "m:1.0.0"}
 
 
 def test_status_patch_none_when_equal() -> None:
-    desired = desired_status(
+    desired = _desired(
         generation=2,
         model_id="m",
         version_name=None,
@@ -214,4 +239,4 @@ def test_status_patch_none_when_equal() -> None:
         drift=["uri"],
         conditions=[],
     )
-    assert status_patch(desired.to_k8s(), desired) is None
+    assert status_patch(desired, desired, STATUS_KEYS) is None

@@ -12,6 +12,7 @@ import pytest
 
 from pai_operator.engine import STARTUP_OBSERVE_DELAY, Engine
 from pai_operator.pai import AuthError, ListModelVersionsRequest, ModelVersion, PaiError
+from pai_operator.pai_backend import PaiBackend
 from pai_operator.reconciler import DeletionResult, Event, ObjectState, ObjectView, PassResult
 from pai_operator.settings import OperatorSettings
 
@@ -145,8 +146,8 @@ class World:
         self.events = FakeEvents()
         self.engine = Engine(
             OperatorSettings(concurrency=concurrency, region="cn-hangzhou"),
+            PaiBackend(self.clients, "cn-hangzhou"),
             self.passes,
-            self.clients,
             self.writer,
             self.events,
             clock=self.clock,

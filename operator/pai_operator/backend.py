@@ -1,0 +1,179 @@
+"""What a registry (PAI, TrueFoundry) contributes to the shared reconciler and engine.
+
+The reconciler (`pai_operator.reconciler`) and the engine (`pai_operator.engine`) own everything
+registries have in common: when passes run, policies (pause, Observe, Retain, adoption),
+conditions and their reasons, failure classification and backoff, deletion, events, batched
+observation. A backend supplies the rest, behind `Backend`: its resource's names, its spec model
+and validation, its reads and writes (through its own client), its planner (`plans.Planner`,
+pure), its status fields, and how its versions are grouped and listed for observation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from pai_operator.plans import Owner, Planner, Policies
+from pai_operator.spec import Condition, DeletionPolicy
+
+S = TypeVar("S")
+R = TypeVar("R")
+C = TypeVar("C")
+
+GroupKey = tuple[str, str, str]
+"""(identity, location, parent): one list serves every settled object of a group. The identity
+(PAI: the namespace's RAM role, "" for the operator's own) keeps lists from mixing accounts; the
+location is PAI's region or TrueFoundry's host; the parent is what one list call enumerates
+(PAI: a model id; TrueFoundry: `<ml repo>/<model name>`)."""
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """The fixed public names of one backend's resource (a public contract: never renamed)."""
+
+    registry: str  # "PAI", "TrueFoundry": logs, events, the metrics' `registry` label
+    group: str
+    version: str
+    kind: str
+    plural: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    @property
+    def finalizer(self) -> str:
+        return f"{self.group}/finalizer"
+
+    @property
+    def annotation_prefix(self) -> str:
+        return f"{self.group}/"
+
+    @property
+    def paused_annotation(self) -> str:
+        return f"{self.group}/paused"
+
+    @property
+    def deletion_policy_annotation(self) -> str:
+        """On a Namespace: the deletionPolicy for objects that leave spec.deletionPolicy unset."""
+        return f"{self.group}/deletion-policy"
+
+
+class Backend(Protocol[S, R, C]):
+    """One registry. S: its parsed spec; R: a remote version as its client returns it; C: one
+    planned remote call. Methods without `async` do no I/O."""
+
+    @property
+    def names(self) -> ResourceNames: ...
+
+    @property
+    def planner(self) -> Planner[S, R, C]: ...
+
+    # --- a pass's inputs (pure) -------------------------------------------------------------
+
+    def parse(self, raw: Mapping[str, Any]) -> S | list[str]:
+        """The spec, or InvalidSpec messages when it does not match the schema."""
+        ...
+
+    def policies(
+        self,
+        spec: S,
+        *,
+        annotations: Mapping[str, str],
+        namespace_annotations: Mapping[str, str] | None,
+        default_deletion: DeletionPolicy,
+    ) -> Policies: ...
+
+    def recorded_key(self, status: Mapping[str, Any]) -> str | None:
+        """The version name status recorded (None: not yet)."""
+        ...
+
+    def validate(
+        self, spec: S, policies: Policies, status: Mapping[str, Any], recorded_key: str | None
+    ) -> list[str]:
+        """Problems the schema cannot catch: any means InvalidSpec and no remote call."""
+        ...
+
+    def location(self, spec: S, status: Mapping[str, Any]) -> str:
+        """Where the version lives (PAI: its region; TrueFoundry: "", the configured host)."""
+        ...
+
+    # --- remote I/O ---------------------------------------------------------------------------
+
+    async def read(
+        self,
+        namespace: str,
+        location: str,
+        spec: S,
+        recorded_key: str | None,
+        status: Mapping[str, Any],
+        owner: Owner,
+        *,
+        generation: int | None,
+    ) -> tuple[R | None, list[R] | None]:
+        """The reads a pass starts with: (the version by its known name, the ownership search
+        when `plans.needs_owner_search` says so, else None)."""
+        ...
+
+    async def run(self, namespace: str, location: str, spec: S, call: C) -> str | None:
+        """Perform one planned call; returns the version name a create produced."""
+        ...
+
+    async def reread(self, namespace: str, location: str, spec: S, key: str) -> R:
+        """The version as it is after this pass's writes (status.atProvider must be exact)."""
+        ...
+
+    # --- status (pure) ------------------------------------------------------------------------
+
+    @property
+    def status_keys(self) -> Sequence[str]:
+        """Status keys this operator owns (a key that vanishes is sent as null)."""
+        ...
+
+    def status(
+        self,
+        *,
+        raw_spec: Mapping[str, Any],
+        previous: Mapping[str, Any],
+        generation: int | None,
+        key: str | None,
+        location: str | None,
+        observed: R | None,
+        keep_at_provider: bool,
+        drift: Sequence[str],
+        conditions: list[Condition],
+    ) -> dict[str, Any]:
+        """The wanted status as stored in Kubernetes (camelCase, unset keys omitted). `key` and
+        `location` None: keep what status recorded. `keep_at_provider`: a failed pass that read
+        nothing keeps the last observation (unknown is not gone)."""
+        ...
+
+    # --- batched observation ------------------------------------------------------------------
+
+    def group_of(self, spec: Mapping[str, Any], status: Mapping[str, Any], identity: str) -> GroupKey | None:
+        """The group whose list observes this object (None: observed by its own passes)."""
+        ...
+
+    def key_of(self, spec: Mapping[str, Any], status: Mapping[str, Any]) -> str | None:
+        """The version name of a tracked object (spec's, else status's), without parsing."""
+        ...
+
+    def identity_key(self, namespace: str) -> str:
+        """The namespace's identity as last read (no I/O)."""
+        ...
+
+    async def resolve_identity(self, namespace: str) -> str:
+        """The namespace's identity, read through the cache."""
+        ...
+
+    async def list_group(self, group: GroupKey) -> list[R]:
+        """Every version of the group's parent (all pages), as the group's identity sees them.
+        Raises ModelNotFoundError when the parent is gone, AuthError/InvalidRequestError when the
+        list is refused (the engine then observes with each object's own reads)."""
+        ...
+
+    def complete_listed(self, listed: R, spec: S, owner: Owner, status: Mapping[str, Any]) -> R:
+        """A listed version with every field a list item does not carry filled as "unchanged"
+        (from status.atProvider, else the spec): unknown is not drift."""
+        ...

@@ -1,0 +1,256 @@
+"""PAI as a backend of the shared reconciler and engine (`pai_operator.backend.Backend`).
+
+Reads, writes and lists go through the namespace's client (`client_pool`: the identity is the
+Namespace's RAM role, never chosen by the object); planning is `planning.PaiPlanner`; the spec,
+its validation and the status shape are PAI's (`spec`, `validation`, `conditions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol
+
+from pai_operator.backend import GroupKey, ResourceNames
+from pai_operator.comparison import at_provider
+from pai_operator.observation import LIST_PAGE_SIZE, complete_listed
+from pai_operator.pai import (
+    ListModelVersionsRequest,
+    ModelNotFoundError,
+    ModelVersion,
+    NotFoundError,
+    PaiClient,
+)
+from pai_operator.planning import (
+    PLANNER,
+    AddLabels,
+    CreateVersion,
+    DeleteLabels,
+    DeleteVersion,
+    PaiPlanner,
+    RemoteCall,
+    UpdateVersion,
+    filter_owned,
+    lookup_name,
+    needs_owner_search,
+    resource_id,
+)
+from pai_operator.plans import Owner, Policies
+from pai_operator.spec import (
+    GROUP,
+    KIND,
+    PLURAL,
+    STATUS_KEYS,
+    VERSION,
+    AtProvider,
+    Condition,
+    DeletionPolicy,
+    ModelVersionSpec,
+    ModelVersionStatus,
+)
+from pai_operator.validation import (
+    Recorded,
+    effective_region,
+    parse_spec,
+    resolve_policies,
+    validate_spec,
+)
+
+NAMES: Final = ResourceNames(registry="PAI", group=GROUP, version=VERSION, kind=KIND, plural=PLURAL)
+
+
+class PaiClients(Protocol):
+    """`pai_operator.client_pool.ClientPool`."""
+
+    async def for_object(self, namespace: str, region_id: str) -> PaiClient:
+        """The client of the object's namespace identity (never chosen by the object itself)."""
+        ...
+
+    def identity_key(self, namespace: str) -> str: ...
+
+    async def resolve(self, namespace: str) -> str: ...
+
+    def for_identity(self, identity: str, region_id: str) -> PaiClient: ...
+
+
+class PaiBackend:
+    names: Final = NAMES
+    planner: Final[PaiPlanner] = PLANNER
+    status_keys: Final[Sequence[str]] = STATUS_KEYS
+
+    def __init__(self, clients: PaiClients, default_region: str) -> None:
+        self.clients = clients
+        self.default_region = default_region
+
+    # --- a pass's inputs --------------------------------------------------------------------
+
+    def parse(self, raw: Mapping[str, Any]) -> ModelVersionSpec | list[str]:
+        return parse_spec(raw)
+
+    def policies(
+        self,
+        spec: ModelVersionSpec,
+        *,
+        annotations: Mapping[str, str],
+        namespace_annotations: Mapping[str, str] | None,
+        default_deletion: DeletionPolicy,
+    ) -> Policies:
+        return resolve_policies(
+            spec,
+            annotations=annotations,
+            namespace_annotations=namespace_annotations,
+            default_deletion=default_deletion,
+        )
+
+    def recorded_key(self, status: Mapping[str, Any]) -> str | None:
+        return Recorded.from_status(status).version_name
+
+    def validate(
+        self, spec: ModelVersionSpec, policies: Policies, status: Mapping[str, Any], recorded_key: str | None
+    ) -> list[str]:
+        return validate_spec(spec, policies, _recorded(status, recorded_key))
+
+    def location(self, spec: ModelVersionSpec, status: Mapping[str, Any]) -> str:
+        return effective_region(spec, Recorded.from_status(status), self.default_region)
+
+    # --- remote I/O -------------------------------------------------------------------------
+
+    async def read(
+        self,
+        namespace: str,
+        location: str,
+        spec: ModelVersionSpec,
+        recorded_key: str | None,
+        status: Mapping[str, Any],
+        owner: Owner,
+        *,
+        generation: int | None,
+    ) -> tuple[ModelVersion | None, list[ModelVersion] | None]:
+        client = await self.clients.for_object(namespace, location)
+        recorded = _recorded(status, recorded_key)
+        name = lookup_name(spec, recorded)
+        observed = await _get_or_none(client, spec.model_id, name) if name else None
+        owned = None
+        if needs_owner_search(spec, recorded, observed, generation=generation):
+            owned = await search_owned(client, spec.model_id, owner)
+        return observed, owned
+
+    async def run(
+        self, namespace: str, location: str, spec: ModelVersionSpec, call: RemoteCall
+    ) -> str | None:
+        client = await self.clients.for_object(namespace, location)
+        if isinstance(call, CreateVersion):
+            response = await client.create_model_version(call.model_id, call.request)
+            return response.version_name
+        if isinstance(call, UpdateVersion):
+            await client.update_model_version(call.model_id, call.version_name, call.request)
+        elif isinstance(call, AddLabels):
+            await client.create_model_version_labels(call.model_id, call.version_name, list(call.labels))
+        elif isinstance(call, DeleteLabels):
+            await client.delete_model_version_labels(call.model_id, call.version_name, list(call.keys))
+        elif isinstance(call, DeleteVersion):
+            await client.delete_model_version(call.model_id, call.version_name)
+        return None
+
+    async def reread(self, namespace: str, location: str, spec: ModelVersionSpec, key: str) -> ModelVersion:
+        client = await self.clients.for_object(namespace, location)
+        return await client.get_model_version(spec.model_id, key)
+
+    # --- status -----------------------------------------------------------------------------
+
+    def status(
+        self,
+        *,
+        raw_spec: Mapping[str, Any],
+        previous: Mapping[str, Any],
+        generation: int | None,
+        key: str | None,
+        location: str | None,
+        observed: ModelVersion | None,
+        keep_at_provider: bool,
+        drift: Sequence[str],
+        conditions: list[Condition],
+    ) -> dict[str, Any]:
+        recorded = Recorded.from_status(previous)
+        name = key or recorded.version_name
+        kept = previous.get("atProvider") if keep_at_provider and observed is None else None
+        status = ModelVersionStatus(
+            observed_generation=generation,
+            id=resource_id(str(raw_spec.get("modelId", "")), name),
+            version_name=name,
+            region_id=location or recorded.region_id,
+            at_provider=(
+                at_provider(observed)
+                if observed is not None
+                # Unknown is not "gone": keep the last observation rather than erase it.
+                else AtProvider.model_validate(kept)
+                if isinstance(kept, Mapping)
+                else None
+            ),
+            drift=list(drift) or None,
+            conditions=conditions or None,
+        )
+        return status.to_k8s()
+
+    # --- batched observation ----------------------------------------------------------------
+
+    def group_of(self, spec: Mapping[str, Any], status: Mapping[str, Any], identity: str) -> GroupKey | None:
+        model = spec.get("modelId")
+        region = spec.get("regionId") or status.get("regionId") or self.default_region
+        return (identity, str(region), model) if isinstance(model, str) and model else None
+
+    def key_of(self, spec: Mapping[str, Any], status: Mapping[str, Any]) -> str | None:
+        name = status.get("versionName") or spec.get("versionName")
+        return name if isinstance(name, str) and name else None
+
+    def identity_key(self, namespace: str) -> str:
+        return self.clients.identity_key(namespace)
+
+    async def resolve_identity(self, namespace: str) -> str:
+        return await self.clients.resolve(namespace)
+
+    async def list_group(self, group: GroupKey) -> list[ModelVersion]:
+        identity, region, model_id = group
+        client = self.clients.for_identity(identity, region)
+        request = ListModelVersionsRequest(page_size=LIST_PAGE_SIZE)
+        return [v async for v in client.iter_model_versions(model_id, request)]
+
+    def complete_listed(
+        self, listed: ModelVersion, spec: ModelVersionSpec, owner: Owner, status: Mapping[str, Any]
+    ) -> ModelVersion:
+        last_seen = status.get("atProvider")
+        return complete_listed(
+            listed,
+            spec,
+            uid=owner.uid,
+            ref=owner.ref,
+            last_seen=AtProvider.model_validate(last_seen) if isinstance(last_seen, Mapping) else None,
+        )
+
+
+def _recorded(status: Mapping[str, Any], key: str | None) -> Recorded:
+    return Recorded(version_name=key, region_id=Recorded.from_status(status).region_id)
+
+
+async def _get_or_none(client: PaiClient, model_id: str, name: str) -> ModelVersion | None:
+    try:
+        return await client.get_model_version(model_id, name)
+    except ModelNotFoundError:
+        raise
+    except NotFoundError:
+        return None
+
+
+async def search_owned(client: PaiClient, model_id: str, owner: Owner | str) -> list[ModelVersion]:
+    """Versions of the model whose ownership labels name this UID or this namespace/name (the
+    latter finds a version of a restored object's predecessor; the former, versions created
+    before the namespace/name label existed). PAI's Label filter is a substring match on key or
+    value, so the exact labels are checked by `filter_owned`."""
+    who = owner if isinstance(owner, Owner) else Owner(owner)
+    found: dict[str, ModelVersion] = {}
+    for needle in (who.uid, who.ref):
+        if needle is None:
+            continue
+        request = ListModelVersionsRequest(label=needle)
+        async for version in client.iter_model_versions(model_id, request):
+            found.setdefault(version.version_name, version)
+    return filter_owned(list(found.values()), who)
