@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = [REPO / "operator" / "pai_operator", REPO / "operator" / "pai_emulator"]
+PACKAGES = [REPO / "operator" / name for name in ("pai_operator", "pai_emulator", "tfy_emulator")]
 
 
 def _module_name(path: Path) -> str:

@@ -1,0 +1,169 @@
+"""Admin API under /_emulator/: unauthenticated test controls, registered only with admin enabled.
+Errors use the API's `HttpError` shape so the same test helpers can read them."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
+from pydantic.alias_generators import to_pascal
+
+from tfy_emulator import errors
+from tfy_emulator.config import DEFAULT_STORAGE_INTEGRATION_FQN, OPERATIONS
+from tfy_emulator.faults import FaultRule
+from tfy_emulator.runtime import EMULATOR, error_response, json_response
+from tfy_emulator.validation import ML_REPO_PATTERN
+
+PREFIX = "/_emulator"
+
+
+class AddMlRepo(BaseModel):
+    model_config = ConfigDict(alias_generator=to_pascal, extra="forbid")
+
+    name: str
+    storage_integration_fqn: str = DEFAULT_STORAGE_INTEGRATION_FQN
+
+
+QuotaUpdate = RootModel[dict[str, float]]
+
+_M = TypeVar("_M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _bad_request(message: str) -> errors.ApiError:
+    return errors.ApiError(400, message)
+
+
+async def _body(request: web.Request, model: type[_M]) -> _M:
+    try:
+        return model.model_validate(json.loads(await request.read() or b"null"))
+    except (ValueError, ValidationError) as exc:
+        raise _bad_request(str(exc).replace("\n", " ")) from None
+
+
+def _admin(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except errors.ApiError as exc:
+            return error_response("svc", exc)
+
+    return wrapped
+
+
+@_admin
+async def add_ml_repo(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR]
+    body = await _body(request, AddMlRepo)
+    if not re.fullmatch(ML_REPO_PATTERN, body.name):
+        raise _bad_request(f"Name must match {ML_REPO_PATTERN}")
+    repo, created = emulator.store.add_ml_repo(
+        body.name, storage_integration_fqn=body.storage_integration_fqn
+    )
+    await emulator.save()
+    return json_response({"Id": repo.id, "Name": repo.name, "Created": created})
+
+
+@_admin
+async def add_fault(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR]
+    rule = await _body(request, FaultRule)
+    if rule.operation != "*" and rule.operation not in OPERATIONS:
+        raise _bad_request(f"Operation must be '*' or one of {list(OPERATIONS)}")
+    emulator.faults.add(rule)
+    return json_response({"Faults": emulator.faults.rules()})
+
+
+@_admin
+async def list_faults(request: web.Request) -> web.Response:
+    return json_response({"Faults": request.app[EMULATOR].faults.rules()})
+
+
+@_admin
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[EMULATOR].faults.clear()
+    return json_response({"Faults": []})
+
+
+@_admin
+async def journal(request: web.Request) -> web.Response:
+    return json_response({"Entries": request.app[EMULATOR].journal.entries()})
+
+
+@_admin
+async def clear_journal(request: web.Request) -> web.Response:
+    request.app[EMULATOR].journal.clear()
+    return json_response({"Entries": []})
+
+
+@_admin
+async def reset(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR]
+    emulator.reset()
+    await emulator.save()
+    return json_response({"MlRepos": [repo.name for repo in emulator.store.ml_repos.values()]})
+
+
+@_admin
+async def state(request: web.Request) -> web.Response:
+    return json_response(request.app[EMULATOR].store.snapshot())
+
+
+@_admin
+async def versions(request: web.Request) -> web.Response:
+    """Every version of one model ever created (deleted ones with DeletedAt), in creation order."""
+    store = request.app[EMULATOR].store
+    ml_repo, name = request.match_info["ml_repo"], request.match_info["name"]
+    repo = store.ml_repo_by_name(ml_repo)
+    if repo is None:
+        raise errors.ml_repo_not_found(ml_repo)
+    models = [m for m in store.models.values() if m.ml_repo_id == repo.id and m.name == name]
+    if not models:
+        raise errors.model_not_found(f"{ml_repo}/{name}")
+    model = models[-1]  # the live one, if a deleted model of the same name came before it
+    ordered = sorted(model.versions.values(), key=lambda version: version.seq)
+    return json_response(
+        {
+            "MlRepo": ml_repo,
+            "Name": name,
+            "ModelId": model.id,
+            "Versions": [{**store.version_json(v), "DeletedAt": v.deleted_at} for v in ordered],
+        }
+    )
+
+
+@_admin
+async def get_quotas(request: web.Request) -> web.Response:
+    return json_response({"Quotas": request.app[EMULATOR].quotas.rates()})
+
+
+@_admin
+async def set_quotas(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR]
+    rates = (await _body(request, QuotaUpdate)).root
+    unknown = sorted(set(rates) - set(OPERATIONS))
+    if unknown:
+        raise _bad_request(f"Unknown operations {unknown}; known: {list(OPERATIONS)}")
+    try:
+        emulator.quotas.configure(rates)
+    except ValueError as exc:
+        raise _bad_request(str(exc)) from None
+    return json_response({"Quotas": emulator.quotas.rates()})
+
+
+def add_admin_routes(app: web.Application) -> None:
+    app.router.add_post(f"{PREFIX}/ml-repos", add_ml_repo)
+    app.router.add_post(f"{PREFIX}/faults", add_fault)
+    app.router.add_get(f"{PREFIX}/faults", list_faults)
+    app.router.add_delete(f"{PREFIX}/faults", clear_faults)
+    app.router.add_get(f"{PREFIX}/journal", journal)
+    app.router.add_delete(f"{PREFIX}/journal", clear_journal)
+    app.router.add_post(f"{PREFIX}/reset", reset)
+    app.router.add_get(f"{PREFIX}/state", state)
+    app.router.add_get(f"{PREFIX}/versions/{{ml_repo}}/{{name}}", versions)
+    app.router.add_get(f"{PREFIX}/quotas", get_quotas)
+    app.router.add_put(f"{PREFIX}/quotas", set_quotas)

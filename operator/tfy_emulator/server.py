@@ -1,0 +1,275 @@
+"""The aiohttp application: the model-version, model and ML-repo operations under both API prefixes
+(`/api/ml/v1` and `/api/svc/v1`, the same handlers) behind bearer authentication, quotas and fault
+injection, plus the optional admin API (admin.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from tfy_emulator import errors, validation
+from tfy_emulator import fqn as fqns
+from tfy_emulator.admin import add_admin_routes
+from tfy_emulator.config import EmulatorConfig
+from tfy_emulator.runtime import EMULATOR, Api, Emulator, drop_connection, error_response, json_response
+from tfy_emulator.store import ModelQuery, Store, Version, VersionQuery, iso_millis
+
+log = logging.getLogger("tfy_emulator")
+
+PREFIXES: dict[Api, str] = {"ml": "/api/ml/v1", "svc": "/api/svc/v1"}
+
+
+@dataclass
+class Call:
+    """One authenticated API call, as an operation sees it."""
+
+    emulator: Emulator
+    request: web.Request
+    subject: dict[str, Any]
+    body: Any
+
+    @property
+    def store(self) -> Store:
+        return self.emulator.store
+
+    @property
+    def id(self) -> str:
+        return self.request.match_info["id"]
+
+
+# What an operation answers (the JSON body) and what the journal should record about it.
+Result = tuple[dict[str, Any], dict[str, Any]]
+Operation = Callable[[Call], Awaitable[Result]]
+
+
+def _touched(store: Store, version: Version) -> dict[str, Any]:
+    return {"VersionId": version.id, "ModelId": version.model_id, "Fqn": store.version_fqn(version)}
+
+
+def _page(total: int, offset: int, limit: int, data: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"data": data, "pagination": {"total": total, "offset": offset, "limit": limit}}
+
+
+async def apply_model_version(call: Call) -> Result:
+    body = validation.parse_body(validation.ApplyModelVersionBody, call.body)
+    version = call.store.apply_version(body.manifest, call.subject)
+    return {"data": call.store.version_json(version)}, _touched(call.store, version)
+
+
+async def get_model_version(call: Call) -> Result:
+    version = call.store.get_version(call.id)
+    return {"data": call.store.version_json(version)}, _touched(call.store, version)
+
+
+async def delete_model_version(call: Call) -> Result:
+    version = call.store.delete_version(call.id)
+    return {}, _touched(call.store, version)
+
+
+async def apply_model_version_tags(call: Call) -> Result:
+    body = validation.parse_body(validation.ApplyTagsBody, call.body)
+    version = call.store.apply_tags(body.model_version_id, body.tags, body.force)
+    return {}, _touched(call.store, version)
+
+
+def _version_filter(query: Any) -> int | str | None:
+    if query.get("version") == fqns.LATEST:
+        return fqns.LATEST
+    return validation.query_positive_int(query, "version")
+
+
+async def list_model_versions(call: Call) -> Result:
+    query = call.request.query
+    offset, limit = validation.page(query)
+    raw_fqn = query.get("fqn")
+    filters = VersionQuery(
+        fqn=fqns.parse(raw_fqn) if raw_fqn is not None else None,
+        model_id=query.get("model_id"),
+        ml_repo_id=query.get("ml_repo_id"),
+        name=query.get("name"),
+        version=_version_filter(query),
+        tag=query.get("tag"),
+        run_ids=tuple(query.getall("run_ids", [])),
+        run_steps=tuple(validation.query_floats(query.getall("run_steps", []), "run_steps")),
+    )
+    internal = validation.query_bool(query, "include_internal_metadata", False)
+    total, versions = call.store.list_versions(filters, offset, limit)
+    data = [call.store.version_json(version, include_internal_metadata=internal) for version in versions]
+    return _page(total, offset, limit, data), {}
+
+
+async def get_model(call: Call) -> Result:
+    model = call.store.get_model(call.id)
+    return {"data": call.store.model_json(model)}, {"ModelId": model.id, "Fqn": call.store.model_fqn(model)}
+
+
+async def delete_model(call: Call) -> Result:
+    model = call.store.delete_model(call.id)
+    return {}, {"ModelId": model.id, "Fqn": call.store.model_fqn(model)}
+
+
+async def list_models(call: Call) -> Result:
+    query = call.request.query
+    offset, limit = validation.page(query)
+    raw_fqn = query.get("fqn")
+    parsed = fqns.parse(raw_fqn) if raw_fqn is not None else None
+    if parsed is not None and parsed.version is not None:
+        raise errors.invalid_field(("query", "fqn"), "expected a model fqn, without a version")
+    filters = ModelQuery(
+        fqn=parsed,
+        ml_repo_id=query.get("ml_repo_id"),
+        name=query.get("name"),
+        run_id=query.get("run_id"),
+        include_empty_models=validation.query_bool(query, "include_empty_models", True),
+    )
+    total, models = call.store.list_models(filters, offset, limit)
+    return _page(total, offset, limit, [call.store.model_json(model) for model in models]), {}
+
+
+async def get_ml_repo(call: Call) -> Result:
+    return {"data": call.store.ml_repo_json(call.store.get_ml_repo(call.id))}, {}
+
+
+async def list_ml_repos(call: Call) -> Result:
+    query = call.request.query
+    offset, limit = validation.page(query)
+    total, repos = call.store.list_ml_repos(query.get("name"), offset, limit)
+    return _page(total, offset, limit, [call.store.ml_repo_json(repo) for repo in repos]), {}
+
+
+async def apply_ml_repo(call: Call) -> Result:
+    body = validation.parse_body(validation.ApplyMlRepoBody, call.body)
+    repo = call.store.apply_ml_repo(body.manifest, call.subject, body.dry_run)
+    return {"data": call.store.ml_repo_json(repo)}, {}
+
+
+# (operation, method, path under the prefix, handler, has a JSON body, changes state)
+ROUTES: tuple[tuple[str, str, str, Operation, bool, bool], ...] = (
+    ("ApplyModelVersion", "PUT", "/model-versions", apply_model_version, True, True),
+    ("ListModelVersions", "GET", "/model-versions", list_model_versions, False, False),
+    ("ApplyModelVersionTags", "PUT", "/model-versions/tags", apply_model_version_tags, True, True),
+    ("GetModelVersion", "GET", "/model-versions/{id}", get_model_version, False, False),
+    ("DeleteModelVersion", "DELETE", "/model-versions/{id}", delete_model_version, False, True),
+    ("ListModels", "GET", "/models", list_models, False, False),
+    ("GetModel", "GET", "/models/{id}", get_model, False, False),
+    ("DeleteModel", "DELETE", "/models/{id}", delete_model, False, True),
+    ("ListMlRepos", "GET", "/ml-repos", list_ml_repos, False, False),
+    ("ApplyMlRepo", "PUT", "/ml-repos", apply_ml_repo, True, True),
+    ("GetMlRepo", "GET", "/ml-repos/{id}", get_ml_repo, False, False),
+)
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw:
+        return None  # validation answers "Field required" on ("body",)
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise errors.invalid([errors.Issue(("body",), "JSON decode error", "json_invalid")]) from None
+
+
+def api_handler(
+    api: Api, name: str, operation: Operation, has_body: bool, writes: bool
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        emulator = request.app[EMULATOR]
+        started = time.perf_counter()
+        entry: dict[str, Any] = {
+            "Operation": name,
+            "Api": api,
+            "Method": request.method,
+            "Path": request.path,
+            # Exactly as sent (still percent-encoded): tests check how clients page and filter.
+            "Query": request.raw_path.partition("?")[2],
+            "VersionId": request.match_info.get("id") if "model-versions" in request.path else None,
+            "ModelId": request.match_info.get("id") if "/models/" in request.path else None,
+            "Fqn": None,
+            "Status": 0,
+            "Message": None,
+            "Fault": None,
+            # Which client (which operator replica, or the SDK) called: tests assert on it.
+            "UserAgent": request.headers.get("User-Agent"),
+            "Subject": None,
+            "LatencyMs": 0.0,
+            "Time": iso_millis(datetime.now(UTC)),
+        }
+        response: web.StreamResponse
+        try:
+            raw = await request.read()
+            subject = emulator.authenticate(request.headers.get("Authorization"))
+            entry["Subject"] = subject["subjectSlug"]
+            retry_after = emulator.quotas.retry_after(name)
+            if retry_after is not None:
+                raise errors.throttled(name, retry_after)
+
+            latency, fault = emulator.faults.pick(name)
+            if latency:
+                await asyncio.sleep(latency)
+            if fault is not None:
+                entry["Fault"] = fault.mode
+                if fault.mode == "error":
+                    raise errors.injected(fault.http_status, fault.code)
+                if fault.mode == "reset":
+                    drop_connection(request)
+                    return web.Response(status=499)  # never reaches the client
+
+            payload, touched = await operation(
+                Call(emulator, request, subject, _parse_json(raw) if has_body else None)
+            )
+            entry.update(touched)
+            if writes:
+                await emulator.save()
+            entry["Status"] = 200
+            if fault is not None and fault.mode == "commit_then_drop":
+                drop_connection(request)
+                return web.Response(status=499)  # never reaches the client
+            response = json_response(payload)
+        except errors.ApiError as exc:
+            entry["Status"], entry["Message"] = exc.status, exc.message
+            response = error_response(api, exc)
+        except Exception:
+            log.exception("unexpected error in %s", name)
+            error = errors.internal()
+            entry["Status"], entry["Message"] = error.status, error.message
+            response = error_response(api, error)
+        finally:
+            entry["LatencyMs"] = round((time.perf_counter() - started) * 1000, 3)
+            emulator.journal.record(entry)
+            log.info(
+                "%s %s %s -> %s %.1fms%s",
+                name,
+                api,
+                entry["Fqn"] or entry["VersionId"] or entry["ModelId"] or "",
+                entry["Status"],
+                entry["LatencyMs"],
+                f" fault={entry['Fault']}" if entry["Fault"] else "",
+            )
+        return response
+
+    return handle
+
+
+async def unknown_route(request: web.Request) -> web.Response:
+    api: Api = "ml" if request.path.startswith("/api/ml/") else "svc"
+    return error_response(api, errors.route_not_found(request.method, request.path))
+
+
+def create_app(config: EmulatorConfig) -> web.Application:
+    app = web.Application()
+    app[EMULATOR] = Emulator(config)
+    for api, prefix in PREFIXES.items():
+        for name, method, path, operation, has_body, writes in ROUTES:
+            app.router.add_route(method, prefix + path, api_handler(api, name, operation, has_body, writes))
+    if config.admin:
+        add_admin_routes(app)
+    # Last: every other path and method gets a JSON 404 (aiohttp's own 404/405 bodies are text).
+    app.router.add_route("*", "/{tail:.*}", unknown_route)
+    return app
