@@ -37,8 +37,8 @@ from pai_operator.pai.models import (
     ModelVersion,
     UpdateModelVersionRequest,
 )
-from pai_operator.pai.ratelimit import OperationFamily, RateLimiter, WaitHook, family_of
 from pai_operator.pai.signing import canonical_query, encode_path_segment, sign_request
+from pai_operator.ratelimit import OperationFamily, RateLimiter, WaitHook, family_of
 
 logger = logging.getLogger(__name__)
 
