@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pai_operator.errors import NetworkError, RemoteError, ServerError, ThrottledError, redact
 
@@ -132,6 +132,27 @@ class ReadRetries:
                 )
                 await sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+class ClientTuning(BaseModel):
+    """How a client waits and retries, the same knobs for every registry (each client's config
+    adds where to connect and its own rates)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    """Also the write timeout: how long a request may take to send or to answer."""
+    pool_timeout: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=20, ge=1)
+    max_read_attempts: int = Field(default=4, ge=1)
+    backoff_base: float = Field(default=0.2, ge=0)
+    backoff_cap: float = Field(default=5.0, ge=0)
+    max_retry_wait: float | None = Field(default=None, gt=0)
+    """A server's retry-after longer than this is not waited for inside the client (None: any)."""
+
+    def read_retries(self) -> ReadRetries:
+        return ReadRetries(self.max_read_attempts, self.backoff_base, self.backoff_cap, self.max_retry_wait)
 
 
 def network_error(exc: BaseException, *, never_sent: bool, secrets: Iterable[str | None]) -> NetworkError:

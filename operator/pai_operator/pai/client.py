@@ -23,10 +23,10 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from pai_operator import __version__
-from pai_operator.calls import ReadRetries, RequestHook, json_object, network_error, observed, parse_as
+from pai_operator.calls import ClientTuning, RequestHook, json_object, network_error, observed, parse_as
 from pai_operator.pai.credentials import CredentialsProvider, DefaultChainCredentialsProvider
 from pai_operator.pai.errors import classify
 from pai_operator.pai.models import (
@@ -51,10 +51,8 @@ DEFAULT_PAGE_SIZE = 50
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-class PaiClientConfig(BaseModel):
-    """How to reach PAI and how hard to push it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class PaiClientConfig(ClientTuning):
+    """How to reach PAI and how hard to push it (timeouts and retries: `ClientTuning`)."""
 
     region_id: str = "cn-hangzhou"
     endpoint: str | None = None
@@ -65,13 +63,6 @@ class PaiClientConfig(BaseModel):
     write_rate: float | None = Field(default=20.0, gt=0)
     """Writes (Create/Update/Delete/labels) per second; None disables the limit. PAI's published
     quota per account."""
-    connect_timeout: float = Field(default=5.0, gt=0)
-    read_timeout: float = Field(default=30.0, gt=0)
-    pool_timeout: float = Field(default=10.0, gt=0)
-    max_connections: int = Field(default=20, ge=1)
-    max_read_attempts: int = Field(default=4, ge=1)
-    backoff_base: float = Field(default=0.2, ge=0)
-    backoff_cap: float = Field(default=5.0, ge=0)
     user_agent: str = USER_AGENT
     """Sent on every request; the operator adds its replica identity (see OperatorSettings)."""
 
@@ -111,9 +102,7 @@ class PaiClient:
         self._on_request = on_request
         self._sleep = sleep
         self._rng = rng or random.Random()  # jitter only; nothing secret depends on it
-        self._read_retries = ReadRetries(
-            self.config.max_read_attempts, self.config.backoff_base, self.config.backoff_cap
-        )
+        self._read_retries = self.config.read_retries()
         self.rate_limiter = RateLimiter(
             self.config.read_rate,
             self.config.write_rate,
