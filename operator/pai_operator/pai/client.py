@@ -19,14 +19,21 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 from pydantic import Field
 
 from pai_operator import __version__
-from pai_operator.calls import ClientTuning, RequestHook, json_object, network_error, observed, parse_as
+from pai_operator.calls import (
+    AsyncClosing,
+    ClientTuning,
+    RequestHook,
+    json_object,
+    network_error,
+    observed,
+    parse_as,
+)
 from pai_operator.pai.credentials import CredentialsProvider, DefaultChainCredentialsProvider
 from pai_operator.pai.errors import classify
 from pai_operator.pai.models import (
@@ -83,7 +90,7 @@ class PaiClientConfig(ClientTuning):
         )
 
 
-class PaiClient:
+class PaiClient(AsyncClosing):
     def __init__(
         self,
         config: PaiClientConfig | None = None,
@@ -120,14 +127,6 @@ class PaiClient:
             limits=httpx.Limits(max_connections=self.config.max_connections),
             headers={"user-agent": self.config.user_agent},
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

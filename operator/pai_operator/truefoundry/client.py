@@ -19,26 +19,34 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Literal, Self
+from dataclasses import dataclass
+from typing import Any, Generic, Literal
 from urllib.parse import quote
 
 import httpx
 from pydantic import Field, field_validator
 
 from pai_operator import __version__
-from pai_operator.calls import ClientTuning, RequestHook, json_object, network_error, observed, parse_as
+from pai_operator.calls import (
+    AsyncClosing,
+    ClientTuning,
+    RequestHook,
+    json_object,
+    network_error,
+    observed,
+    parse_as,
+)
 from pai_operator.errors import InvalidRequestError, ModelNotFoundError, NotFoundError
 from pai_operator.ratelimit import OperationFamily, RateLimiter, WaitHook, family_of
 from pai_operator.truefoundry.credentials import ApiKeySource, EnvApiKey
 from pai_operator.truefoundry.errors import classify
 from pai_operator.truefoundry.models import (
+    ItemT,
     MlRepo,
-    MlRepoPage,
     ModelManifest,
     ModelVersion,
     ModelVersionEnvelope,
-    ModelVersionPage,
+    Page,
 )
 
 logger = logging.getLogger(__name__)
@@ -104,7 +112,7 @@ class TrueFoundryClientConfig(ClientTuning):
         return self.host
 
 
-class TrueFoundryClient:
+class TrueFoundryClient(AsyncClosing):
     """One client per TrueFoundry host: its rate limits and connection pool are that host's."""
 
     def __init__(
@@ -143,14 +151,6 @@ class TrueFoundryClient:
             follow_redirects=False,
         )
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -186,23 +186,11 @@ class TrueFoundryClient:
         tag: str | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
         offset: int = 0,
-    ) -> ModelVersionPage:
+    ) -> Page[ModelVersion]:
         """One page of versions matching every filter given (the service sorts them by version,
         newest first). `fqn` may name a model (all its versions) or one version."""
-        query = _query(
-            limit=limit,
-            offset=offset,
-            tag=tag,
-            fqn=fqn,
-            model_id=model_id,
-            ml_repo_id=ml_repo_id,
-            name=name,
-            version=version,
-            # The SDK always sends it; it keeps the service's internal metadata block out.
-            include_internal_metadata=False,
-        )
-        data = await self._call("ListModelVersions", "GET", self._path("model-versions"), query=query)
-        return parse_as(ModelVersionPage, data, "ListModelVersions")
+        filters = _version_filters(tag, fqn, model_id, ml_repo_id, name, version)
+        return await self._page(_VERSIONS, filters, limit=limit, offset=offset)
 
     async def iter_versions(
         self,
@@ -215,33 +203,10 @@ class TrueFoundryClient:
         tag: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[ModelVersion]:
-        """Every version matching the filters, page after page (offset paging).
-
-        Stops on an empty page or once the offset reaches `pagination.total`, so a server that
-        ignores `offset` cannot loop it forever. Offsets shift when versions are created or
-        deleted during the walk: a version seen twice is yielded once, but one may be missed,
-        so a caller that must not miss one (the look before a create) walks a narrow filter.
-        """
-        offset = 0
-        seen: set[str] = set()
-        while True:
-            page = await self.list_versions(
-                ml_repo_id=ml_repo_id,
-                model_id=model_id,
-                name=name,
-                version=version,
-                fqn=fqn,
-                tag=tag,
-                limit=page_size,
-                offset=offset,
-            )
-            for item in page.data:
-                if item.id not in seen:
-                    seen.add(item.id)
-                    yield item
-            offset += len(page.data)
-            if not page.data or (page.pagination is not None and offset >= page.pagination.total):
-                return
+        """Every version matching the filters, page after page (see `_walk`)."""
+        filters = _version_filters(tag, fqn, model_id, ml_repo_id, name, version)
+        async for item in self._walk(_VERSIONS, filters, page_size):
+            yield item
 
     async def get_by_fqn(self, fqn: str) -> ModelVersion:
         """The version named by `fqn` (`model:{tenant}/{ml_repo}/{model}:{version}`), found as the
@@ -266,18 +231,43 @@ class TrueFoundryClient:
     async def find_ml_repo(self, name: str) -> MlRepo:
         """The ML repo called `name`, exactly. ModelNotFoundError when there is none: the
         container of the versions is missing, and applying a version cannot create it."""
-        offset = 0
-        while True:
-            query = _query(limit=DEFAULT_PAGE_SIZE, offset=offset, name=name)
-            data = await self._call("ListMlRepos", "GET", self._path("ml-repos"), query=query)
-            page = parse_as(MlRepoPage, data, "ListMlRepos")
+        async for repo in self._walk(_ML_REPOS, {"name": name}, DEFAULT_PAGE_SIZE):
             # The `name` filter's matching is not documented: only an exact name counts.
-            for repo in page.data:
-                if repo.name == name:
-                    return repo
+            if repo.name == name:
+                return repo
+        raise ModelNotFoundError(f"no ML repo named {name!r}", code="MlRepoNotFound")
+
+    # --- paging ---------------------------------------------------------------------------
+
+    async def _page(
+        self, listing: _Listing[ItemT], filters: Mapping[str, object], *, limit: int, offset: int
+    ) -> Page[ItemT]:
+        # The SDK's order: limit and offset first, then the filters; None dropped.
+        query = _query({"limit": limit, "offset": offset, **filters})
+        data = await self._call(listing.operation, "GET", self._path(listing.resource), query=query)
+        return parse_as(listing.page, data, listing.operation)
+
+    async def _walk(
+        self, listing: _Listing[ItemT], filters: Mapping[str, object], page_size: int
+    ) -> AsyncIterator[ItemT]:
+        """Every item of a list, page after page (offset paging).
+
+        Stops on an empty page or once the offset reaches `pagination.total`, so a server that
+        ignores `offset` cannot loop it forever. Offsets shift when items are created or
+        deleted during the walk: an item seen twice is yielded once, but one may be missed, so a
+        caller that must not miss one (the look before a create) walks a narrow filter.
+        """
+        offset = 0
+        seen: set[str] = set()
+        while True:
+            page = await self._page(listing, filters, limit=page_size, offset=offset)
+            for item in page.data:
+                if item.id not in seen:
+                    seen.add(item.id)
+                    yield item
             offset += len(page.data)
             if not page.data or (page.pagination is not None and offset >= page.pagination.total):
-                raise ModelNotFoundError(f"no ML repo named {name!r}", code="MlRepoNotFound")
+                return
 
     # --- transport ------------------------------------------------------------------------
 
@@ -341,7 +331,38 @@ class TrueFoundryClient:
         raise AssertionError("unreachable: the attempt returns or raises")
 
 
-def _query(**params: object) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class _Listing(Generic[ItemT]):
+    operation: str
+    resource: str
+    page: type[Page[ItemT]]
+
+
+_VERSIONS = _Listing("ListModelVersions", "model-versions", Page[ModelVersion])
+_ML_REPOS = _Listing("ListMlRepos", "ml-repos", Page[MlRepo])
+
+
+def _version_filters(
+    tag: str | None,
+    fqn: str | None,
+    model_id: str | None,
+    ml_repo_id: str | None,
+    name: str | None,
+    version: int | None,
+) -> dict[str, object]:
+    return {
+        "tag": tag,
+        "fqn": fqn,
+        "model_id": model_id,
+        "ml_repo_id": ml_repo_id,
+        "name": name,
+        "version": version,
+        # The SDK always sends it; it keeps the service's internal metadata block out.
+        "include_internal_metadata": False,
+    }
+
+
+def _query(params: Mapping[str, object]) -> list[tuple[str, str]]:
     """Encoded as the SDK encodes it: in the given order, None dropped, booleans lowercase."""
     return [
         (name, ("true" if value else "false") if isinstance(value, bool) else str(value))

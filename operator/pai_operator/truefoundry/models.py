@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from pydantic.alias_generators import to_camel
@@ -260,10 +260,15 @@ class Metric(WireModel):
 _FQN_VERSION = re.compile(r":(\d+)$")
 
 
-class ModelVersion(WireModel):
-    """A version as GET, list and PUT return it (the `data` of their answers)."""
+class Identified(WireModel):
+    """Anything the service lists: it has an id."""
 
     id: str
+
+
+class ModelVersion(Identified):
+    """A version as GET, list and PUT return it (the `data` of their answers)."""
+
     fqn: str
     """`model:{tenant}/{ml_repo}/{model}:{version}`."""
     created_by_subject: Subject
@@ -292,10 +297,9 @@ class MlRepoManifest(WireModel):
     storage_integration_fqn: str | None = None
 
 
-class MlRepo(WireModel):
+class MlRepo(Identified):
     """An ML repo, the container of models; the service's ids for them are numeric strings."""
 
-    id: str
     manifest: MlRepoManifest
     tenant_name: str | None = None
     account_id: str | None = None
@@ -313,17 +317,13 @@ class Pagination(WireModel):
     limit: int | None = None
 
 
-class ModelVersionPage(WireModel):
-    """One page of `GET {prefix}/model-versions`."""
-
-    data: list[ModelVersion] = Field(default_factory=list)
-    pagination: Pagination | None = None
+ItemT = TypeVar("ItemT", bound=Identified)
 
 
-class MlRepoPage(WireModel):
-    """One page of `GET {prefix}/ml-repos`."""
+class Page(WireModel, Generic[ItemT]):
+    """One page of a list: `{"data": [...], "pagination": {"total", "offset", "limit"}}`."""
 
-    data: list[MlRepo] = Field(default_factory=list)
+    data: list[ItemT] = Field(default_factory=list)
     pagination: Pagination | None = None
 
 

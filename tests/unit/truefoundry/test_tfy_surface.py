@@ -33,7 +33,6 @@ PUBLIC = [
     "ModelNotFoundError",
     "ModelVersion",
     "ModelVersionEnvironment",
-    "ModelVersionPage",
     "NetworkError",
     "NoCredentialsError",
     "NotFoundError",
@@ -41,6 +40,7 @@ PUBLIC = [
     "OtherFramework",
     "OtherSource",
     "PaddleFramework",
+    "Page",
     "Pagination",
     "PytorchFramework",
     "RemoteError",
@@ -78,7 +78,7 @@ CLIENT_METHODS = {
     "list_versions": (
         "(self, *, ml_repo_id: 'str | None' = None, model_id: 'str | None' = None, name: 'str | None' = None,"
         " version: 'int | None' = None, fqn: 'str | None' = None, tag: 'str | None' = None,"
-        " limit: 'int' = 100, offset: 'int' = 0) -> 'ModelVersionPage'"
+        " limit: 'int' = 100, offset: 'int' = 0) -> 'Page[ModelVersion]'"
     ),
     "aclose": "(self) -> 'None'",
 }
