@@ -4,8 +4,10 @@ API key in any output."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -636,3 +638,32 @@ async def test_the_key_never_reaches_logs_reprs_or_exceptions(caplog: pytest.Log
     assert "ApplyModelVersion" in caplog.text
     for text in outputs:
         assert API_KEY not in text
+
+
+# --- real sockets -------------------------------------------------------------------------------
+
+
+async def test_on_real_sockets_a_refused_connection_is_known_unsent_and_a_dropped_one_is_not() -> None:
+    """The two NetworkError flavours from a real TCP stack on loopback, not from a mock."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the request arrived; no answer ever leaves
+        writer.close()
+
+    server = await asyncio.start_server(drop, "127.0.0.1", 0)
+    dropping_port = server.sockets[0].getsockname()[1]
+    try:
+        for port, unknown in ((refused_port, False), (dropping_port, True)):
+            config = TrueFoundryClientConfig(host=f"http://127.0.0.1:{port}", max_read_attempts=1)
+            async with TrueFoundryClient(config, StaticApiKey(API_KEY)) as client:
+                with pytest.raises(NetworkError) as caught:
+                    await client.apply(manifest())
+            assert caught.value.outcome_unknown is unknown, port
+            assert API_KEY not in str(caught.value)
+    finally:
+        server.close()
+        await server.wait_closed()
