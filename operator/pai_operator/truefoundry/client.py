@@ -24,7 +24,7 @@ from typing import Any, Generic, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from pai_operator import __version__
 from pai_operator.calls import (
@@ -73,6 +73,9 @@ class TrueFoundryClientConfig(ClientTuning):
     and their retry-after either way.
     """
 
+    # A host URL may arrive with a password in it (refused below): never quoted in errors.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     host: str
     """The control plane's root URL (`https://myorg.truefoundry.cloud`), no `/api` suffix; a bare
     host name means https."""
@@ -96,7 +99,13 @@ class TrueFoundryClientConfig(ClientTuning):
             raise ValueError("host is empty")
         if "://" not in url:
             url = f"https://{url}"
-        parsed = httpx.URL(url)
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:
+            raise ValueError("host is not a valid URL") from None
+        if parsed.userinfo:
+            # Said without repeating the value: it holds a password.
+            raise ValueError("host must not carry credentials; the API key is configured apart")
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ValueError(f"host must be an http(s) URL, got {value!r}")
         if parsed.query or parsed.fragment:
@@ -210,7 +219,8 @@ class TrueFoundryClient(AsyncClosing):
 
     async def get_by_fqn(self, fqn: str) -> ModelVersion:
         """The version named by `fqn` (`model:{tenant}/{ml_repo}/{model}:{version}`), found as the
-        SDK does: the list's `fqn` filter, first item. NotFoundError when there is none."""
+        SDK does: the list's `fqn` filter, first item. NotFoundError when there is none. A model's
+        fqn (no `:version`) gives its newest version."""
         page = await self.list_versions(fqn=fqn, limit=1, offset=0)
         if not page.data:
             raise NotFoundError(f"no model version {fqn}", code="ModelVersionNotFound")
@@ -222,7 +232,8 @@ class TrueFoundryClient(AsyncClosing):
 
     async def apply_tags(self, version_id: str, tags: Sequence[str], force: bool = False) -> None:
         """Set a version's tags; `force` takes a tag over from another version of the model that
-        holds it. A write, never retried."""
+        holds it. A write, never retried. An empty list is sent too: whether the service replaces
+        the tags or adds to them is not documented."""
         body = {"model_version_id": version_id, "tags": list(tags), "force": force}
         await self._call("ApplyModelVersionTags", "PUT", self._path("model-versions", "tags"), body=body)
 

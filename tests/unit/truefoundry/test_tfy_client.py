@@ -551,6 +551,12 @@ def test_hosts_that_cannot_be_the_root_are_refused(host: str) -> None:
         TrueFoundryClientConfig(host=host)
 
 
+def test_a_host_with_credentials_is_refused_without_repeating_them() -> None:
+    with pytest.raises(ValueError, match="credentials") as caught:
+        TrueFoundryClientConfig(host="https://admin:hunter2@x.example")
+    assert "hunter2" not in str(caught.value)
+
+
 def test_only_the_two_known_prefixes_are_accepted() -> None:
     assert TrueFoundryClientConfig(host=HOST).api_prefix == "/api/svc/v1"
     with pytest.raises(ValueError, match="api_prefix"):
