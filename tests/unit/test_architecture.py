@@ -90,6 +90,9 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
     "independent-emulators": ("pai_emulator/store.py", "import pai_operator.pai.models"),
 }
 
+# The same contracts seen from the second backend: its client matches `pai_operator.*.client`.
+SECOND_BACKEND_VIOLATIONS = [("pai_operator/truefoundry/client.py", "import kubernetes")]
+
 
 def _lint_imports(source_root: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -114,11 +117,7 @@ def broken_report(tmp_path_factory: pytest.TempPathFactory) -> str:
     work = tmp_path_factory.mktemp("layers")
     shutil.copytree(SOURCE_ROOT, work / "operator", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", work / "pyproject.toml")
-    # The second backend the contracts anticipate: a package of its own.
-    (work / "operator" / "pai_operator" / "truefoundry").mkdir()
-    (work / "operator" / "pai_operator" / "truefoundry" / "__init__.py").write_text("")
-    (work / "operator" / "pai_operator" / "truefoundry" / "client.py").write_text("")
-    for path, line in VIOLATIONS.values():
+    for path, line in [*VIOLATIONS.values(), *SECOND_BACKEND_VIOLATIONS]:
         target = work / "operator" / path
         target.write_text(f"{target.read_text()}\n{line}  # injected by test_architecture\n")
     result = _lint_imports(work / "operator", work)
@@ -129,3 +128,8 @@ def broken_report(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.mark.parametrize("contract", sorted(VIOLATIONS))
 def test_each_contract_fails_when_broken(broken_report: str, contract: str) -> None:
     assert f"{CONTRACTS[contract]['name']} BROKEN" in re.sub(r"\s*\n\s*", " ", broken_report)
+
+
+def test_the_second_backend_client_is_held_by_the_same_contract(broken_report: str) -> None:
+    report = re.sub(r"\s*\n\s*", " ", broken_report)
+    assert "pai_operator.truefoundry.client -> kubernetes" in report

@@ -19,15 +19,23 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from pai_operator import __version__
+from pai_operator.calls import (
+    AsyncClosing,
+    ClientTuning,
+    RequestHook,
+    json_object,
+    network_error,
+    observed,
+    parse_as,
+)
 from pai_operator.pai.credentials import CredentialsProvider, DefaultChainCredentialsProvider
-from pai_operator.pai.errors import NetworkError, PaiError, ServerError, ThrottledError, classify, redact
+from pai_operator.pai.errors import classify
 from pai_operator.pai.models import (
     CreateModelVersionRequest,
     CreateModelVersionResponse,
@@ -37,8 +45,8 @@ from pai_operator.pai.models import (
     ModelVersion,
     UpdateModelVersionRequest,
 )
-from pai_operator.pai.ratelimit import OperationFamily, RateLimiter, WaitHook, family_of
 from pai_operator.pai.signing import canonical_query, encode_path_segment, sign_request
+from pai_operator.ratelimit import OperationFamily, RateLimiter, WaitHook, family_of
 
 logger = logging.getLogger(__name__)
 
@@ -46,32 +54,22 @@ API_VERSION = "2021-02-04"
 USER_AGENT = f"pai-model-operator/{__version__}"
 DEFAULT_PAGE_SIZE = 50
 
-M = TypeVar("M", bound=BaseModel)
-
-RequestHook = Callable[[str, str, float], None]
-"""on_request(operation, outcome, seconds): outcome is "ok" or a PaiError `kind`."""
+# Failing while connecting (or waiting for a pooled connection) means nothing was sent.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-class PaiClientConfig(BaseModel):
-    """How to reach PAI and how hard to push it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class PaiClientConfig(ClientTuning):
+    """How to reach PAI and how hard to push it (timeouts and retries: `ClientTuning`)."""
 
     region_id: str = "cn-hangzhou"
     endpoint: str | None = None
     """Full URL (`http://127.0.0.1:8089`) or bare host; overrides region and VPC."""
     use_vpc: bool = False
     read_rate: float | None = Field(default=50.0, gt=0)
-    """Reads (Get/List) per second; None disables the limit."""
+    """Reads (Get/List) per second; None disables the limit. PAI's published quota per account."""
     write_rate: float | None = Field(default=20.0, gt=0)
-    """Writes (Create/Update/Delete/labels) per second; None disables the limit."""
-    connect_timeout: float = Field(default=5.0, gt=0)
-    read_timeout: float = Field(default=30.0, gt=0)
-    pool_timeout: float = Field(default=10.0, gt=0)
-    max_connections: int = Field(default=20, ge=1)
-    max_read_attempts: int = Field(default=4, ge=1)
-    backoff_base: float = Field(default=0.2, ge=0)
-    backoff_cap: float = Field(default=5.0, ge=0)
+    """Writes (Create/Update/Delete/labels) per second; None disables the limit. PAI's published
+    quota per account."""
     user_agent: str = USER_AGENT
     """Sent on every request; the operator adds its replica identity (see OperatorSettings)."""
 
@@ -92,7 +90,7 @@ class PaiClientConfig(BaseModel):
         )
 
 
-class PaiClient:
+class PaiClient(AsyncClosing):
     def __init__(
         self,
         config: PaiClientConfig | None = None,
@@ -111,6 +109,7 @@ class PaiClient:
         self._on_request = on_request
         self._sleep = sleep
         self._rng = rng or random.Random()  # jitter only; nothing secret depends on it
+        self._read_retries = self.config.read_retries()
         self.rate_limiter = RateLimiter(
             self.config.read_rate,
             self.config.write_rate,
@@ -129,14 +128,6 @@ class PaiClient:
             headers={"user-agent": self.config.user_agent},
         )
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -151,11 +142,11 @@ class PaiClient:
         data = await self._call(
             "CreateModelVersion", "POST", _versions_path(model_id), body=request.to_wire()
         )
-        return _parse(CreateModelVersionResponse, data, "CreateModelVersion")
+        return parse_as(CreateModelVersionResponse, data, "CreateModelVersion")
 
     async def get_model_version(self, model_id: str, version_name: str) -> ModelVersion:
         data = await self._call("GetModelVersion", "GET", _version_path(model_id, version_name))
-        return _parse(ModelVersion, data, "GetModelVersion")
+        return parse_as(ModelVersion, data, "GetModelVersion")
 
     async def update_model_version(
         self, model_id: str, version_name: str, request: UpdateModelVersionRequest
@@ -174,7 +165,7 @@ class PaiClient:
             name: str(value) for name, value in (request or ListModelVersionsRequest()).to_wire().items()
         }
         data = await self._call("ListModelVersions", "GET", _versions_path(model_id), query=query)
-        return _parse(ListModelVersionsResponse, data, "ListModelVersions")
+        return parse_as(ListModelVersionsResponse, data, "ListModelVersions")
 
     async def iter_model_versions(
         self, model_id: str, request: ListModelVersionsRequest | None = None
@@ -232,35 +223,17 @@ class PaiClient:
         query: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        is_read = family_of(operation) is OperationFamily.READ
-        attempts = self.config.max_read_attempts if is_read else 1
         payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
-        for attempt in range(1, attempts + 1):
-            await self.rate_limiter.acquire(operation)
-            try:
-                return await self._send(operation, method, path, query or {}, payload, body is not None)
-            except PaiError as error:
-                if attempt == attempts or not error.retryable:
-                    raise
-                delay = self._backoff(attempt, error)
-                logger.debug(
-                    "PAI %s attempt %d/%d failed (%s); retrying in %.3fs",
-                    operation,
-                    attempt,
-                    attempts,
-                    error.kind,
-                    delay,
-                )
-                await self._sleep(delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _backoff(self, attempt: int, error: PaiError) -> float:
-        """Full jitter (AWS architecture blog), or the server's own retry-after when it gave one."""
-        ceiling = min(self.config.backoff_cap, self.config.backoff_base * 2 ** (attempt - 1))
-        jittered = self._rng.uniform(0, ceiling)
-        if isinstance(error, ThrottledError) and error.retry_after is not None:
-            return error.retry_after + jittered
-        return jittered
+        async def attempt() -> dict[str, Any]:
+            await self.rate_limiter.acquire(operation)
+            return await self._send(operation, method, path, query or {}, payload, body is not None)
+
+        if family_of(operation) is OperationFamily.WRITE:
+            return await attempt()
+        return await self._read_retries.run(
+            attempt, label=f"PAI {operation}", logger=logger, sleep=self._sleep, rng=self._rng
+        )
 
     async def _send(
         self,
@@ -271,11 +244,7 @@ class PaiClient:
         payload: bytes,
         has_body: bool,
     ) -> dict[str, Any]:
-        started = time.monotonic()
-        outcome = "ok"
-        status: int | None = None
-        request_id: str | None = None
-        try:
+        async with observed("PAI", operation, method, logger, self._on_request) as attempt:
             credentials = await self._credentials.get_credentials()
             headers = {
                 "host": self._host,
@@ -307,37 +276,18 @@ class PaiClient:
             try:
                 response = await self._http.request(method, url, headers=signed, content=payload or None)
             except httpx.TransportError as exc:
-                raise _network_error(exc, credentials.secrets) from exc
-            status = response.status_code
-            request_id = response.headers.get("x-acs-request-id")
-            if status >= 400:
-                raise classify(status, response.content, response.headers, secrets=credentials.secrets)
-            data = _json_object(response.content, operation)
-            request_id = data.get("RequestId") or request_id
+                never_sent = isinstance(exc, _NEVER_SENT)
+                raise network_error(exc, never_sent=never_sent, secrets=credentials.secrets) from exc
+            attempt.status = response.status_code
+            attempt.request_id = response.headers.get("x-acs-request-id")
+            if response.status_code >= 400:
+                raise classify(
+                    response.status_code, response.content, response.headers, secrets=credentials.secrets
+                )
+            data = json_object(response.content, operation)
+            attempt.request_id = data.get("RequestId") or attempt.request_id
             return data
-        except PaiError as error:
-            outcome = error.kind
-            request_id = error.request_id or request_id
-            raise
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        except Exception:
-            outcome = "error"  # a bug, not a PAI answer: still counted, never hidden
-            raise
-        finally:
-            seconds = time.monotonic() - started
-            logger.debug(
-                "PAI %s %s -> %s %s request_id=%s latency=%.3fs",
-                operation,
-                method,
-                status if status is not None else "-",
-                outcome,
-                request_id,
-                seconds,
-            )
-            if self._on_request is not None:
-                self._on_request(operation, outcome, seconds)
+        raise AssertionError("unreachable: the attempt returns or raises")
 
 
 def _versions_path(model_id: str) -> str:
@@ -346,34 +296,3 @@ def _versions_path(model_id: str) -> str:
 
 def _version_path(model_id: str, version_name: str) -> str:
     return f"{_versions_path(model_id)}/{encode_path_segment(version_name)}"
-
-
-def _network_error(exc: httpx.TransportError, secrets: tuple[str, ...]) -> NetworkError:
-    # Failing while connecting (or waiting for a pooled connection) means nothing was sent.
-    never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-    detail = redact(str(exc) or type(exc).__name__, secrets)
-    return NetworkError(f"{type(exc).__name__}: {detail}", outcome_unknown=not never_sent)
-
-
-def _json_object(content: bytes, operation: str) -> dict[str, Any]:
-    if not content.strip():
-        return {}
-    try:
-        data = json.loads(content)
-    except ValueError as exc:
-        raise ServerError(
-            f"{operation} answered with a body that is not JSON", code="InvalidResponse"
-        ) from exc
-    if not isinstance(data, dict):
-        raise ServerError(f"{operation} answered with JSON that is not an object", code="InvalidResponse")
-    return data
-
-
-def _parse(model: type[M], data: Mapping[str, Any], operation: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ServerError(
-            f"{operation} answered with an unexpected shape: {detail}", code="InvalidResponse"
-        ) from exc

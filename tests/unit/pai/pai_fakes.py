@@ -1,33 +1,16 @@
-"""Test doubles shared by the PAI client tests: a recording MockTransport, a fake clock, and an
-independent signature check through the official SDK's signer."""
+"""Test doubles shared by the PAI client tests: PAI-shaped answers and an independent signature
+check through the official SDK's signer (the registry-neutral doubles are in tests/unit/http_fakes)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qsl
 
 import httpx
 from alibabacloud_tea_openapi.utils import Utils as SdkUtils
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class RecordingTransport(httpx.MockTransport):
-    """A MockTransport that keeps every request it answered."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.requests: list[httpx.Request] = []
-
-        def record(request: httpx.Request) -> httpx.Response:
-            request.read()
-            self.requests.append(request)
-            return handler(request)
-
-        super().__init__(record)
+from tests.unit.http_fakes import decoded_query
 
 
 def ok(body: dict[str, Any] | None = None, status: int = 200) -> httpx.Response:
@@ -39,10 +22,6 @@ def pai_error(
 ) -> httpx.Response:
     body = {"RequestId": "req-err", "HostId": "h", "Code": code, "Message": message}
     return httpx.Response(status, json=body, headers=headers)
-
-
-def decoded_query(request: httpx.Request) -> dict[str, str]:
-    return dict(parse_qsl(request.url.query.decode("ascii"), keep_blank_values=True))
 
 
 def signed_header_names(request: httpx.Request) -> list[str]:
@@ -70,22 +49,3 @@ def sdk_authorization(request: httpx.Request, access_key_id: str, secret: str) -
         sdk_request, "ACS3-HMAC-SHA256", payload_hash, access_key_id, secret
     )
     return result
-
-
-def json_body(request: httpx.Request) -> Any:
-    return json.loads(request.content)
-
-
-class FakeClock:
-    """A monotonic clock that only moves when something sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds

@@ -28,17 +28,9 @@ from pai_operator.pai import (
     ThrottledError,
     UpdateModelVersionRequest,
 )
-from pai_operator.pai.ratelimit import OperationFamily
-from tests.unit.pai.pai_fakes import (
-    FakeClock,
-    RecordingTransport,
-    decoded_query,
-    json_body,
-    ok,
-    pai_error,
-    sdk_authorization,
-    signed_header_names,
-)
+from pai_operator.ratelimit import OperationFamily
+from tests.unit.http_fakes import FakeClock, RecordingTransport, decoded_query, json_body, scripted
+from tests.unit.pai.pai_fakes import ok, pai_error, sdk_authorization, signed_header_names
 
 KEY_ID = "LTAI-test-id"
 SECRET = "s3cr3t-never-shown"
@@ -307,18 +299,6 @@ def test_timeouts_are_explicit() -> None:
 
 
 # --- retries ------------------------------------------------------------------------------------
-
-
-def scripted(*responses: httpx.Response | Exception) -> Callable[[httpx.Request], httpx.Response]:
-    remaining = list(responses)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        item = remaining.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-    return handler
 
 
 async def test_reads_are_retried_with_bounded_jittered_backoff() -> None:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from pai_operator.pai.ratelimit import OperationFamily, RateLimiter, TokenBucket, family_of
-from tests.unit.pai.pai_fakes import FakeClock
+from pai_operator.ratelimit import OperationFamily, RateLimiter, TokenBucket, family_of
+from tests.unit.http_fakes import FakeClock
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,10 @@ from tests.unit.pai.pai_fakes import FakeClock
         ("DeleteModelVersion", OperationFamily.WRITE),
         ("CreateModelVersionLabels", OperationFamily.WRITE),
         ("DeleteModelVersionLabels", OperationFamily.WRITE),
+        # TrueFoundry's operations follow the same naming.
+        ("ListMlRepos", OperationFamily.READ),
+        ("ApplyModelVersion", OperationFamily.WRITE),
+        ("ApplyModelVersionTags", OperationFamily.WRITE),
     ],
 )
 def test_operation_families(operation: str, family: OperationFamily) -> None:

@@ -1,8 +1,9 @@
-"""Client-side rate limits per operation family, so a busy operator stays inside PAI's quotas.
+"""Client-side rate limits per operation family, so a busy operator stays inside a registry's
+quotas (every backend client holds one limiter per host it talks to).
 
-PAI publishes its quotas per API per account (reads 50/s, writes 20/s); being throttled costs a
-round trip and a back-off, while waiting here costs only the wait. The time spent waiting is
-reported through `on_wait` so the operator can export it as a metric.
+Being throttled costs a round trip and a back-off, while waiting here costs only the wait. The
+time spent waiting is reported through `on_wait` so the operator can export it as a metric.
+Each client picks its own rates (PAI publishes its quotas; see each client's config).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ class OperationFamily(StrEnum):
 
 
 def family_of(operation: str) -> OperationFamily:
-    """Get*/List* are reads; everything else (Create, Update, Delete, labels) is a write."""
+    """Get*/List* are reads; everything else (Create, Update, Apply, Delete, labels, tags) is a
+    write. Every client names its operations in this style (PAI's action names, TrueFoundry's
+    operations named after them), so one rule serves both."""
     return OperationFamily.READ if operation.startswith(("Get", "List")) else OperationFamily.WRITE
 
 
@@ -77,8 +80,8 @@ class RateLimiter:
 
     def __init__(
         self,
-        read_rate: float | None = 50.0,
-        write_rate: float | None = 20.0,
+        read_rate: float | None,
+        write_rate: float | None,
         *,
         read_burst: float | None = None,
         write_burst: float | None = None,
