@@ -32,6 +32,9 @@ from pai_operator.pai_backend import NAMES as PAI_NAMES
 from pai_operator.pai_backend import PaiBackend
 from pai_operator.reconciler import Event, ObjectView, Reconciler
 from pai_operator.settings import OperatorSettings
+from pai_operator.truefoundry import TrueFoundryClient, TrueFoundryClientConfig
+from pai_operator.truefoundry.backend import TrueFoundryBackend
+from pai_operator.truefoundry.client import USER_AGENT as TFY_USER_AGENT
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +232,19 @@ class Operator:
 
 
 def _other_controllers(settings: OperatorSettings, namespaces: NamespaceAnnotationCache) -> list[Controller]:
-    return []
+    """TrueFoundry's controller when its host is configured (the API key: TFY_API_KEY)."""
+    if not settings.truefoundry_host:
+        return []
+    client = TrueFoundryClient(
+        TrueFoundryClientConfig(
+            host=settings.truefoundry_host,
+            api_prefix=settings.truefoundry_api_prefix,
+            user_agent=f"{TFY_USER_AGENT} ({settings.identity})",
+        ),
+        on_request=metrics.observe_truefoundry_request,
+    )
+    backend = TrueFoundryBackend(client)
+    return [Controller(settings, backend, namespaces, closers=(backend.aclose,))]
 
 
 TRIM_DELAYS = (15.0, 30.0)

@@ -40,6 +40,12 @@ OBSERVATIONS = Counter(
     "Batched drift observations (one ListModelVersions, all pages, for a region and model).",
     registry=REGISTRY,
 )
+TRUEFOUNDRY_REQUESTS = Counter(
+    "pai_operator_truefoundry_requests_total",
+    "TrueFoundry API requests by operation and outcome (ok or the error kind).",
+    ["operation", "outcome"],
+    registry=REGISTRY,
+)
 LEADER = Gauge(
     "pai_operator_leader",
     "1 while this replica holds the leader-election Lease (and acts), else 0.",
@@ -102,6 +108,10 @@ def register_census(*censuses: ObjectCensus) -> None:
 def observe_pai_request(operation: str, outcome: str, seconds: float) -> None:
     PAI_REQUESTS.labels(operation, outcome).inc()
     PAI_REQUEST_SECONDS.labels(operation).observe(seconds)
+
+
+def observe_truefoundry_request(operation: str, outcome: str, seconds: float) -> None:
+    TRUEFOUNDRY_REQUESTS.labels(operation, outcome).inc()
 
 
 def observe_rate_limit_wait(family: str, seconds: float) -> None:

@@ -198,7 +198,9 @@ class Planner(Protocol[S_in, R_in, C_out]):
         """(spec name, remote value) of fields that differ and the registry cannot change."""
         ...
 
-    def create(self, spec: S_in, owner: Owner) -> C_out: ...
+    def create(self, spec: S_in, owner: Owner) -> C_out | Problem:
+        """The call that creates the version, or the problem that makes creating impossible."""
+        ...
 
     def repair(self, spec: S_in, remote: R_in, owner: Owner) -> Sequence[C_out] | Problem:
         """The calls that make `remote` match spec and carry `owner`'s mark (none: in sync),
@@ -340,10 +342,13 @@ def plan_reconcile(
                 message=f"paused ({paused_annotation}); the remote version has not been created",
                 version_name=spec_key,
             )
+        create = planner.create(spec, owner)
+        if isinstance(create, Problem):
+            return Plan(action=Action.BLOCKED, message=create.message, problem=create)
         return Plan(
             action=Action.CREATE,
             message=f"creating remote version {ident or planner.pending_ident(spec)}",
-            calls=(planner.create(spec, owner),),
+            calls=(create,),
             version_name=spec_key,
         )
 

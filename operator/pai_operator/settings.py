@@ -162,6 +162,20 @@ class OperatorSettings(BaseModel):
         flag="--sts-duration", metavar="SECONDS", chart="identity.sessionDuration", ge=900, le=43200,
     )  # fmt: skip
 
+    # The second registry: TrueFoundry model versions (truefoundry.mlops.dev/v1alpha1). Off unless
+    # a host is set; the API key comes from TFY_API_KEY (a Secret), never from a flag.
+    truefoundry_host: str | None = setting(
+        None, "TrueFoundry control-plane URL (e.g. https://myorg.truefoundry.cloud); when set, the "
+        "operator also manages truefoundry.mlops.dev ModelVersions with the API key in TFY_API_KEY.",
+        flag="--truefoundry-host", metavar="URL", chart="truefoundry.host",
+        shown_default="unset: the TrueFoundry controller is off", pattern=r"^https?://\S+$",
+    )  # fmt: skip
+    truefoundry_api_prefix: Literal["/api/svc/v1", "/api/ml/v1"] = setting(
+        "/api/svc/v1", "TrueFoundry API path prefix: /api/svc/v1 (the current SDK's) or /api/ml/v1 "
+        "(the documented one); both serve the same routes.",
+        flag="--truefoundry-api-prefix", metavar="PREFIX", chart="truefoundry.apiPrefix",
+    )  # fmt: skip
+
     # Leader election (controller-runtime's defaults): only the holder of the Lease acts.
     leader_elect: bool = setting(
         True, "Run as one of several replicas: act only while holding the Lease (--no-leader-elect: "

@@ -1,0 +1,300 @@
+"""The TrueFoundry ModelVersion resource (`truefoundry.mlops.dev/v1alpha1`): spec and status
+models, the single source of truth for its CRD (`pai_operator.crd`).
+
+The spec mirrors TrueFoundry's model manifest in camelCase (`mlRepo`, `versionAlias`,
+`environment.pythonVersion`, ...). Conditions, reasons and policies are the same as PAI's
+(`pai_operator.spec`): one engine serves both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.alias_generators import to_camel
+
+from pai_operator.spec import AdoptionPolicy, Condition, DeletionPolicy, ManagementPolicy
+
+GROUP: Final = "truefoundry.mlops.dev"
+VERSION: Final = "v1alpha1"
+KIND: Final = "ModelVersion"
+PLURAL: Final = "modelversions"
+SINGULAR: Final = "modelversion"
+SHORT_NAMES: Final = ("tfmv",)
+CATEGORIES: Final = ("mlops",)
+FINALIZER: Final = f"{GROUP}/finalizer"
+PAUSED_ANNOTATION: Final = f"{GROUP}/paused"
+DELETION_POLICY_ANNOTATION: Final = f"{GROUP}/deletion-policy"
+OWNER_METADATA_KEY: Final = f"{GROUP}/owner"
+"""The key in a version's `metadata` that marks it as created or adopted by one object: an
+object `{"uid": <metadata.uid>, "ref": "<namespace>/<name>"}`. TrueFoundry has no labels; a
+create without `version` is not idempotent (each PUT makes the next version), so this mark is
+how a create whose response was lost is found again by listing the model's versions."""
+
+ML_REPO_PATTERN: Final = r"^[a-zA-Z][a-zA-Z0-9\-]{1,98}[a-zA-Z0-9]$"
+MODEL_NAME_PATTERN: Final = r"^[A-Za-z0-9_\-]+$"
+VERSION_ALIAS_PATTERN: Final = r"^v[a-zA-Z0-9.-]*([a-zA-Z0-9]+)$"
+PYTHON_VERSION_PATTERN: Final = r"^\d+(\.\d+){1,2}([\-\.a-z0-9]+)?$"
+URI_PATTERN: Final = r"^(s3|gs|wasbs)://.*"
+
+FrameworkType = Literal[
+    "transformers",
+    "tensorflow",
+    "pytorch",
+    "keras",
+    "lightgbm",
+    "fastai",
+    "h2o",
+    "onnx",
+    "spacy",
+    "statsmodels",
+    "gluon",
+    "paddle",
+    "sklearn",
+    "xgboost",
+]
+SourceType = Literal["truefoundry", "external"]
+
+_PRESERVE: Final[dict[str, Any]] = {"x-kubernetes-preserve-unknown-fields": True}
+
+
+def _immutable(field: str, why: str) -> JsonValue:
+    """A CEL transition rule on `spec`: the field can be neither changed nor removed (nor added
+    later, unless `version`: it may be set later to the number TrueFoundry assigned)."""
+    if field == "version":
+        rule = "!has(oldSelf.version) || (has(self.version) && self.version == oldSelf.version)"
+    else:
+        rule = (
+            f"has(self.{field}) == has(oldSelf.{field}) "
+            f"&& (!has(self.{field}) || self.{field} == oldSelf.{field})"
+        )
+    return {"rule": rule, "message": f"spec.{field} is immutable: {why}", "fieldPath": f".{field}"}
+
+
+_NEW: Final = "create a new ModelVersion instead"
+_SPEC_RULES: Final[list[JsonValue]] = [
+    _immutable("mlRepo", f"a version cannot move to another ML repo; {_NEW}"),
+    _immutable("name", f"a version cannot move to another model; {_NEW}"),
+    _immutable("version", f"TrueFoundry cannot renumber a version; {_NEW}"),
+    _immutable("source", f"a version's files are immutable in TrueFoundry; {_NEW}"),
+    _immutable("step", f"TrueFoundry sets a version's step at creation only; {_NEW}"),
+    _immutable("runId", f"TrueFoundry sets a version's run at creation only; {_NEW}"),
+]
+
+_FRAMEWORK_FIELDS: Final = {
+    "libraryName": ("transformers",),
+    "pipelineTag": ("transformers",),
+    "baseModel": ("transformers",),
+    "modelFilepath": ("sklearn", "xgboost"),
+    "serializationFormat": ("sklearn", "xgboost"),
+    "modelSchema": ("sklearn", "xgboost"),
+}
+
+
+def _framework_rule(name: str, types: tuple[str, ...]) -> JsonValue:
+    allowed = ", ".join(f'"{t}"' for t in types)
+    return {
+        "rule": f"!has(self.{name}) || self.type in [{allowed}]",
+        "message": f"framework.{name} applies only to type {' or '.join(types)}",
+        "fieldPath": f".{name}",
+    }
+
+
+_FRAMEWORK_RULES: Final[list[JsonValue]] = [
+    *(_framework_rule(name, types) for name, types in _FRAMEWORK_FIELDS.items()),
+    {
+        "rule": (
+            "!has(self.serializationFormat) || self.serializationFormat != 'json' || self.type == 'xgboost'"
+        ),
+        "message": "framework.serializationFormat json applies only to type xgboost",
+        "fieldPath": ".serializationFormat",
+    },
+]
+
+
+class _CamelModel(BaseModel):
+    # extra="ignore": a newer CRD may carry fields an older operator does not know yet.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Source(_CamelModel):
+    """Where the version's files are. Immutable: TrueFoundry cannot change a version's files."""
+
+    type: SourceType = Field(
+        description=(
+            "truefoundry: storage managed by TrueFoundry; external: a path in the blob storage "
+            "bucket linked to the ML repo."
+        )
+    )
+    uri: str = Field(pattern=URI_PATTERN, description="s3://, gs:// or wasbs:// URI of the files.")
+
+
+class Framework(_CamelModel):
+    """The model's framework and its framework-specific fields. Managed when set."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _FRAMEWORK_RULES})
+
+    type: FrameworkType = Field(description="Framework of the model.")
+    library_name: Literal["transformers", "sentence-transformers", "diffusers"] | None = Field(
+        default=None, description="transformers only: the library that loads the model."
+    )
+    pipeline_tag: str | None = Field(
+        default=None, description="transformers only: the pipeline task, e.g. text-generation."
+    )
+    base_model: str | None = Field(default=None, description="transformers only: the base model.")
+    model_filepath: str | None = Field(
+        default=None, description="sklearn and xgboost: path of the model file within the version."
+    )
+    serialization_format: Literal["cloudpickle", "joblib", "pickle", "json"] | None = Field(
+        default=None, description="sklearn and xgboost: how the model file is serialised (json: xgboost)."
+    )
+    model_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="sklearn and xgboost: inferMethodName, inputs and outputs, as TrueFoundry expects.",
+        json_schema_extra=_PRESERVE,
+    )
+
+
+class Environment(_CamelModel):
+    """The Python environment the model needs. Managed when set."""
+
+    python_version: str | None = Field(
+        default=None, pattern=PYTHON_VERSION_PATTERN, description="Python version, e.g. 3.11."
+    )
+    pip_packages: list[str] | None = Field(
+        default=None, description="pip requirements, e.g. transformers==4.44.0."
+    )
+
+
+class TrueFoundryModelVersionSpec(_CamelModel):
+    """Desired state of one TrueFoundry model version. Unset optional fields are not managed."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _SPEC_RULES})
+
+    ml_repo: str = Field(
+        pattern=ML_REPO_PATTERN,
+        description="Name of the ML repo the model belongs to (it must exist). Immutable.",
+    )
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=MODEL_NAME_PATTERN,
+        description=(
+            "Name of the model within the ML repo; TrueFoundry creates the model with its first "
+            "version. Immutable."
+        ),
+    )
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Version number of an existing version to manage (adopt with adoptionPolicy IfExists, "
+            "or Observe). When unset, the operator creates the next version and status.version "
+            "records the number TrueFoundry assigned. Immutable once set."
+        ),
+    )
+    source: Source = Field(description="Where the version's files are. Immutable.")
+    description: str | None = Field(
+        default=None, max_length=512, description="Free-text description. Managed when set."
+    )
+    version_alias: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=VERSION_ALIAS_PATTERN,
+        description=(
+            "Alias of the version, e.g. v1.0.0 or v1-prod; starts with v and is unique within the "
+            "model. Managed when set."
+        ),
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Arbitrary nested JSON kept with the version. When set, this is the whole metadata "
+            f"except the operator's ownership key ({OWNER_METADATA_KEY}), which it adds."
+        ),
+        json_schema_extra=_PRESERVE,
+    )
+    framework: Framework | None = None
+    environment: Environment | None = None
+    step: int | None = Field(
+        default=None, ge=0, description="Training step this version comes from (default 0). Immutable."
+    )
+    run_id: str | None = Field(
+        default=None, min_length=1, description="ID of the ML repo run that produced it. Immutable."
+    )
+    deletion_policy: DeletionPolicy | None = Field(
+        default=None,
+        description=(
+            "What deleting this object does remotely: Delete removes the TrueFoundry version, "
+            "Retain keeps it and removes the ownership key from its metadata. When unset: the "
+            f"Namespace annotation {DELETION_POLICY_ANNOTATION}, else the operator's default (Delete)."
+        ),
+    )
+    management_policy: ManagementPolicy = Field(
+        default="Manage",
+        description=(
+            "Manage creates, updates and deletes the remote version. Observe only reads it and "
+            "reports drift in status; it never writes and never deletes. Observe requires version."
+        ),
+    )
+    adoption_policy: AdoptionPolicy = Field(
+        default="Never",
+        description=(
+            "What to do when spec.version names a version that this object did not create: Never "
+            "reports a conflict (reason AlreadyExists); IfExists takes it over. A version owned by "
+            "another object is never taken."
+        ),
+    )
+
+
+class TrueFoundryAtProvider(_CamelModel):
+    """Remote values as last observed in TrueFoundry (read-only mirror; never copied into spec)."""
+
+    created_at: str | None = Field(default=None, description="When TrueFoundry created the version.")
+    updated_at: str | None = Field(default=None, description="When TrueFoundry last modified it.")
+    created_by: str | None = Field(
+        default=None, description="Subject that created the version (slug, else id)."
+    )
+    model_id: str | None = Field(default=None, description="ID of the model in TrueFoundry.")
+    ml_repo_id: str | None = Field(default=None, description="ID of the ML repo in TrueFoundry.")
+    version_alias: str | None = Field(default=None, description="Alias of the version in TrueFoundry.")
+    tags: list[str] | None = Field(default=None, description="Tags of the version.")
+    metrics: list[dict[str, Any]] | None = Field(
+        default=None, description="Metrics logged for the version.", json_schema_extra=_PRESERVE
+    )
+    deployable: bool | None = Field(default=None, description="Whether TrueFoundry can deploy it.")
+
+
+class TrueFoundryModelVersionStatus(_CamelModel):
+    """Observed state, written by the operator."""
+
+    observed_generation: int | None = Field(default=None, description="metadata.generation last reconciled.")
+    id: str | None = Field(default=None, description="ID of the version in TrueFoundry.")
+    fqn: str | None = Field(
+        default=None, description="Fully qualified name, model:<tenant>/<mlRepo>/<name>:<version>."
+    )
+    version: int | None = Field(
+        default=None, description="Version number: spec.version, or the one TrueFoundry assigned."
+    )
+    at_provider: TrueFoundryAtProvider | None = Field(
+        default=None, description="Remote values as last observed in TrueFoundry."
+    )
+    drift: list[str] | None = Field(
+        default=None,
+        description="spec fields whose remote value differs and was not repaired (Observe mode or paused).",
+    )
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description=(
+            "Ready: does the remote version exist (and match)? Synced: did the last reconcile succeed?"
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+    def to_k8s(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+STATUS_KEYS: Final = tuple(
+    (info.alias or name) for name, info in TrueFoundryModelVersionStatus.model_fields.items()
+)
