@@ -79,20 +79,20 @@ def can_i(cluster: Cluster, sa: str, verb: str, resource: str, *scope: str) -> b
     return result.stdout.strip() == "yes"
 
 
+# Both registries' ModelVersions get the same grants, always (the TrueFoundry CRD always ships).
+MODELVERSIONS = ("modelversions.pai.mlops.dev", "modelversions.truefoundry.mlops.dev")
+
+
 def assert_operator_rights(cluster: Cluster, sa: str, scope: tuple[str, ...]) -> None:
     for verb, resource in [
-        ("list", "modelversions.pai.mlops.dev"),
-        ("watch", "modelversions.pai.mlops.dev"),
-        ("patch", "modelversions.pai.mlops.dev"),
-        ("patch", "modelversions.pai.mlops.dev/status"),
+        *((verb, mv) for mv in MODELVERSIONS for verb in ("list", "watch", "patch")),
+        *(("patch", f"{mv}/status") for mv in MODELVERSIONS),
         ("create", "events"),
     ]:
         assert can_i(cluster, sa, verb, resource, *scope), f"{sa} cannot {verb} {resource} {scope}"
     # Things the operator never does: a wider grant would only widen the blast radius.
     for verb, resource in [
-        ("create", "modelversions.pai.mlops.dev"),
-        ("delete", "modelversions.pai.mlops.dev"),
-        ("update", "modelversions.pai.mlops.dev"),
+        *((verb, mv) for mv in MODELVERSIONS for verb in ("create", "delete", "update")),
         ("get", "secrets"),
         ("list", "secrets"),
         ("list", "configmaps"),
@@ -176,7 +176,7 @@ def test_kubectl_apply_k_deploy_creates_everything(control_plane: Cluster, kusto
         "serviceaccount/pai-operator",
         "service/pai-operator-metrics",
     ]
-    run(control_plane, control_plane.kubectl, "get", "crd", "modelversions.pai.mlops.dev")
+    run(control_plane, control_plane.kubectl, "get", "crd", *MODELVERSIONS)
     run(
         control_plane,
         control_plane.kubectl,
@@ -196,8 +196,11 @@ def test_kubectl_apply_f_crds_works(control_plane: Cluster) -> None:
     out = run(
         control_plane, control_plane.kubectl, "apply", "-f", str(REPO / "crds"), "--dry-run=server"
     ).stdout
-    [line] = out.strip().splitlines()
-    assert line.startswith("customresourcedefinition.apiextensions.k8s.io/modelversions.pai.mlops.dev ")
+    lines = sorted(out.strip().splitlines())
+    assert [line.split()[0] for line in lines] == [
+        "customresourcedefinition.apiextensions.k8s.io/modelversions.pai.mlops.dev",
+        "customresourcedefinition.apiextensions.k8s.io/modelversions.truefoundry.mlops.dev",
+    ], out
 
 
 def test_kustomize_cluster_wide_rbac(control_plane: Cluster, kustomize_default: str) -> None:
@@ -415,6 +418,17 @@ def test_rendered_manifests_carry_no_credentials(control_plane: Cluster) -> None
         (["--set", "securityContext.capabilities.add={NET_ADMIN}"], "/securityContext/capabilities/add"),
         (["--set", "metrics.serviceMonitor.interval=often"], "/metrics/serviceMonitor/interval"),
         (["--set", "unknownKey=1"], "unknownKey"),
+        (["--set", "truefoundry.apiPrefix=/api/v2"], "/truefoundry/apiPrefix"),
+        (["--set", "truefoundry.host=myorg.truefoundry.cloud"], "/truefoundry/host"),
+        (
+            [
+                "--set",
+                "truefoundry.host=https://myorg.truefoundry.cloud",
+                "--set",
+                "truefoundry.apiKeySecret=",
+            ],
+            "/truefoundry/apiKeySecret",
+        ),
         (["--set", "health.port=8080"], "metrics.port and health.port must differ"),
     ],
     ids=lambda v: v if isinstance(v, str) else v[1].split("=")[0],

@@ -149,3 +149,28 @@ def test_tenant_roles_match_deploy_and_can_be_turned_off() -> None:
         assert role["rules"] == want["rules"]
         aggregate = {k: v for k, v in role["metadata"]["labels"].items() if k.startswith("rbac.")}
         assert aggregate == {k: v for k, v in want["metadata"]["labels"].items() if k.startswith("rbac.")}
+
+
+def test_operator_rules_grant_both_registries_alike_and_match_deploy() -> None:
+    # The chart's object rules (one helper for the ClusterRole and the per-namespace Roles) are
+    # deploy/'s namespace Role rules: PAI's and TrueFoundry's ModelVersions, always both.
+    helpers = TEMPLATES["_helpers.tpl"]
+    body = helpers.split('define "pai-operator.objectRules" -}}', 1)[1].split("{{- end }}", 1)[0]
+    rules = yaml.safe_load(body)
+    deploy = CHART.parents[1] / "deploy" / "overlays" / "single-namespace" / "role.yaml"
+    assert rules == yaml.safe_load(deploy.read_text())["rules"]
+    groups = [rule["apiGroups"] for rule in rules if rule["resources"][0].startswith("modelversions")]
+    assert groups and all(g == ["pai.mlops.dev", "truefoundry.mlops.dev"] for g in groups)
+
+
+def test_truefoundry_values() -> None:
+    tfy = VALUES["truefoundry"]
+    assert tfy == {"host": "", "apiPrefix": "/api/svc/v1", "apiKeySecret": "pai-operator-truefoundry"}
+    # The key reaches the pod only through the kubelet (secretKeyRef), only when the controller is on.
+    deployment = TEMPLATES["deployment.yaml"]
+    block = deployment.split("{{- if .Values.truefoundry.host }}", 1)[1].split("{{- end }}", 1)[0]
+    assert "- name: TFY_API_KEY" in block
+    assert "name: {{ .Values.truefoundry.apiKeySecret }}" in block
+    assert "key: TFY_API_KEY" in block
+    schema = SCHEMA["properties"]["truefoundry"]
+    assert schema["then"] == {"properties": {"apiKeySecret": {"minLength": 1}}}

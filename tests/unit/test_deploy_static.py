@@ -13,10 +13,16 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 OPERATOR_VERBS = {
     ("pai.mlops.dev", "modelversions"): {"list", "watch", "patch"},
     ("pai.mlops.dev", "modelversions/status"): {"patch"},
+    ("truefoundry.mlops.dev", "modelversions"): {"list", "watch", "patch"},
+    ("truefoundry.mlops.dev", "modelversions/status"): {"patch"},
     ("", "events"): {"create"},
     ("", "namespaces"): {"get"},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
 }
+
+
+GROUPS = ("pai.mlops.dev", "truefoundry.mlops.dev")
+MODELVERSION_CRDS = [f"{group}_modelversions.yaml" for group in GROUPS]
 
 
 def _docs(path: Path) -> list[dict[str, Any]]:
@@ -214,13 +220,13 @@ def test_kubectl_apply_f_crds_sees_only_kubernetes_objects() -> None:
     fail. kustomize also recognises a file named `Kustomization`, which kubectl skips."""
     crds = DEPLOY.parent / "crds"
     applied = [p for p in sorted(crds.iterdir()) if p.suffix in {".yaml", ".yml", ".json"}]
-    assert [p.name for p in applied] == ["pai.mlops.dev_modelversions.yaml"]
+    assert [p.name for p in applied] == MODELVERSION_CRDS
     for path in applied:
         for doc in yaml.safe_load_all(path.read_text()):
             assert doc["apiVersion"] == "apiextensions.k8s.io/v1"
             assert doc["kind"] == "CustomResourceDefinition"
     kustomization = yaml.safe_load((crds / "Kustomization").read_text())
-    assert kustomization["resources"] == ["pai.mlops.dev_modelversions.yaml"]
+    assert kustomization["resources"] == MODELVERSION_CRDS
 
 
 AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
@@ -236,7 +242,7 @@ def test_tenant_roles_aggregate_into_the_built_in_roles() -> None:
     assert labels["pai-operator-modelversion-editor"] == {AGGREGATE + "edit", AGGREGATE + "admin"}
     for role in roles.values():
         for rule in role["rules"]:
-            assert rule["apiGroups"] == ["pai.mlops.dev"]
+            assert rule["apiGroups"] == list(GROUPS)
             assert "*" not in rule["verbs"]
             # Status is the operator's: people read it, never write it.
             if rule["resources"] == ["modelversions/status"]:
@@ -248,3 +254,28 @@ def test_tenant_roles_aggregate_into_the_built_in_roles() -> None:
 def test_tenant_roles_are_installed_by_the_default_kustomization() -> None:
     top = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     assert "rbac/tenant" in top["resources"]
+
+
+def _grants(roles: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    granted: dict[tuple[str, str], set[str]] = {}
+    for role in roles:
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    granted.setdefault((group, resource), set()).update(rule["verbs"])
+    return granted
+
+
+@pytest.mark.parametrize("kind_dir", ["cluster-wide", "single-namespace", "tenant"])
+def test_both_registries_get_the_same_grants(kind_dir: str) -> None:
+    """The TrueFoundry ModelVersions are always granted exactly what PAI's are (operator and
+    tenant roles): the CRD always ships, whether or not --truefoundry-host turns its controller on."""
+    roles = [
+        d
+        for p, d in _all_manifests()
+        if d.get("kind") in {"Role", "ClusterRole"} and p.parent.name == kind_dir
+    ]
+    granted = _grants(roles)
+    for resource in ("modelversions", "modelversions/status"):
+        assert granted[("pai.mlops.dev", resource)], resource
+        assert granted[("truefoundry.mlops.dev", resource)] == granted[("pai.mlops.dev", resource)], resource

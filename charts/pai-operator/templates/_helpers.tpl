@@ -48,16 +48,17 @@ app.kubernetes.io/part-of: pai-model-operator
 
 {{/* The verbs pai-operator uses on its own objects; shared by the ClusterRole and the per-namespace Roles. */}}
 {{- define "pai-operator.objectRules" -}}
-# kopf lists then watches ModelVersions.
-- apiGroups: ["pai.mlops.dev"]
+# Both registries' ModelVersions, always (the TrueFoundry CRD always ships; truefoundry.host only
+# turns its controller on). kopf lists then watches ModelVersions.
+- apiGroups: ["pai.mlops.dev", "truefoundry.mlops.dev"]
   resources: ["modelversions"]
   verbs: ["list", "watch"]
 # Finalizer and pai.mlops.dev/* annotations (kopf progress, diff-base) are merge patches.
-- apiGroups: ["pai.mlops.dev"]
+- apiGroups: ["pai.mlops.dev", "truefoundry.mlops.dev"]
   resources: ["modelversions"]
   verbs: ["patch"]
 # Conditions, atProvider and observedGeneration go through the status subresource.
-- apiGroups: ["pai.mlops.dev"]
+- apiGroups: ["pai.mlops.dev", "truefoundry.mlops.dev"]
   resources: ["modelversions/status"]
   verbs: ["patch"]
 # kopf posts core/v1 Events next to the objects.
