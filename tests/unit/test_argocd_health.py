@@ -12,9 +12,12 @@ from lupa import lua51
 
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "deploy" / "argocd"
-CHECK_DIR = ARGOCD / "resource_customizations" / "pai.mlops.dev" / "ModelVersion"
+CUSTOMIZATIONS = ARGOCD / "resource_customizations"
+CHECK_DIR = CUSTOMIZATIONS / "pai.mlops.dev" / "ModelVersion"
+TFY_CHECK_DIR = CUSTOMIZATIONS / "truefoundry.mlops.dev" / "ModelVersion"
 HEALTH_LUA = (CHECK_DIR / "health.lua").read_text()
 CASES: list[dict[str, Any]] = yaml.safe_load((CHECK_DIR / "health_test.yaml").read_text())["tests"]
+TFY_CASES: list[dict[str, Any]] = yaml.safe_load((TFY_CHECK_DIR / "health_test.yaml").read_text())["tests"]
 
 
 def _to_lua(runtime: Any, value: Any) -> Any:
@@ -40,9 +43,26 @@ def test_health_case(case: dict[str, Any]) -> None:
     assert run_health(HEALTH_LUA, obj) == case["healthStatus"]
 
 
-def test_every_testdata_file_is_a_case() -> None:
-    used = {Path(c["inputPath"]).name for c in CASES}
-    assert used == {p.name for p in (CHECK_DIR / "testdata").glob("*.yaml")}
+@pytest.mark.parametrize("case", TFY_CASES, ids=[Path(c["inputPath"]).stem for c in TFY_CASES])
+def test_truefoundry_health_case(case: dict[str, Any]) -> None:
+    obj = yaml.safe_load((TFY_CHECK_DIR / case["inputPath"]).read_text())
+    assert obj["apiVersion"] == "truefoundry.mlops.dev/v1alpha1"
+    assert run_health(HEALTH_LUA, obj) == case["healthStatus"]
+
+
+def test_truefoundry_reuses_the_pai_script() -> None:
+    # One script for both kinds: the TrueFoundry directory links to it instead of copying it.
+    link = TFY_CHECK_DIR / "health.lua"
+    assert link.is_symlink()
+    assert link.resolve() == (CHECK_DIR / "health.lua").resolve()
+
+
+@pytest.mark.parametrize(
+    ("check_dir", "cases"), [(CHECK_DIR, CASES), (TFY_CHECK_DIR, TFY_CASES)], ids=["pai", "tfy"]
+)
+def test_every_testdata_file_is_a_case(check_dir: Path, cases: list[dict[str, Any]]) -> None:
+    used = {Path(c["inputPath"]).name for c in cases}
+    assert used == {p.name for p in (check_dir / "testdata").glob("*.yaml")}
 
 
 def test_every_argocd_status_is_covered() -> None:
@@ -91,6 +111,11 @@ def test_argocd_cm_snippet_embeds_the_same_lua() -> None:
     assert snippet["kind"] == "ConfigMap"
     assert snippet["metadata"]["name"] == "argocd-cm"
     assert snippet["data"]["resource.customizations.health.pai.mlops.dev_ModelVersion"] == HEALTH_LUA
+    assert snippet["data"]["resource.customizations.health.truefoundry.mlops.dev_ModelVersion"] == HEALTH_LUA
+    # ...through a YAML alias, so the ConfigMap snippet holds the script once.
+    text = (ARGOCD / "argocd-cm-patch.yaml").read_text()
+    assert text.count("local terminal = {") == 1
+    assert "truefoundry.mlops.dev_ModelVersion: *modelversion-health" in text
 
 
 def test_argocd_cm_application_health_restores_child_app_health() -> None:

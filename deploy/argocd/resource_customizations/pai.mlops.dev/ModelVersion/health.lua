@@ -1,10 +1,19 @@
--- Argo CD health for pai.mlops.dev/ModelVersion (Lua 5.1, as embedded by Argo CD).
+-- Argo CD health for pai.mlops.dev/ModelVersion and truefoundry.mlops.dev/ModelVersion (Lua 5.1,
+-- as embedded by Argo CD): one script, since pai-operator's engine writes the same conditions for
+-- both registries. The object's API group names the registry and its pause annotation.
 -- Conditions written by pai-operator:
 --   Ready:  Available | Creating | Deleting | Unavailable
 --   Synced: ReconcileSuccess | ReconcileError | ReconcilePaused | DeletionBlocked | <terminal reason>
--- Terminal reasons need a human (fix the spec or the PAI side); retries cannot succeed, so Argo CD
+-- Terminal reasons need a human (fix the spec or the registry side); retries cannot succeed, so Argo CD
 -- must stop waiting and show Degraded. Anything else is transient and stays Progressing.
 local hs = {}
+
+local group = string.match(obj.apiVersion or "", "^([^/]+)/") or "pai.mlops.dev"
+local registry = "PAI"
+if group == "truefoundry.mlops.dev" then
+  registry = "TrueFoundry"
+end
+local paused = group .. "/paused"
 
 local terminal = {
   InvalidSpec = true,
@@ -39,21 +48,21 @@ local conditions = status.conditions or {}
 local ready = condition(conditions, "Ready")
 local synced = condition(conditions, "Synced")
 
--- Deletion wins over everything: the finalizer is removing the version in PAI (pausing does not stop it).
+-- Deletion wins over everything: the finalizer is removing the remote version (pausing does not stop it).
 if metadata.deletionTimestamp ~= nil or (ready ~= nil and ready.status == "False" and ready.reason == "Deleting") then
   hs.status = "Progressing"
   if synced ~= nil and synced.reason == "DeletionBlocked" then
     -- Still Progressing (the finalizer keeps retrying), but say why it is stuck.
     hs.message = "DeletionBlocked: " .. describe(synced, "waiting for the remote version")
   else
-    hs.message = describe(ready ~= nil and ready.reason == "Deleting" and ready or nil, "Deleting the model version in PAI")
+    hs.message = describe(ready ~= nil and ready.reason == "Deleting" and ready or nil, "Deleting the model version in " .. registry)
   end
   return hs
 end
 
-if annotations["pai.mlops.dev/paused"] == "true" or (synced ~= nil and synced.reason == "ReconcilePaused") then
+if annotations[paused] == "true" or (synced ~= nil and synced.reason == "ReconcilePaused") then
   hs.status = "Suspended"
-  hs.message = "Reconciliation is paused (pai.mlops.dev/paused)"
+  hs.message = "Reconciliation is paused (" .. paused .. ")"
   return hs
 end
 
@@ -77,13 +86,13 @@ end
 
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
-  hs.message = describe(ready, "Model version is available in PAI")
+  hs.message = describe(ready, "Model version is available in " .. registry)
   return hs
 end
 
 if ready ~= nil and ready.status == "False" and ready.reason == "Unavailable" then
   hs.status = "Degraded"
-  hs.message = describe(ready, "Model version is unavailable in PAI")
+  hs.message = describe(ready, "Model version is unavailable in " .. registry)
   return hs
 end
 
@@ -91,6 +100,6 @@ hs.status = "Progressing"
 if synced ~= nil and synced.status == "False" then
   hs.message = describe(synced, "Retrying")
 else
-  hs.message = describe(ready, "Creating the model version in PAI")
+  hs.message = describe(ready, "Creating the model version in " .. registry)
 end
 return hs

@@ -1,0 +1,1 @@
+../../pai.mlops.dev/ModelVersion/health.lua
