@@ -197,3 +197,14 @@ def test_printer_columns_and_names(
     assert lines[1].split()[:7] == ["cols", "team-repo", spec["name"], "7", "v7", "True", "True"]
     out = control_plane.kubectl_run("-n", namespace, "get", "mlops", "-o", "name").stdout
     assert "modelversion.truefoundry.mlops.dev/cols" in out.split(), out
+
+
+def test_samples_are_accepted(control_plane: Cluster, tfy_crd: str, namespace: str) -> None:
+    samples = REPO_ROOT / "samples" / "truefoundry"
+    out = control_plane.kubectl_run("-n", namespace, "apply", "--dry-run=server", "-f", str(samples)).stdout
+    assert sorted(out.split()) == sorted(
+        [
+            "modelversion.truefoundry.mlops.dev/churn-classifier-1", "created", "(server", "dry", "run)",
+            "modelversion.truefoundry.mlops.dev/churn-classifier-next", "created", "(server", "dry", "run)",
+        ]
+    ), out  # fmt: skip

@@ -310,3 +310,21 @@ def test_tfy_immutability_rules_name_the_field(field: str) -> None:
     assert rule["reason"] == "FieldValueForbidden"
     assert rule["message"].startswith(f"spec.{field} is immutable: ")
     assert "oldSelf" in rule["rule"]
+
+
+SAMPLES = sorted((ROOT / "samples" / "truefoundry").glob("*.yaml"))
+
+
+def test_truefoundry_samples_create_and_adopt() -> None:
+    # The API server's view of them is tests/integration/test_tfy_crd_behaviour.py (dry run).
+    assert len(SAMPLES) == 2
+    specs = {}
+    for path in SAMPLES:
+        doc = yaml.safe_load(path.read_text())
+        assert doc["apiVersion"] == "truefoundry.mlops.dev/v1alpha1"
+        assert doc["kind"] == "ModelVersion"
+        specs[path.name] = tfy_spec.TrueFoundryModelVersionSpec.model_validate(doc["spec"])
+    creating = [s for s in specs.values() if s.version is None]
+    adopting = [s for s in specs.values() if s.version == 1 and s.adoption_policy == "IfExists"]
+    assert len(creating) == 1
+    assert len(adopting) == 1
