@@ -276,6 +276,28 @@ def test_kustomize_rrsa_component_renders_without_access_keys(control_plane: Clu
     assert token["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "sts.aliyuncs.com"
 
 
+def test_kustomize_truefoundry_component_adds_host_and_key(control_plane: Cluster, tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [os.path.relpath(REPO / "deploy", tmp_path)],
+                "components": [os.path.relpath(REPO / "deploy" / "components" / "truefoundry", tmp_path)],
+            }
+        )
+    )
+    rendered = docs(run(control_plane, control_plane.kubectl, "kustomize", str(tmp_path)).stdout)
+    (deployment,) = [d for d in rendered if d["kind"] == "Deployment"]
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PAI_OPERATOR_TRUEFOUNDRY_HOST"]["value"].startswith("https://")
+    assert env["TFY_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "pai-operator-truefoundry",
+        "key": "TFY_API_KEY",
+    }
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in env  # PAI stays as it was
+    crds = {d["metadata"]["name"] for d in rendered if d["kind"] == "CustomResourceDefinition"}
+    assert crds == {"modelversions.pai.mlops.dev", "modelversions.truefoundry.mlops.dev"}
+
+
 # --- Helm ----------------------------------------------------------------------------------------
 
 

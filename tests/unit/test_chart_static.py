@@ -160,7 +160,8 @@ def test_operator_rules_grant_both_registries_alike_and_match_deploy() -> None:
     deploy = CHART.parents[1] / "deploy" / "overlays" / "single-namespace" / "role.yaml"
     assert rules == yaml.safe_load(deploy.read_text())["rules"]
     groups = [rule["apiGroups"] for rule in rules if rule["resources"][0].startswith("modelversions")]
-    assert groups and all(g == ["pai.mlops.dev", "truefoundry.mlops.dev"] for g in groups)
+    assert groups
+    assert all(g == ["pai.mlops.dev", "truefoundry.mlops.dev"] for g in groups)
 
 
 def test_truefoundry_values() -> None:

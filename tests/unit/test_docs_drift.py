@@ -110,3 +110,22 @@ def test_files_named_in_code_and_scripts_exist() -> None:
             if not exists:
                 missing.append(f"{source}:{text[: match.start()].count(chr(10)) + 1}: {ref}")
     assert missing == [], "\n".join(missing)
+
+
+def test_readme_truefoundry_table_lists_every_spec_field() -> None:
+    from pai_operator.truefoundry.spec import Environment, Framework, Source, TrueFoundryModelVersionSpec
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## TrueFoundry\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    listed = [re.match(r"\| `(\w+)`", row).group(1) for row in rows]  # type: ignore[union-attr]
+    assert listed == [info.alias for info in TrueFoundryModelVersionSpec.model_fields.values()]
+    # Nested fields are named in their parent's row.
+    for parent, model in (("source", Source), ("framework", Framework), ("environment", Environment)):
+        (row,) = [r for r in rows if r.startswith(f"| `{parent}`")]
+        for info in model.model_fields.values():
+            assert f"`{info.alias}`" in row, (parent, info.alias)
+    facts = ("truefoundry.mlops.dev/owner", "truefoundry.mlops.dev/paused", "truefoundry.apiKeySecret",
+             "truefoundry.host", "make docs", "TFY_API_KEY", "deploy/components/truefoundry")  # fmt: skip
+    for fact in facts:
+        assert fact in section, fact
