@@ -66,40 +66,49 @@ def test_create_sends_no_version_and_marks_the_metadata() -> None:
     p = plan(spec(description="d", metadata={"a": 1}))
     assert p.action is Action.CREATE
     (call,) = p.calls
-    assert isinstance(call, Apply) and call.creates
+    assert isinstance(call, Apply)
+    assert call.creates
     wire = call.manifest.to_wire()
     assert "version" not in wire
     assert wire["metadata"] == {"a": 1, OWNER_METADATA_KEY: {"uid": UID, "ref": "ns/obj"}}
-    assert wire["description"] == "d" and wire["step"] == 0
+    assert wire["description"] == "d"
+    assert wire["step"] == 0
 
 
 def test_a_fixed_version_that_does_not_exist_is_never_created() -> None:
     p = plan(spec(version=3), observed=None, owned=[])
-    assert p.action is Action.BLOCKED and not p.calls
+    assert p.action is Action.BLOCKED
+    assert not p.calls
     assert p.reason is Reason.CONFLICT
     assert "remove spec.version" in p.message
 
 
 def test_a_lost_create_is_found_by_its_mark_not_created_again() -> None:
     p = plan(spec(), owned=[remote(4)])
-    assert p.action is Action.IN_SYNC and not p.calls
+    assert p.action is Action.IN_SYNC
+    assert not p.calls
     assert p.version_name == "4"
 
 
 def test_two_marked_versions_are_a_conflict_not_a_guess() -> None:
     p = plan(spec(), owned=[remote(2), remote(3)])
-    assert p.action is Action.BLOCKED and p.reason is Reason.CONFLICT
-    assert "model repo-a/m1" in p.message and "2, 3" in p.message
+    assert p.action is Action.BLOCKED
+    assert p.reason is Reason.CONFLICT
+    assert "model repo-a/m1" in p.message
+    assert "2, 3" in p.message
 
 
 def test_update_lays_the_spec_over_the_remote_manifest() -> None:
     current = remote(2, description="old", version_alias="v1", environment={"python_version": "3.10"})
-    p = plan(spec(description="new", environment={"pipPackages": ["x==1"]}), observed=current, recorded_key="2")
+    p = plan(
+        spec(description="new", environment={"pipPackages": ["x==1"]}), observed=current, recorded_key="2"
+    )
     assert p.action is Action.UPDATE
     assert p.drift == ["description", "environment"]
     (call,) = p.calls
     wire = call.manifest.to_wire()
-    assert wire["version"] == 2 and not call.creates
+    assert wire["version"] == 2
+    assert not call.creates
     assert wire["description"] == "new"
     assert wire["version_alias"] == "v1"  # unset in spec: kept as it is remotely
     assert wire["environment"] == {"python_version": "3.10", "pip_packages": ["x==1"]}
@@ -109,14 +118,17 @@ def test_update_lays_the_spec_over_the_remote_manifest() -> None:
 def test_in_sync_makes_no_call() -> None:
     current = remote(2, description="d", metadata={"a": 1})
     p = plan(spec(description="d", metadata={"a": 1}), observed=current, recorded_key="2")
-    assert p.action is Action.IN_SYNC and not p.calls and p.drift == []
+    assert p.action is Action.IN_SYNC
+    assert not p.calls
+    assert p.drift == []
 
 
 def test_source_change_is_immutable() -> None:
     current = remote(2)
     s = spec(source={"type": "external", "uri": "s3://b/other"})
     p = plan(s, observed=current, recorded_key="2")
-    assert p.action is Action.BLOCKED and p.reason is Reason.IMMUTABLE_FIELD_MISMATCH
+    assert p.action is Action.BLOCKED
+    assert p.reason is Reason.IMMUTABLE_FIELD_MISMATCH
     assert "TrueFoundry cannot change" in p.message
 
 
@@ -128,7 +140,8 @@ def test_adoption_of_an_unmarked_version(policies: Policies, action: Action, rea
     p = plan(spec(version=1), policies, observed=remote(1, owner=None))
     assert p.action is action
     if reason:
-        assert p.reason is reason and "choose another version" in p.message
+        assert p.reason is reason
+        assert "choose another version" in p.message
     else:
         (call,) = p.calls
         assert call.manifest.to_wire()["metadata"][OWNER_METADATA_KEY] == {"uid": UID, "ref": "ns/obj"}
@@ -136,15 +149,20 @@ def test_adoption_of_an_unmarked_version(policies: Policies, action: Action, rea
 
 def test_a_version_of_another_live_object_is_never_touched() -> None:
     p = plan(spec(version=1), ADOPT, observed=remote(1, owner=Owner("other", "ns/other")))
-    assert p.action is Action.BLOCKED and p.reason is Reason.CONFLICT and not p.calls
+    assert p.action is Action.BLOCKED
+    assert p.reason is Reason.CONFLICT
+    assert not p.calls
 
 
 def test_observe_and_pause_never_write() -> None:
     current = remote(1, description="old")
     observed = plan(spec(version=1, description="new"), OBSERVE, observed=current)
-    assert observed.action is Action.OBSERVE and not observed.calls and observed.drift == ["description"]
+    assert observed.action is Action.OBSERVE
+    assert not observed.calls
+    assert observed.drift == ["description"]
     paused = plan(spec(version=1, description="new"), PAUSED, observed=current)
-    assert paused.action is Action.PAUSED and not paused.calls
+    assert paused.action is Action.PAUSED
+    assert not paused.calls
 
 
 def test_delete_and_retain() -> None:
@@ -153,9 +171,11 @@ def test_delete_and_retain() -> None:
     assert gone.action is DeletionAction.DELETE
     assert gone.calls == (Delete("id-2", "2"),)
     kept = plan_deletion(PLANNER, spec(), owner=OWNER, policies=RETAIN, observed=current, owned=None)
-    assert kept.action is DeletionAction.RELEASE and kept.best_effort
+    assert kept.action is DeletionAction.RELEASE
+    assert kept.best_effort
     (release,) = kept.calls
     assert release.manifest.to_wire()["metadata"] == {"a": 1}  # the mark removed, the rest kept
     other = remote(2, owner=Owner("other", "ns/other"))
     left = plan_deletion(PLANNER, spec(), owner=OWNER, policies=MANAGE, observed=other, owned=None)
-    assert left.action is DeletionAction.NOTHING and not left.calls
+    assert left.action is DeletionAction.NOTHING
+    assert not left.calls
