@@ -10,18 +10,45 @@ import pytest
 import yaml
 
 from pai_operator import spec
-from pai_operator.crd import CRD_FILENAME, build_crd, render_crd_yaml, to_structural
+from pai_operator.crd import (
+    CRD_FILENAME,
+    PAI,
+    RESOURCES,
+    TRUEFOUNDRY,
+    CrdResource,
+    build_crd,
+    render_crd_yaml,
+    to_structural,
+)
+from pai_operator.truefoundry import spec as tfy_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-GENERATED = [ROOT / "crds" / CRD_FILENAME, ROOT / "charts" / "pai-operator" / "crds" / CRD_FILENAME]
+DIRECTORIES = [ROOT / "crds", ROOT / "charts" / "pai-operator" / "crds"]
+GENERATED = [(directory / r.filename, r) for r in RESOURCES for directory in DIRECTORIES]
 
 
-@pytest.mark.parametrize("path", GENERATED, ids=lambda p: str(p.relative_to(ROOT)))
-def test_generated_crd_is_fresh(path: Path) -> None:
+@pytest.mark.parametrize(("path", "resource"), GENERATED, ids=lambda p: getattr(p, "name", ""))
+def test_generated_crd_is_fresh(path: Path, resource: CrdResource) -> None:
     assert path.exists(), f"{path.relative_to(ROOT)} is missing: run `make crds`"
-    assert path.read_text(encoding="utf-8") == render_crd_yaml(), (
+    assert path.read_text(encoding="utf-8") == render_crd_yaml(resource), (
         f"{path.relative_to(ROOT)} is stale (spec.py changed?): run `make crds` and commit the result"
     )
+
+
+@pytest.mark.parametrize("directory", DIRECTORIES, ids=lambda d: str(d.relative_to(ROOT)))
+def test_nothing_but_the_generated_crds_is_shipped(directory: Path) -> None:
+    # A CRD dropped from RESOURCES must not linger in crds/ or the chart.
+    assert sorted(p.name for p in directory.glob("*.yaml")) == sorted(r.filename for r in RESOURCES)
+
+
+def test_crds_kustomization_lists_every_crd() -> None:
+    kustomization = yaml.safe_load((ROOT / "crds" / "Kustomization").read_text())
+    assert kustomization["resources"] == [r.filename for r in RESOURCES]
+
+
+def test_pai_names_are_kept() -> None:
+    assert CRD_FILENAME == "pai.mlops.dev_modelversions.yaml"
+    assert build_crd() == build_crd(PAI)
 
 
 def test_render_is_deterministic_and_marked_generated() -> None:
@@ -207,3 +234,79 @@ def test_to_structural_inlines_refs_and_collapses_nullable() -> None:
             "inner": {"type": "object", "description": "d", "properties": {"a": {"type": "string"}}}
         },
     }
+
+
+# --- the TrueFoundry CRD ---------------------------------------------------------------------------
+
+
+def _tfy_version() -> dict[str, Any]:
+    (version,) = build_crd(TRUEFOUNDRY)["spec"]["versions"]
+    assert isinstance(version, dict)
+    return version
+
+
+def _tfy_schema() -> dict[str, Any]:
+    schema = _tfy_version()["schema"]["openAPIV3Schema"]
+    assert isinstance(schema, dict)
+    return schema
+
+
+def test_tfy_names_scope_and_subresources() -> None:
+    crd = build_crd(TRUEFOUNDRY)
+    assert crd["metadata"]["name"] == "modelversions.truefoundry.mlops.dev"
+    assert crd["spec"]["group"] == "truefoundry.mlops.dev"
+    assert crd["spec"]["scope"] == "Namespaced"
+    names = crd["spec"]["names"]
+    assert (names["kind"], names["listKind"], names["plural"], names["singular"]) == (
+        "ModelVersion", "ModelVersionList", "modelversions", "modelversion",
+    )  # fmt: skip
+    assert names["shortNames"] == ["tfmv"]
+    assert names["categories"] == ["mlops"]
+    version = _tfy_version()
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    assert version["subresources"] == {"status": {}}
+
+
+def test_tfy_printer_columns() -> None:
+    columns = {c["name"]: c for c in _tfy_version()["additionalPrinterColumns"]}
+    assert list(columns) == ["ML Repo", "Model", "Version", "Alias", "Ready", "Synced", "Age"]
+    assert columns["ML Repo"]["jsonPath"] == ".spec.mlRepo"
+    assert columns["Model"]["jsonPath"] == ".spec.name"
+    assert columns["Version"] == {**columns["Version"], "jsonPath": ".status.version", "type": "integer"}
+    assert columns["Alias"]["jsonPath"] == ".status.atProvider.versionAlias"
+    assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
+    assert columns["Age"]["type"] == "date"
+
+
+def test_tfy_schema_is_structural_and_explained() -> None:
+    forbidden = {"$ref", "$defs", "anyOf", "oneOf", "allOf", "title", "nullable"}
+    nodes = list(_walk(_tfy_schema()))
+    for path, node in nodes:
+        assert not forbidden & node.keys(), f"{path or '<root>'} has {forbidden & node.keys()}"
+        assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), f"{path} has no type"
+        assert node.get("default", "") is not None, f"{path} has a null default"
+    properties = [(p, n) for p, n in nodes if p and not p.endswith(("{}", "[]"))]
+    missing = [path for path, node in properties if not node.get("description")]
+    assert missing == [".metadata"]
+    assert _tfy_schema()["properties"]["metadata"] == {"type": "object"}
+
+
+def test_tfy_spec_fields_follow_the_model() -> None:
+    spec_schema = _tfy_schema()["properties"]["spec"]
+    expected = [info.alias for info in tfy_spec.TrueFoundryModelVersionSpec.model_fields.values()]
+    assert list(spec_schema["properties"]) == expected
+    assert spec_schema["required"] == ["mlRepo", "name", "source"]
+    props = spec_schema["properties"]
+    assert props["versionAlias"]["pattern"] == r"^v[a-zA-Z0-9.-]*([a-zA-Z0-9]+)$"
+    assert props["metadata"]["x-kubernetes-preserve-unknown-fields"] is True
+    assert props["framework"]["properties"]["modelSchema"]["x-kubernetes-preserve-unknown-fields"] is True
+    assert set(_tfy_schema()["properties"]["status"]["properties"]) == set(tfy_spec.STATUS_KEYS)
+
+
+@pytest.mark.parametrize("field", ["mlRepo", "name", "version", "source", "step", "runId"])
+def test_tfy_immutability_rules_name_the_field(field: str) -> None:
+    rules = {r["fieldPath"]: r for r in _tfy_schema()["properties"]["spec"]["x-kubernetes-validations"]}
+    rule = rules[f".{field}"]
+    assert rule["reason"] == "FieldValueForbidden"
+    assert rule["message"].startswith(f"spec.{field} is immutable: ")
+    assert "oldSelf" in rule["rule"]

@@ -97,8 +97,11 @@ def _features(node: Any) -> Iterator[str]:
             yield from _features(item)
 
 
-def test_crd_uses_nothing_newer_than_the_minimum() -> None:
-    crd = yaml.safe_load((REPO / "crds" / "pai.mlops.dev_modelversions.yaml").read_text())
+@pytest.mark.parametrize(
+    "filename", ["pai.mlops.dev_modelversions.yaml", "truefoundry.mlops.dev_modelversions.yaml"]
+)
+def test_crd_uses_nothing_newer_than_the_minimum(filename: str) -> None:
+    crd = yaml.safe_load((REPO / "crds" / filename).read_text())
     used = set(_features(crd))
     assert {"x-kubernetes-validations", "reason", "fieldPath"} <= used  # the walker does see them
     _, minimum, _ = release("KUBERNETES_MIN_VERSION")

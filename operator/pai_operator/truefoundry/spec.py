@@ -68,7 +68,13 @@ def _immutable(field: str, why: str) -> JsonValue:
             f"has(self.{field}) == has(oldSelf.{field}) "
             f"&& (!has(self.{field}) || self.{field} == oldSelf.{field})"
         )
-    return {"rule": rule, "message": f"spec.{field} is immutable: {why}", "fieldPath": f".{field}"}
+    # reason: clients (and Argo CD) see "spec.<field>: Forbidden", as for PAI's rules.
+    return {
+        "rule": rule,
+        "message": f"spec.{field} is immutable: {why}",
+        "fieldPath": f".{field}",
+        "reason": "FieldValueForbidden",
+    }
 
 
 _NEW: Final = "create a new ModelVersion instead"
