@@ -7,7 +7,7 @@ TrueFoundry has no error codes to speak of, so the status decides:
     401, 403                                        AuthError
     404 with the service's error body               NotFoundError
     404 without one, or FastAPI's route miss        InvalidRequestError
-    409                                             ConflictError
+    409, or 400 saying a unique name is in use      ConflictError
     408, 429                                        ThrottledError (retry_after from the headers)
     5xx with a retry-after header                   ThrottledError (the server asked for a pause)
     5xx                                             ServerError
@@ -45,6 +45,12 @@ Body = bytes | str | Mapping[str, object] | None
 
 _ROUTE_MISS = {"detail": "Not Found"}
 
+IN_USE_CODES = frozenset({"VERSION_ALIAS_IN_USE", "TAG_IN_USE"})
+"""400 codes for "another version of the model holds this alias/tag" (the emulator's; the
+service's are not public). Not the spec's fault: the holder may be releasing it in the same
+apply (an alias moved between two objects), so it is a conflict, retried with backoff, rather
+than an invalid request looked at again only at the resync pace."""
+
 
 def classify(
     status: int,
@@ -76,7 +82,7 @@ def classify(
         said_by_service = "statusCode" in fields or _message(fields) is not None
         service_said_so = said_by_service and dict(fields) != _ROUTE_MISS
         return make(NotFoundError if service_said_so else InvalidRequestError)
-    if status == 409:
+    if status == 409 or (status == 400 and code_text in IN_USE_CODES):
         return make(ConflictError)
     retry_after = retry_after_seconds(lowered, now=now)
     if status in (408, 429) or (status >= 500 and retry_after is not None):

@@ -163,3 +163,11 @@ def test_retry_after_reads_any_header_case_and_uses_the_wall_clock_by_default() 
     far = retry_after_seconds({"x-ratelimit-reset": str(2**40)})
     assert far is not None
     assert far > 0
+
+
+def test_an_alias_or_tag_in_use_is_a_conflict_retried_soon_not_an_invalid_spec() -> None:
+    for code in ("VERSION_ALIAS_IN_USE", "TAG_IN_USE"):
+        error = classify(400, {"statusCode": 400, "message": "in use", "code": code})
+        assert isinstance(error, ConflictError), code
+    other = classify(400, {"statusCode": 400, "message": "bad", "code": "IMMUTABLE_FIELD"})
+    assert isinstance(other, InvalidRequestError)

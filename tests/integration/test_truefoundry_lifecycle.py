@@ -1,0 +1,484 @@
+"""TrueFoundry ModelVersions end to end: the real kube-apiserver, `tfy-emulator` as a process and
+the operator as a process with `PAI_OPERATOR_TRUEFOUNDRY_HOST` set. Remote changes made "by hand"
+(drift, versions to adopt or observe) go through the official `truefoundry_sdk`, an outside client.
+
+One emulator, one operator and one namespace serve the whole module (starting them is most of
+the cost); every test uses a model name of its own and deletes its objects again, so journals
+and version lists never mix between tests."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from truefoundry_sdk import ExternalBlobStorageSource, ModelManifest, TrueFoundry
+
+from pai_operator.crd import to_structural
+from pai_operator.truefoundry import spec as tfy
+from tests.integration.conftest import CRD_FILE as PAI_CRD_FILE
+from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess
+from tests.support.kube import Cluster, unique_name
+from tests.support.operator import OperatorProcess, wait_for
+from tests.support.tfy_emulator import TfyAdminClient, TfyAdminError, TfyEmulatorProcess
+
+pytestmark = pytest.mark.integration
+
+API_KEY = "tfy-lifecycle-key"
+REPO = "repo-lifecycle"
+URI = "s3://bucket/models/m/"
+OWNER_KEY = tfy.OWNER_METADATA_KEY
+RESYNC = 3.0
+CRD_NAME = f"{tfy.PLURAL}.{tfy.GROUP}"
+
+
+def truefoundry_crd() -> dict[str, Any]:
+    """The TrueFoundry CRD built from the pydantic models, like `pai_operator.crd` builds PAI's.
+    Kept here until the generated file exists (then: apply that file instead)."""
+    spec_schema = to_structural(tfy.TrueFoundryModelVersionSpec.model_json_schema(by_alias=True))
+    status_schema = to_structural(tfy.TrueFoundryModelVersionStatus.model_json_schema(by_alias=True))
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": CRD_NAME},
+        "spec": {
+            "group": tfy.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": tfy.KIND,
+                "listKind": f"{tfy.KIND}List",
+                "plural": tfy.PLURAL,
+                "singular": tfy.SINGULAR,
+                "shortNames": list(tfy.SHORT_NAMES),
+                "categories": list(tfy.CATEGORIES),
+            },
+            "versions": [
+                {
+                    "name": tfy.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": status_schema,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _install_crd(cluster: Cluster, path: Path, name: str) -> None:
+    cluster.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    cluster.kubectl_run("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+
+
+@pytest.fixture(scope="module")
+def crds(control_plane: Cluster, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Both CRDs: the operator always runs its PAI controller, whose watch needs PAI's."""
+    _install_crd(control_plane, PAI_CRD_FILE, "modelversions.pai.mlops.dev")
+    path = tmp_path_factory.mktemp("tfy-crd") / "crd.yaml"
+    path.write_text(yaml.safe_dump(truefoundry_crd()))
+    _install_crd(control_plane, path, CRD_NAME)
+
+
+@pytest.fixture(scope="module")
+def tfy_service() -> Iterator[TfyEmulatorProcess]:
+    with TfyEmulatorProcess(api_key=API_KEY, ml_repos=[REPO]) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def tfy_namespace(kube_api: client.ApiClient) -> Iterator[str]:
+    name = unique_name("tfy")
+    core = client.CoreV1Api(kube_api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    with contextlib.suppress(client.ApiException):
+        core.delete_namespace(name)
+
+
+class TfyModelVersions:
+    """truefoundry.mlops.dev ModelVersions in one namespace."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.api = client.CustomObjectsApi(api)
+        self.namespace = namespace
+        self._args: tuple[str, str, str, str] = (tfy.GROUP, tfy.VERSION, namespace, tfy.PLURAL)
+
+    def create(
+        self, name: str, spec: dict[str, Any], annotations: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{tfy.GROUP}/{tfy.VERSION}",
+            "kind": tfy.KIND,
+            "metadata": {"name": name, "annotations": annotations or {}},
+            "spec": spec,
+        }
+        return self.api.create_namespaced_custom_object(*self._args, body)  # type: ignore[no-any-return]
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.api.get_namespaced_custom_object(*self._args, name)  # type: ignore[no-any-return]
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.api.patch_namespaced_custom_object(*self._args, name, body)  # type: ignore[no-any-return]
+
+    def delete(self, name: str) -> None:
+        with contextlib.suppress(client.ApiException):
+            self.api.delete_namespaced_custom_object(*self._args, name)
+
+    def names(self) -> list[str]:
+        return [o["metadata"]["name"] for o in self.api.list_namespaced_custom_object(*self._args)["items"]]
+
+    def wait(self, name: str, ctype: str, status: str = "True", reason: str | None = None) -> dict[str, Any]:
+        """The object once condition `ctype` has `status` (and `reason`) for its current generation."""
+
+        def probe() -> dict[str, Any] | None:
+            obj = self.get(name) or {}
+            for cond in (obj.get("status") or {}).get("conditions") or []:
+                if (
+                    cond["type"] == ctype
+                    and cond["status"] == status
+                    and (reason is None or cond["reason"] == reason)
+                    and cond.get("observedGeneration") == obj["metadata"]["generation"]
+                ):
+                    return obj
+            return None
+
+        return wait_for(f"{name} {ctype}={status} {reason or ''}", probe, timeout=60)
+
+    def wait_gone(self, name: str) -> None:
+        wait_for(f"{name} deleted", lambda: self.get(name) is None, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def tfy_operator(
+    control_plane: Cluster,
+    emulator_service: EmulatorProcess,
+    tfy_service: TfyEmulatorProcess,
+    tfy_namespace: str,
+    kube_api: client.ApiClient,
+    crds: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(
+        control_plane.kubeconfig,
+        emulator_service.url,
+        DEFAULT_CREDENTIAL,
+        namespaces=(tfy_namespace,),
+        resync_interval=RESYNC,
+        log_dir=tmp_path_factory.mktemp("tfy-operator"),
+        extra_env={"PAI_OPERATOR_TRUEFOUNDRY_HOST": tfy_service.url, "TFY_API_KEY": API_KEY},
+    )
+    proc.start()
+    yield proc
+    # Nothing may stay behind our finalizer: deleting the CRD later would hang on it.
+    objects = TfyModelVersions(kube_api, tfy_namespace)
+    for name in objects.names():
+        objects.delete(name)
+    with contextlib.suppress(AssertionError):
+        for name in objects.names():
+            objects.wait_gone(name)
+    proc.stop()
+    for name in objects.names():
+        with contextlib.suppress(client.ApiException):
+            objects.patch(name, {"metadata": {"finalizers": None}})
+    assert API_KEY not in proc.log_text()
+
+
+@pytest.fixture
+def mvs(
+    tfy_operator: OperatorProcess, kube_api: client.ApiClient, tfy_namespace: str
+) -> Iterator[TfyModelVersions]:
+    objects = TfyModelVersions(kube_api, tfy_namespace)
+    yield objects
+    # Each test's objects go again (remote deletes included) before the next test starts.
+    names = objects.names()
+    for name in names:
+        objects.delete(name)
+    for name in names:
+        objects.wait_gone(name)
+
+
+@pytest.fixture
+def admin(tfy_service: TfyEmulatorProcess) -> TfyAdminClient:
+    tfy_service.admin.clear_faults()
+    tfy_service.admin.clear_journal()
+    return tfy_service.admin
+
+
+@pytest.fixture
+def model() -> str:
+    return f"m-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def sdk(tfy_service: TfyEmulatorProcess) -> TrueFoundry:
+    return TrueFoundry(api_key=API_KEY, base_url=tfy_service.url, timeout=10)
+
+
+def spec(model: str, **extra: Any) -> dict[str, Any]:
+    return {"mlRepo": REPO, "name": model, "source": {"type": "external", "uri": URI}, **extra}
+
+
+def live(admin: TfyAdminClient, model: str) -> list[dict[str, Any]]:
+    """The model's versions that exist (not deleted), in creation order."""
+    try:
+        versions = admin.versions(REPO, model)
+    except TfyAdminError as exc:  # no such model yet
+        if exc.status != 404:
+            raise
+        return []
+    return [v for v in versions if v.get("DeletedAt") is None]
+
+
+def applies(admin: TfyAdminClient) -> list[dict[str, Any]]:
+    return admin.journal("ApplyModelVersion")
+
+
+def owner_of(version: dict[str, Any]) -> Any:
+    return version["manifest"]["metadata"].get(OWNER_KEY)
+
+
+def sdk_version(sdk: TrueFoundry, model: str, **fields: Any) -> Any:
+    """A version made by hand with the official SDK (no ownership mark)."""
+    fields.setdefault("metadata", {"team": "search"})
+    manifest = ModelManifest(name=model, ml_repo=REPO, source=ExternalBlobStorageSource(uri=URI), **fields)
+    return sdk.models.create_or_update(manifest=manifest).data
+
+
+def sdk_set_description(sdk: TrueFoundry, version_id: str, description: str) -> None:
+    """Drift by hand: the whole manifest sent back with another description (apply semantics)."""
+    current = sdk.model_versions.get(id=version_id).data.manifest
+    sdk.models.create_or_update(manifest=current.model_copy(update={"description": description}))
+
+
+def test_create_numbers_versions_and_marks_ownership(
+    mvs: TfyModelVersions, admin: TfyAdminClient, tfy_service: TfyEmulatorProcess, model: str
+) -> None:
+    mvs.create("first", spec(model, description="one", metadata={"team": "a", "nested": {"k": [1]}}))
+    first = mvs.wait("first", "Ready")
+    mvs.wait("first", "Synced")
+    status = first["status"]
+    assert status["version"] == 1
+    assert status["fqn"] == tfy_service.fqn(REPO, model, 1)
+    (remote,) = live(admin, model)
+    assert status["id"] == remote["id"]
+    assert remote["manifest"]["description"] == "one"
+    assert owner_of(remote) == {"uid": first["metadata"]["uid"], "ref": f"{mvs.namespace}/first"}
+    assert {k: v for k, v in remote["manifest"]["metadata"].items() if k != OWNER_KEY} == {
+        "team": "a",
+        "nested": {"k": [1]},
+    }
+    assert first["metadata"]["finalizers"] == [tfy.FINALIZER]
+
+    mvs.create("second", spec(model))
+    second = mvs.wait("second", "Ready")
+    assert second["status"]["version"] == 2
+    assert second["status"]["fqn"] == tfy_service.fqn(REPO, model, 2)
+    assert [v["manifest"]["version"] for v in live(admin, model)] == [1, 2]
+    assert len(applies(admin)) == 2  # one create each, no update
+
+
+def test_update_and_alias_move_write_in_place(
+    mvs: TfyModelVersions, admin: TfyAdminClient, model: str
+) -> None:
+    mvs.create("a", spec(model, description="d1", versionAlias="v1-prod"))
+    mvs.wait("a", "Ready")
+    mvs.create("b", spec(model))
+    mvs.wait("b", "Ready")
+    admin.clear_journal()
+
+    mvs.patch("a", {"spec": {"description": "d2"}})
+    mvs.wait("a", "Synced")
+    wait_for("description updated", lambda: live(admin, model)[0]["manifest"].get("description") == "d2")
+
+    # The alias moves: off "a" first (it is unique within the model), then onto "b".
+    mvs.patch("a", {"spec": {"versionAlias": "v1-old"}})
+    wait_for("alias off a", lambda: live(admin, model)[0]["manifest"].get("version_alias") == "v1-old")
+    mvs.patch("b", {"spec": {"versionAlias": "v1-prod"}})
+    b = mvs.wait("b", "Synced")
+    wait_for("alias on b", lambda: live(admin, model)[1]["manifest"].get("version_alias") == "v1-prod")
+    b = wait_for(
+        "b's status shows the alias",
+        lambda: (
+            ((o := mvs.get("b")) or {}).get("status", {}).get("atProvider", {}).get("versionAlias")
+            == "v1-prod"
+            and o
+        ),
+    )
+    versions = live(admin, model)
+    assert [v["manifest"]["version"] for v in versions] == [1, 2]  # no new version
+    assert versions[0]["manifest"]["description"] == "d2"
+    assert owner_of(versions[1])["uid"] == b["metadata"]["uid"]
+    assert len(admin.versions(REPO, model)) == 2  # none created and deleted either
+    assert len(applies(admin)) == 3  # one write per change
+
+
+def test_drift_made_with_the_sdk_is_repaired(
+    mvs: TfyModelVersions, admin: TfyAdminClient, sdk: TrueFoundry, model: str
+) -> None:
+    mvs.create("mv", spec(model, description="wanted"))
+    obj = mvs.wait("mv", "Ready")
+    sdk_set_description(sdk, obj["status"]["id"], "changed by hand")
+    assert live(admin, model)[0]["manifest"]["description"] == "changed by hand"
+    wait_for(
+        "drift repaired",
+        lambda: live(admin, model)[0]["manifest"]["description"] == "wanted",
+        timeout=RESYNC * 5,
+    )
+    (remote,) = live(admin, model)
+    assert owner_of(remote)["uid"] == obj["metadata"]["uid"]
+
+
+def test_adopt_existing_version_if_exists(
+    mvs: TfyModelVersions, admin: TfyAdminClient, sdk: TrueFoundry, model: str
+) -> None:
+    made = sdk_version(sdk, model, description="by hand")
+    admin.clear_journal()
+    mvs.create("mv", spec(model, version=1, adoptionPolicy="IfExists", description="adopted"))
+    obj = mvs.wait("mv", "Ready")
+    mvs.wait("mv", "Synced")
+    assert (obj["status"]["id"], obj["status"]["version"]) == (made.id, 1)
+    wait_for("description applied", lambda: live(admin, model)[0]["manifest"]["description"] == "adopted")
+    (remote,) = live(admin, model)
+    assert owner_of(remote)["uid"] == obj["metadata"]["uid"]
+    # metadata is not in the spec, so not managed: what was there stays, next to the mark.
+    assert remote["manifest"]["metadata"]["team"] == "search"
+    assert len(admin.versions(REPO, model)) == 1
+
+
+def test_adoption_never_refuses_an_existing_version(
+    mvs: TfyModelVersions, admin: TfyAdminClient, sdk: TrueFoundry, model: str
+) -> None:
+    sdk_version(sdk, model, description="by hand")
+    admin.clear_journal()
+    mvs.create("mv", spec(model, version=1, description="mine now?"))
+    mvs.wait("mv", "Synced", "False", "AlreadyExists")
+    assert applies(admin) == []
+    (remote,) = live(admin, model)
+    assert remote["manifest"]["description"] == "by hand"
+    assert owner_of(remote) is None
+
+
+def test_delete_removes_the_remote_version(mvs: TfyModelVersions, admin: TfyAdminClient, model: str) -> None:
+    mvs.create("mv", spec(model))
+    obj = mvs.wait("mv", "Ready")
+    mvs.delete("mv")
+    mvs.wait_gone("mv")
+    assert live(admin, model) == []
+    (deleted,) = admin.versions(REPO, model)
+    assert deleted["id"] == obj["status"]["id"]
+    assert deleted["DeletedAt"] is not None
+
+
+def test_retain_keeps_the_version_and_drops_the_mark(
+    mvs: TfyModelVersions, admin: TfyAdminClient, model: str
+) -> None:
+    mvs.create("mv", spec(model, deletionPolicy="Retain", metadata={"team": "a"}))
+    mvs.wait("mv", "Ready")
+    assert owner_of(live(admin, model)[0]) is not None
+    mvs.delete("mv")
+    mvs.wait_gone("mv")
+    (kept,) = live(admin, model)
+    assert kept["manifest"]["metadata"] == {"team": "a"}
+    assert admin.journal("DeleteModelVersion") == []
+
+
+def test_observe_never_writes(
+    mvs: TfyModelVersions, admin: TfyAdminClient, sdk: TrueFoundry, model: str
+) -> None:
+    made = sdk_version(sdk, model, description="remote")
+    admin.clear_journal()
+    mvs.create("mv", spec(model, version=1, managementPolicy="Observe", description="wanted"))
+
+    def observed() -> dict[str, Any] | None:
+        obj = mvs.get("mv") or {}
+        status = obj.get("status") or {}
+        return obj if status.get("drift") == ["description"] and status.get("id") == made.id else None
+
+    obj = wait_for("drift observed", observed)
+    assert obj["status"]["atProvider"]["createdBy"]
+    # Two resyncs later still nothing written; deleting the object leaves the version alone.
+    time.sleep(RESYNC * 2)
+    mvs.delete("mv")
+    mvs.wait_gone("mv")
+    assert applies(admin) == []
+    assert admin.journal("DeleteModelVersion") == []
+    (remote,) = live(admin, model)
+    assert remote["manifest"]["description"] == "remote"
+    assert owner_of(remote) is None
+
+
+def test_pause_stops_repair_until_unpaused(
+    mvs: TfyModelVersions, admin: TfyAdminClient, sdk: TrueFoundry, model: str
+) -> None:
+    mvs.create("mv", spec(model, description="wanted"))
+    obj = mvs.wait("mv", "Ready")
+    mvs.patch("mv", {"metadata": {"annotations": {tfy.PAUSED_ANNOTATION: "true"}}})
+    mvs.wait("mv", "Synced", "False", "ReconcilePaused")
+    admin.clear_journal()
+    sdk_set_description(sdk, obj["status"]["id"], "by hand")
+    wait_for(
+        "drift reported while paused",
+        lambda: ((mvs.get("mv") or {}).get("status") or {}).get("drift") == ["description"],
+        timeout=RESYNC * 5,
+    )
+    assert len(applies(admin)) == 1  # the SDK's own
+    assert live(admin, model)[0]["manifest"]["description"] == "by hand"
+
+    mvs.patch("mv", {"metadata": {"annotations": {tfy.PAUSED_ANNOTATION: None}}})
+    wait_for("repaired after unpause", lambda: live(admin, model)[0]["manifest"]["description"] == "wanted")
+    mvs.wait("mv", "Synced")
+    assert len(live(admin, model)) == 1
+
+
+def test_lost_create_response_leaves_no_duplicate(
+    mvs: TfyModelVersions, admin: TfyAdminClient, tfy_service: TfyEmulatorProcess, model: str
+) -> None:
+    admin.add_fault("ApplyModelVersion", "commit_then_drop", count=1)
+    mvs.create("mv", spec(model, description="once"))
+    obj = mvs.wait("mv", "Ready")
+    assert applies(admin)[0]["Fault"], applies(admin)  # the first create's answer was dropped
+    versions = admin.versions(REPO, model)
+    assert len(versions) == 1, versions  # never a second one, not even one deleted again
+    assert obj["status"]["version"] == 1
+    assert obj["status"]["id"] == versions[0]["id"]
+    assert owner_of(versions[0])["uid"] == obj["metadata"]["uid"]
+
+
+def test_reserved_metadata_key_is_invalid_spec(
+    mvs: TfyModelVersions, admin: TfyAdminClient, model: str
+) -> None:
+    mvs.create("mv", spec(model, metadata={OWNER_KEY: {"uid": "someone-else"}}))
+    obj = mvs.wait("mv", "Synced", "False", "InvalidSpec")
+    synced = next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")
+    assert OWNER_KEY in synced["message"]
+    assert applies(admin) == []
+    assert live(admin, model) == []
+
+
+def test_unknown_ml_repo_is_model_not_found(mvs: TfyModelVersions, admin: TfyAdminClient, model: str) -> None:
+    mvs.create("mv", {**spec(model), "mlRepo": "no-such-repo"})
+    mvs.wait("mv", "Synced", "False", "ModelNotFound")
+    assert applies(admin) == []
