@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 from truefoundry_sdk import ExternalBlobStorageSource, ModelManifest, TrueFoundry
 
-from pai_operator.crd import to_structural
 from pai_operator.truefoundry import spec as tfy
 from tests.integration.conftest import CRD_FILE as PAI_CRD_FILE
 from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess
-from tests.support.kube import Cluster, unique_name
+from tests.support.kube import REPO_ROOT, Cluster, unique_name
 from tests.support.operator import OperatorProcess, wait_for
 from tests.support.tfy_emulator import TfyAdminClient, TfyAdminError, TfyEmulatorProcess
 
@@ -38,63 +36,16 @@ RESYNC = 3.0
 CRD_NAME = f"{tfy.PLURAL}.{tfy.GROUP}"
 
 
-def truefoundry_crd() -> dict[str, Any]:
-    """The TrueFoundry CRD built from the pydantic models, like `pai_operator.crd` builds PAI's.
-    Kept here until the generated file exists (then: apply that file instead)."""
-    spec_schema = to_structural(tfy.TrueFoundryModelVersionSpec.model_json_schema(by_alias=True))
-    status_schema = to_structural(tfy.TrueFoundryModelVersionStatus.model_json_schema(by_alias=True))
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": CRD_NAME},
-        "spec": {
-            "group": tfy.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": tfy.KIND,
-                "listKind": f"{tfy.KIND}List",
-                "plural": tfy.PLURAL,
-                "singular": tfy.SINGULAR,
-                "shortNames": list(tfy.SHORT_NAMES),
-                "categories": list(tfy.CATEGORIES),
-            },
-            "versions": [
-                {
-                    "name": tfy.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
-
-
 def _install_crd(cluster: Cluster, path: Path, name: str) -> None:
     cluster.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(path))
     cluster.kubectl_run("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
 
 
 @pytest.fixture(scope="module")
-def crds(control_plane: Cluster, tmp_path_factory: pytest.TempPathFactory) -> None:
+def crds(control_plane: Cluster) -> None:
     """Both CRDs: the operator always runs its PAI controller, whose watch needs PAI's."""
     _install_crd(control_plane, PAI_CRD_FILE, "modelversions.pai.mlops.dev")
-    path = tmp_path_factory.mktemp("tfy-crd") / "crd.yaml"
-    path.write_text(yaml.safe_dump(truefoundry_crd()))
-    _install_crd(control_plane, path, CRD_NAME)
+    _install_crd(control_plane, REPO_ROOT / "crds" / f"{tfy.GROUP}_{tfy.PLURAL}.yaml", CRD_NAME)
 
 
 @pytest.fixture(scope="module")
