@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     add_run_arguments(run)
-    sub.add_parser("crd", help="print the ModelVersion CustomResourceDefinition YAML")
+    sub.add_parser(
+        "crd", help="print the CustomResourceDefinitions (PAI and TrueFoundry ModelVersion) as YAML"
+    )
     return parser
 
 
@@ -58,9 +60,9 @@ def configure_logging(settings: OperatorSettings) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "crd":
-        from pai_operator.crd import render_crd_yaml
+        from pai_operator.crd import RESOURCES, render_crd_yaml
 
-        sys.stdout.write(render_crd_yaml())
+        sys.stdout.write("".join(render_crd_yaml(resource) for resource in RESOURCES))
         return 0
     settings = from_arguments(args)
     configure_logging(settings)
