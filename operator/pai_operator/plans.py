@@ -21,10 +21,12 @@ exists (a restore: same name, new UID) is this object's by succession (`claim`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from pai_operator.spec import AdoptionPolicy, DeletionPolicy, ManagementPolicy, Reason
 
@@ -45,6 +47,59 @@ class Policies:
     management: ManagementPolicy
     adoption: AdoptionPolicy
     paused: bool
+
+
+class DeclaresPolicies(Protocol):
+    """A spec with the three policy fields every registry's resource has."""
+
+    @property
+    def deletion_policy(self) -> DeletionPolicy | None: ...
+
+    @property
+    def management_policy(self) -> ManagementPolicy: ...
+
+    @property
+    def adoption_policy(self) -> AdoptionPolicy: ...
+
+
+_DELETION_POLICIES: Final[dict[str, DeletionPolicy]] = {"Delete": "Delete", "Retain": "Retain"}
+
+
+def resolve_policies(
+    spec: DeclaresPolicies,
+    *,
+    group: str,
+    annotations: Mapping[str, str] | None = None,
+    namespace_annotations: Mapping[str, str] | None = None,
+    default_deletion: DeletionPolicy = "Delete",
+) -> Policies:
+    """spec.deletionPolicy, else the Namespace annotation `<group>/deletion-policy` (if valid),
+    else the operator default; paused when the object is annotated `<group>/paused: "true"`.
+
+    An unrecognised Namespace annotation value is ignored rather than failing every object in
+    the namespace; the operator default is the safe reading of "no valid choice made".
+    """
+    ns_value = (namespace_annotations or {}).get(f"{group}/deletion-policy", "")
+    deletion = spec.deletion_policy or _DELETION_POLICIES.get(ns_value.strip(), default_deletion)
+    paused = (annotations or {}).get(f"{group}/paused", "").strip().lower() == "true"
+    return Policies(
+        deletion=deletion, management=spec.management_policy, adoption=spec.adoption_policy, paused=paused
+    )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], raw: Mapping[str, Any] | None) -> M | list[str]:
+    """A spec, or InvalidSpec messages when it does not even match the schema (the API server
+    normally prevents that; a CRD installed without validation or an older schema may not)."""
+    try:
+        return model.model_validate(raw or {})
+    except ValidationError as exc:
+        return [
+            f"spec.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        ]
 
 
 # --- ownership --------------------------------------------------------------------------------

@@ -11,21 +11,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pydantic import ValidationError
-
+from pai_operator import plans
 from pai_operator.normalize import compact_json
 from pai_operator.plans import Policies
 from pai_operator.spec import (
-    DELETION_POLICY_ANNOTATION,
+    GROUP,
     MAX_METRICS_CHARS,
     MAX_REMOTE_LABELS,
-    PAUSED_ANNOTATION,
     RESERVED_LABEL_KEYS,
     DeletionPolicy,
     ModelVersionSpec,
 )
-
-_DELETION_POLICIES: Final[dict[str, DeletionPolicy]] = {"Delete": "Delete", "Retain": "Retain"}
 
 
 def resolve_policies(
@@ -35,16 +31,13 @@ def resolve_policies(
     namespace_annotations: Mapping[str, str] | None = None,
     default_deletion: DeletionPolicy = "Delete",
 ) -> Policies:
-    """spec.deletionPolicy, else the Namespace annotation (if valid), else the operator default.
-
-    An unrecognised Namespace annotation value is ignored rather than failing every object in
-    the namespace; the operator default is the safe reading of "no valid choice made".
-    """
-    ns_value = (namespace_annotations or {}).get(DELETION_POLICY_ANNOTATION, "")
-    deletion = spec.deletion_policy or _DELETION_POLICIES.get(ns_value.strip(), default_deletion)
-    paused = (annotations or {}).get(PAUSED_ANNOTATION, "").strip().lower() == "true"
-    return Policies(
-        deletion=deletion, management=spec.management_policy, adoption=spec.adoption_policy, paused=paused
+    """`plans.resolve_policies` for PAI's group (annotations under `pai.mlops.dev/`)."""
+    return plans.resolve_policies(
+        spec,
+        group=GROUP,
+        annotations=annotations,
+        namespace_annotations=namespace_annotations,
+        default_deletion=default_deletion,
     )
 
 
@@ -89,15 +82,8 @@ def spec_name(attr: str) -> str:
 
 
 def parse_spec(raw: Mapping[str, Any] | None) -> ModelVersionSpec | list[str]:
-    """The spec, or InvalidSpec messages when it does not even match the schema (the API server
-    normally prevents that; a CRD installed without validation or an older schema may not)."""
-    try:
-        return ModelVersionSpec.model_validate(raw or {})
-    except ValidationError as exc:
-        return [
-            f"spec.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        ]
+    """PAI's spec, or InvalidSpec messages (`plans.parse_model`)."""
+    return plans.parse_model(ModelVersionSpec, raw)
 
 
 _EXACT_INTEGERS: Final = 2**53

@@ -79,7 +79,9 @@ def test_version_and_crd_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip() == f"pai-operator {__version__}"
     assert main(["crd"]) == 0
-    assert capsys.readouterr().out == (REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml").read_text()
+    # Both CRDs, so that `pai-operator crd | kubectl apply -f -` installs everything.
+    crds = ("pai.mlops.dev_modelversions.yaml", "truefoundry.mlops.dev_modelversions.yaml")
+    assert capsys.readouterr().out == "".join((REPO_ROOT / "crds" / name).read_text() for name in crds)
 
 
 # --- one declaration --------------------------------------------------------------------------

@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from pai_operator.backend import GroupKey, ResourceNames
 from pai_operator.errors import NotFoundError
-from pai_operator.plans import Owner, Policies, needs_owner_search
+from pai_operator.plans import Owner, Policies, needs_owner_search, parse_model, resolve_policies
 from pai_operator.spec import Condition, DeletionPolicy
 from pai_operator.truefoundry.client import TrueFoundryClient
 from pai_operator.truefoundry.models import ModelVersion
@@ -27,11 +25,9 @@ from pai_operator.truefoundry.planning import (
     TrueFoundryPlanner,
 )
 from pai_operator.truefoundry.spec import (
-    DELETION_POLICY_ANNOTATION,
     GROUP,
     KIND,
     OWNER_METADATA_KEY,
-    PAUSED_ANNOTATION,
     PLURAL,
     STATUS_KEYS,
     VERSION,
@@ -41,7 +37,6 @@ from pai_operator.truefoundry.spec import (
 )
 
 NAMES: Final = ResourceNames(registry="TrueFoundry", group=GROUP, version=VERSION, kind=KIND, plural=PLURAL)
-_DELETION_POLICIES: Final[dict[str, DeletionPolicy]] = {"Delete": "Delete", "Retain": "Retain"}
 
 
 def _recorded_version(status: Mapping[str, Any]) -> str | None:
@@ -81,13 +76,7 @@ class TrueFoundryBackend:
     # --- a pass's inputs --------------------------------------------------------------------
 
     def parse(self, raw: Mapping[str, Any]) -> TrueFoundryModelVersionSpec | list[str]:
-        try:
-            return TrueFoundryModelVersionSpec.model_validate(raw or {})
-        except ValidationError as exc:
-            return [
-                f"spec.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-                for error in exc.errors(include_url=False)
-            ]
+        return parse_model(TrueFoundryModelVersionSpec, raw)
 
     def policies(
         self,
@@ -97,11 +86,12 @@ class TrueFoundryBackend:
         namespace_annotations: Mapping[str, str] | None,
         default_deletion: DeletionPolicy,
     ) -> Policies:
-        ns_value = (namespace_annotations or {}).get(DELETION_POLICY_ANNOTATION, "")
-        deletion = spec.deletion_policy or _DELETION_POLICIES.get(ns_value.strip(), default_deletion)
-        paused = annotations.get(PAUSED_ANNOTATION, "").strip().lower() == "true"
-        return Policies(
-            deletion=deletion, management=spec.management_policy, adoption=spec.adoption_policy, paused=paused
+        return resolve_policies(
+            spec,
+            group=GROUP,
+            annotations=annotations,
+            namespace_annotations=namespace_annotations,
+            default_deletion=default_deletion,
         )
 
     def recorded_key(self, status: Mapping[str, Any]) -> str | None:
