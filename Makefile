@@ -15,7 +15,7 @@ PYTEST_MIN_ARGS ?=
 # The oldest supported Kubernetes (hack/versions.env); `make test` runs a subset against it too.
 KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/versions.env)
 
-.PHONY: help venv lock tools crds lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick chaos test-min \
+.PHONY: help venv lock tools node-tools crds lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick chaos test-min \
 	e2e-kind clean install deploy docs version dist image image-push
 
 ##@ Develop
@@ -71,8 +71,18 @@ clean: cluster-down ## remove the venv and build outputs (the binary cache stays
 
 ##@ Test
 
-test: venv tools lint ## everything CI runs: lint, type-check, all tests on the newest Kubernetes, test-min
+test: venv tools lint node-tools ## everything CI runs: lint, type-check, all tests (the kubelet e2e too) on the newest Kubernetes, test-min
 	@$(BIN)/pytest $(PYTEST_ARGS)
+
+# The kubelet e2e (tests/e2e/test_node.py) is part of `make test`: its Debian packages and node
+# binaries are installed here, so a fresh machine runs it instead of skipping it. Without root or
+# apt-get those tests skip and say what is missing.
+node-tools: ## containerd, runc, buildah (hack/node-deps.sh) and the node binaries, for the kubelet e2e (root + apt-get)
+	@if [[ $$(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+	  bash hack/node-deps.sh && bash hack/build-tools.sh node; \
+	else \
+	  echo "[make] node-tools skipped: needs root and apt-get; the kubelet e2e tests will skip"; \
+	fi
 	@$(MAKE) --no-print-directory test-min
 
 # The tests marked min_kubernetes (CRD, chart, kustomize, RBAC, operator lifecycle) on a second
