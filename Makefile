@@ -73,6 +73,7 @@ clean: cluster-down ## remove the venv and build outputs (the binary cache stays
 
 test: venv tools lint node-tools ## everything CI runs: lint, type-check, all tests (the kubelet e2e too) on the newest Kubernetes, test-min
 	@$(BIN)/pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-min
 
 # The kubelet e2e (tests/e2e/test_node.py) is part of `make test`: its Debian packages and node
 # binaries are installed here, so a fresh machine runs it instead of skipping it. Without root or
@@ -83,7 +84,6 @@ node-tools: ## containerd, runc, buildah (hack/node-deps.sh) and the node binari
 	else \
 	  echo "[make] node-tools skipped: needs root and apt-get; the kubelet e2e tests will skip"; \
 	fi
-	@$(MAKE) --no-print-directory test-min
 
 # The tests marked min_kubernetes (CRD, chart, kustomize, RBAC, operator lifecycle) on a second
 # control plane of the oldest supported release. Its own pytest run because the control plane
