@@ -14,7 +14,8 @@ defaults except the resync interval:
 3. drift: one version changed through the official SDK; time until the operator repaired it;
 4. restart with the default resync (600 s): Kubernetes writes, PAI calls and time until every
    object was observed again (`pai_operator_unobserved_objects` reaches 0);
-5. idle: operator CPU over 30 s in sync at the default resync, and its resident memory.
+5. idle: operator CPU over 30 s in sync at the default resync, and its resident memory (also
+   read in the operator that created the N objects, just before it was stopped for step 4).
 
 Writes its section of bench/RESULTS.md (between the `scale` markers), leaving the rest alone.
 """
@@ -167,6 +168,8 @@ def run_size(env: bench.Env, n: int, models: int, anomalies: list[str]) -> dict[
     # 4. restart with the default resync
     print(f"  [{n}] restart ...", file=sys.stderr)
     time.sleep(3)
+    # The operator that created the N objects, minutes after its burst (its freed memory trimmed).
+    rss_created = rss_mib(op.proc.pid)  # type: ignore[union-attr]
     env.stop_operator()
     j0 = env.journal_len()
     r0 = time.monotonic()
@@ -197,7 +200,12 @@ def run_size(env: bench.Env, n: int, models: int, anomalies: list[str]) -> dict[
     time.sleep(30)
     idle = (bench.cpu_seconds(op.proc.pid) - c0) / (time.monotonic() - t_idle)  # type: ignore[union-attr]
     row["idle_cpu"] = f"{idle * 100:.1f} %"
-    row["rss"] = f"{rss_mib(op.proc.pid):.0f} MiB"  # type: ignore[union-attr]
+    rss_restarted = rss_mib(op.proc.pid)  # type: ignore[union-attr]
+    row["rss"] = (
+        f"{rss_restarted:.0f} MiB after a restart; {rss_created:.0f} MiB in the operator that created them"
+    )
+    if max(rss_restarted, rss_created) > 150:
+        anomalies.append(f"N={n}: operator RSS {max(rss_restarted, rss_created):.0f} MiB (target ≤ 150)")
     env.stop_operator()
     rec.stop()
     return row
