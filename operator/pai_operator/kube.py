@@ -85,6 +85,34 @@ class KubeStatusWriter:
         return data
 
 
+class NamespaceReader:
+    """GET /api/v1/namespaces/NAME as plain JSON.
+
+    Not `CoreV1Api.read_namespace`: kubernetes >= 37 generates pydantic models, and importing
+    CoreV1Api imports all ~250 models of the core group for one small GET per namespace per
+    minute: 16 MiB more resident memory at 5,000 objects (hack/profile_memory.py)."""
+
+    def __init__(self, api_client: Any) -> None:
+        self._api_client = api_client
+
+    def annotations(self, name: str) -> dict[str, str]:
+        from kubernetes.client import ApiException
+
+        request = self._api_client.param_serialize(
+            method="GET",
+            resource_path="/api/v1/namespaces/{name}",
+            path_params={"name": name},
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self._api_client.call_api(*request, _request_timeout=30)
+        response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        metadata = json.loads(response.data).get("metadata") or {}
+        return {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+
+
 class NamespaceReadError(Exception):
     """A Namespace could not be read and nothing is known about it yet."""
 
@@ -108,12 +136,11 @@ class NamespaceAnnotationCache:
         self._pending: dict[str, asyncio.Future[Mapping[str, str] | None]] = {}
         self._api: Any = None
 
-    def _core(self) -> Any:
+    def _reader(self) -> NamespaceReader:
         if self._api is None:
-            from kubernetes import client
-
-            self._api = client.CoreV1Api(self._api_client or _load_api_client())
-        return self._api
+            self._api = NamespaceReader(self._api_client or _load_api_client())
+        reader: NamespaceReader = self._api
+        return reader
 
     async def get(self, namespace: str) -> Mapping[str, str]:
         annotations = await self._fresh(namespace)
@@ -145,8 +172,7 @@ class NamespaceAnnotationCache:
     async def _read(self, namespace: str) -> Mapping[str, str] | None:
         annotations: Mapping[str, str] | None
         try:
-            ns = await asyncio.to_thread(self._core().read_namespace, namespace)
-            annotations = dict(ns.metadata.annotations or {})
+            annotations = await asyncio.to_thread(self._reader().annotations, namespace)
             self._last_good[namespace] = annotations
         except Exception as exc:  # RBAC may forbid it, or the API server is unwell
             log.warning("cannot read namespace %s annotations: %s", namespace, exc)

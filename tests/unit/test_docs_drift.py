@@ -74,6 +74,7 @@ NOT_OURS = {
     "helm.sh",  # the domain of helm's Go module path, not a script
     "install.yaml",  # written by hack/dist.sh into dist/ (a release artefact, not in git)
     "path/to/workflow.yml",  # a usage example in hack/actionlint.sh
+    "sitecustomize.py",  # written at run time by hack/profile_memory.py into a temporary directory
 }
 
 
