@@ -20,6 +20,7 @@ from pai_operator.spec import Condition, DeletionPolicy
 S = TypeVar("S")
 R = TypeVar("R")
 C = TypeVar("C")
+K = TypeVar("K")
 
 GroupKey = tuple[str, str, str]
 """(identity, location, parent): one list serves every settled object of a group. The identity
@@ -60,9 +61,9 @@ class ResourceNames:
         return f"{self.group}/deletion-policy"
 
 
-class Backend(Protocol[S, R, C]):
+class Backend(Protocol[S, R, C, K]):
     """One registry. S: its parsed spec; R: a remote version as its client returns it; C: one
-    planned remote call. Methods without `async` do no I/O."""
+    planned remote call; K: its client. Methods without `async` do no I/O."""
 
     @property
     def names(self) -> ResourceNames: ...
@@ -101,10 +102,14 @@ class Backend(Protocol[S, R, C]):
 
     # --- remote I/O ---------------------------------------------------------------------------
 
+    async def client(self, namespace: str, location: str) -> K:
+        """The client a pass of an object in `namespace` uses (looked up once per pass; the
+        namespace's identity, never one the object chooses). May raise NoCredentialsError."""
+        ...
+
     async def read(
         self,
-        namespace: str,
-        location: str,
+        client: K,
         spec: S,
         recorded_key: str | None,
         status: Mapping[str, Any],
@@ -116,11 +121,11 @@ class Backend(Protocol[S, R, C]):
         when `plans.needs_owner_search` says so, else None)."""
         ...
 
-    async def run(self, namespace: str, location: str, spec: S, call: C) -> str | None:
+    async def run(self, client: K, spec: S, call: C) -> str | None:
         """Perform one planned call; returns the version name a create produced."""
         ...
 
-    async def reread(self, namespace: str, location: str, spec: S, key: str) -> R:
+    async def reread(self, client: K, spec: S, key: str) -> R:
         """The version as it is after this pass's writes (status.atProvider must be exact)."""
         ...
 

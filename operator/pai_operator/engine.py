@@ -194,7 +194,7 @@ class Engine:
     def __init__(
         self,
         settings: OperatorSettings,
-        backend: Backend[Any, Any, Any],
+        backend: Backend[Any, Any, Any, Any],
         passes: Passes,
         writer: StatusWriter,
         events: EventSink,

@@ -112,13 +112,13 @@ class Controller:
     def __init__(
         self,
         settings: OperatorSettings,
-        backend: Backend[Any, Any, Any],
+        backend: Backend[Any, Any, Any, Any],
         namespaces: NamespaceAnnotationCache,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.settings = settings
         self.names = backend.names
-        self.reconciler: Reconciler[Any, Any, Any] = Reconciler(settings, backend, namespaces)
+        self.reconciler: Reconciler[Any, Any, Any, Any] = Reconciler(settings, backend, namespaces)
         self.events = KopfEvents(self.names)
         self.engine = Engine(
             settings,
@@ -230,17 +230,14 @@ class Operator:
             settings, PaiBackend(self.clients, settings.region), namespaces, closers=(self.clients.aclose,)
         )
         self.controllers = [pai, *_other_controllers(settings, namespaces)]
-        # The PAI controller's parts under their old names (tests, the benchmark).
-        self.reconciler = pai.reconciler
-        self.engine = pai.engine
-        self.events = pai.events
-        self.registry = pai.registry
         metrics.register_census(*(c.engine for c in self.controllers))
         # kopf's per-object logger; adding the same filter object twice is a no-op.
         logging.getLogger("kopf.objects").addFilter(DELETION_RETRY_LOG_FILTER)
 
-    def kopf_settings(self) -> kopf.OperatorSettings:
-        return self.controllers[0].kopf_settings()
+    @property
+    def pai(self) -> Controller:
+        """The PAI controller (always the first)."""
+        return self.controllers[0]
 
 
 def _other_controllers(settings: OperatorSettings, namespaces: NamespaceAnnotationCache) -> list[Controller]:

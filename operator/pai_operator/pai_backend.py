@@ -114,10 +114,12 @@ class PaiBackend:
 
     # --- remote I/O -------------------------------------------------------------------------
 
+    async def client(self, namespace: str, location: str) -> PaiClient:
+        return await self.clients.for_object(namespace, location)
+
     async def read(
         self,
-        namespace: str,
-        location: str,
+        client: PaiClient,
         spec: ModelVersionSpec,
         recorded_key: str | None,
         status: Mapping[str, Any],
@@ -125,7 +127,6 @@ class PaiBackend:
         *,
         generation: int | None,
     ) -> tuple[ModelVersion | None, list[ModelVersion] | None]:
-        client = await self.clients.for_object(namespace, location)
         recorded = _recorded(status, recorded_key)
         name = lookup_name(spec, recorded)
         observed = await _get_or_none(client, spec.model_id, name) if name else None
@@ -134,10 +135,7 @@ class PaiBackend:
             owned = await search_owned(client, spec.model_id, owner)
         return observed, owned
 
-    async def run(
-        self, namespace: str, location: str, spec: ModelVersionSpec, call: RemoteCall
-    ) -> str | None:
-        client = await self.clients.for_object(namespace, location)
+    async def run(self, client: PaiClient, spec: ModelVersionSpec, call: RemoteCall) -> str | None:
         if isinstance(call, CreateVersion):
             response = await client.create_model_version(call.model_id, call.request)
             return response.version_name
@@ -151,8 +149,7 @@ class PaiBackend:
             await client.delete_model_version(call.model_id, call.version_name)
         return None
 
-    async def reread(self, namespace: str, location: str, spec: ModelVersionSpec, key: str) -> ModelVersion:
-        client = await self.clients.for_object(namespace, location)
+    async def reread(self, client: PaiClient, spec: ModelVersionSpec, key: str) -> ModelVersion:
         return await client.get_model_version(spec.model_id, key)
 
     # --- status -----------------------------------------------------------------------------

@@ -155,13 +155,14 @@ def describe_error(error: RemoteError) -> str:
 S = TypeVar("S")
 R = TypeVar("R")
 C = TypeVar("C")
+K = TypeVar("K")
 
 
-class Reconciler(Generic[S, R, C]):
+class Reconciler(Generic[S, R, C, K]):
     def __init__(
         self,
         settings: OperatorSettings,
-        backend: Backend[S, R, C],
+        backend: Backend[S, R, C, K],
         namespaces: NamespaceAnnotations,
         rng: random.Random | None = None,
     ) -> None:
@@ -231,10 +232,10 @@ class Reconciler(Generic[S, R, C]):
         try:
             owned = None
             owner = self._owner(obj)
+            client = await self.backend.client(obj.namespace, location)
             if not problems:  # an invalid spec is terminal without any remote call
                 observed, owned = await self.backend.read(
-                    obj.namespace,
-                    location,
+                    client,
                     spec,
                     recorded_key,
                     obj.status,
@@ -253,7 +254,7 @@ class Reconciler(Generic[S, R, C]):
                 paused_annotation=self.backend.names.paused_annotation,
                 generation=obj.generation,
             )
-            events, version_name, after = await self._execute(obj.namespace, location, spec, plan)
+            events, version_name, after = await self._execute(client, spec, plan)
         except RemoteError as error:
             return self._failed(obj, state, location, error, previous, observed, plan)
         return self._succeeded(obj, state, location, plan, previous, events, version_name, after)
@@ -337,14 +338,14 @@ class Reconciler(Generic[S, R, C]):
         )
 
     async def _execute(
-        self, namespace: str, location: str, spec: S, plan: Plan[R, C]
+        self, client: K, spec: S, plan: Plan[R, C]
     ) -> tuple[list[Event], str | None, R | None]:
         """Run the plan's calls in order. Returns events, the version name and the remote
         version as it now is (re-read after writes so status.atProvider is exact)."""
         events: list[Event] = []
         name = plan.version_name
         for call in plan.calls:
-            name = await self.backend.run(namespace, location, spec, call) or name
+            name = await self.backend.run(client, spec, call) or name
         if plan.action is Action.CREATE:
             ident = self.backend.planner.ident(spec, name)
             events.append(Event("Normal", "Created", f"created remote version {ident}"))
@@ -354,7 +355,7 @@ class Reconciler(Generic[S, R, C]):
             events.append(Event("Normal", "Updated", plan.message))
         after = plan.observed
         if plan.calls and name:
-            after = await self.backend.reread(namespace, location, spec, name)
+            after = await self.backend.reread(client, spec, name)
         return events, name, after
 
     def _failed(
@@ -496,15 +497,16 @@ class Reconciler(Generic[S, R, C]):
         owner = self._owner(obj)
         location = self.backend.location(spec, obj.status)
         try:
+            client = await self.backend.client(obj.namespace, location)
             observed, owned = await self.backend.read(
-                obj.namespace, location, spec, recorded_key, obj.status, owner, generation=None
+                client, spec, recorded_key, obj.status, owner, generation=None
             )
             plan = plan_deletion(
                 self.backend.planner, spec, owner=owner, policies=policies, observed=observed, owned=owned
             )
             for call in plan.calls:
                 try:
-                    await self.backend.run(obj.namespace, location, spec, call)
+                    await self.backend.run(client, spec, call)
                 except NotFoundError:
                     continue  # already gone: that is what we wanted
         except ModelNotFoundError:

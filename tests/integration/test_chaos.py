@@ -20,13 +20,15 @@ sys.path.insert(0, str(REPO_ROOT / "hack"))
 
 import chaos
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
-
-
-@pytest.fixture(autouse=True)
-def _own_control_plane() -> None:
-    if os.environ.get("PAI_TEST_KUBECONFIG"):
-        pytest.skip("the chaos suite restarts kube-apiserver and etcd: it needs the local control plane")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(420),
+    pytest.mark.skipif(
+        bool(os.environ.get("PAI_TEST_KUBECONFIG")),
+        reason="PAI_TEST_KUBECONFIG names a foreign cluster, and the chaos suite restarts "
+        "kube-apiserver and etcd: it needs the local control plane",
+    ),
+]
 
 
 def test_fifty_objects_converge_through_chaos_with_nothing_duplicated_lost_or_leaked() -> None:

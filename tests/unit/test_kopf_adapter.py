@@ -13,7 +13,7 @@ from pai_operator.settings import OperatorSettings
 
 
 def test_kopf_writes_only_under_the_pai_prefix() -> None:
-    s = Operator(OperatorSettings(concurrency=7)).kopf_settings()
+    s = Operator(OperatorSettings(concurrency=7)).pai.kopf_settings()
     assert s.persistence.finalizer == "pai.mlops.dev/finalizer"
     progress = s.persistence.progress_storage
     diffbase = s.persistence.diffbase_storage
@@ -32,14 +32,14 @@ def test_kopf_writes_only_under_the_pai_prefix() -> None:
 
 def test_no_timers_and_no_per_object_handlers_but_events_and_deletion() -> None:
     """One scheduler in the engine: kopf has no timers, create/update/resume handlers."""
-    registry = Operator(OperatorSettings()).registry
+    registry = Operator(OperatorSettings()).pai.registry
     assert not registry._spawning.get_all_handlers()  # timers and daemons
     assert [h.reason for h in registry._changing.get_all_handlers()] == [kopf.Reason.DELETE]
     assert len(registry._watching.get_all_handlers()) == 1
 
 
 def test_kopf_is_quiet_standalone_and_bounded() -> None:
-    s = Operator(OperatorSettings(concurrency=7)).kopf_settings()
+    s = Operator(OperatorSettings(concurrency=7)).pai.kopf_settings()
     assert s.peering.standalone is True  # no kopf.dev peering objects, no RBAC for them
     assert s.scanning.disabled is True  # no CRD/Namespace watching, no RBAC for it
     # kopf's workers only hand events to the engine; passes are bounded by the engine itself.
@@ -120,7 +120,7 @@ def test_kopf_retry_line_for_a_failed_deletion_is_dropped_others_kept() -> None:
 
 def test_the_reconciler_asks_the_engine_whether_a_recorded_owner_is_alive() -> None:
     operator = Operator(OperatorSettings())
-    assert operator.reconciler.owner_alive == operator.engine.is_live
+    assert operator.pai.reconciler.owner_alive == operator.pai.engine.is_live
 
 
 def test_the_engine_gets_plain_copies_without_bulk() -> None:
@@ -153,3 +153,13 @@ def test_the_engine_gets_plain_copies_without_bulk() -> None:
     # Keys are shared across objects rather than copied per object.
     other = _plain(kopf.Body({"metadata": {}, "spec": {"modelId": "x"}}))
     assert next(iter(other["spec"])) is next(iter(plain["spec"]))
+
+
+def test_truefoundry_runs_as_a_kopf_operator_of_its_own_only_when_a_host_is_set() -> None:
+    assert [c.names.group for c in Operator(OperatorSettings()).controllers] == ["pai.mlops.dev"]
+    both = Operator(OperatorSettings(truefoundry_host="http://127.0.0.1:9"))
+    assert [c.names.group for c in both.controllers] == ["pai.mlops.dev", "truefoundry.mlops.dev"]
+    finalizers = [c.kopf_settings().persistence.finalizer for c in both.controllers]
+    assert finalizers == ["pai.mlops.dev/finalizer", "truefoundry.mlops.dev/finalizer"]
+    prefixes = [c.kopf_settings().persistence.progress_storage.prefix for c in both.controllers]
+    assert prefixes == ["pai.mlops.dev", "truefoundry.mlops.dev"]

@@ -104,7 +104,7 @@ async def test_create_with_fixed_name(h: Harness) -> None:
     assert result.outcome == "changed"
     assert result.retry_in is None
     assert result.conditions == {"Ready": "True", "Synced": "True"}
-    assert set(h.clients.regions) == {REGION}
+    assert h.clients.regions == [REGION]
     assert h.namespaces.calls == []  # the namespace default matters only when deleting
 
 

@@ -65,13 +65,13 @@ class TrueFoundryBackend:
     status_keys: Final[Sequence[str]] = STATUS_KEYS
 
     def __init__(self, client: TrueFoundryClient) -> None:
-        self.client = client
+        self._client = client
         # ML repo name -> id. An ML repo's id never changes while it exists; a repo deleted and
         # made again under the same name is looked up afresh when a lookup by id finds nothing.
         self._repo_ids: dict[str, str] = {}
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self._client.aclose()
 
     # --- a pass's inputs --------------------------------------------------------------------
 
@@ -124,18 +124,20 @@ class TrueFoundryBackend:
     async def _repo_id(self, name: str) -> str:
         repo_id = self._repo_ids.get(name)
         if repo_id is None:
-            repo_id = self._repo_ids[name] = (await self.client.find_ml_repo(name)).id
+            repo_id = self._repo_ids[name] = (await self._client.find_ml_repo(name)).id
         return repo_id
 
     async def _by_number(self, spec: TrueFoundryModelVersionSpec, key: str) -> ModelVersion | None:
         repo_id = await self._repo_id(spec.ml_repo)
-        page = await self.client.list_versions(ml_repo_id=repo_id, name=spec.name, version=int(key), limit=1)
+        page = await self._client.list_versions(ml_repo_id=repo_id, name=spec.name, version=int(key), limit=1)
         return page.data[0] if page.data else None
+
+    async def client(self, namespace: str, location: str) -> TrueFoundryClient:
+        return self._client  # one host, one key: every namespace acts as the operator
 
     async def read(
         self,
-        namespace: str,
-        location: str,
+        client: TrueFoundryClient,
         spec: TrueFoundryModelVersionSpec,
         recorded_key: str | None,
         status: Mapping[str, Any],
@@ -148,7 +150,7 @@ class TrueFoundryBackend:
         recorded_id = status.get("id")
         if key and isinstance(recorded_id, str) and _recorded_version(status) == key:
             try:
-                found = await self.client.get(recorded_id)
+                found = await client.get(recorded_id)
                 observed = found if str(found.version) == key else None
             except NotFoundError:
                 observed = None
@@ -164,23 +166,23 @@ class TrueFoundryBackend:
         no metadata filter: the model's versions are listed (page size 100)."""
         repo_id = await self._repo_id(spec.ml_repo)
         found = []
-        async for version in self.client.iter_versions(ml_repo_id=repo_id, name=spec.name):
+        async for version in self._client.iter_versions(ml_repo_id=repo_id, name=spec.name):
             uid, ref = self.planner.marked(version)
             if uid == owner.uid or (owner.ref is not None and ref == owner.ref):
                 found.append(version)
         return found
 
     async def run(
-        self, namespace: str, location: str, spec: TrueFoundryModelVersionSpec, call: TrueFoundryCall
+        self, client: TrueFoundryClient, spec: TrueFoundryModelVersionSpec, call: TrueFoundryCall
     ) -> str | None:
         if isinstance(call, Apply):
-            applied = await self.client.apply(call.manifest)
+            applied = await client.apply(call.manifest)
             return str(applied.version) if call.creates else None
-        await self.client.delete(call.version_id)
+        await client.delete(call.version_id)
         return None
 
     async def reread(
-        self, namespace: str, location: str, spec: TrueFoundryModelVersionSpec, key: str
+        self, client: TrueFoundryClient, spec: TrueFoundryModelVersionSpec, key: str
     ) -> ModelVersion:
         found = await self._by_number(spec, key)
         if found is None:
@@ -248,7 +250,7 @@ class TrueFoundryBackend:
     async def list_group(self, group: GroupKey) -> list[ModelVersion]:
         repo, _, name = group[2].partition("/")
         repo_id = await self._repo_id(repo)
-        return [v async for v in self.client.iter_versions(ml_repo_id=repo_id, name=name)]
+        return [v async for v in self._client.iter_versions(ml_repo_id=repo_id, name=name)]
 
     def complete_listed(
         self,
