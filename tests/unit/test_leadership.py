@@ -41,6 +41,7 @@ class FakeLeaseApi:
         self._mutex = threading.Lock()
         self.down = False
         self.timeouts: set[Any] = set()
+        self.history: list[client.V1LeaseSpec] = []  # every spec written, in order
 
     def _check(self, kwargs: dict[str, Any]) -> None:
         self.timeouts.add(kwargs.get("_request_timeout"))
@@ -71,6 +72,7 @@ class FakeLeaseApi:
                 spec=copy.deepcopy(body.spec),
             )
             self._leases[(namespace, name)] = stored
+            self.history.append(copy.deepcopy(stored.spec))
             return copy.deepcopy(stored)
 
     def replace_namespaced_lease(
@@ -85,6 +87,7 @@ class FakeLeaseApi:
             stored = copy.deepcopy(body)
             stored.metadata.resource_version = str(self._version)
             self._leases[(namespace, name)] = stored
+            self.history.append(copy.deepcopy(stored.spec))
             return copy.deepcopy(stored)
 
     def spec(self, name: str = "pai-operator", namespace: str = "ns") -> client.V1LeaseSpec:
@@ -126,8 +129,11 @@ async def test_exactly_one_leads_and_release_hands_over_without_expiry() -> None
     assert api.spec().holder_identity == "a"
     assert api.spec().lease_transitions in (None, 0)
 
+    written = len(api.history)
     assert await a.release()
-    released = api.spec()
+    # The release's own write (the first after a's renewals), read from the history: b may take
+    # the released lease at once, before the test could read the current one.
+    released = next(spec for spec in api.history[written:] if spec.holder_identity != "a")
     assert released.holder_identity is None
     assert released.lease_duration_seconds == 1
     started = asyncio.get_running_loop().time()
