@@ -132,13 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="not-found codes: numeric 201900002/201900003 (default) or named InvalidModel(Version).NotFound",
     )
     dialect.add_argument(
-        "--not-found-status", type=int, choices=NOT_FOUND_STATUSES, default=400, help="HTTP status of not-found"
+        "--not-found-status",
+        type=int,
+        choices=NOT_FOUND_STATUSES,
+        default=400,
+        help="HTTP status of not-found",
     )
     dialect.add_argument(
         "--label-upsert",
         choices=LABEL_UPSERTS,
         default="replace",
-        help="CreateModelVersionLabels on an existing key: replace the value, append a second label, or refuse",
+        help="CreateModelVersionLabels on a key present: replace its value, append a second label, or refuse",
     )
     dialect.add_argument(
         "--max-page-size", type=_positive, metavar="N", help="silently cap ListModelVersions pages at N items"

@@ -1,5 +1,5 @@
-"""The aiohttp application: the AIWorkSpace model and model-version operations behind signature checks, quotas and
-fault injection, plus the optional admin API (see admin.py)."""
+"""The aiohttp application: the AIWorkSpace model and model-version operations behind signature
+checks, quotas and fault injection, plus the optional admin API (see admin.py)."""
 
 from __future__ import annotations
 

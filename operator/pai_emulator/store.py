@@ -158,7 +158,9 @@ def _check_label_text(field: str, text: str) -> None:
             raise errors.invalid_parameter(f"{field} must not contain {forbidden!r}: {text[:40]!r}.")
 
 
-def _merge_labels(current: list[dict[str, str]], new: list[LabelIn], dialect: Dialect) -> list[dict[str, str]]:
+def _merge_labels(
+    current: list[dict[str, str]], new: list[LabelIn], dialect: Dialect
+) -> list[dict[str, str]]:
     """Add `new` to `current` under the dialect's rule for a key already present: replace (the
     key keeps its position and takes the new value), append (a second label with that key), or
     reject (the whole request fails, nothing changes)."""

@@ -43,10 +43,12 @@ def test_get_model_and_delete_model_with_its_versions(sdk: Client, admin: AdminC
     second = create(sdk)
     model = sdk.get_model(MODEL_ID, sdk_models.GetModelRequest()).body
     assert model.latest_version.version_name == second
-    assert model.gmt_create_time and model.owner_id
+    assert model.gmt_create_time
+    assert model.owner_id
 
     response = sdk.delete_model(MODEL_ID, sdk_models.DeleteModelRequest())
-    assert response.status_code == 200 and response.body.request_id
+    assert response.status_code == 200
+    assert response.body.request_id
     gone = sdk_error(lambda: sdk.get_model(MODEL_ID, sdk_models.GetModelRequest()))
     assert (gone.status_code, gone.code) == (400, "201900002")
     # Its versions went with it: every version call now answers "model not found".
@@ -89,7 +91,9 @@ def test_admin_delete_model(sdk: Client, admin: AdminClient) -> None:
         ("k", "x,y", "Labels.Value"),
     ],
 )
-def test_labels_outside_the_documented_limits_are_refused(sdk: Client, key: str, value: str, field: str) -> None:
+def test_labels_outside_the_documented_limits_are_refused(
+    sdk: Client, key: str, value: str, field: str
+) -> None:
     label = sdk_models.Label(key=key, value=value)
     refused = sdk_error(lambda: create(sdk, labels=[label]))
     assert (refused.status_code, refused.code) == (400, "InvalidParameter")
@@ -113,7 +117,9 @@ def test_labels_at_the_limits_are_accepted(sdk: Client) -> None:
 
 def test_label_upsert_replace_is_the_default(sdk: Client, admin: AdminClient) -> None:
     assert admin.dialect()["LabelUpsert"] == "replace"
-    name = create(sdk, labels=[sdk_models.Label(key="stage", value="dev"), sdk_models.Label(key="team", value="a")])
+    name = create(
+        sdk, labels=[sdk_models.Label(key="stage", value="dev"), sdk_models.Label(key="team", value="a")]
+    )
     add_labels(sdk, name, ("stage", "prod"))
     assert label_pairs(sdk, name) == [("stage", "prod"), ("team", "a")]
 
@@ -166,10 +172,22 @@ def test_max_page_size_caps_pages_silently(sdk: Client, admin: AdminClient) -> N
 
 
 def test_admin_dialect_switches_validates_and_resets(admin: AdminClient) -> None:
-    default = {"ErrorDialect": "numeric", "NotFoundStatus": 400, "LabelUpsert": "replace", "MaxPageSize": None}
+    default = {
+        "ErrorDialect": "numeric",
+        "NotFoundStatus": 400,
+        "LabelUpsert": "replace",
+        "MaxPageSize": None,
+    }
     assert admin.dialect() == default
-    changed = admin.set_dialect(error_dialect="named", not_found_status=404, label_upsert="append", max_page_size=7)
-    assert changed == {"ErrorDialect": "named", "NotFoundStatus": 404, "LabelUpsert": "append", "MaxPageSize": 7}
+    changed = admin.set_dialect(
+        error_dialect="named", not_found_status=404, label_upsert="append", max_page_size=7
+    )
+    assert changed == {
+        "ErrorDialect": "named",
+        "NotFoundStatus": 404,
+        "LabelUpsert": "append",
+        "MaxPageSize": 7,
+    }
     for bad in ({"not_found_status": 410}, {"error_dialect": "chinese"}, {"max_page_size": 0}):
         with pytest.raises(AdminError) as caught:
             admin.set_dialect(**bad)  # type: ignore[arg-type]
@@ -180,7 +198,16 @@ def test_admin_dialect_switches_validates_and_resets(admin: AdminClient) -> None
 
 
 def test_cli_flags_set_the_dialect() -> None:
-    flags = ["--error-dialect", "named", "--not-found-status", "404", "--label-upsert", "reject", "--max-page-size", "3"]
+    flags = [
+        "--error-dialect",
+        "named",
+        "--not-found-status",
+        "404",
+        "--label-upsert",
+        "reject",
+        "--max-page-size",
+        "3",
+    ]
     with EmulatorProcess(models=[MODEL_ID], extra_args=flags) as emulator:
         expected = {"ErrorDialect": "named", "NotFoundStatus": 404, "LabelUpsert": "reject", "MaxPageSize": 3}
         assert emulator.admin.dialect() == expected

@@ -143,7 +143,7 @@ class AdminClient:
         error_dialect: str | None = None,
         not_found_status: int | None = None,
         label_upsert: str | None = None,
-        max_page_size: int | None | Literal["keep"] = "keep",
+        max_page_size: int | Literal["keep"] | None = "keep",
     ) -> dict[str, Any]:
         """Switch the running dialect (reset() restores the configured one); None leaves a
         setting as it is, except max_page_size=None, which removes the cap."""

@@ -54,6 +54,7 @@ class IncompleteListError(ServerError):
     never to be read as "these are all": an owner search that stopped short would let a create
     duplicate a version on a page it never read."""
 
+
 __all__ = [
     "AuthError",
     "ConflictError",

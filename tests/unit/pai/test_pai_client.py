@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -20,6 +20,7 @@ from pai_operator.pai import (
     Label,
     ListModelVersionsRequest,
     ModelNotFoundError,
+    ModelVersion,
     NetworkError,
     NotFoundError,
     PaiClient,
@@ -491,14 +492,18 @@ async def test_iterator_walks_every_page_and_keeps_filters() -> None:
     assert all(decoded_query(r)["Label"] == "prod" for r in transport.requests)
 
 
+async def collect(versions: AsyncIterator[ModelVersion], into: list[str]) -> None:
+    async for version in versions:
+        into.append(version.version_name)
+
+
 async def test_iterator_stops_at_total_count_and_raises_on_a_server_that_ignores_paging() -> None:
     full_page = ok({"TotalCount": 4, "Versions": [{"VersionName": "a"}, {"VersionName": "b"}]})
     client, transport = make_client(lambda _: full_page)
     async with client:
         seen: list[str] = []
         with pytest.raises(IncompleteListError):
-            async for v in client.iter_model_versions("m", ListModelVersionsRequest(page_size=2)):
-                seen.append(v.version_name)
+            await collect(client.iter_model_versions("m", ListModelVersionsRequest(page_size=2)), seen)
     assert seen == ["a", "b"]
     assert len(transport.requests) == 2
 
@@ -508,7 +513,9 @@ async def test_iterator_stops_at_total_count_and_raises_on_a_server_that_ignores
     assert decoded_query(transport.requests[0])["PageSize"] == "50"
 
 
-def capped_pages(names: list[str], cap: int, *, offset_in_asked_size: bool) -> Callable[[httpx.Request], httpx.Response]:
+def capped_pages(
+    names: list[str], cap: int, *, offset_in_asked_size: bool
+) -> Callable[[httpx.Request], httpx.Response]:
     """A service that serves at most `cap` items a page, counting PageNumber in the size served
     or in the size asked (both are plausible; neither is documented)."""
 
@@ -545,8 +552,7 @@ async def test_iterator_raises_when_the_list_ends_before_total_count() -> None:
     async with client:
         seen: list[str] = []
         with pytest.raises(IncompleteListError) as caught:
-            async for v in client.iter_model_versions("m", ListModelVersionsRequest(page_size=2)):
-                seen.append(v.version_name)
+            await collect(client.iter_model_versions("m", ListModelVersionsRequest(page_size=2)), seen)
     assert seen == ["a", "b"]
     assert caught.value.retryable
     assert "2 of 5" in str(caught.value)
