@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
 from pydantic.alias_generators import to_pascal
 
 from pai_emulator import errors
-from pai_emulator.config import OPERATIONS
+from pai_emulator.config import OPERATIONS, Dialect, ErrorDialect, LabelUpsert
 from pai_emulator.faults import FaultRule
 from pai_emulator.runtime import EMULATOR, error_response, json_response, new_request_id
 
@@ -27,6 +27,26 @@ class AddModel(BaseModel):
 
 
 QuotaUpdate = RootModel[dict[str, float]]
+
+
+class DialectUpdate(BaseModel):
+    """Fields left out keep their running value; `MaxPageSize: null` removes the cap."""
+
+    model_config = ConfigDict(alias_generator=to_pascal, extra="forbid")
+
+    error_dialect: ErrorDialect | None = None
+    not_found_status: int | None = None
+    label_upsert: LabelUpsert | None = None
+    max_page_size: int | None = None
+
+
+def _dialect_json(dialect: Dialect) -> dict[str, object]:
+    return {
+        "ErrorDialect": dialect.error_dialect,
+        "NotFoundStatus": dialect.not_found_status,
+        "LabelUpsert": dialect.label_upsert,
+        "MaxPageSize": dialect.max_page_size,
+    }
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -115,7 +135,7 @@ async def versions(request: web.Request) -> web.Response:
     model_id = request.match_info["model_id"]
     stored = emulator.store_for(_account(request)).models.get(model_id)
     if stored is None:
-        raise errors.model_not_found(model_id)
+        raise errors.model_not_found(model_id, emulator.dialect)
     ordered = sorted(stored.values(), key=lambda version: version.seq)
     return json_response({"ModelId": model_id, "Versions": [dict(version.fields) for version in ordered]})
 
@@ -139,8 +159,37 @@ async def set_quotas(request: web.Request) -> web.Response:
     return json_response({"Quotas": emulator.quota_rates()})
 
 
+@_admin
+async def delete_model(request: web.Request) -> web.Response:
+    """DeleteModel without signing (tests make a model vanish under managed versions)."""
+    emulator = request.app[EMULATOR]
+    emulator.store_for(_account(request)).delete_model(request.match_info["model_id"])
+    await emulator.save()
+    return json_response({"ModelId": request.match_info["model_id"], "Deleted": True})
+
+
+@_admin
+async def get_dialect(request: web.Request) -> web.Response:
+    return json_response({"Dialect": _dialect_json(request.app[EMULATOR].dialect)})
+
+
+@_admin
+async def set_dialect(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR]
+    update = await _body(request, DialectUpdate)
+    try:
+        wanted = Dialect(**{**vars(emulator.dialect), **update.model_dump(exclude_unset=True)})
+    except ValueError as exc:
+        raise errors.invalid_parameter(str(exc)) from None
+    emulator.configure_dialect(wanted)
+    return json_response({"Dialect": _dialect_json(emulator.dialect)})
+
+
 def add_admin_routes(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/models", add_model)
+    app.router.add_delete(f"{PREFIX}/models/{{model_id}}", delete_model)
+    app.router.add_get(f"{PREFIX}/dialect", get_dialect)
+    app.router.add_put(f"{PREFIX}/dialect", set_dialect)
     app.router.add_post(f"{PREFIX}/faults", add_fault)
     app.router.add_get(f"{PREFIX}/faults", list_faults)
     app.router.add_delete(f"{PREFIX}/faults", clear_faults)

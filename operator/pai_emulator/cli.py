@@ -13,8 +13,12 @@ from pathlib import Path
 from aiohttp import web
 
 from pai_emulator.config import (
+    ERROR_DIALECTS,
+    LABEL_UPSERTS,
+    NOT_FOUND_STATUSES,
     OPERATIONS,
     AccessKey,
+    Dialect,
     EmulatorConfig,
     Role,
     StsCredential,
@@ -118,8 +122,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--admin", action="store_true", help="enable the unauthenticated /_emulator/ API")
     parser.add_argument("--state-file", type=Path, help="JSON snapshot: loaded at start, saved on change")
     parser.add_argument("--quota", type=_quota, action="append", default=[], metavar="Operation=rate")
+    dialect = parser.add_argument_group(
+        "dialect", "answers where PAI's public docs are silent (README: Dialects, with sources)"
+    )
+    dialect.add_argument(
+        "--error-dialect",
+        choices=ERROR_DIALECTS,
+        default="numeric",
+        help="not-found codes: numeric 201900002/201900003 (default) or named InvalidModel(Version).NotFound",
+    )
+    dialect.add_argument(
+        "--not-found-status",
+        type=int,
+        choices=NOT_FOUND_STATUSES,
+        default=400,
+        help="HTTP status of not-found",
+    )
+    dialect.add_argument(
+        "--label-upsert",
+        choices=LABEL_UPSERTS,
+        default="replace",
+        help="CreateModelVersionLabels on a key present: replace its value, append a second label, or refuse",
+    )
+    dialect.add_argument(
+        "--max-page-size", type=_positive, metavar="N", help="silently cap ListModelVersions pages at N items"
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
+
+
+def _positive(value: str) -> int:
+    try:
+        parsed = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if parsed < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return parsed
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
@@ -135,6 +174,12 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         admin=args.admin,
         state_file=args.state_file,
         quotas=quotas,
+        dialect=Dialect(
+            error_dialect=args.error_dialect,
+            not_found_status=args.not_found_status,
+            label_upsert=args.label_upsert,
+            max_page_size=args.max_page_size,
+        ),
     )
 
 

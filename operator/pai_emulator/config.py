@@ -9,11 +9,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 API_VERSION = "2021-02-04"
 
-READ_OPERATIONS = ("GetModelVersion", "ListModelVersions")
+READ_OPERATIONS = ("GetModelVersion", "ListModelVersions", "GetModel")
 WRITE_OPERATIONS = (
+    "DeleteModel",
     "CreateModelVersion",
     "UpdateModelVersion",
     "DeleteModelVersion",
@@ -31,6 +33,44 @@ def default_quotas() -> dict[str, float]:
     quotas = dict.fromkeys(READ_OPERATIONS, DEFAULT_READ_RATE)
     quotas.update(dict.fromkeys(WRITE_OPERATIONS, DEFAULT_WRITE_RATE))
     return quotas
+
+
+ErrorDialect = Literal["numeric", "named"]
+LabelUpsert = Literal["replace", "append", "reject"]
+ERROR_DIALECTS: tuple[ErrorDialect, ...] = ("numeric", "named")
+NOT_FOUND_STATUSES = (400, 404)
+LABEL_UPSERTS: tuple[LabelUpsert, ...] = ("replace", "append", "reject")
+
+
+@dataclass
+class Dialect:
+    """How the emulator answers where PAI's public docs are silent (README "Dialects" cites the
+    evidence for each default). Mutable: the admin API switches it per test, and every account's
+    store reads the one shared instance."""
+
+    error_dialect: ErrorDialect = "numeric"
+    """numeric: 201900002 (model) / 201900003 (version), as Terraform's provider matches them;
+    named: InvalidModel.NotFound / InvalidModelVersion.NotFound (this emulator's earlier guess)."""
+    not_found_status: int = 400
+    """The HTTP status of a model/version not-found answer (unpublished; 400 or 404)."""
+    label_upsert: LabelUpsert = "replace"
+    """CreateModelVersionLabels on a key the version already has: replace its value, append a
+    second label with that key, or refuse the request."""
+    max_page_size: int | None = None
+    """Pages of ListModelVersions are silently capped at this many items; None: as asked."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.error_dialect not in ERROR_DIALECTS:
+            raise ValueError(f"error_dialect must be one of {list(ERROR_DIALECTS)}")
+        if self.not_found_status not in NOT_FOUND_STATUSES:
+            raise ValueError(f"not_found_status must be one of {list(NOT_FOUND_STATUSES)}")
+        if self.label_upsert not in LABEL_UPSERTS:
+            raise ValueError(f"label_upsert must be one of {list(LABEL_UPSERTS)}")
+        if self.max_page_size is not None and self.max_page_size < 1:
+            raise ValueError("max_page_size must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -100,3 +140,5 @@ class EmulatorConfig:
     max_clock_skew_seconds: float = 15 * 60
     # Only the last N requests are kept in the journal (benchmarks would otherwise grow it forever).
     journal_limit: int = 100_000
+    dialect: Dialect = field(default_factory=Dialect)
+    """The configured dialect; the admin API may change the running one, reset restores this."""

@@ -6,6 +6,13 @@ is a one-line change; README.md "Choices where the public docs are silent" lists
 
 from __future__ import annotations
 
+from pai_emulator.config import Dialect
+
+# Codes the Terraform provider matches for PAI's AIWorkSpace (DescribePaiWorkspaceModel /
+# DescribePaiWorkspaceModelVersion): README "Dialects" cites them.
+MODEL_NOT_FOUND_CODE = "201900002"
+VERSION_NOT_FOUND_CODE = "201900003"
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, *, retry_after: int | None = None) -> None:
@@ -24,16 +31,25 @@ def missing_parameter(name: str) -> ApiError:
     return ApiError(400, f"Missing{name}", f"{name} is mandatory for this action.")
 
 
-def model_not_found(model_id: str) -> ApiError:
-    return ApiError(404, "InvalidModel.NotFound", f"The model {model_id!r} does not exist.")
+# The messages never contain "NotFound": a client must recognise the numeric dialect by its code
+# (Terraform's generic rule also matches that text, and would hide a client that only reads it).
+def model_not_found(model_id: str, dialect: Dialect) -> ApiError:
+    code = MODEL_NOT_FOUND_CODE if dialect.error_dialect == "numeric" else "InvalidModel.NotFound"
+    return ApiError(dialect.not_found_status, code, f"The model {model_id!r} does not exist.")
 
 
-def version_not_found(model_id: str, version_name: str) -> ApiError:
+def version_not_found(model_id: str, version_name: str, dialect: Dialect) -> ApiError:
+    code = VERSION_NOT_FOUND_CODE if dialect.error_dialect == "numeric" else "InvalidModelVersion.NotFound"
     return ApiError(
-        404,
-        "InvalidModelVersion.NotFound",
+        dialect.not_found_status,
+        code,
         f"The version {version_name!r} of model {model_id!r} does not exist.",
     )
+
+
+def label_exists(key: str) -> ApiError:
+    """`--label-upsert reject`: a validation error like the others (the real code is unknown)."""
+    return invalid_parameter(f"Labels.Key {key!r} already exists on this version; delete it first.")
 
 
 def version_exists(model_id: str, version_name: str) -> ApiError:

@@ -8,6 +8,7 @@ import os
 import socket
 import tempfile
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from pai_emulator import errors
-from pai_emulator.config import EmulatorConfig
+from pai_emulator.config import Dialect, EmulatorConfig
 from pai_emulator.faults import FaultInjector, Journal
 from pai_emulator.quotas import Quotas
 from pai_emulator.signing import SignatureVerifier
@@ -31,6 +32,8 @@ class Emulator:
         self.config = config
         self.default_account = config.owner_id
         self.roles = {role.arn: role for role in config.roles}
+        # One running dialect shared by every account's store; the config keeps the start value.
+        self.dialect = replace(config.dialect)
         # One store per account: an account sees and changes only its own models and versions.
         self.stores: dict[str, Store] = {}
         for account, models in _models_by_account(config.models, config.owner_id).items():
@@ -51,9 +54,8 @@ class Emulator:
         if config.state_file is not None and config.state_file.exists():
             self.load(json.loads(config.state_file.read_text()))
 
-    @staticmethod
-    def _new_store(account: str, models: list[str]) -> Store:
-        return Store(models, account, clock=lambda: datetime.now(UTC))
+    def _new_store(self, account: str, models: list[str]) -> Store:
+        return Store(models, account, clock=lambda: datetime.now(UTC), dialect=self.dialect)
 
     def store_for(self, account: str) -> Store:
         store = self.stores.get(account)
@@ -78,7 +80,9 @@ class Emulator:
             quotas.configure(rates)
 
     def reset(self) -> None:
-        """Back to the configured start: seeded models without versions, no faults, empty journal."""
+        """Back to the configured start: seeded models without versions, no faults, empty journal,
+        the configured dialect."""
+        self.configure_dialect(self.config.dialect)
         seeded = _models_by_account(self.config.models, self.default_account)
         self.stores = {account: self._new_store(account, models) for account, models in seeded.items()}
         self.store = self.store_for(self.default_account)
@@ -87,6 +91,12 @@ class Emulator:
         self.verifier.nonces.clear()
         self._quota_rates = dict(self.config.quotas)
         self._quotas.clear()
+
+    def configure_dialect(self, dialect: Dialect) -> None:
+        """Switch the running dialect in place (every store holds this one instance)."""
+        dialect.validate()
+        for name, value in vars(dialect).items():
+            setattr(self.dialect, name, value)
 
     def snapshot(self) -> dict[str, Any]:
         """The default account's state at the top level (the format before accounts existed, so

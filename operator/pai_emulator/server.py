@@ -1,5 +1,5 @@
-"""The aiohttp application: the seven AIWorkSpace operations behind signature checks, quotas and
-fault injection, plus the optional admin API (see admin.py)."""
+"""The aiohttp application: the AIWorkSpace model and model-version operations behind signature
+checks, quotas and fault injection, plus the optional admin API (see admin.py)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from pai_emulator.sts import sts_handler
 
 log = logging.getLogger("pai_emulator")
 
-VERSIONS_PATH = "/api/v1/models/{model_id}/versions"
+MODEL_PATH = "/api/v1/models/{model_id}"
+VERSIONS_PATH = MODEL_PATH + "/versions"
 VERSION_PATH = VERSIONS_PATH + "/{version_name}"
 LABELS_PATH = VERSION_PATH + "/labels"
 
@@ -61,6 +62,15 @@ class Call:
 
 # An operation returns its response fields (RequestId is added) and the version it touched.
 Operation = Callable[[Call], Awaitable[tuple[dict[str, Any], str | None]]]
+
+
+async def get_model(call: Call) -> tuple[dict[str, Any], str | None]:
+    return call.store.get_model(call.model_id), None
+
+
+async def delete_model(call: Call) -> tuple[dict[str, Any], str | None]:
+    call.store.delete_model(call.model_id)
+    return {}, None
 
 
 async def create_version(call: Call) -> tuple[dict[str, Any], str | None]:
@@ -100,6 +110,8 @@ async def delete_labels(call: Call) -> tuple[dict[str, Any], str | None]:
 
 # (action, method, path, operation, has JSON body, changes state)
 ROUTES: tuple[tuple[str, str, str, Operation, bool, bool], ...] = (
+    ("GetModel", "GET", MODEL_PATH, get_model, False, False),
+    ("DeleteModel", "DELETE", MODEL_PATH, delete_model, False, True),
     ("CreateModelVersion", "POST", VERSIONS_PATH, create_version, True, True),
     ("ListModelVersions", "GET", VERSIONS_PATH, list_versions, False, False),
     ("GetModelVersion", "GET", VERSION_PATH, get_version, False, False),

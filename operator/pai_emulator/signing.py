@@ -1,10 +1,14 @@
-"""Server-side verification of ACS3-HMAC-SHA256 request signatures.
+"""Server-side verification of request signatures: ACS3-HMAC-SHA256 (what the operator and the
+official AIWorkSpace SDK send) and the older ROA scheme, `acs ID:base64(HMAC-SHA1)` (what the PAI
+Python SDK, `alipai`, sends: its client factory sets `signature_algorithm="v2"`, which makes
+alibabacloud-tea-openapi's `call_api` take `do_roarequest`).
 
 Written independently of the operator's signer on purpose: a shared bug would be invisible.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import time
@@ -12,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote_plus
 
 from pai_emulator import errors
@@ -30,6 +35,9 @@ REQUIRED_SIGNED_HEADERS = (
 )
 SECURITY_TOKEN_HEADER = "x-acs-security-token"  # noqa: S105 (a header name, not a secret)
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+ROA_PREFIX = "acs "
+# The ROA scheme signs no host and no body hash; these are what it does sign, and must be there.
+ROA_REQUIRED_HEADERS = ("date", "x-acs-signature-nonce", "x-acs-action", "x-acs-version")
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,29 @@ def string_to_sign(
         ]
     )
     return f"{ALGORITHM}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
+
+
+def roa_string_to_sign(request: ReceivedRequest, header: Callable[[str], str]) -> str:
+    names = sorted({name.lower() for name, _ in request.headers if name.lower().startswith("x-acs-")})
+    canonical_headers = "".join(f"{name}:{header(name)}\n" for name in names)
+    params: dict[str, str] = {}
+    for part in request.raw_query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            params[unquote_plus(name)] = unquote_plus(value)
+    resource = request.raw_path  # as sent: the SDK signs the path it percent-encoded itself
+    if params:
+        resource += "?" + "&".join(
+            f"{name}={value}" if value else name for name, value in sorted(params.items())
+        )
+    lines = [
+        request.method.upper(),
+        header("accept"),
+        header("content-md5"),
+        header("content-type"),
+        header("date"),
+    ]
+    return "\n".join(lines) + "\n" + canonical_headers + resource
 
 
 def default_user_id(access_key_id: str) -> str:
@@ -155,6 +186,9 @@ class SignatureVerifier:
         def header(name: str) -> str:
             return headers.get(name, [""])[0]
 
+        if header("authorization").startswith(ROA_PREFIX):
+            return self._verify_roa(request, header, SECURITY_TOKEN_HEADER in headers)
+
         access_key_id, signed, signature = _parse_authorization(header("authorization"))
         signed = [name.lower() for name in signed]
         for name in (
@@ -195,6 +229,48 @@ class SignatureVerifier:
             raise errors.timestamp_expired(date)
 
         # Recorded only once the signature is valid: forged requests must not burn real nonces.
+        if not self.nonces.add(header("x-acs-signature-nonce")):
+            raise errors.nonce_used()
+        return principal
+
+    def _verify_roa(
+        self, request: ReceivedRequest, header: Callable[[str], str], has_token: bool
+    ) -> Principal:
+        """`Authorization: acs ID:SIGNATURE`, SIGNATURE = base64(HMAC-SHA1(secret, string to sign)),
+        the string to sign: METHOD, Accept, Content-MD5, Content-Type and Date on a line each,
+        then every x-acs-* header as `name:value` lines sorted by name, then the path with the
+        query sorted by name (`?a=1&b`, values decoded). The body is covered only through
+        Content-MD5, which the SDK does not send: the scheme's weakness, not the emulator's."""
+        access_key_id, _, signature = header("authorization")[len(ROA_PREFIX) :].partition(":")
+        if not access_key_id or not signature:
+            raise errors.incomplete_signature("The Authorization header must be `acs ID:SIGNATURE`.")
+        if header("x-acs-signature-method") != "HMAC-SHA1" or header("x-acs-signature-version") != "1.0":
+            raise errors.incomplete_signature(
+                "The acs scheme needs x-acs-signature-method HMAC-SHA1 and x-acs-signature-version 1.0."
+            )
+        for name in ROA_REQUIRED_HEADERS:
+            if not header(name):
+                raise errors.incomplete_signature(f"The header {name!r} is required.")
+        secret, principal = self.credential(
+            access_key_id, header(SECURITY_TOKEN_HEADER) if has_token else None
+        )
+        content_md5 = header("content-md5")
+        if content_md5 and content_md5 != base64.b64encode(hashlib.md5(request.body).digest()).decode():  # noqa: S324 (the scheme's own hash)
+            raise errors.signature_mismatch("The body differs from Content-MD5.")
+
+        expected_sts = roa_string_to_sign(request, header)
+        digest = hmac.new(secret.encode(), expected_sts.encode(), hashlib.sha1).digest()
+        if not hmac.compare_digest(base64.b64encode(digest).decode(), signature):
+            raise errors.signature_mismatch(
+                f"The request signature does not match. Server string to sign is: {expected_sts!r}"
+            )
+        date = header("date")
+        try:
+            sent = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            raise errors.invalid_parameter(f"Date {date!r} is not an RFC 1123 date.") from None
+        if abs(self._clock() - sent) > self._skew:
+            raise errors.timestamp_expired(date)
         if not self.nonces.add(header("x-acs-signature-nonce")):
             raise errors.nonce_used()
         return principal

@@ -1,4 +1,4 @@
-"""Model-version state and the rules of the seven operations, independent of HTTP.
+"""Model and model-version state and the rules of the operations, independent of HTTP.
 
 Versions are kept as PascalCase dicts (exactly what Get returns) so the wire shape and the stored
 shape cannot drift apart.
@@ -17,11 +17,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_pascal
 
 from pai_emulator import errors
+from pai_emulator.config import Dialect
 
 # The documented ^\d+\.\d+\.\d+(_\w+)?$ with whole-string, ASCII-only semantics (as a Java or Go
 # service would apply it): Python's `$` would accept a trailing newline and its \d any Unicode digit.
 VERSION_NAME_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)(_\w+)?", re.ASCII)
 MAX_LABELS = 20
+# Go SDK aiworkspace-20210204/client/label_model.go: "up to 128 bytes in length and cannot contain
+# equal signs (=) and commas (,)", for the key and for the value.
+MAX_LABEL_BYTES = 128
+LABEL_FORBIDDEN = ("=", ",")
 MAX_METRICS_CHARS = 8192
 MAX_PAGE_SIZE = 100
 
@@ -144,48 +149,109 @@ def _check_common(body: UpdateBody) -> None:
             raise errors.invalid_parameter("Options must be a JSON document encoded as a string.") from None
 
 
-def _merge_labels(current: list[dict[str, str]], new: list[LabelIn]) -> list[dict[str, str]]:
-    """Upsert: a key already present keeps its position and takes the new value."""
-    merged = {label["Key"]: label["Value"] for label in current}
+def _check_label_text(field: str, text: str) -> None:
+    size = len(text.encode("utf-8"))
+    if size > MAX_LABEL_BYTES:
+        raise errors.invalid_parameter(f"{field} must be at most {MAX_LABEL_BYTES} bytes, got {size}.")
+    for forbidden in LABEL_FORBIDDEN:
+        if forbidden in text:
+            raise errors.invalid_parameter(f"{field} must not contain {forbidden!r}: {text[:40]!r}.")
+
+
+def _merge_labels(
+    current: list[dict[str, str]], new: list[LabelIn], dialect: Dialect
+) -> list[dict[str, str]]:
+    """Add `new` to `current` under the dialect's rule for a key already present: replace (the
+    key keeps its position and takes the new value), append (a second label with that key), or
+    reject (the whole request fails, nothing changes)."""
+    merged = [dict(label) for label in current]
     for label in new:
         if not label.key:
             raise errors.invalid_parameter("Labels.Key must not be empty.")
-        merged[label.key] = label.value
+        _check_label_text("Labels.Key", label.key)
+        _check_label_text("Labels.Value", label.value)
+        existing = [item for item in merged if item["Key"] == label.key]
+        if not existing or dialect.label_upsert == "append":
+            merged.append({"Key": label.key, "Value": label.value})
+        elif dialect.label_upsert == "reject":
+            raise errors.label_exists(label.key)
+        else:
+            for item in existing:
+                item["Value"] = label.value
     if len(merged) > MAX_LABELS:
         raise errors.invalid_parameter(f"A version can have at most {MAX_LABELS} labels, got {len(merged)}.")
-    return [{"Key": key, "Value": value} for key, value in merged.items()]
+    return merged
 
 
 class Store:
-    def __init__(self, seeded_models: list[str], owner_id: str, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        seeded_models: list[str],
+        owner_id: str,
+        clock: Callable[[], datetime],
+        dialect: Dialect | None = None,
+    ) -> None:
         self._seeded = list(dict.fromkeys(seeded_models))
         self._owner_id = owner_id
         self._clock = clock
+        self.dialect = dialect or Dialect()
         self.models: dict[str, dict[str, StoredVersion]] = {}
+        self.model_created: dict[str, str] = {}
         self._seq = 0
         self.reset()
 
     def reset(self) -> None:
         self.models = {model_id: {} for model_id in self._seeded}
+        now = self._now()
+        self.model_created = dict.fromkeys(self._seeded, now)
 
     def add_model(self, model_id: str) -> bool:
         """Register a model; False if it already existed (its versions are kept)."""
         if model_id in self.models:
             return False
         self.models[model_id] = {}
+        self.model_created[model_id] = self._now()
         return True
 
     def _model(self, model_id: str) -> dict[str, StoredVersion]:
         versions = self.models.get(model_id)
         if versions is None:
-            raise errors.model_not_found(model_id)
+            raise errors.model_not_found(model_id, self.dialect)
         return versions
 
     def _version(self, model_id: str, version_name: str) -> StoredVersion:
         version = self._model(model_id).get(version_name)
         if version is None:
-            raise errors.version_not_found(model_id, version_name)
+            raise errors.version_not_found(model_id, version_name, self.dialect)
         return version
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        """GetModel's fields that a registered model id gives (models are seeded by id only)."""
+        versions = self._model(model_id)
+        created = self.model_created.get(model_id) or self._now()
+        fields: dict[str, Any] = {
+            "ModelId": model_id,
+            "ModelName": model_id,
+            "Accessibility": "PRIVATE",
+            "Origin": "Custom",
+            "Labels": [],
+            "GmtCreateTime": created,
+            "GmtModifiedTime": created,
+            "OwnerId": self._owner_id,
+            "UserId": self._owner_id,
+        }
+        if versions:
+            latest = max(versions.values(), key=lambda version: version.seq)
+            fields["LatestVersion"] = dict(latest.fields)
+            fields["GmtLatestVersionModifiedTime"] = latest.fields["GmtModifiedTime"]
+        return fields
+
+    def delete_model(self, model_id: str) -> None:
+        """DeleteModel: the model and every one of its versions (Terraform's
+        resource_alicloud_pai_workspace_model.go deletes a model without deleting versions first)."""
+        self._model(model_id)
+        del self.models[model_id]
+        self.model_created.pop(model_id, None)
 
     def _now(self) -> str:
         return iso_millis(self._clock())
@@ -209,7 +275,7 @@ class Store:
         _check_common(body)
         _check_enum("FormatType", body.format_type, FORMAT_TYPES)
         _check_enum("FrameworkType", body.framework_type, FRAMEWORK_TYPES)
-        labels = _merge_labels([], body.labels or [])
+        labels = _merge_labels([], body.labels or [], self.dialect)
         name = body.version_name
         if name is None:
             name = self.next_version_name(versions)
@@ -258,7 +324,7 @@ class Store:
         body = _parse(LabelsBody, raw)
         if not body.labels:
             raise errors.missing_parameter("Labels")
-        version.fields["Labels"] = _merge_labels(version.fields["Labels"], body.labels)
+        version.fields["Labels"] = _merge_labels(version.fields["Labels"], body.labels, self.dialect)
         version.fields["GmtModifiedTime"] = self._now()
 
     def delete_labels(self, model_id: str, version_name: str, label_keys: str | None) -> None:
@@ -274,6 +340,10 @@ class Store:
         versions = self._model(model_id)
         page_number = _positive_int(query, "PageNumber", 1, None)
         page_size = _positive_int(query, "PageSize", 10, MAX_PAGE_SIZE)
+        if self.dialect.max_page_size is not None:
+            # Silently, as a service with its own ceiling would: PageNumber still counts in the
+            # capped size, TotalCount still counts every match.
+            page_size = min(page_size, self.dialect.max_page_size)
         order = query.get("Order", "ASC").upper()
         if order not in ("ASC", "DESC"):
             raise errors.invalid_parameter(f"Order must be ASC or DESC, got {query['Order']!r}.")
@@ -295,6 +365,8 @@ class Store:
     def snapshot(self) -> dict[str, Any]:
         return {
             "Seq": self._seq,
+            # Seeded models deleted with DeleteModel stay deleted across a restart.
+            "DeletedModels": [model_id for model_id in self._seeded if model_id not in self.models],
             "Models": {
                 model_id: [{"Seq": v.seq, **v.fields} for v in versions.values()]
                 for model_id, versions in self.models.items()
@@ -303,7 +375,11 @@ class Store:
 
     def load(self, data: Mapping[str, Any]) -> None:
         self._seq = int(data.get("Seq", 0))
+        for model_id in data.get("DeletedModels", []):
+            self.models.pop(model_id, None)
+            self.model_created.pop(model_id, None)
         for model_id, versions in data.get("Models", {}).items():
+            self.model_created.setdefault(model_id, self._now())
             stored = self.models.setdefault(model_id, {})
             for item in versions:
                 fields = dict(item)

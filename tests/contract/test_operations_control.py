@@ -171,7 +171,7 @@ def test_error_rate_is_probabilistic(sdk: Client, admin: AdminClient) -> None:
     assert not all(outcomes)
     with pytest.raises(ClientException) as caught:  # the 0-rate rule never fires: a plain not-found
         sdk.get_model_version(MODEL_ID, "0.1.0", sdk_models.GetModelVersionRequest())
-    assert caught.value.code == "InvalidModelVersion.NotFound"
+    assert caught.value.code == "201900003"
 
 
 def test_fault_rules_are_validated(admin: AdminClient) -> None:
@@ -195,7 +195,7 @@ def test_journal_records_every_call(sdk: Client, admin: AdminClient) -> None:
     assert [(e["Operation"], e["ModelId"], e["VersionName"], e["Status"], e["Code"]) for e in entries] == [
         ("CreateModelVersion", MODEL_ID, "0.1.0", 200, None),
         ("GetModelVersion", MODEL_ID, "0.1.0", 200, None),
-        ("GetModelVersion", MODEL_ID, "7.7.7", 404, "InvalidModelVersion.NotFound"),
+        ("GetModelVersion", MODEL_ID, "7.7.7", 400, "201900003"),
     ]
     assert all(entry["LatencyMs"] >= 0 and entry["Time"].endswith("Z") for entry in entries)
     # Which client called (the operator puts its replica's name there): the SDK's own User-Agent.
@@ -220,7 +220,7 @@ def test_admin_models_and_reset(sdk: Client, admin: AdminClient) -> None:
     assert admin.versions(MODEL_ID) == []
     with pytest.raises(AdminError) as caught:
         admin.versions("model-dynamic")
-    assert caught.value.status == 404
+    assert (caught.value.status, caught.value.body["Code"]) == (400, "201900002")
 
 
 def test_admin_api_is_absent_unless_enabled() -> None:

@@ -145,20 +145,35 @@ def test_full_scenario(sdk: Client, admin: AdminClient) -> None:
     # Delete, then the version is gone from Get, List and the stored state.
     response = sdk.delete_model_version(MODEL_ID, second, sdk_models.DeleteModelVersionRequest())
     assert REQUEST_ID.match(response.body.request_id)
-    assert sdk_error(lambda: get(sdk, second)).code == "InvalidModelVersion.NotFound"
+    assert sdk_error(lambda: get(sdk, second)).code == "201900003"
     assert [v.version_name for v in listing(sdk).versions] == ["1.0.0", "1.2.0"]
     assert [v["VersionName"] for v in admin.versions(MODEL_ID)] == ["1.0.0", "1.2.0"]
     # Models are independent namespaces of versions.
     assert create(sdk, OTHER_MODEL_ID) == "0.1.0"
 
 
-def test_not_found_errors(sdk: Client) -> None:
+@pytest.mark.parametrize(
+    ("dialect", "status", "model_code", "version_code"),
+    [
+        ("numeric", 400, "201900002", "201900003"),  # the default
+        ("numeric", 404, "201900002", "201900003"),
+        ("named", 400, "InvalidModel.NotFound", "InvalidModelVersion.NotFound"),
+        ("named", 404, "InvalidModel.NotFound", "InvalidModelVersion.NotFound"),
+    ],
+)
+def test_not_found_errors(
+    sdk: Client, admin: AdminClient, dialect: str, status: int, model_code: str, version_code: str
+) -> None:
+    if (dialect, status) != ("numeric", 400):
+        admin.set_dialect(error_dialect=dialect, not_found_status=status)
     missing_model = sdk_error(lambda: listing(sdk, "model-missing"))
-    assert (missing_model.status_code, missing_model.code) == (404, "InvalidModel.NotFound")
+    assert (missing_model.status_code, missing_model.code) == (status, model_code)
     assert missing_model.request_id
-    assert sdk_error(lambda: create(sdk, "model-missing")).code == "InvalidModel.NotFound"
+    # The text never says NotFound: a client must read the numeric dialect by its code.
+    assert ("NotFound" in missing_model.message) is False
+    assert sdk_error(lambda: create(sdk, "model-missing")).code == model_code
     missing_version = sdk_error(lambda: get(sdk, "9.9.9"))
-    assert (missing_version.status_code, missing_version.code) == (404, "InvalidModelVersion.NotFound")
+    assert (missing_version.status_code, missing_version.code) == (status, version_code)
     for call in (
         lambda: sdk.delete_model_version(MODEL_ID, "9.9.9", sdk_models.DeleteModelVersionRequest()),
         lambda: sdk.update_model_version(MODEL_ID, "9.9.9", sdk_models.UpdateModelVersionRequest()),
@@ -166,7 +181,7 @@ def test_not_found_errors(sdk: Client) -> None:
             MODEL_ID, "9.9.9", sdk_models.DeleteModelVersionLabelsRequest(label_keys="a")
         ),
     ):
-        assert sdk_error(call).code == "InvalidModelVersion.NotFound"
+        assert sdk_error(call).code == version_code
 
 
 def test_duplicate_version_name_is_rejected(sdk: Client, admin: AdminClient) -> None:

@@ -92,7 +92,7 @@ def test_assumed_roles_act_in_their_own_accounts(accounts: EmulatorProcess) -> N
     accounts.admin.add_model("model-only-a", ACCOUNT_A)
     with pytest.raises(ClientException) as caught:
         team_b.get_model_version("model-only-a", name_a, sdk_models.GetModelVersionRequest())
-    assert caught.value.code == "InvalidModel.NotFound"
+    assert caught.value.code == "201900002"
 
     # A long-lived key with @ACCOUNT acts in that account too.
     by_key = sdk(accounts, TEAM_B_KEY).list_model_versions(MODEL, sdk_models.ListModelVersionsRequest())
@@ -101,7 +101,7 @@ def test_assumed_roles_act_in_their_own_accounts(accounts: EmulatorProcess) -> N
     # The operator's own key belongs to the default account, which has no such model.
     with pytest.raises(ClientException) as caught:
         sdk(accounts, OPERATOR_KEY).list_model_versions(MODEL, sdk_models.ListModelVersionsRequest())
-    assert caught.value.code == "InvalidModel.NotFound"
+    assert caught.value.code == "201900002"
 
     sessions = [e for e in accounts.admin.journal("AssumeRole") if e["Status"] == 200]
     assert {e["RoleArn"] for e in sessions} == {ROLE_A, ROLE_B}

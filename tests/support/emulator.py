@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import httpx
 
@@ -127,6 +127,38 @@ class AdminClient:
         creation order."""
         query = f"?Account={account}" if account else ""
         return list(self._call("GET", f"/versions/{model_id}{query}")["Versions"])
+
+    def delete_model(self, model_id: str, account: str | None = None) -> None:
+        """DeleteModel (its versions go with it) without a signed request."""
+        query = f"?Account={account}" if account else ""
+        self._call("DELETE", f"/models/{model_id}{query}")
+
+    def dialect(self) -> dict[str, Any]:
+        """{"ErrorDialect", "NotFoundStatus", "LabelUpsert", "MaxPageSize"} now in force."""
+        return dict(self._call("GET", "/dialect")["Dialect"])
+
+    def set_dialect(
+        self,
+        *,
+        error_dialect: str | None = None,
+        not_found_status: int | None = None,
+        label_upsert: str | None = None,
+        max_page_size: int | Literal["keep"] | None = "keep",
+    ) -> dict[str, Any]:
+        """Switch the running dialect (reset() restores the configured one); None leaves a
+        setting as it is, except max_page_size=None, which removes the cap."""
+        body: dict[str, Any] = {
+            key: value
+            for key, value in (
+                ("ErrorDialect", error_dialect),
+                ("NotFoundStatus", not_found_status),
+                ("LabelUpsert", label_upsert),
+            )
+            if value is not None
+        }
+        if max_page_size != "keep":
+            body["MaxPageSize"] = max_page_size
+        return dict(self._call("PUT", "/dialect", body)["Dialect"])
 
     def quotas(self) -> dict[str, float]:
         return dict(self._call("GET", "/quotas")["Quotas"])

@@ -34,7 +34,7 @@ from pai_operator.calls import (
     parse_as,
 )
 from pai_operator.pai.credentials import CredentialsProvider, DefaultChainCredentialsProvider
-from pai_operator.pai.errors import classify
+from pai_operator.pai.errors import IncompleteListError, classify
 from pai_operator.pai.models import (
     CreateModelVersionRequest,
     CreateModelVersionResponse,
@@ -166,23 +166,50 @@ class PaiClient(AsyncClosing):
     async def iter_model_versions(
         self, model_id: str, request: ListModelVersionsRequest | None = None
     ) -> AsyncIterator[ModelVersion]:
-        """Every version matching `request`, page after page (filters and order kept)."""
+        """Every version matching `request`, page after page (filters and order kept).
+
+        TotalCount, not a short page, ends the walk: PAI documents no maximum page size, and a
+        service that caps pages below the size asked would otherwise end an owner search early
+        (and a create would duplicate what the rest of the list holds). A short page makes the
+        walk continue at the size the service actually serves. A walk that cannot reach
+        TotalCount (an empty page before it, a page repeating what was already seen) raises
+        `IncompleteListError`: callers must never take a partial list for the whole.
+        """
         base = request or ListModelVersionsRequest()
         page_size = base.page_size or DEFAULT_PAGE_SIZE
         page_number = base.page_number or 1
         seen = (page_number - 1) * page_size
+        names: set[str] = set()
         while True:
             page = await self.list_model_versions(
                 model_id, base.model_copy(update={"page_size": page_size, "page_number": page_number})
             )
-            for version in page.versions:
+            served = len(page.versions)
+            fresh = [version for version in page.versions if version.version_name not in names]
+            if served and not fresh:
+                raise IncompleteListError(
+                    f"ListModelVersions of {model_id} served page {page_number} again "
+                    f"({seen} of {page.total_count} seen): the service ignores PageNumber",
+                    code="IncompleteList",
+                )
+            for version in fresh:
+                names.add(version.version_name)
                 yield version
-            seen += len(page.versions)
-            # An empty or short page ends the walk even if TotalCount disagrees (it can change
-            # while we walk): never loop forever on a server that ignores PageNumber.
-            if len(page.versions) < page_size or seen >= page.total_count:
+            seen += served
+            if seen >= page.total_count:
                 return
-            page_number += 1
+            if not served:
+                raise IncompleteListError(
+                    f"ListModelVersions of {model_id} ended at {seen} of {page.total_count} "
+                    "versions (an empty page before TotalCount)",
+                    code="IncompleteList",
+                )
+            if served < page_size and seen % served == 0:
+                # A capped page: continue at the served size. Either way the service counts
+                # PageNumber (in the size asked or the size served), a capped page size and the
+                # page number that follows `seen` items name the next unseen item.
+                page_size = served
+            page_number = seen // page_size + 1
 
     async def create_model_version_labels(
         self, model_id: str, version_name: str, labels: list[Label]

@@ -3,15 +3,25 @@ taxonomy in `pai_operator.errors` (drawn there) once, at the client boundary. Th
 project relies on where PAI's public docs are silent are listed in the emulator's docs.
 
     PAI code or status                              class
-    *.NotFound, 404 with a PAI error body           NotFoundError
-    InvalidModel.NotFound                           ModelNotFoundError
+    201900002 (any status), InvalidModel.NotFound   ModelNotFoundError
+    201900003 (any status), *.NotFound, 404 or      NotFoundError
+      "NotFound" in the message, with a PAI code
     409, *AlreadyExists                             ConflictError
     other 4xx, InvalidApi.NotFound, bare 404        InvalidRequestError
     401/403, InvalidAccessKeyId*, Forbidden*,       AuthError
       NoPermission*, SignatureDoesNotMatch
     InvalidTimeStamp.Expired, SignatureNonceUsed    StaleRequestError
-    Throttling*, 429, x-acs-retry-after             ThrottledError
+    *Throttling* anywhere in the code, 429,         ThrottledError
+      x-acs-retry-after
     5xx, ServiceUnavailable                         ServerError
+
+The not-found rules follow the Terraform provider, which Alibaba runs against the real service
+(aliyun/terraform-provider-alicloud): `alicloud/service_alicloud_pai_workspace_v2.go` matches
+201900002 as "model not found" and 201900002 or 201900003 as "model version not found" by code,
+whatever the status; `alicloud/errors.go` NotFoundError adds HTTP 404 and "NotFound" in the
+message, and NeedRetry retries any code matching "Throttling". One deliberate difference: a 404 or
+"NotFound" text without a PAI error code is a proxy or a wrong endpoint speaking, never "gone"
+(taking it for gone would make the reconciler recreate or forget a version that exists).
 """
 
 from __future__ import annotations
@@ -38,10 +48,18 @@ from pai_operator.errors import (
 PaiError = RemoteError
 """PAI's name for the shared base (a failed PAI call)."""
 
+
+class IncompleteListError(ServerError):
+    """A paged list could not be walked to its TotalCount. Retryable (the list may settle), and
+    never to be read as "these are all": an owner search that stopped short would let a create
+    duplicate a version on a page it never read."""
+
+
 __all__ = [
     "AuthError",
     "ConflictError",
     "CredentialsError",
+    "IncompleteListError",
     "InvalidRequestError",
     "ModelNotFoundError",
     "NetworkError",
@@ -65,6 +83,8 @@ _STALE_CODES = frozenset({"InvalidTimeStamp.Expired", "SignatureNonceUsed"})
 # A wrong endpoint or API version answers InvalidApi.NotFound: treating that as "the version is
 # gone" would make the reconciler create duplicates, so it is a permanent request error.
 _NOT_A_RESOURCE = frozenset({"InvalidApi.NotFound"})
+MODEL_NOT_FOUND_CODES = frozenset({"201900002", "InvalidModel.NotFound"})
+VERSION_NOT_FOUND_CODES = frozenset({"201900003", "InvalidModelVersion.NotFound"})
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -101,17 +121,20 @@ def classify(
         return make(AuthError)
     if code in _STALE_CODES:
         return make(StaleRequestError)
+    # Before throttling and 5xx: these codes name the answer whatever status carries them.
+    if code in MODEL_NOT_FOUND_CODES:
+        return make(ModelNotFoundError)
+    if code in VERSION_NOT_FOUND_CODES:
+        return make(NotFoundError)
     if (code and _is_throttling(code)) or status == 429 or retry_after is not None:
         return ThrottledError(
             message, status=status, code=code, request_id=request_id, retry_after=retry_after
         )
     if status >= 500 or code == "ServiceUnavailable":
         return make(ServerError)
-    if code == "InvalidModel.NotFound":
-        return make(ModelNotFoundError)
     if code in _NOT_A_RESOURCE:
         return make(InvalidRequestError)
-    if (code and code.endswith(".NotFound")) or (status == 404 and code):
+    if code and (code.endswith(".NotFound") or status == 404 or "NotFound" in (fields.get("Message") or "")):
         return make(NotFoundError)
     if status == 409 or (code and code.endswith("AlreadyExists")):
         return make(ConflictError)
@@ -121,7 +144,9 @@ def classify(
 
 
 def _is_throttling(code: str) -> bool:
-    return code.startswith("Throttling") or code == "Rejected.Throttling"
+    # Terraform's NeedRetry: any code matching "Throttling" (Throttling.User, Rejected.Throttling,
+    # Throttling.Api, ...), not only a prefix.
+    return "Throttling" in code
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -15,10 +15,12 @@ from pai_operator.pai import (
     AuthError,
     CreateModelVersionRequest,
     Credentials,
+    IncompleteListError,
     InvalidRequestError,
     Label,
     ListModelVersionsRequest,
     ModelNotFoundError,
+    ModelVersion,
     NetworkError,
     NotFoundError,
     PaiClient,
@@ -490,21 +492,70 @@ async def test_iterator_walks_every_page_and_keeps_filters() -> None:
     assert all(decoded_query(r)["Label"] == "prod" for r in transport.requests)
 
 
-async def test_iterator_stops_on_exact_multiple_and_on_a_server_that_ignores_paging() -> None:
+async def collect(versions: AsyncIterator[ModelVersion], into: list[str]) -> None:
+    async for version in versions:
+        into.append(version.version_name)
+
+
+async def test_iterator_stops_at_total_count_and_raises_on_a_server_that_ignores_paging() -> None:
     full_page = ok({"TotalCount": 4, "Versions": [{"VersionName": "a"}, {"VersionName": "b"}]})
     client, transport = make_client(lambda _: full_page)
     async with client:
-        seen = [
-            v.version_name
-            async for v in client.iter_model_versions("m", ListModelVersionsRequest(page_size=2))
-        ]
-    assert seen == ["a", "b", "a", "b"]
+        seen: list[str] = []
+        with pytest.raises(IncompleteListError):
+            await collect(client.iter_model_versions("m", ListModelVersionsRequest(page_size=2)), seen)
+    assert seen == ["a", "b"]
     assert len(transport.requests) == 2
 
     client, transport = make_client(lambda _: ok({"TotalCount": 0, "Versions": []}))
     async with client:
         assert [v async for v in client.iter_model_versions("m")] == []
     assert decoded_query(transport.requests[0])["PageSize"] == "50"
+
+
+def capped_pages(
+    names: list[str], cap: int, *, offset_in_asked_size: bool
+) -> Callable[[httpx.Request], httpx.Response]:
+    """A service that serves at most `cap` items a page, counting PageNumber in the size served
+    or in the size asked (both are plausible; neither is documented)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        query = decoded_query(request)
+        asked, number = int(query["PageSize"]), int(query["PageNumber"])
+        start = (number - 1) * (asked if offset_in_asked_size else min(asked, cap))
+        chunk = names[start : start + min(asked, cap)]
+        return ok({"TotalCount": len(names), "Versions": [{"VersionName": n} for n in chunk]})
+
+    return handler
+
+
+@pytest.mark.parametrize("offset_in_asked_size", [False, True])
+async def test_iterator_is_complete_under_a_page_cap_below_the_size_asked(offset_in_asked_size: bool) -> None:
+    names = [f"0.{i}.0" for i in range(1, 61)]
+    client, transport = make_client(capped_pages(names, 10, offset_in_asked_size=offset_in_asked_size))
+    async with client:
+        seen = [v.version_name async for v in client.iter_model_versions("m")]
+    assert seen == names
+    # The first page asks 50, gets 10; the walk goes on at 10 a page: 6 requests, not 1.
+    assert len(transport.requests) == 6
+    assert [decoded_query(r)["PageSize"] for r in transport.requests] == ["50"] + ["10"] * 5
+
+
+async def test_iterator_raises_when_the_list_ends_before_total_count() -> None:
+    pages = iter(
+        [
+            ok({"TotalCount": 5, "Versions": [{"VersionName": "a"}, {"VersionName": "b"}]}),
+            ok({"TotalCount": 5, "Versions": []}),
+        ]
+    )
+    client, _ = make_client(lambda _: next(pages))
+    async with client:
+        seen: list[str] = []
+        with pytest.raises(IncompleteListError) as caught:
+            await collect(client.iter_model_versions("m", ListModelVersionsRequest(page_size=2)), seen)
+    assert seen == ["a", "b"]
+    assert caught.value.retryable
+    assert "2 of 5" in str(caught.value)
 
 
 # --- credentials --------------------------------------------------------------------------------

@@ -31,7 +31,17 @@ def body(code: str | None, message: str = "details", request_id: str = "rid-1") 
 @pytest.mark.parametrize(
     ("status", "code", "expected", "retryable"),
     [
+        # The numeric dialect (Terraform provider's codes): by code, whatever the status.
+        (400, "201900002", ModelNotFoundError, False),
+        (404, "201900002", ModelNotFoundError, False),
+        (500, "201900002", ModelNotFoundError, False),
+        (400, "201900003", NotFoundError, False),
+        (404, "201900003", NotFoundError, False),
+        (429, "201900003", NotFoundError, False),
+        (400, "201900001", InvalidRequestError, False),
         (404, "InvalidModel.NotFound", ModelNotFoundError, False),
+        (400, "InvalidModel.NotFound", ModelNotFoundError, False),
+        (400, "InvalidModelVersion.NotFound", NotFoundError, False),
         (404, "InvalidModelVersion.NotFound", NotFoundError, False),
         (400, "Some.NotFound", NotFoundError, False),
         (404, "Whatever", NotFoundError, False),
@@ -57,6 +67,9 @@ def body(code: str | None, message: str = "details", request_id: str = "rid-1") 
         (429, "Throttling.User", ThrottledError, True),
         (400, "Throttling", ThrottledError, True),
         (400, "Rejected.Throttling", ThrottledError, True),
+        (400, "Throttling.Api", ThrottledError, True),
+        (400, "Api.Throttling.Limit", ThrottledError, True),
+        (503, "ServiceThrottling", ThrottledError, True),
         (429, None, ThrottledError, True),
         (503, "ServiceUnavailable", ServerError, True),
         (500, "InternalError", ServerError, True),
@@ -78,6 +91,18 @@ def test_classification_table(
 
 def test_not_found_of_a_model_is_still_a_not_found() -> None:
     assert isinstance(classify(404, body("InvalidModel.NotFound")), NotFoundError)
+    assert isinstance(classify(400, body("201900002")), NotFoundError)
+
+
+def test_not_found_text_in_the_message_counts_only_with_a_pai_code() -> None:
+    """Terraform's generic rule ("NotFound" in the message) applies to PAI error bodies; text
+    from a proxy without a PAI code is never read as "the version is gone"."""
+    assert type(classify(400, body("EntityMissing", message="Version NotFound"))) is NotFoundError
+    assert type(classify(400, body(None, message="Version NotFound"))) is InvalidRequestError
+    assert type(classify(404, b"<html>404 NotFound</html>")) is InvalidRequestError
+    assert type(classify(404, b"")) is InvalidRequestError
+    # The wrong-endpoint answer stays a permanent request error even though it says NotFound.
+    assert type(classify(404, body("InvalidApi.NotFound", message="NotFound"))) is InvalidRequestError
 
 
 def test_throttle_carries_retry_after_from_the_header() -> None:

@@ -19,6 +19,7 @@ PUBLIC = [
     "CredentialsError",
     "CredentialsProvider",
     "DefaultChainCredentialsProvider",
+    "IncompleteListError",
     "InvalidRequestError",
     "Label",
     "ListModelVersionsRequest",
