@@ -141,6 +141,13 @@ async def versions(request: web.Request) -> web.Response:
 
 
 @_admin
+async def models(request: web.Request) -> web.Response:
+    """Every model of an account with its fields (GetModel's answer), oldest first."""
+    store = request.app[EMULATOR].store_for(_account(request))
+    return json_response({"Models": [store.get_model(model_id) for model_id in store.models]})
+
+
+@_admin
 async def get_quotas(request: web.Request) -> web.Response:
     return json_response({"Quotas": request.app[EMULATOR].quota_rates()})
 
@@ -197,5 +204,6 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_delete(f"{PREFIX}/journal", clear_journal)
     app.router.add_post(f"{PREFIX}/reset", reset)
     app.router.add_get(f"{PREFIX}/versions/{{model_id}}", versions)
+    app.router.add_get(f"{PREFIX}/models", models)
     app.router.add_get(f"{PREFIX}/quotas", get_quotas)
     app.router.add_put(f"{PREFIX}/quotas", set_quotas)

@@ -13,9 +13,13 @@ from typing import Literal
 
 API_VERSION = "2021-02-04"
 
-READ_OPERATIONS = ("GetModelVersion", "ListModelVersions", "GetModel")
+READ_OPERATIONS = ("GetModelVersion", "ListModelVersions", "GetModel", "ListModels")
 WRITE_OPERATIONS = (
     "DeleteModel",
+    "CreateModel",
+    "UpdateModel",
+    "CreateModelLabels",
+    "DeleteModelLabels",
     "CreateModelVersion",
     "UpdateModelVersion",
     "DeleteModelVersion",

@@ -31,7 +31,9 @@ from pai_emulator.sts import sts_handler
 
 log = logging.getLogger("pai_emulator")
 
-MODEL_PATH = "/api/v1/models/{model_id}"
+MODELS_PATH = "/api/v1/models"
+MODEL_PATH = MODELS_PATH + "/{model_id}"
+MODEL_LABELS_PATH = MODEL_PATH + "/labels"
 VERSIONS_PATH = MODEL_PATH + "/versions"
 VERSION_PATH = VERSIONS_PATH + "/{version_name}"
 LABELS_PATH = VERSION_PATH + "/labels"
@@ -66,6 +68,32 @@ Operation = Callable[[Call], Awaitable[tuple[dict[str, Any], str | None]]]
 
 async def get_model(call: Call) -> tuple[dict[str, Any], str | None]:
     return call.store.get_model(call.model_id), None
+
+
+async def create_model(call: Call) -> tuple[dict[str, Any], str | None]:
+    model_id = call.store.create_model(call.body, call.principal.user_id)
+    call.request["created_model_id"] = model_id  # the journal records the id it assigned
+    return {"ModelId": model_id}, None
+
+
+async def update_model(call: Call) -> tuple[dict[str, Any], str | None]:
+    call.store.update_model(call.model_id, call.body)
+    return {}, None
+
+
+async def list_models(call: Call) -> tuple[dict[str, Any], str | None]:
+    total, models = call.store.list_models(call.request.query)
+    return {"TotalCount": total, "Models": models}, None
+
+
+async def create_model_labels(call: Call) -> tuple[dict[str, Any], str | None]:
+    call.store.add_model_labels(call.model_id, call.body)
+    return {}, None
+
+
+async def delete_model_labels(call: Call) -> tuple[dict[str, Any], str | None]:
+    call.store.delete_model_labels(call.model_id, call.request.query.get("LabelKeys"))
+    return {}, None
 
 
 async def delete_model(call: Call) -> tuple[dict[str, Any], str | None]:
@@ -110,6 +138,11 @@ async def delete_labels(call: Call) -> tuple[dict[str, Any], str | None]:
 
 # (action, method, path, operation, has JSON body, changes state)
 ROUTES: tuple[tuple[str, str, str, Operation, bool, bool], ...] = (
+    ("CreateModel", "POST", MODELS_PATH, create_model, True, True),
+    ("ListModels", "GET", MODELS_PATH, list_models, False, False),
+    ("UpdateModel", "PUT", MODEL_PATH, update_model, True, True),
+    ("CreateModelLabels", "POST", MODEL_LABELS_PATH, create_model_labels, True, True),
+    ("DeleteModelLabels", "DELETE", MODEL_LABELS_PATH, delete_model_labels, False, True),
     ("GetModel", "GET", MODEL_PATH, get_model, False, False),
     ("DeleteModel", "DELETE", MODEL_PATH, delete_model, False, True),
     ("CreateModelVersion", "POST", VERSIONS_PATH, create_version, True, True),
@@ -182,6 +215,7 @@ def api_handler(
                 Call(emulator, request, principal, _parse_json(raw) if has_body else None)
             )
             entry["VersionName"] = version_name or entry["VersionName"]
+            entry["ModelId"] = request.get("created_model_id") or entry["ModelId"]
             if writes:
                 await emulator.save()
             entry["Status"] = 200

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +55,12 @@ CREATE_ONLY_FIELDS = ("Uri", "FormatType", "FrameworkType", "Labels", "VersionNa
 SORT_FIELDS = ("GmtCreateTime", "GmtModifiedTime", "VersionName")
 EXACT_FILTERS = ("VersionName", "ApprovalStatus", "FormatType", "FrameworkType", "SourceType", "SourceId")
 URI_SCHEMES = ("oss://", "http://", "https://")
+# SDK CreateModelRequest: "The name must be 1 to 127 characters in length."
+MAX_MODEL_NAME_CHARS = 127
+ACCESSIBILITIES = frozenset({"PRIVATE", "PUBLIC"})
+# ListModels' exact filters (SDK ListModelsRequest); Label and Query match substrings.
+MODEL_EXACT_FILTERS = ("WorkspaceId", "ModelName", "Domain", "Task", "Origin", "ModelType")
+MODEL_QUERY_FIELDS = ("ModelName", "Domain", "Task")
 
 
 def serialized_length(value: Any) -> int:
@@ -103,6 +110,31 @@ class CreateBody(UpdateBody):
 
 class LabelsBody(_Body):
     labels: list[LabelIn] | None = None
+
+
+class UpdateModelBody(_Body):
+    """UpdateModel's fields (official SDK `UpdateModelRequest`): a partial update."""
+
+    model_name: str | None = None
+    model_description: str | None = None
+    accessibility: str | None = None
+    domain: str | None = None
+    task: str | None = None
+    origin: str | None = None
+    model_doc: str | None = None
+    model_type: str | None = None
+    order_number: int | None = None
+    parameter_size: int | None = None
+    extra_info: dict[str, Any] | None = None
+
+
+class CreateModelBody(UpdateModelBody):
+    """CreateModel (SDK `CreateModelRequest`; Terraform's resource_alicloud_pai_workspace_model.go
+    sends Labels, the SDK calls them deprecated in favour of Tag: both are kept)."""
+
+    workspace_id: str | None = None
+    labels: list[LabelIn] | None = None
+    tag: list[LabelIn] | None = None
 
 
 def _parse(model: type[_B], body: Any) -> _B:
@@ -197,6 +229,9 @@ class Store:
         self.dialect = dialect or Dialect()
         self.models: dict[str, dict[str, StoredVersion]] = {}
         self.model_created: dict[str, str] = {}
+        # The fields of models made with CreateModel (seeded ones have only an id: see get_model).
+        self.model_fields: dict[str, dict[str, Any]] = {}
+        self._model_seq = 0
         self._seq = 0
         self.reset()
 
@@ -204,6 +239,7 @@ class Store:
         self.models = {model_id: {} for model_id in self._seeded}
         now = self._now()
         self.model_created = dict.fromkeys(self._seeded, now)
+        self.model_fields = {}
 
     def add_model(self, model_id: str) -> bool:
         """Register a model; False if it already existed (its versions are kept)."""
@@ -240,6 +276,7 @@ class Store:
             "OwnerId": self._owner_id,
             "UserId": self._owner_id,
         }
+        fields.update({k: v for k, v in self.model_fields.get(model_id, {}).items() if k != "Seq"})
         if versions:
             latest = max(versions.values(), key=lambda version: version.seq)
             fields["LatestVersion"] = dict(latest.fields)
@@ -252,6 +289,7 @@ class Store:
         self._model(model_id)
         del self.models[model_id]
         self.model_created.pop(model_id, None)
+        self.model_fields.pop(model_id, None)
 
     def _now(self) -> str:
         return iso_millis(self._clock())
@@ -362,11 +400,109 @@ class Store:
         start = (page_number - 1) * page_size
         return len(matches), [dict(v.fields) for v in matches[start : start + page_size]]
 
+    # --- models (CreateModel, UpdateModel, ListModels, model labels) ---------------------------
+
+    def create_model(self, raw: Any, user_id: str) -> str:
+        """CreateModel -> the server-assigned ModelId. Names are not unique (nothing in the SDK,
+        the API reference or Terraform says they are): a client that must not duplicate a model
+        has to find its own by label, as the operator does."""
+        body = _parse(CreateModelBody, raw)
+        if not body.model_name:
+            raise errors.missing_parameter("ModelName")
+        _check_model_fields(body)
+        labels = _merge_labels([], body.labels or [], self.dialect)
+        tags = _merge_labels([], body.tag or [], self.dialect)
+        self._model_seq += 1
+        model_id = f"model-{uuid.uuid4().hex[:18]}"
+        now = self._now()
+        fields = body.model_dump(by_alias=True, exclude_none=True, exclude={"labels", "tag"})
+        fields.setdefault("Accessibility", "PRIVATE")
+        fields.update(
+            ModelId=model_id,
+            Labels=labels,
+            Tags=tags,
+            GmtCreateTime=now,
+            GmtModifiedTime=now,
+            UserId=user_id,
+            OwnerId=self._owner_id,
+            Seq=self._model_seq,
+        )
+        self.models[model_id] = {}
+        self.model_created[model_id] = now
+        self.model_fields[model_id] = fields
+        return model_id
+
+    def _model_fields(self, model_id: str) -> dict[str, Any]:
+        """The stored fields of a model, made up for a seeded one on its first change."""
+        self._model(model_id)
+        if model_id not in self.model_fields:
+            seeded = self.get_model(model_id)
+            seeded.pop("LatestVersion", None)
+            seeded.pop("GmtLatestVersionModifiedTime", None)
+            self.model_fields[model_id] = {**seeded, "Seq": 0}
+        return self.model_fields[model_id]
+
+    def update_model(self, model_id: str, raw: Any) -> None:
+        fields = self._model_fields(model_id)
+        if isinstance(raw, dict):
+            for name in ("WorkspaceId", "Labels"):
+                if raw.get(name) is not None:
+                    raise errors.invalid_parameter(f"{name} cannot be changed by UpdateModel.")
+        body = _parse(UpdateModelBody, raw)
+        if body.model_name is not None and not body.model_name:
+            raise errors.invalid_parameter("ModelName must not be empty.")
+        _check_model_fields(body)
+        fields.update(body.model_dump(by_alias=True, exclude_none=True))
+        fields["GmtModifiedTime"] = self._now()
+
+    def add_model_labels(self, model_id: str, raw: Any) -> None:
+        fields = self._model_fields(model_id)
+        body = _parse(LabelsBody, raw)
+        if not body.labels:
+            raise errors.missing_parameter("Labels")
+        fields["Labels"] = _merge_labels(fields.get("Labels", []), body.labels, self.dialect)
+        fields["GmtModifiedTime"] = self._now()
+
+    def delete_model_labels(self, model_id: str, label_keys: str | None) -> None:
+        fields = self._model_fields(model_id)
+        keys = {key for key in (label_keys or "").split(",") if key}
+        if not keys:
+            raise errors.missing_parameter("LabelKeys")
+        fields["Labels"] = [label for label in fields.get("Labels", []) if label["Key"] not in keys]
+        fields["GmtModifiedTime"] = self._now()
+
+    def list_models(self, query: Mapping[str, str]) -> tuple[int, list[dict[str, Any]]]:
+        """ListModels: the account's own models (a Provider asks for public ones: none here),
+        filtered, sorted by GmtCreateTime (the only SortBy the SDK documents), paged like
+        ListModelVersions (the dialect's page cap included)."""
+        page_number = _positive_int(query, "PageNumber", 1, None)
+        page_size = _positive_int(query, "PageSize", 10, MAX_PAGE_SIZE)
+        if self.dialect.max_page_size is not None:
+            page_size = min(page_size, self.dialect.max_page_size)
+        order = query.get("Order", "ASC").upper()
+        if order not in ("ASC", "DESC"):
+            raise errors.invalid_parameter(f"Order must be ASC or DESC, got {query['Order']!r}.")
+        sort_by = query.get("SortBy", "GmtCreateTime")
+        if sort_by != "GmtCreateTime":
+            raise errors.invalid_parameter(f"SortBy must be GmtCreateTime, got {sort_by!r}.")
+        if query.get("Provider"):
+            return 0, []
+        models = [
+            (self.get_model(model_id), self.model_fields.get(model_id, {}).get("Seq", 0))
+            for model_id in self.models
+        ]
+        matches = [(model, seq) for model, seq in models if _model_matches(model, query)]
+        matches.sort(key=lambda item: (item[0]["GmtCreateTime"], item[1]), reverse=order == "DESC")
+        start = (page_number - 1) * page_size
+        return len(matches), [model for model, _ in matches[start : start + page_size]]
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "Seq": self._seq,
             # Seeded models deleted with DeleteModel stay deleted across a restart.
             "DeletedModels": [model_id for model_id in self._seeded if model_id not in self.models],
+            "ModelSeq": self._model_seq,
+            "ModelFields": self.model_fields,
             "Models": {
                 model_id: [{"Seq": v.seq, **v.fields} for v in versions.values()]
                 for model_id, versions in self.models.items()
@@ -375,6 +511,10 @@ class Store:
 
     def load(self, data: Mapping[str, Any]) -> None:
         self._seq = int(data.get("Seq", 0))
+        self._model_seq = int(data.get("ModelSeq", 0))
+        self.model_fields = {k: dict(v) for k, v in data.get("ModelFields", {}).items()}
+        for model_id, fields in self.model_fields.items():
+            self.model_created[model_id] = fields.get("GmtCreateTime") or self._now()
         for model_id in data.get("DeletedModels", []):
             self.models.pop(model_id, None)
             self.model_created.pop(model_id, None)
@@ -399,6 +539,30 @@ def _positive_int(query: Mapping[str, str], name: str, default: int, maximum: in
         bound = f"between 1 and {maximum}" if maximum is not None else "at least 1"
         raise errors.invalid_parameter(f"{name} must be {bound}, got {value}.")
     return value
+
+
+def _check_model_fields(body: UpdateModelBody) -> None:
+    _check_enum("Accessibility", body.accessibility, ACCESSIBILITIES)
+    if body.model_name is not None and len(body.model_name) > MAX_MODEL_NAME_CHARS:
+        raise errors.invalid_parameter(
+            f"ModelName must be 1 to {MAX_MODEL_NAME_CHARS} characters, got {len(body.model_name)}."
+        )
+
+
+def _model_matches(fields: Mapping[str, Any], query: Mapping[str, str]) -> bool:
+    for name in MODEL_EXACT_FILTERS:
+        wanted = query.get(name)
+        if wanted and fields.get(name) != wanted:
+            return False
+    label = query.get("Label")
+    if label and not any(label in item["Key"] or label in item["Value"] for item in fields["Labels"]):
+        return False
+    text = query.get("Query")
+    if text:
+        haystack = [str(fields.get(name) or "") for name in MODEL_QUERY_FIELDS]
+        haystack += [item[part] for item in fields["Labels"] for part in ("Key", "Value")]
+        return any(text in item for item in haystack)
+    return True
 
 
 def _matches(fields: Mapping[str, Any], query: Mapping[str, str]) -> bool:

@@ -10,7 +10,7 @@ pure), its status fields, and how its versions are grouped and listed for observ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -29,6 +29,19 @@ GroupKey = tuple[str, str, str]
 (PAI: the namespace's RAM role, "" for the operator's own) keeps lists from mixing accounts; the
 location is PAI's region or TrueFoundry's host; the parent is what one list call enumerates
 (PAI: a model id; TrueFoundry: `<ml repo>/<model name>`)."""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A pass cannot start yet: an object this one refers to is not ready. `message` names it;
+    the object waits (no remote call, no error streak) until the referent changes."""
+
+    message: str
+
+
+Requeue = Callable[[str, Callable[[Mapping[str, Any]], bool]], int]
+"""The engine's `requeue(namespace, matches)`: pass now every object of the namespace whose raw
+spec `matches`; returns how many. A backend that depends on another kind keeps it (`bind`)."""
 
 
 def column(name: str, json_path: str, description: str, type_: str = "string") -> dict[str, Any]:
@@ -133,6 +146,23 @@ class Backend(Protocol[S, R, C, K]):
         """Where the version lives (PAI: its region; TrueFoundry: "", the configured host)."""
         ...
 
+    def resolve(
+        self, namespace: str, spec: Mapping[str, Any], status: Mapping[str, Any], *, deleting: bool
+    ) -> Mapping[str, Any] | Waiting:
+        """The raw spec with its references to other objects resolved (in memory only: never
+        written to spec), or Waiting while a referent is not ready. `deleting`: a deletion
+        pass, which uses what status recorded instead of waiting."""
+        ...
+
+    def watched(self, namespace: str, name: str, body: Mapping[str, Any] | None) -> None:
+        """A watch event of this backend's kind (None: deleted), for backends that other kinds
+        refer to: no I/O, called for every event."""
+        ...
+
+    def bind(self, requeue: Requeue) -> None:
+        """The engine's requeue, for a backend whose objects wait for another kind's objects."""
+        ...
+
     # --- remote I/O ---------------------------------------------------------------------------
 
     async def client(self, namespace: str, location: str) -> K:
@@ -160,6 +190,14 @@ class Backend(Protocol[S, R, C, K]):
 
     async def reread(self, client: K, spec: S, key: str) -> R:
         """The version as it is after this pass's writes (status.atProvider must be exact)."""
+        ...
+
+    async def deletion_blockers(
+        self, client: K, spec: S, calls: Sequence[C], annotations: Mapping[str, str]
+    ) -> str | None:
+        """Why the planned deletion `calls` must not run yet (None: go ahead), e.g. a PAI
+        model that still has versions. The object keeps its finalizer and is looked at again
+        soon; the message goes to its DeletionBlocked condition."""
         ...
 
     # --- status (pure) ------------------------------------------------------------------------
@@ -215,3 +253,24 @@ class Backend(Protocol[S, R, C, K]):
         """A listed version with every field a list item does not carry filled as "unchanged"
         (from status.atProvider, else the spec): unknown is not drift."""
         ...
+
+
+class Standalone:
+    """The defaults of a backend whose kind refers to no other and blocks no deletion: mixed
+    into backends so that the `Backend` hooks for references cost them nothing."""
+
+    def resolve(
+        self, namespace: str, spec: Mapping[str, Any], status: Mapping[str, Any], *, deleting: bool
+    ) -> Mapping[str, Any] | Waiting:
+        return spec
+
+    def watched(self, namespace: str, name: str, body: Mapping[str, Any] | None) -> None:
+        return None
+
+    def bind(self, requeue: Requeue) -> None:
+        return None
+
+    async def deletion_blockers(
+        self, client: Any, spec: Any, calls: Sequence[Any], annotations: Mapping[str, str]
+    ) -> str | None:
+        return None

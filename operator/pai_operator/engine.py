@@ -223,6 +223,9 @@ class Engine:
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        # A backend whose objects refer to another kind's (PAI versions to Models) is told how
+        # to pass them when a referent changes.
+        backend.bind(self.requeue)
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -236,6 +239,7 @@ class Engine:
         """A watch event (None: the initial listing). Cheap: no I/O, at most one schedule."""
         meta = body.get("metadata") or {}
         key: ObjectKey = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        self._backend.watched(key[0], key[1], None if event_type == "DELETED" else body)
         if event_type == "DELETED":
             self._forget(key)
             return
@@ -267,6 +271,21 @@ class Engine:
             self._join_group(record, first_observation=True)
         elif record.generation != record.handled_generation:
             self._schedule(key, self._clock(), why)
+
+    def requeue(self, namespace: str, matches: Callable[[Mapping[str, Any]], bool]) -> int:
+        """Pass now every live object of `namespace` whose spec `matches` (`backend.Requeue`):
+        how objects waiting for a referent start as soon as it is ready. O(objects), and only
+        when a referent changes."""
+        now = self._clock()
+        woken = 0
+        for record in self._objects.values():
+            if record.namespace != namespace or record.deleting or not record.has_finalizer:
+                continue
+            if matches(record.spec):
+                self._leave_group(record)
+                self._schedule(record.key, now, "reference")
+                woken += 1
+        return woken
 
     async def finalize(self, body: Mapping[str, Any]) -> DeletionResult:
         """The deletion pass, after any running pass of the object; before queued passes."""

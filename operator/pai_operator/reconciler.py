@@ -15,11 +15,11 @@ import logging
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from pai_operator.backend import Backend
+from pai_operator.backend import Backend, Waiting
 from pai_operator.conditions import (
     conditions_for_deletion_blocked,
     conditions_for_deletion_retrying,
@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 # (DeletionBlocked, with the way out). With the default backoff (2 s doubling) that is about two
 # minutes of failing, long enough to ride out a PAI hiccup or a throttling burst.
 DELETION_BLOCKED_AFTER = 6
+
+# Seconds between looks while a deletion waits for what blocks it (DeletionResult.retry_in).
+DELETION_WAIT_POLL = 5.0
 
 EventType = Literal["Normal", "Warning"]
 
@@ -215,8 +218,26 @@ class Reconciler(Generic[S, R, C, K]):
         key = self._recorded_key(obj, state, spec)
         return policies, key, self.backend.validate(spec, policies, obj.status, key)
 
+    def _waiting(self, obj: ObjectView, waiting: Waiting, previous: list[Condition]) -> PassResult:
+        """A referent is not ready: no remote call, no error streak; the engine passes the object
+        again when the referent changes (`Backend.bind`), else at the resync pace."""
+        exists = True if self.backend.recorded_key(obj.status) else None
+        conditions = conditions_for_failure(
+            Reason.REFERENCE_NOT_READY,
+            waiting.message,
+            obj.generation,
+            remote_exists=exists,
+            previous=previous,
+        )
+        return self._finish(obj, "waiting", conditions, previous, keep_at_provider=True)
+
     async def reconcile(self, obj: ObjectView, state: ObjectState) -> PassResult:
         previous = _conditions(obj.status)
+        resolved = self.backend.resolve(obj.namespace, obj.spec, obj.status, deleting=False)
+        if isinstance(resolved, Waiting):
+            return self._waiting(obj, resolved, previous)
+        # From here on the spec carries its references resolved (status records them; spec never).
+        obj = replace(obj, spec=resolved)
         parsed = self.backend.parse(obj.spec)
         if isinstance(parsed, list):
             message = "; ".join(parsed)
@@ -263,6 +284,10 @@ class Reconciler(Generic[S, R, C, K]):
         """Whether a settled object needs a full pass, judged from its version as a list returned
         it (no call): True when the plan would write or the status would change. The full pass
         then confirms with a read before anything is written."""
+        resolved = self.backend.resolve(obj.namespace, obj.spec, obj.status, deleting=False)
+        if isinstance(resolved, Waiting):
+            return True
+        obj = replace(obj, spec=resolved)
         parsed = self.backend.parse(obj.spec)
         if isinstance(parsed, list):
             return True
@@ -477,6 +502,10 @@ class Reconciler(Generic[S, R, C, K]):
 
     async def finalize(self, obj: ObjectView, state: ObjectState) -> DeletionResult:
         """Delete or release the remote version. `done` False means: keep the finalizer."""
+        resolved = self.backend.resolve(obj.namespace, obj.spec, obj.status, deleting=True)
+        if isinstance(resolved, Waiting):
+            return DeletionResult(done=True, message=resolved.message)
+        obj = replace(obj, spec=resolved)
         parsed = self.backend.parse(obj.spec)
         if isinstance(parsed, list):
             # Without a valid spec there is nothing to address; the ownership mark still
@@ -504,6 +533,10 @@ class Reconciler(Generic[S, R, C, K]):
             plan = plan_deletion(
                 self.backend.planner, spec, owner=owner, policies=policies, observed=observed, owned=owned
             )
+            if plan.action is DeletionAction.DELETE:
+                blocker = await self.backend.deletion_blockers(client, spec, plan.calls, obj.annotations)
+                if blocker is not None:
+                    return self._deletion_waits(obj, state, blocker)
             for call in plan.calls:
                 try:
                     await self.backend.run(client, spec, call)
@@ -538,6 +571,28 @@ class Reconciler(Generic[S, R, C, K]):
         elif plan.action is DeletionAction.RELEASE:
             events.append(Event("Normal", "Released", plan.message))
         return DeletionResult(done=True, events=events, message=plan.message)
+
+    def _deletion_waits(self, obj: ObjectView, state: ObjectState, blocker: str) -> DeletionResult:
+        """Deleting must wait for something the user can see (e.g. a PAI model's versions):
+        DeletionBlocked naming it, one Warning per distinct message, and a look again soon
+        (what blocks it is usually going away too: a namespace deletion deletes the versions)."""
+        events: list[Event] = []
+        if state.last_failure != f"blocked:{blocker}":
+            events.append(Event("Warning", Reason.DELETION_BLOCKED.value, blocker))
+            state.last_failure = f"blocked:{blocker}"
+        previous = _conditions(obj.status)
+        merged = merge_conditions(previous, conditions_for_deletion_blocked(blocker, obj.generation), _now())
+        patch = None
+        if [c.model_dump() for c in merged] != [c.model_dump() for c in previous]:
+            patch = {"conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in merged]}
+        return DeletionResult(
+            done=False,
+            status_patch=patch,
+            events=events,
+            retry_in=min(self.settings.backoff_cap, DELETION_WAIT_POLL),
+            message=blocker,
+            blocked=True,
+        )
 
     def _deletion_failed(self, obj: ObjectView, state: ObjectState, error: RemoteError) -> DeletionResult:
         """Keep the finalizer. A transient failure (5xx, throttling, network) is routine: WARNING,

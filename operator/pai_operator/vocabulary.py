@@ -43,6 +43,7 @@ class Reason(StrEnum):
     AUTH_FAILED = "AuthFailed"
     NO_CREDENTIALS = "NoCredentials"
     DELETION_BLOCKED = "DeletionBlocked"
+    REFERENCE_NOT_READY = "ReferenceNotReady"  # waits for an object it refers to (no remote call)
 
 
 DeletionPolicy = Literal["Delete", "Retain"]

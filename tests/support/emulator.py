@@ -128,6 +128,12 @@ class AdminClient:
         query = f"?Account={account}" if account else ""
         return list(self._call("GET", f"/versions/{model_id}{query}")["Versions"])
 
+    def models(self, account: str | None = None) -> list[dict[str, Any]]:
+        """Every model of the account as GetModel answers it (seeded ones included)."""
+        suffix = f"?Account={account}" if account else ""
+        models: list[dict[str, Any]] = self._call("GET", f"/models{suffix}")["Models"]
+        return models
+
     def delete_model(self, model_id: str, account: str | None = None) -> None:
         """DeleteModel (its versions go with it) without a signed request."""
         query = f"?Account={account}" if account else ""

@@ -12,6 +12,7 @@ import yaml
 from pai_operator.backend import Resource
 from pai_operator.crd import RESOURCES, build_crd, render_crd_yaml, to_structural
 from pai_operator.pai import spec
+from pai_operator.pai.model_spec import MODEL_RESOURCE as MODEL
 from pai_operator.pai.spec import RESOURCE as PAI
 from pai_operator.truefoundry import spec as tfy_spec
 from pai_operator.truefoundry.spec import RESOURCE as TRUEFOUNDRY
@@ -42,7 +43,8 @@ def test_crds_kustomization_lists_every_crd() -> None:
 
 def test_pai_names_are_kept() -> None:
     assert PAI.crd_filename == "pai.mlops.dev_modelversions.yaml"
-    assert RESOURCES == (PAI, TRUEFOUNDRY)
+    assert MODEL.crd_filename == "pai.mlops.dev_models.yaml"
+    assert RESOURCES == (PAI, MODEL, TRUEFOUNDRY)
 
 
 def test_render_is_deterministic_and_marked_generated() -> None:
@@ -94,8 +96,9 @@ def test_names_scope_and_subresources() -> None:
 
 def test_printer_columns() -> None:
     columns = {c["name"]: c for c in _version()["additionalPrinterColumns"]}
-    assert list(columns) == ["Model", "Version", "Approval", "Ready", "Synced", "Age"]
+    assert list(columns) == ["Model", "Model Ref", "Version", "Approval", "Ready", "Synced", "Age"]
     assert columns["Model"]["jsonPath"] == ".spec.modelId"
+    assert columns["Model Ref"]["jsonPath"] == ".spec.modelRef.name"
     assert columns["Version"]["jsonPath"] == ".status.versionName"
     assert columns["Approval"]["jsonPath"] == ".status.atProvider.approvalStatus"
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
@@ -131,9 +134,10 @@ def test_metadata_schema_is_what_the_api_server_accepts() -> None:
 
 def test_spec_fields_and_required() -> None:
     spec_schema = _schema()["properties"]["spec"]
-    assert spec_schema["required"] == ["modelId", "uri"]
+    # modelId or modelRef: exactly one, by a CEL rule (tested on the API server).
+    assert spec_schema["required"] == ["uri"]
     assert list(spec_schema["properties"]) == [
-        "modelId", "uri", "versionName", "regionId", "formatType", "frameworkType", "versionDescription",
+        "modelId", "modelRef", "uri", "versionName", "regionId", "formatType", "frameworkType", "versionDescription",
         "approvalStatus", "sourceType", "sourceId", "labels", "metrics", "trainingSpec", "inferenceSpec",
         "evaluationSpec", "compressionSpec", "distillationSpec", "extraInfo", "options", "deletionPolicy",
         "managementPolicy", "adoptionPolicy",

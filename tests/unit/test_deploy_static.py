@@ -23,6 +23,7 @@ OPERATOR_VERBS = {
 
 GROUPS = ("pai.mlops.dev", "truefoundry.mlops.dev")
 MODELVERSION_CRDS = [f"{group}_modelversions.yaml" for group in GROUPS]
+CRDS = [MODELVERSION_CRDS[0], "pai.mlops.dev_models.yaml", *MODELVERSION_CRDS[1:]]
 
 
 def _docs(path: Path) -> list[dict[str, Any]]:
@@ -220,13 +221,13 @@ def test_kubectl_apply_f_crds_sees_only_kubernetes_objects() -> None:
     fail. kustomize also recognises a file named `Kustomization`, which kubectl skips."""
     crds = DEPLOY.parent / "crds"
     applied = [p for p in sorted(crds.iterdir()) if p.suffix in {".yaml", ".yml", ".json"}]
-    assert [p.name for p in applied] == MODELVERSION_CRDS
+    assert [p.name for p in applied] == sorted(CRDS)
     for path in applied:
         for doc in yaml.safe_load_all(path.read_text()):
             assert doc["apiVersion"] == "apiextensions.k8s.io/v1"
             assert doc["kind"] == "CustomResourceDefinition"
     kustomization = yaml.safe_load((crds / "Kustomization").read_text())
-    assert kustomization["resources"] == MODELVERSION_CRDS
+    assert kustomization["resources"] == CRDS
 
 
 AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"

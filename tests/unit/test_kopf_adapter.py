@@ -156,10 +156,25 @@ def test_the_engine_gets_plain_copies_without_bulk() -> None:
 
 
 def test_truefoundry_runs_as_a_kopf_operator_of_its_own_only_when_a_host_is_set() -> None:
-    assert [c.names.group for c in Operator(OperatorSettings()).controllers] == ["pai.mlops.dev"]
+    pai_only = Operator(OperatorSettings()).controllers
+    assert [(c.names.group, c.names.kind) for c in pai_only] == [
+        ("pai.mlops.dev", "ModelVersion"),
+        ("pai.mlops.dev", "Model"),
+    ]
     both = Operator(OperatorSettings(truefoundry_host="http://127.0.0.1:9"))
-    assert [c.names.group for c in both.controllers] == ["pai.mlops.dev", "truefoundry.mlops.dev"]
+    assert [c.names.group for c in both.controllers] == [
+        "pai.mlops.dev",
+        "pai.mlops.dev",
+        "truefoundry.mlops.dev",
+    ]
+    # Each kind is a kopf operator of its own, each watching only its own resource: the two PAI
+    # kinds share the finalizer name without sharing a kopf registry.
     finalizers = [c.kopf_settings().persistence.finalizer for c in both.controllers]
-    assert finalizers == ["pai.mlops.dev/finalizer", "truefoundry.mlops.dev/finalizer"]
+    assert finalizers == [
+        "pai.mlops.dev/finalizer",
+        "pai.mlops.dev/finalizer",
+        "truefoundry.mlops.dev/finalizer",
+    ]
     prefixes = [c.kopf_settings().persistence.progress_storage.prefix for c in both.controllers]
-    assert prefixes == ["pai.mlops.dev", "truefoundry.mlops.dev"]
+    assert prefixes == ["pai.mlops.dev", "pai.mlops.dev", "truefoundry.mlops.dev"]
+    assert len({id(c.registry) for c in both.controllers}) == 3

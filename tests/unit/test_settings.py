@@ -79,8 +79,12 @@ def test_version_and_crd_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip() == f"pai-operator {__version__}"
     assert main(["crd"]) == 0
-    # Both CRDs, so that `pai-operator crd | kubectl apply -f -` installs everything.
-    crds = ("pai.mlops.dev_modelversions.yaml", "truefoundry.mlops.dev_modelversions.yaml")
+    # Every CRD, so that `pai-operator crd | kubectl apply -f -` installs everything.
+    crds = (
+        "pai.mlops.dev_modelversions.yaml",
+        "pai.mlops.dev_models.yaml",
+        "truefoundry.mlops.dev_modelversions.yaml",
+    )
     assert capsys.readouterr().out == "".join((REPO_ROOT / "crds" / name).read_text() for name in crds)
 
 

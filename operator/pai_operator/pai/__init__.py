@@ -28,18 +28,26 @@ from pai_operator.pai.errors import (
     classify,
 )
 from pai_operator.pai.models import (
+    CreateModelRequest,
+    CreateModelResponse,
     CreateModelVersionRequest,
     CreateModelVersionResponse,
     Label,
+    ListModelsRequest,
+    ListModelsResponse,
     ListModelVersionsRequest,
     ListModelVersionsResponse,
+    Model,
     ModelVersion,
+    UpdateModelRequest,
     UpdateModelVersionRequest,
 )
 
 __all__ = [
     "AuthError",
     "ConflictError",
+    "CreateModelRequest",
+    "CreateModelResponse",
     "CreateModelVersionRequest",
     "CreateModelVersionResponse",
     "Credentials",
@@ -51,6 +59,9 @@ __all__ = [
     "Label",
     "ListModelVersionsRequest",
     "ListModelVersionsResponse",
+    "ListModelsRequest",
+    "ListModelsResponse",
+    "Model",
     "ModelNotFoundError",
     "ModelVersion",
     "NetworkError",
@@ -63,6 +74,7 @@ __all__ = [
     "StaleRequestError",
     "StaticCredentialsProvider",
     "ThrottledError",
+    "UpdateModelRequest",
     "UpdateModelVersionRequest",
     "classify",
 ]

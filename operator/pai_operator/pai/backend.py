@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
-from pai_operator.backend import GroupKey
+from pai_operator.backend import GroupKey, Requeue, Standalone, Waiting
 from pai_operator.pai import (
     ListModelVersionsRequest,
     ModelNotFoundError,
@@ -19,6 +19,7 @@ from pai_operator.pai import (
     PaiClient,
 )
 from pai_operator.pai.comparison import at_provider
+from pai_operator.pai.model_refs import ModelDirectory
 from pai_operator.pai.observation import LIST_PAGE_SIZE, complete_listed
 from pai_operator.pai.planning import (
     PLANNER,
@@ -60,15 +61,30 @@ class PaiClients(Protocol):
     def for_identity(self, identity: str, region_id: str) -> PaiClient: ...
 
 
-class PaiBackend:
+class PaiBackend(Standalone):
     names: Final = RESOURCE
     list_page_size: Final = LIST_PAGE_SIZE
     planner: Final[PaiPlanner] = PLANNER
     status_keys: Final[Sequence[str]] = STATUS_KEYS
 
-    def __init__(self, clients: PaiClients, default_region: str) -> None:
+    def __init__(
+        self, clients: PaiClients, default_region: str, models: ModelDirectory | None = None
+    ) -> None:
         self.clients = clients
         self.default_region = default_region
+        # The Model controller's view of Models, for spec.modelRef (a fresh, empty one when the
+        # operator runs versions alone: a reference then waits).
+        self.models = models or ModelDirectory()
+
+    # --- references (spec.modelRef) ---------------------------------------------------------
+
+    def resolve(
+        self, namespace: str, spec: Mapping[str, Any], status: Mapping[str, Any], *, deleting: bool
+    ) -> Mapping[str, Any] | Waiting:
+        return self.models.resolve(namespace, spec, status, deleting=deleting)
+
+    def bind(self, requeue: Requeue) -> None:
+        self.models.bind_dependents(requeue)
 
     # --- a pass's inputs --------------------------------------------------------------------
 
@@ -158,9 +174,13 @@ class PaiBackend:
     ) -> dict[str, Any]:
         recorded = Recorded.from_status(previous)
         name = key or recorded.version_name
+        # What spec.modelRef resolved to (`raw_spec` carries it resolved; a pass that waits for
+        # the Model keeps what status recorded). spec.modelId users have it in spec already.
+        model_id = str(raw_spec.get("modelId") or previous.get("modelId") or "")
         status = ModelVersionStatus(
             observed_generation=generation,
-            id=resource_id(str(raw_spec.get("modelId", "")), name),
+            model_id=(model_id or None) if "modelRef" in raw_spec else None,
+            id=resource_id(model_id, name) if model_id else None,
             version_name=name,
             region_id=location or recorded.region_id,
             at_provider=at_provider(observed)
@@ -174,7 +194,7 @@ class PaiBackend:
     # --- batched observation ----------------------------------------------------------------
 
     def group_of(self, spec: Mapping[str, Any], status: Mapping[str, Any], identity: str) -> GroupKey | None:
-        model = spec.get("modelId")
+        model = spec.get("modelId") or status.get("modelId")
         region = spec.get("regionId") or status.get("regionId") or self.default_region
         return (identity, str(region), model) if isinstance(model, str) and model else None
 

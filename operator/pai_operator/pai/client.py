@@ -36,12 +36,18 @@ from pai_operator.calls import (
 from pai_operator.pai.credentials import CredentialsProvider, DefaultChainCredentialsProvider
 from pai_operator.pai.errors import IncompleteListError, classify
 from pai_operator.pai.models import (
+    CreateModelRequest,
+    CreateModelResponse,
     CreateModelVersionRequest,
     CreateModelVersionResponse,
     Label,
+    ListModelsRequest,
+    ListModelsResponse,
     ListModelVersionsRequest,
     ListModelVersionsResponse,
+    Model,
     ModelVersion,
+    UpdateModelRequest,
     UpdateModelVersionRequest,
 )
 from pai_operator.pai.signing import canonical_query, encode_path_segment, sign_request
@@ -235,6 +241,87 @@ class PaiClient(AsyncClosing):
             query={"LabelKeys": ",".join(keys)},
         )
 
+    # --- models ---------------------------------------------------------------------------
+
+    async def create_model(self, request: CreateModelRequest) -> CreateModelResponse:
+        data = await self._call("CreateModel", "POST", MODELS_PATH, body=request.to_wire())
+        return parse_as(CreateModelResponse, data, "CreateModel")
+
+    async def get_model(self, model_id: str) -> Model:
+        data = await self._call("GetModel", "GET", _model_path(model_id))
+        return parse_as(Model, data, "GetModel")
+
+    async def update_model(self, model_id: str, request: UpdateModelRequest) -> None:
+        await self._call("UpdateModel", "PUT", _model_path(model_id), body=request.to_wire())
+
+    async def delete_model(self, model_id: str) -> None:
+        """Deletes the model AND every version of it (PAI's DeleteModel)."""
+        await self._call("DeleteModel", "DELETE", _model_path(model_id))
+
+    async def list_models(self, request: ListModelsRequest | None = None) -> ListModelsResponse:
+        query = {name: str(value) for name, value in (request or ListModelsRequest()).to_wire().items()}
+        data = await self._call("ListModels", "GET", MODELS_PATH, query=query)
+        return parse_as(ListModelsResponse, data, "ListModels")
+
+    async def iter_models(self, request: ListModelsRequest | None = None) -> AsyncIterator[Model]:
+        """Every model matching `request`, page after page; ends by TotalCount like
+        `iter_model_versions` (a capped page continues at the served size, a walk that cannot
+        reach TotalCount raises IncompleteListError)."""
+        base = request or ListModelsRequest()
+        page_size = base.page_size or DEFAULT_PAGE_SIZE
+        page_number = base.page_number or 1
+        seen = (page_number - 1) * page_size
+        ids: set[str] = set()
+        while True:
+            page = await self.list_models(
+                base.model_copy(update={"page_size": page_size, "page_number": page_number})
+            )
+            served = len(page.models)
+            fresh = [model for model in page.models if model.model_id not in ids]
+            if served and not fresh:
+                raise IncompleteListError(
+                    f"ListModels served page {page_number} again ({seen} of {page.total_count} "
+                    "seen): the service ignores PageNumber",
+                    code="IncompleteList",
+                )
+            for model in fresh:
+                ids.add(model.model_id)
+                yield model
+            seen += served
+            if seen >= page.total_count:
+                return
+            if not served:
+                raise IncompleteListError(
+                    f"ListModels ended at {seen} of {page.total_count} models (an empty page "
+                    "before TotalCount)",
+                    code="IncompleteList",
+                )
+            if served < page_size and seen % served == 0:
+                page_size = served
+            page_number = seen // page_size + 1
+
+    async def create_model_labels(self, model_id: str, labels: list[Label]) -> None:
+        """Add or overwrite labels of a model. An empty list sends nothing."""
+        if not labels:
+            return
+        await self._call(
+            "CreateModelLabels",
+            "POST",
+            _model_path(model_id) + "/labels",
+            body={"Labels": [label.to_wire() for label in labels]},
+        )
+
+    async def delete_model_labels(self, model_id: str, keys: list[str]) -> None:
+        """Remove labels of a model by key. An empty list sends nothing."""
+        if not keys:
+            return
+        await self._call(
+            "DeleteModelLabels",
+            "DELETE",
+            _model_path(model_id) + "/labels",
+            query={"LabelKeys": ",".join(keys)},
+        )
+
     # --- transport ------------------------------------------------------------------------
 
     async def _call(
@@ -313,8 +400,15 @@ class PaiClient(AsyncClosing):
         raise AssertionError("unreachable: the attempt returns or raises")
 
 
+MODELS_PATH = "/api/v1/models"
+
+
+def _model_path(model_id: str) -> str:
+    return f"{MODELS_PATH}/{encode_path_segment(model_id)}"
+
+
 def _versions_path(model_id: str) -> str:
-    return f"/api/v1/models/{encode_path_segment(model_id)}/versions"
+    return f"{_model_path(model_id)}/versions"
 
 
 def _version_path(model_id: str, version_name: str) -> str:

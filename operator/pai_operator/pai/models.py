@@ -112,3 +112,85 @@ class ListModelVersionsResponse(WireModel):
     request_id: str | None = None
     total_count: int = 0
     versions: list[ModelVersion] = Field(default_factory=list)
+
+
+# --- models (the parent of versions) ----------------------------------------------------------
+
+
+class Model(WireModel):
+    """A model as GetModel / ListModels return it (official SDK `Model`, `GetModelResponseBody`)."""
+
+    model_id: str
+    model_name: str | None = None
+    workspace_id: str | None = None
+    accessibility: str | None = None
+    domain: str | None = None
+    task: str | None = None
+    origin: str | None = None
+    model_type: str | None = None
+    model_doc: str | None = None
+    model_description: str | None = None
+    order_number: int | None = None
+    extra_info: JsonObject | None = None
+    provider: str | None = None
+    labels: list[Label] = Field(default_factory=list)
+    latest_version: ModelVersion | None = None
+    gmt_create_time: str | None = None
+    gmt_modified_time: str | None = None
+    gmt_latest_version_modified_time: str | None = None
+    user_id: str | None = None
+    owner_id: str | None = None
+
+    def label_map(self) -> dict[str, str]:
+        return {label.key: label.value for label in self.labels}
+
+
+class UpdateModelRequest(WireModel):
+    """The fields UpdateModel accepts; unset fields are not sent (partial update)."""
+
+    model_name: str | None = None
+    model_description: str | None = None
+    accessibility: str | None = None
+    domain: str | None = None
+    task: str | None = None
+    origin: str | None = None
+    model_doc: str | None = None
+    model_type: str | None = None
+    order_number: int | None = None
+    extra_info: JsonObject | None = None
+
+
+class CreateModelRequest(UpdateModelRequest):
+    """CreateModel: everything Update carries plus the create-only workspace and labels."""
+
+    model_name: str
+    workspace_id: str | None = None
+    labels: list[Label] | None = None
+
+
+class CreateModelResponse(WireModel):
+    request_id: str | None = None
+    model_id: str
+
+
+class ListModelsRequest(WireModel):
+    """Query of ListModels. `label` matches a substring of a label key or value."""
+
+    page_size: int | None = None
+    page_number: int | None = None
+    workspace_id: str | None = None
+    label: str | None = None
+    model_name: str | None = None
+    domain: str | None = None
+    task: str | None = None
+    origin: str | None = None
+    model_type: str | None = None
+    query: str | None = None
+    order: Literal["ASC", "DESC"] | None = None
+    sort_by: str | None = None
+
+
+class ListModelsResponse(WireModel):
+    request_id: str | None = None
+    total_count: int = 0
+    models: list[Model] = Field(default_factory=list)

@@ -1,5 +1,6 @@
-"""PAI as a plug-in (`pai_operator.registry.PLUGINS`): its resource, its settings section, and
-the backend built from them. Always on: the operator's first registry."""
+"""PAI as a plug-in (`pai_operator.registry.PLUGINS`): its resources (ModelVersion, Model), its
+settings section, and the backends built from them (one client pool shared by both). Always
+on: the operator's first registry."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from collections.abc import Sequence
 from pai_operator.core_settings import CoreSettings
 from pai_operator.pai.backend import PaiBackend
 from pai_operator.pai.identities import ClientPool
+from pai_operator.pai.model_backend import ModelBackend
+from pai_operator.pai.model_refs import ModelDirectory
+from pai_operator.pai.model_spec import MODEL_RESOURCE
 from pai_operator.pai.settings import PaiSettings
 from pai_operator.pai.spec import RESOURCE
 from pai_operator.plugin import Built, NamespaceAnnotations, Plugin
@@ -24,7 +28,12 @@ def build(settings: CoreSettings, namespaces: NamespaceAnnotations) -> Sequence[
         raise TypeError("the operator settings lack PAI's section (registry.OperatorSettings has it)")
     # One pool per operator: clients per (identity, region), never shared across either.
     clients = ClientPool(settings, namespaces)
-    return [Built(PaiBackend(clients, settings.region), closers=(clients.aclose,))]
+    # Versions find the Model their spec.modelRef names through the Model controller's watch.
+    models = ModelDirectory()
+    return [
+        Built(PaiBackend(clients, settings.region, models), closers=(clients.aclose,)),
+        Built(ModelBackend(clients, settings.region, models)),
+    ]
 
 
 def describe(settings: CoreSettings) -> str:
@@ -35,4 +44,6 @@ def describe(settings: CoreSettings) -> str:
     )
 
 
-PLUGIN = Plugin(name="PAI", resources=(RESOURCE,), settings=PaiSettings, build=build, describe=describe)
+PLUGIN = Plugin(
+    name="PAI", resources=(RESOURCE, MODEL_RESOURCE), settings=PaiSettings, build=build, describe=describe
+)

@@ -32,6 +32,7 @@ from pai_operator.vocabulary import (
     adoption_policy_field,
     conditions_field,
     deletion_policy_field,
+    immutable,
     immutable_once_set,
     management_policy_field,
     status_keys,
@@ -104,6 +105,33 @@ _SPEC_RULES: Final[list[JsonValue]] = [
     ),
 ]
 
+_REFERENCE_RULES: Final[list[JsonValue]] = [
+    {
+        "rule": "has(self.modelId) != has(self.modelRef)",
+        "message": "set exactly one of spec.modelId and spec.modelRef",
+        "fieldPath": ".modelRef",
+        "reason": "FieldValueInvalid",
+    },
+    immutable("modelRef", "a ModelVersion cannot move to another Model; create a new ModelVersion"),
+]
+
+
+def _spec_schema(schema: dict[str, JsonValue]) -> None:
+    """The spec's CRD schema: its CEL rules, and modelId optional there. In Python modelId is
+    required: a spec.modelRef is resolved into it (in memory, `model_refs`) before a pass parses
+    the spec, so everything past parsing has a model ID."""
+    schema["x-kubernetes-validations"] = [*_SPEC_RULES, *_REFERENCE_RULES]
+    required = schema.get("required")
+    if isinstance(required, list) and "modelId" in required:
+        required.remove("modelId")
+
+
+class ModelRef(CamelModel):
+    """A Model in the same namespace."""
+
+    name: str = Field(min_length=1, description="metadata.name of the Model.")
+
+
 _RESERVED_LABEL_RULES: Final[list[JsonValue]] = [
     {
         "rule": f"!('{key}' in self)",
@@ -120,11 +148,22 @@ _LABEL_RULES: Final[list[JsonValue]] = [
 class ModelVersionSpec(CamelModel):
     """Desired state of one PAI model version. Unset optional fields are not managed."""
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _SPEC_RULES})
+    model_config = ConfigDict(json_schema_extra=_spec_schema)
 
     model_id: str = Field(
         min_length=1,
-        description="ID of the PAI model this version belongs to (e.g. model-abc123). Immutable.",
+        description=(
+            "ID of the PAI model this version belongs to (e.g. model-abc123). Immutable. Set this "
+            "or modelRef, not both."
+        ),
+    )
+    model_ref: ModelRef | None = Field(
+        default=None,
+        description=(
+            "The Model (in this namespace) this version belongs to, instead of modelId. The "
+            "version waits until the Model is Ready; status.modelId records the ID it resolved "
+            "to. Immutable."
+        ),
     )
     uri: str = Field(
         min_length=1,
@@ -280,6 +319,9 @@ class ModelVersionStatus(StatusBase):
     here: writing it would turn every retry into a status write."""
 
     id: str | None = Field(default=None, description="Terraform/ROS-style identity <modelId>:<versionName>.")
+    model_id: str | None = Field(
+        default=None, description="The PAI model ID spec.modelRef resolved to (unset with spec.modelId)."
+    )
     version_name: str | None = Field(
         default=None,
         description=(
@@ -324,7 +366,8 @@ RESOURCE: Final = Resource(
     ),
     status_description="Observed state of the PAI model version, written by the operator.",
     columns=(
-        column("Model", ".spec.modelId", "PAI model ID."),
+        column("Model", ".spec.modelId", "PAI model ID (spec.modelId)."),
+        column("Model Ref", ".spec.modelRef.name", "The Model this version belongs to (spec.modelRef)."),
         column("Version", ".status.versionName", "Remote version name (assigned by PAI when not in spec)."),
         column("Approval", ".status.atProvider.approvalStatus", "Approval status observed in PAI."),
     ),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from pai_operator.backend import GroupKey
+from pai_operator.backend import GroupKey, Standalone
 from pai_operator.errors import NotFoundError
 from pai_operator.plans import (
     Owner,
@@ -62,7 +62,7 @@ def at_provider(remote: ModelVersion) -> TrueFoundryAtProvider:
     )
 
 
-class TrueFoundryBackend:
+class TrueFoundryBackend(Standalone):
     names: Final = RESOURCE
     list_page_size: Final = DEFAULT_PAGE_SIZE
     planner: Final[TrueFoundryPlanner] = PLANNER

@@ -13,6 +13,8 @@ from pai_operator import errors
 PUBLIC = [
     "AuthError",
     "ConflictError",
+    "CreateModelRequest",
+    "CreateModelResponse",
     "CreateModelVersionRequest",
     "CreateModelVersionResponse",
     "Credentials",
@@ -24,6 +26,9 @@ PUBLIC = [
     "Label",
     "ListModelVersionsRequest",
     "ListModelVersionsResponse",
+    "ListModelsRequest",
+    "ListModelsResponse",
+    "Model",
     "ModelNotFoundError",
     "ModelVersion",
     "NetworkError",
@@ -36,6 +41,7 @@ PUBLIC = [
     "StaleRequestError",
     "StaticCredentialsProvider",
     "ThrottledError",
+    "UpdateModelRequest",
     "UpdateModelVersionRequest",
     "classify",
 ]
