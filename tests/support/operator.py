@@ -176,34 +176,40 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0, in
 class ModelVersions:
     """Thin helpers over CustomObjectsApi for one namespace."""
 
-    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+    def __init__(
+        self, api: client.ApiClient, namespace: str, kind: str = "ModelVersion", plural: str = PLURAL
+    ) -> None:
         self.api = client.CustomObjectsApi(api)
         self.namespace = namespace
+        self.kind = kind
+        self.plural = plural
 
     def create(
         self, name: str, spec: dict[str, Any], annotations: dict[str, str] | None = None
     ) -> dict[str, Any]:
         body = {
             "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "ModelVersion",
+            "kind": self.kind,
             "metadata": {"name": name, "annotations": annotations or {}},
             "spec": spec,
         }
-        return self.api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)  # type: ignore[no-any-return]
+        return self.api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, self.plural, body)  # type: ignore[no-any-return]
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
-            return self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)  # type: ignore[no-any-return]
+            return self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, self.plural, name)  # type: ignore[no-any-return]
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
     def patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, body)  # type: ignore[no-any-return]
+        return self.api.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, self.plural, name, body
+        )  # type: ignore[no-any-return]
 
     def delete(self, name: str) -> None:
-        self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+        self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, self.plural, name)
 
     def condition(self, name: str, ctype: str) -> dict[str, Any] | None:
         obj = self.get(name) or {}
