@@ -97,7 +97,8 @@ def test_seed_example_converges_by_reference_diff_clean_and_deletes_cleanly(
     assert labels_of(remote)["base_model"] == "SD 1.5"
     assert labels_of(remote)[OWNER] == model["metadata"]["uid"]
     assert [v["VersionName"] for v in pai.versions(model_id)] == ["1.0.0"]
-    assert model["status"]["atProvider"].get("latestVersion") in (None, "1.0.0")  # seen at the next observation
+    # The Model sees its latest version at its next observation.
+    assert model["status"]["atProvider"].get("latestVersion") in (None, "1.0.0")
 
     # Converged means no diff: nothing the operator wrote is in spec.
     diff = kubectl(control_plane, namespace, "diff", "-f", str(directory), check=False)
@@ -146,7 +147,8 @@ def test_model_with_a_foreign_version_is_not_deleted(
     models.delete("m")
     blocked = models.wait_condition("m", "Synced", status="False", reason="DeletionBlocked", timeout=30)
     message = next(c for c in blocked["status"]["conditions"] if c["type"] == "Synced")["message"]
-    assert "9.9.9" in message and "pai.mlops.dev/delete-versions" in message
+    assert "9.9.9" in message
+    assert "pai.mlops.dev/delete-versions" in message
     assert [m["ModelId"] for m in remote_models(pai, workspace)] == [model_id]
     assert "DeleteModel" not in [e["Operation"] for e in pai.journal()]
 

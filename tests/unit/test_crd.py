@@ -137,8 +137,9 @@ def test_spec_fields_and_required() -> None:
     # modelId or modelRef: exactly one, by a CEL rule (tested on the API server).
     assert spec_schema["required"] == ["uri"]
     assert list(spec_schema["properties"]) == [
-        "modelId", "modelRef", "uri", "versionName", "regionId", "formatType", "frameworkType", "versionDescription",
-        "approvalStatus", "sourceType", "sourceId", "labels", "metrics", "trainingSpec", "inferenceSpec",
+        "modelId", "modelRef", "uri", "versionName", "regionId", "formatType", "frameworkType",
+        "versionDescription", "approvalStatus", "sourceType", "sourceId", "labels", "metrics", "trainingSpec",
+        "inferenceSpec",
         "evaluationSpec", "compressionSpec", "distillationSpec", "extraInfo", "options", "deletionPolicy",
         "managementPolicy", "adoptionPolicy",
     ]  # fmt: skip
