@@ -221,7 +221,9 @@ class Reconciler(Generic[S, R, C, K]):
     def _waiting(self, obj: ObjectView, waiting: Waiting, previous: list[Condition]) -> PassResult:
         """A referent is not ready: no remote call, no error streak; the engine passes the object
         again when the referent changes (`Backend.bind`), else at the resync pace."""
-        exists = True if self.backend.recorded_key(obj.status) else None
+        # Nothing recorded: still to be created (Ready False, Creating: Argo CD shows it
+        # Progressing, not Degraded, while a sync creates the referent too).
+        exists = self.backend.recorded_key(obj.status) is not None
         conditions = conditions_for_failure(
             Reason.REFERENCE_NOT_READY,
             waiting.message,

@@ -18,6 +18,8 @@ TFY_CHECK_DIR = CUSTOMIZATIONS / "truefoundry.mlops.dev" / "ModelVersion"
 HEALTH_LUA = (CHECK_DIR / "health.lua").read_text()
 CASES: list[dict[str, Any]] = yaml.safe_load((CHECK_DIR / "health_test.yaml").read_text())["tests"]
 TFY_CASES: list[dict[str, Any]] = yaml.safe_load((TFY_CHECK_DIR / "health_test.yaml").read_text())["tests"]
+MODEL_CHECK_DIR = CUSTOMIZATIONS / "pai.mlops.dev" / "Model"
+MODEL_CASES: list[dict[str, Any]] = yaml.safe_load((MODEL_CHECK_DIR / "health_test.yaml").read_text())["tests"]
 
 
 def _to_lua(runtime: Any, value: Any) -> Any:
@@ -50,6 +52,37 @@ def test_truefoundry_health_case(case: dict[str, Any]) -> None:
     assert run_health(HEALTH_LUA, obj) == case["healthStatus"]
 
 
+@pytest.mark.parametrize("case", MODEL_CASES, ids=lambda c: Path(c["inputPath"]).stem)
+def test_model_health_case(case: dict[str, Any]) -> None:
+    obj = yaml.safe_load((MODEL_CHECK_DIR / case["inputPath"]).read_text())
+    assert run_health(HEALTH_LUA, obj) == case["healthStatus"]
+
+
+def test_model_reuses_the_pai_script() -> None:
+    link = MODEL_CHECK_DIR / "health.lua"
+    assert link.is_symlink()
+    assert link.resolve() == (CHECK_DIR / "health.lua").resolve()
+
+
+def test_a_version_waiting_for_its_model_is_progressing() -> None:
+    obj = {
+        "metadata": {"generation": 1},
+        "status": {
+            "observedGeneration": 1,
+            "conditions": [
+                {"type": "Ready", "status": "False", "reason": "Creating", "message": "being created"},
+                {
+                    "type": "Synced",
+                    "status": "False",
+                    "reason": "ReferenceNotReady",
+                    "message": "waiting for Model m to be Ready",
+                },
+            ],
+        },
+    }
+    assert run_health(HEALTH_LUA, obj) == {"status": "Progressing", "message": "waiting for Model m to be Ready"}
+
+
 def test_truefoundry_reuses_the_pai_script() -> None:
     # One script for both kinds: the TrueFoundry directory links to it instead of copying it.
     link = TFY_CHECK_DIR / "health.lua"
@@ -58,7 +91,9 @@ def test_truefoundry_reuses_the_pai_script() -> None:
 
 
 @pytest.mark.parametrize(
-    ("check_dir", "cases"), [(CHECK_DIR, CASES), (TFY_CHECK_DIR, TFY_CASES)], ids=["pai", "tfy"]
+    ("check_dir", "cases"),
+    [(CHECK_DIR, CASES), (TFY_CHECK_DIR, TFY_CASES), (MODEL_CHECK_DIR, MODEL_CASES)],
+    ids=["pai", "tfy", "model"],
 )
 def test_every_testdata_file_is_a_case(check_dir: Path, cases: list[dict[str, Any]]) -> None:
     used = {Path(c["inputPath"]).name for c in cases}
@@ -116,6 +151,7 @@ def test_argocd_cm_snippet_embeds_the_same_lua() -> None:
     text = (ARGOCD / "argocd-cm-patch.yaml").read_text()
     assert text.count("local terminal = {") == 1
     assert "truefoundry.mlops.dev_ModelVersion: *modelversion-health" in text
+    assert snippet["data"]["resource.customizations.health.pai.mlops.dev_Model"] == HEALTH_LUA
 
 
 def test_argocd_cm_application_health_restores_child_app_health() -> None:

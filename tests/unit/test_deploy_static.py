@@ -15,6 +15,8 @@ OPERATOR_VERBS = {
     ("pai.mlops.dev", "modelversions/status"): {"patch"},
     ("truefoundry.mlops.dev", "modelversions"): {"list", "watch", "patch"},
     ("truefoundry.mlops.dev", "modelversions/status"): {"patch"},
+    ("pai.mlops.dev", "models"): {"list", "watch", "patch"},
+    ("pai.mlops.dev", "models/status"): {"patch"},
     ("", "events"): {"create"},
     ("", "namespaces"): {"get"},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
@@ -243,10 +245,12 @@ def test_tenant_roles_aggregate_into_the_built_in_roles() -> None:
     assert labels["pai-operator-modelversion-editor"] == {AGGREGATE + "edit", AGGREGATE + "admin"}
     for role in roles.values():
         for rule in role["rules"]:
-            assert rule["apiGroups"] == list(GROUPS)
+            # ModelVersions of both registries; PAI's Models.
+            models = rule["resources"][0].startswith("models")
+            assert rule["apiGroups"] == (["pai.mlops.dev"] if models else list(GROUPS))
             assert "*" not in rule["verbs"]
             # Status is the operator's: people read it, never write it.
-            if rule["resources"] == ["modelversions/status"]:
+            if rule["resources"] in (["modelversions/status"], ["models/status"]):
                 assert rule["verbs"] == ["get"]
     viewer_verbs = {v for r in roles["pai-operator-modelversion-viewer"]["rules"] for v in r["verbs"]}
     assert viewer_verbs == {"get", "list", "watch"}
@@ -280,3 +284,6 @@ def test_both_registries_get_the_same_grants(kind_dir: str) -> None:
     for resource in ("modelversions", "modelversions/status"):
         assert granted[("pai.mlops.dev", resource)], resource
         assert granted[("truefoundry.mlops.dev", resource)] == granted[("pai.mlops.dev", resource)], resource
+    # PAI's Models are granted what its ModelVersions are (the operator and tenants alike).
+    assert granted[("pai.mlops.dev", "models")] == granted[("pai.mlops.dev", "modelversions")]
+    assert granted[("pai.mlops.dev", "models/status")] == granted[("pai.mlops.dev", "modelversions/status")]

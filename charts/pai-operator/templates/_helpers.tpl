@@ -61,6 +61,13 @@ app.kubernetes.io/part-of: pai-model-operator
 - apiGroups: ["pai.mlops.dev", "truefoundry.mlops.dev"]
   resources: ["modelversions/status"]
   verbs: ["patch"]
+# PAI's Models: the same verbs.
+- apiGroups: ["pai.mlops.dev"]
+  resources: ["models"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["pai.mlops.dev"]
+  resources: ["models/status"]
+  verbs: ["patch"]
 # kopf posts core/v1 Events next to the objects.
 - apiGroups: [""]
   resources: ["events"]

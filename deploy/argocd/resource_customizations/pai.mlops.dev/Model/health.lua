@@ -1,0 +1,1 @@
+../ModelVersion/health.lua
