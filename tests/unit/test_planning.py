@@ -27,6 +27,8 @@ from pai_operator.planning import (
     plan_deletion,
     plan_reconcile,
 )
+from pai_operator.plans import Owner
+from pai_operator.refs import digest_ref
 from pai_operator.spec import (
     OWNER_LABEL_KEY,
     OWNER_REF_LABEL_KEY,
@@ -487,9 +489,10 @@ def _restored(alive: set[str]) -> dict[str, Any]:
     return {"ref": REF, "owner_alive": alive.__contains__}
 
 
-def test_restored_object_takes_over_its_predecessors_version_in_one_upsert() -> None:
+def test_restored_object_takes_over_its_predecessors_version() -> None:
     """Hole 1: same namespace/name, new UID, predecessor gone: the version is ours by succession;
-    the ownership label is rewritten by one CreateModelVersionLabels (no delete first)."""
+    the UID label is deleted, then written again (PAI's answer to a write on an existing key is
+    undocumented), while the owner-ref label keeps naming this object."""
     remote = mk_remote(owner=OTHER, labels={OWNER_REF_LABEL_KEY: REF})
     result = plan_reconcile(
         mk_spec(),
@@ -502,8 +505,49 @@ def test_restored_object_takes_over_its_predecessors_version_in_one_upsert() -> 
     )
     assert result.action is Action.ADOPT
     assert result.ours
-    assert result.calls == (AddLabels(MODEL, "1.0.0", (Label(key=OWNER_LABEL_KEY, value=UID),)),)
+    assert result.calls == (
+        DeleteLabels(MODEL, "1.0.0", (OWNER_LABEL_KEY,)),
+        AddLabels(MODEL, "1.0.0", (Label(key=OWNER_LABEL_KEY, value=UID),)),
+    )
     assert "no longer exists" in result.message
+
+
+LONG_REF = "team-a/" + "m" * 250  # a 253-character object name
+
+
+def test_a_long_reference_is_written_in_its_digest_spelling_and_an_old_verbatim_one_migrates() -> None:
+    created = plan_reconcile(
+        mk_spec(), uid=UID, policies=MANAGE, recorded=Recorded(), observed=None, owned=[], ref=LONG_REF
+    )
+    (call,) = created.calls
+    assert isinstance(call, CreateVersion)
+    marks = {label.key: label.value for label in call.request.labels or []}
+    assert marks[OWNER_REF_LABEL_KEY] == digest_ref(LONG_REF)
+    assert len(marks[OWNER_REF_LABEL_KEY].encode()) <= 128
+
+    # An earlier release wrote the reference verbatim (317 bytes at most): still this object's
+    # (found, claimed), and rewritten in the digest spelling, with the UID label left in place.
+    legacy = mk_remote(owner=UID, labels={OWNER_REF_LABEL_KEY: LONG_REF})
+    assert filter_owned([legacy], Owner("someone-else", LONG_REF)) == [legacy]
+    migrated = plan_reconcile(
+        mk_spec(), uid=UID, policies=MANAGE, recorded=Recorded(), observed=legacy, owned=None, ref=LONG_REF
+    )
+    assert migrated.calls == (
+        DeleteLabels(MODEL, "1.0.0", (OWNER_REF_LABEL_KEY,)),
+        AddLabels(MODEL, "1.0.0", (Label(key=OWNER_REF_LABEL_KEY, value=digest_ref(LONG_REF)),)),
+    )
+
+
+def test_an_interrupted_takeover_is_finished_not_duplicated() -> None:
+    """The UID label was deleted and the write of the new one failed: the owner-ref alone
+    still names this object, so the next pass writes the UID rather than create a version."""
+    remote = mk_remote(owner=None, labels={OWNER_REF_LABEL_KEY: REF})
+    result = plan_reconcile(
+        mk_spec(versionName=None), uid=UID, policies=MANAGE, recorded=Recorded(), observed=None,
+        owned=filter_owned([remote], Owner(UID, REF)), **_restored(set()),
+    )  # fmt: skip
+    assert result.action is Action.ADOPT
+    assert result.calls == (AddLabels(MODEL, "1.0.0", (Label(key=OWNER_LABEL_KEY, value=UID),)),)
 
 
 def test_restored_object_never_takes_a_version_whose_owner_is_alive() -> None:
@@ -760,7 +804,7 @@ def test_approval_unset_leaves_console_approval_alone() -> None:
         ({"a": "1"}, {}, (), (("a", "1"),)),
         ({"a": "1"}, {"a": "1"}, (), ()),
         ({"a": "1", "b": "2"}, {"a": "1", "c": "3"}, ("c",), (("b", "2"),)),
-        ({"a": "new"}, {"a": "old"}, (), (("a", "new"),)),  # a changed value is one upsert
+        ({"a": "new"}, {"a": "old"}, ("a",), (("a", "new"),)),  # a changed value: delete, then add
         ({"a": "1"}, {"a": "1", "z": "9"}, ("z",), ()),
     ],
 )
