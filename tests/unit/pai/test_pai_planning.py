@@ -323,6 +323,15 @@ def test_too_many_labels_beyond_the_schema_is_invalid() -> None:
     assert result.calls == ()
 
 
+def test_labels_pai_would_refuse_are_invalid_and_named() -> None:
+    # The CRD refuses these at admission; an object admitted by an older CRD is still told why.
+    spec = mk_spec().model_copy(update={"labels": {"ok": "v", "a=b": "v", "stage": "é" * 65}})
+    problems = validate_spec(spec, MANAGE, Recorded())
+    assert "spec.labels key 'a=b' contains '=', which PAI does not allow in labels" in problems
+    assert "spec.labels['stage'] is 130 bytes; PAI allows at most 128" in problems
+    assert plan(spec, mk_remote()).calls == ()
+
+
 @pytest.mark.parametrize(
     ("raw", "fragment"),
     [
