@@ -214,7 +214,7 @@ def test_setting_a_field_that_was_unset_is_allowed(mvs: ModelVersions, model_id:
         "long-value",
         "value-equals",
         "value-comma",
-    ],  # fmt: skip
+    ],
 )
 def test_label_rules_reject_on_create(
     control_plane: Cluster,
