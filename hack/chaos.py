@@ -34,9 +34,11 @@ Writes its section of bench/RESULTS.md between the `chaos` markers (the rest of 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import random
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -94,7 +96,11 @@ class Scenario:
         "--model-missing-retry", "30",
     )  # fmt: skip
     verbose_operator: bool = False
+    emulator_args: tuple[str, ...] = ()  # e.g. ("--label-upsert", "append", "--max-page-size", "10")
     replay: str = ""  # the command line that replays this run, for the report
+
+
+DEFAULT_DIALECT = "the defaults (numeric not-found codes, status 400, label replace, no page cap)"
 
 
 def quick(seed: int, objects: int = 50) -> Scenario:
@@ -304,10 +310,12 @@ class Pai:
     """The emulator as a process on a fixed port, so that it can be stopped and started again
     from its state file at the address the operator knows."""
 
-    def __init__(self, root: Path, seed: int) -> None:
+    def __init__(self, root: Path, seed: int, emulator_args: tuple[str, ...] = ()) -> None:
         self.port = controlplane.free_port()
         self.process = EmulatorProcess(
-            models=(), state_file=root / "pai-state.json", extra_args=("--port", str(self.port))
+            models=(),
+            state_file=root / "pai-state.json",
+            extra_args=("--port", str(self.port), *emulator_args),
         )
         self.seed = seed
         self.journal: list[dict[str, Any]] = []
@@ -400,7 +408,7 @@ class Env:
 def environment(s: Scenario, rng: random.Random) -> Iterator[Env]:
     root = Path(tempfile.mkdtemp(prefix="pai-chaos-"))
     plane = controlplane.ControlPlane(root / "cluster")
-    pai = Pai(root, s.seed)
+    pai = Pai(root, s.seed, s.emulator_args)
     supervisor: Supervisor | None = None
     api: client.ApiClient | None = None
     logs = root / "operator-logs"
@@ -677,7 +685,8 @@ def render(r: Report) -> str:
         f"{s.kill_every[0]:.0f}-{s.kill_every[1]:.0f} s; {'; '.join(r.disruptions) or 'no restarts'}. "
         f"{round(n * s.assigned_fraction)} objects with server-assigned names, "
         f"{round(n * s.update_fraction)} updated mid-run (description and a label value). "
-        "Operator flags: " + " ".join(s.operator_args) + "; PAI quotas at the emulator defaults.\n",
+        "Operator flags: " + " ".join(s.operator_args) + "; PAI quotas at the emulator defaults; "
+        f"emulator dialect: {' '.join(s.emulator_args) or DEFAULT_DIALECT}.\n",
         "| measure | value | target |",
         "|---|---|---|",
         *(f"| {a} | {b} | {c} |" for a, b, c in rows),
@@ -696,15 +705,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print the report only")
     parser.add_argument("--quick", action="store_true", help="test-scale timings (as in make test)")
+    parser.add_argument(
+        "--emulator-args",
+        default="",
+        help="extra pai-emulator flags, e.g. '--label-upsert append --max-page-size 10'",
+    )
     args = parser.parse_args(argv)
+    emulator_args = tuple(shlex.split(args.emulator_args))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     replay = f"hack/chaos.py {'--quick ' if args.quick else ''}--objects {args.objects} --seed {seed}"
+    if emulator_args:
+        replay += f" --emulator-args {shlex.quote(args.emulator_args)}"
     print(f"chaos seed {seed} (replay: {replay})", flush=True)
     scenario = (
         quick(seed, args.objects)
         if args.quick
         else Scenario(objects=args.objects, seed=seed, outage=args.outage)
     )
+    scenario = dataclasses.replace(scenario, emulator_args=emulator_args)
     report = run(scenario)
     section = render(report)
     print(section)

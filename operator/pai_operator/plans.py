@@ -28,6 +28,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from pai_operator.refs import ref_matches
 from pai_operator.vocabulary import AdoptionPolicy, DeletionPolicy, ManagementPolicy, Reason
 
 S = TypeVar("S")
@@ -137,10 +138,15 @@ def claim_of(mark_uid: str | None, mark_ref: str | None, owner: Owner) -> Claim:
     both: the version was recorded for this very namespace/name, and the UID it was recorded for
     no longer exists (a restore gives the object a new UID); two live objects never share one."""
     if mark_uid is None:
+        # A takeover cut short between deleting the old UID label and writing the new one (a
+        # registry that refuses to overwrite a label needs both calls) leaves the reference:
+        # still this object's, never a stranger's version to adopt or to duplicate.
+        if owner.ref is not None and ref_matches(mark_ref, owner.ref):
+            return Claim.INHERITED
         return Claim.NONE
     if mark_uid == owner.uid:
         return Claim.OURS
-    if owner.ref is not None and mark_ref == owner.ref and not owner.alive(mark_uid):
+    if owner.ref is not None and ref_matches(mark_ref, owner.ref) and not owner.alive(mark_uid):
         return Claim.INHERITED
     return Claim.OTHER
 
@@ -274,7 +280,7 @@ def marked_by(planner: Planner[S, R, C], versions: Iterable[R], owner: Owner) ->
     found = []
     for version in versions:
         uid, ref = planner.marked(version)
-        if uid == owner.uid or (owner.ref is not None and ref == owner.ref):
+        if uid == owner.uid or (owner.ref is not None and ref_matches(ref, owner.ref)):
             found.append(version)
     return found
 
@@ -474,7 +480,8 @@ def plan_reconcile(
     if adopting or inheriting:
         detail = f"; repairing {', '.join(drift)}" if drift else ""
         verb = (
-            f"taking over remote version {ident} from uid {planner.marked(remote)[0]}, an earlier "
+            f"taking over remote version {ident} from uid {planner.marked(remote)[0] or '(removed)'}, "
+            "an earlier "
             "object of the same namespace/name that no longer exists"
             if inheriting
             else f"adopting remote version {ident}"

@@ -192,8 +192,29 @@ def test_setting_a_field_that_was_unset_is_allowed(mvs: ModelVersions, model_id:
         ({"pai.mlops.dev/owner-uid": "x"}, "reserved for the operator"),
         ({"": "x"}, "label keys must not be empty"),
         ({f"k{i}": "v" for i in range(19)}, "must have at most 18 items"),
+        # PAI's own limits (Go SDK label_model.go): 128 bytes, no '=' or ','.
+        ({"k" * 129: "v"}, "label keys must be at most 128 bytes"),
+        ({"é" * 65: "v"}, "label keys must be at most 128 bytes"),  # 65 characters, 130 bytes
+        ({"a=b": "v"}, "label keys must not contain '=' or ','"),
+        ({"a,b": "v"}, "label keys must not contain '=' or ','"),
+        ({"stage": "é" * 65}, "label values must be at most 128 bytes"),
+        ({"stage": "v" * 129}, "spec.labels.stage: Too long"),
+        ({"stage": "x=y"}, "label values must not contain '=' or ','"),
+        ({"stage": "x,y"}, "label values must not contain '=' or ','"),
     ],
-    ids=["reserved", "empty-key", "too-many"],
+    ids=[
+        "reserved",
+        "empty-key",
+        "too-many",
+        "long-key",
+        "long-key-bytes",
+        "key-equals",
+        "key-comma",
+        "long-value-bytes",
+        "long-value",
+        "value-equals",
+        "value-comma",
+    ],
 )
 def test_label_rules_reject_on_create(
     control_plane: Cluster,
@@ -215,3 +236,10 @@ def test_label_rules_reject_on_create(
     result = control_plane.kubectl_run("apply", "-f", str(manifest), check=False)
     assert result.returncode != 0
     assert complaint in result.stderr
+    assert "spec.labels" in result.stderr  # the field is named
+
+
+def test_labels_at_pais_limits_are_admitted(mvs: ModelVersions, model_id: str) -> None:
+    labels = {"k" * 128: "v" * 128, "é" * 64: "é" * 64, "empty": ""}
+    created = mvs.create("at-limits", {"modelId": model_id, "uri": URI, "labels": labels})
+    assert created["spec"]["labels"] == labels

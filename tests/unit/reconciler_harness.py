@@ -175,6 +175,11 @@ class EmulatedPai:
             rule["Count"] = times
         await self._admin("POST", "/faults", rule)
 
+    async def set_dialect(self, **fields: Any) -> None:
+        """Switch the emulator's dialect (`ErrorDialect`, `NotFoundStatus`, `LabelUpsert`,
+        `MaxPageSize`): answers where PAI's docs are silent."""
+        await self._admin("PUT", "/dialect", fields)
+
     async def lose_response(self, operation: str) -> None:
         """Commit the next `operation`, then reset the connection instead of answering."""
         await self._admin("POST", "/faults", {"Operation": operation, "Mode": "commit_then_drop", "Count": 1})
@@ -276,12 +281,13 @@ class Harness:
         annotations: Mapping[str, str] | None = None,
         uid: str = UID,
         generation: int = 1,
+        name: str = OBJECT_NAME,
     ) -> ObjectView:
         """The object as Kubernetes would hand it over now (status as patched so far)."""
         return ObjectView(
             uid=uid,
             namespace=NAMESPACE,
-            name=OBJECT_NAME,
+            name=name,
             generation=generation,
             spec=dict(spec),
             status=dict(self.status),

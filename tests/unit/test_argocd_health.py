@@ -19,7 +19,9 @@ HEALTH_LUA = (CHECK_DIR / "health.lua").read_text()
 CASES: list[dict[str, Any]] = yaml.safe_load((CHECK_DIR / "health_test.yaml").read_text())["tests"]
 TFY_CASES: list[dict[str, Any]] = yaml.safe_load((TFY_CHECK_DIR / "health_test.yaml").read_text())["tests"]
 MODEL_CHECK_DIR = CUSTOMIZATIONS / "pai.mlops.dev" / "Model"
-MODEL_CASES: list[dict[str, Any]] = yaml.safe_load((MODEL_CHECK_DIR / "health_test.yaml").read_text())["tests"]
+MODEL_CASES: list[dict[str, Any]] = yaml.safe_load((MODEL_CHECK_DIR / "health_test.yaml").read_text())[
+    "tests"
+]
 
 
 def _to_lua(runtime: Any, value: Any) -> Any:
@@ -80,7 +82,10 @@ def test_a_version_waiting_for_its_model_is_progressing() -> None:
             ],
         },
     }
-    assert run_health(HEALTH_LUA, obj) == {"status": "Progressing", "message": "waiting for Model m to be Ready"}
+    assert run_health(HEALTH_LUA, obj) == {
+        "status": "Progressing",
+        "message": "waiting for Model m to be Ready",
+    }
 
 
 def test_truefoundry_reuses_the_pai_script() -> None:

@@ -170,7 +170,7 @@ def test_free_form_objects_keep_unknown_fields(field: str) -> None:
 def test_labels_are_a_bounded_string_map_without_the_reserved_key() -> None:
     labels = _schema()["properties"]["spec"]["properties"]["labels"]
     assert labels["type"] == "object"
-    assert labels["additionalProperties"] == {"type": "string"}
+    assert labels["additionalProperties"] == {"type": "string", "maxLength": 128}
     assert labels["maxProperties"] == 18
     assert "reserves two (pai.mlops.dev/owner-uid, pai.mlops.dev/owner-ref)" in labels["description"]
     rules = [r["rule"] for r in labels["x-kubernetes-validations"]]

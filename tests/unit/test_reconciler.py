@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pai_operator.pai import Credentials
+from pai_operator.pai import Credentials, Label
 from pai_operator.pai.spec import (
     DELETION_POLICY_ANNOTATION,
     FINALIZER,
@@ -21,6 +21,7 @@ from pai_operator.pai.spec import (
     PAUSED_ANNOTATION,
 )
 from pai_operator.reconciler import DELETION_BLOCKED_AFTER, DeletionResult, ObjectState, PassResult
+from pai_operator.refs import digest_ref
 from pai_operator.settings import OperatorSettings
 from tests.unit.reconciler_harness import (
     ACCESS_KEY_ID,
@@ -207,25 +208,74 @@ async def test_lost_create_response_is_retried_then_found_without_a_second_creat
 OLD_UID = "5e6f7a8b-uid-before-restore"
 
 
+UPSERTS = ["replace", "append", "reject"]
+
+
+@pytest.mark.parametrize("upsert", UPSERTS)
 @pytest.mark.parametrize("spec", [FIXED, ASSIGNED], ids=["fixed-name", "server-assigned"])
 async def test_restored_object_with_a_new_uid_takes_over_its_version(
-    h: Harness, spec: dict[str, Any]
+    h: Harness, spec: dict[str, Any], upsert: str
 ) -> None:
     """Velero restore / kubectl replace --force / Argo CD Replace=true: same namespace/name, new
     UID, no status. The version recorded for this namespace/name by a UID that no longer exists
-    is taken over with one label upsert: no Conflict, no second version."""
+    is taken over: its UID label deleted, then written again, whatever PAI does with a write on
+    an existing key. No Conflict, no second version, one label per key."""
+    await h.pai.set_dialect(LabelUpsert=upsert)
     name = spec.get("versionName", "0.1.0")
     await h.pai.seed(name, owner=OLD_UID, ref=OBJECT_REF)
     h.reconciler.owner_alive = {UID}.__contains__  # the engine's live objects: OLD_UID is gone
 
     result = await h.reconcile(spec)
 
-    assert await h.pai.writes() == ["CreateModelVersionLabels"]
+    assert await h.pai.writes() == ["DeleteModelVersionLabels", "CreateModelVersionLabels"]
+    keys = [label.key for label in (await h.pai.version(name)).labels]
+    assert sorted(keys) == sorted({*keys})
     assert await h.pai.names() == [name]
     assert label_map(await h.pai.version(name))[OWNER_LABEL_KEY] == UID
     assert synced(h.status) == ("True", "ReconcileSuccess")
     assert h.status["versionName"] == name
     assert ("Normal", "Adopted") in event_reasons(result)
+
+
+async def test_a_long_name_is_marked_by_its_digest_found_after_a_lost_create_and_restored(h: Harness) -> None:
+    """<namespace>/<name> can reach 317 bytes; PAI's labels hold 128. The mark is the reference's
+    digest spelling, the real emulator accepts it, and both searches (by UID after a lost
+    create, by reference after a restore) find the version: one version, never two."""
+    name = "m" * 253
+    await h.pai.lose_response("CreateModelVersion")
+
+    lost = await h.reconcile(ASSIGNED, name=name)
+    assert lost.outcome == "retry"
+    await h.reconcile(ASSIGNED, name=name)
+
+    assert await h.pai.names() == ["0.1.0"]
+    marks = label_map(await h.pai.version("0.1.0"))
+    assert marks[OWNER_REF_LABEL_KEY] == digest_ref(f"{NAMESPACE}/{name}")
+    assert synced(h.status) == ("True", "ReconcileSuccess")
+
+    # Restored: a new UID, no status; found by the digest reference and taken over.
+    h.status, h.state = {}, ObjectState()
+    h.reconciler.owner_alive = {"restored-uid"}.__contains__
+    await h.reconcile(ASSIGNED, name=name, uid="restored-uid")
+    assert await h.pai.names() == ["0.1.0"]
+    assert label_map(await h.pai.version("0.1.0"))[OWNER_LABEL_KEY] == "restored-uid"
+    assert synced(h.status) == ("True", "ReconcileSuccess")
+
+
+async def test_a_key_duplicated_by_a_service_that_appends_is_repaired(h: Harness) -> None:
+    await h.pai.set_dialect(LabelUpsert="append")
+    await h.pai.seed("1.0.0", labels={"stage": "dev"})
+    await h.client.create_model_version_labels(MODEL, "1.0.0", [Label(key="stage", value="prod")])
+    await h.client.create_model_version_labels(MODEL, "1.0.0", [Label(key=OWNER_LABEL_KEY, value=UID)])
+    await h.pai.clear()
+
+    await h.reconcile({**FIXED, "labels": {"stage": "prod"}})
+
+    labels = [(label.key, label.value) for label in (await h.pai.version("1.0.0")).labels]
+    assert sorted(labels) == sorted(
+        [(OWNER_LABEL_KEY, UID), (OWNER_REF_LABEL_KEY, OBJECT_REF), ("stage", "prod")]
+    )
+    assert synced(h.status) == ("True", "ReconcileSuccess")
 
 
 async def test_a_version_whose_recorded_owner_is_alive_is_never_shared(h: Harness) -> None:
@@ -268,10 +318,15 @@ async def test_name_set_after_a_server_assigned_create_reports_the_stray_and_orp
 # --- update -----------------------------------------------------------------------------------
 
 
-async def test_label_value_change_is_one_upsert_and_a_failed_upsert_keeps_the_old_value(h: Harness) -> None:
-    """A changed value is never deleted first: CreateModelVersionLabels replaces an existing key's
-    value, so there is no window where the label is missing, and a failed upsert leaves the old
-    value (not no value) until the retry."""
+@pytest.mark.parametrize("upsert", UPSERTS)
+async def test_label_value_change_is_delete_then_add_and_a_failed_add_is_repaired(
+    h: Harness, upsert: str
+) -> None:
+    """PAI does not document what CreateModelVersionLabels does with an existing key (replace,
+    append a second label, refuse: the emulator's --label-upsert), so a changed value is deleted
+    first and added again, as the Terraform provider does. A failed add leaves the key missing
+    (never the ownership labels) until the next pass adds it."""
+    await h.pai.set_dialect(LabelUpsert=upsert)
     await h.pai.seed("1.0.0", labels={"stage": "dev", "team": "a"})
     spec = {**FIXED, "labels": {"stage": "prod", "team": "a"}}
     await h.pai.fail("CreateModelVersionLabels", 503, "ServiceUnavailable")
@@ -279,8 +334,9 @@ async def test_label_value_change_is_one_upsert_and_a_failed_upsert_keeps_the_ol
     failed = await h.reconcile(spec)
 
     assert failed.outcome == "retry"
-    assert "DeleteModelVersionLabels" not in await h.pai.actions()
-    assert label_map(await h.pai.version("1.0.0"))["stage"] == "dev"
+    after_failure = label_map(await h.pai.version("1.0.0"))
+    assert "stage" not in after_failure
+    assert after_failure[OWNER_LABEL_KEY] == UID
 
     await h.pai.clear()
     await h.reconcile(spec)
@@ -322,7 +378,7 @@ async def test_update_sends_only_changed_fields_and_the_label_difference(h: Harn
         "GetModelVersion",
     ]
     deleted, added, updated = h.pai.requests[1:4]
-    assert deleted.url.params["LabelKeys"] == "old"  # stage changes value: upserted, not deleted
+    assert deleted.url.params["LabelKeys"] == "old,stage"  # stage changes value: deleted, then added
     assert json.loads(added.content) == {
         "Labels": [{"Key": "new", "Value": "y"}, {"Key": "stage", "Value": "prod"}]
     }

@@ -19,6 +19,7 @@ from pai_operator.pai import (
     PaiClient,
 )
 from pai_operator.pai.comparison import at_provider
+from pai_operator.pai.labels import owner_ref_needles
 from pai_operator.pai.model_refs import ModelDirectory
 from pai_operator.pai.observation import LIST_PAGE_SIZE, complete_listed
 from pai_operator.pai.planning import (
@@ -247,9 +248,8 @@ async def search_owned(client: PaiClient, model_id: str, owner: Owner | str) -> 
     value, so the exact labels are checked by `filter_owned`."""
     who = owner if isinstance(owner, Owner) else Owner(owner)
     found: dict[str, ModelVersion] = {}
-    for needle in (who.uid, who.ref):
-        if needle is None:
-            continue
+    needles = (who.uid, *(owner_ref_needles(who.ref) if who.ref is not None else ()))
+    for needle in needles:
         request = ListModelVersionsRequest(label=needle)
         async for version in client.iter_model_versions(model_id, request):
             found.setdefault(version.version_name, version)

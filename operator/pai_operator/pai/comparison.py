@@ -6,11 +6,11 @@ and the status mirror of a remote version. Pure: no I/O. Comparison is semantic 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from pai_operator.normalize import object_equal, options_equal, options_to_wire, text_equal
-from pai_operator.pai.models import Label, ModelVersion
+from pai_operator.pai.labels import LabelWrites, label_writes, owner_ref_label
+from pai_operator.pai.models import ModelVersion
 from pai_operator.pai.spec import (
     OWNER_LABEL_KEY,
     OWNER_REF_LABEL_KEY,
@@ -84,39 +84,19 @@ def update_fields(spec: ModelVersionSpec, remote: ModelVersion) -> dict[str, Any
     return changes
 
 
-@dataclass(frozen=True)
-class LabelChanges:
-    delete: tuple[str, ...]
-    add: tuple[Label, ...]
-    final_count: int  # remote labels once both calls succeed, ownership label included
-
-
 def label_changes(
     spec: ModelVersionSpec, remote: ModelVersion, uid: str, ref: str | None = None
-) -> LabelChanges:
-    """Set difference, never delete-all-then-add. Only keys that go away are deleted; a key whose
-    value changes is one upsert (CreateModelVersionLabels replaces an existing key's value, see
-    the emulator README), so the label is never missing in between, and a failed upsert leaves
-    the old value rather than none. The ownership labels are upserted the same way, which is
-    also how a successor takes a version over: one call rewrites the UID. Callers have already
-    refused versions owned by another live object."""
-    remote_labels = remote.label_map()
-    remote_user = {k: v for k, v in remote_labels.items() if k not in RESERVED_LABEL_KEYS}
-    delete: list[str] = []
-    add: list[Label] = []
-    if spec.labels is not None:
-        desired = spec.labels
-        delete = sorted(k for k in remote_user if k not in desired)
-        add = [Label(key=k, value=v) for k, v in sorted(desired.items()) if remote_user.get(k) != v]
-        final_user = len(desired)
-    else:
-        final_user = len(remote_user)
-    ownership = [Label(key=OWNER_LABEL_KEY, value=uid)]
+) -> LabelWrites:
+    """The label calls that make `remote` carry spec's labels (when set) and this object's
+    ownership marks (`pai.labels.label_writes`: delete-then-add for a changed or duplicated key,
+    never relying on what CreateModelVersionLabels does with an existing key, never both marks
+    deleted at once). Only keys that go away or change are touched. Callers have already refused
+    versions owned by another live object."""
+    ownership = [(OWNER_LABEL_KEY, uid)]
     if ref is not None:
-        ownership.append(Label(key=OWNER_REF_LABEL_KEY, value=ref))
-    add[:0] = [label for label in ownership if remote_labels.get(label.key) != label.value]
-    reserved = len({label.key for label in ownership} | (remote_labels.keys() & set(RESERVED_LABEL_KEYS)))
-    return LabelChanges(delete=tuple(delete), add=tuple(add), final_count=final_user + reserved)
+        ownership.append((OWNER_REF_LABEL_KEY, owner_ref_label(ref)))
+    remote_labels = [(label.key, label.value) for label in remote.labels]
+    return label_writes(remote_labels, spec.labels, ownership, RESERVED_LABEL_KEYS)
 
 
 def _user_labels_differ(desired: Mapping[str, str] | None, remote_user: Mapping[str, str]) -> bool:
@@ -128,7 +108,9 @@ def compute_drift(spec: ModelVersionSpec, remote: ModelVersion) -> list[str]:
     drifted = set(create_only_drift(spec, remote))
     drifted.update(spec_name(attr) for attr in update_fields(spec, remote))
     remote_user = {k: v for k, v in remote.label_map().items() if k not in RESERVED_LABEL_KEYS}
-    if _user_labels_differ(spec.labels, remote_user):
+    keys = [label.key for label in remote.labels if label.key not in RESERVED_LABEL_KEYS]
+    duplicated = spec.labels is not None and len(keys) != len(set(keys))  # a service that appends
+    if _user_labels_differ(spec.labels, remote_user) or duplicated:
         drifted.add("labels")
     order = [spec_name(attr) for attr in ModelVersionSpec.model_fields]
     return [name for name in order if name in drifted]

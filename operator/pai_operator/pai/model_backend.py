@@ -24,6 +24,7 @@ from pai_operator.pai import (
     PaiClient,
 )
 from pai_operator.pai.backend import PaiClients
+from pai_operator.pai.labels import label_problems, owner_ref_needles
 from pai_operator.pai.model_planning import (
     MODEL_PLANNER,
     AddModelLabels,
@@ -108,6 +109,7 @@ class ModelBackend(Standalone):
             for key in RESERVED_LABEL_KEYS:
                 if key in spec.labels:
                     problems.append(f"spec.labels must not contain {key}: the operator reserves it")
+            problems += label_problems(spec.labels)
             if len(spec.labels) + len(RESERVED_LABEL_KEYS) > MAX_REMOTE_LABELS:
                 problems.append(
                     f"spec.labels has {len(spec.labels)} labels; with the ownership labels PAI's "
@@ -265,9 +267,7 @@ async def search_owned(client: PaiClient, spec: ModelSpec, owner: Owner) -> list
     """Models carrying this UID or this namespace/name in their ownership labels. ListModels'
     Label filter matches substrings of keys and values, so exact labels are checked after."""
     found: dict[str, Model] = {}
-    for needle in (owner.uid, owner.ref):
-        if needle is None:
-            continue
+    for needle in (owner.uid, *(owner_ref_needles(owner.ref) if owner.ref is not None else ())):
         request = ListModelsRequest(label=needle, workspace_id=spec.workspace_id, page_size=LIST_PAGE_SIZE)
         async for model in client.iter_models(request):
             found.setdefault(model.model_id, model)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pai_operator.normalize import object_equal, text_equal
+from pai_operator.pai.labels import owner_ref_label
 from pai_operator.pai.model_spec import ModelAtProvider, ModelSpec
 from pai_operator.pai.models import CreateModelRequest, Label, Model, UpdateModelRequest
 from pai_operator.pai.spec import (
@@ -122,7 +123,8 @@ def at_provider(observed: Model) -> ModelAtProvider:
 def ownership_labels(owner: Owner) -> list[Label]:
     labels = [Label(key=OWNER_LABEL_KEY, value=owner.uid)]
     if owner.ref is not None:
-        labels.append(Label(key=OWNER_REF_LABEL_KEY, value=owner.ref))
+        # Within PAI's 128 bytes: a long <namespace>/<name> in its digest spelling (as versions).
+        labels.append(Label(key=OWNER_REF_LABEL_KEY, value=owner_ref_label(owner.ref)))
     return labels
 
 

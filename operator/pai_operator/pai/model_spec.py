@@ -17,6 +17,7 @@ from typing import Final, Literal
 from pydantic import ConfigDict, Field, JsonValue
 
 from pai_operator.backend import Resource, column
+from pai_operator.pai.labels import MAX_LABEL_BYTES
 from pai_operator.pai.spec import (
     _LABEL_RULES,
     CATEGORIES,
@@ -131,7 +132,11 @@ class ModelSpec(CamelModel):
             f"are removed. When unset, remote labels are left alone. At most {MAX_USER_LABELS}: "
             f"the operator reserves two ({OWNER_LABEL_KEY}, {OWNER_REF_LABEL_KEY})."
         ),
-        json_schema_extra={"x-kubernetes-validations": _LABEL_RULES},
+        # PAI's label limits at admission, as versions have them (`pai.spec`).
+        json_schema_extra={
+            "x-kubernetes-validations": _LABEL_RULES,
+            "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_BYTES},
+        },
     )
     deletion_policy: DeletionPolicy | None = deletion_policy_field(
         deletes=(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from pai_operator.normalize import options_to_wire
+from pai_operator.pai.labels import owner_ref_label
 from pai_operator.pai.models import Label, ModelVersion
 from pai_operator.pai.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY, AtProvider, ModelVersionSpec
 from pai_operator.pai.validation import JSON_FIELDS
@@ -51,7 +52,8 @@ def complete_listed(
             if last_seen is not None and last_seen.labels is not None:
                 labels = dict(last_seen.labels)
             else:
-                owner = {OWNER_LABEL_KEY: uid, **({OWNER_REF_LABEL_KEY: ref} if ref is not None else {})}
+                marks = {OWNER_REF_LABEL_KEY: owner_ref_label(ref)} if ref is not None else {}
+                owner = {OWNER_LABEL_KEY: uid, **marks}
                 labels = {**owner, **(spec.labels or {})}
             filled[name] = [Label(key=k, value=v) for k, v in labels.items()]
         elif last_seen is not None and name in _AT_PROVIDER_FIELDS and getattr(last_seen, name) is not None:

@@ -40,6 +40,7 @@ from pai_operator.pai.comparison import (
     remote_value,
     update_fields,
 )
+from pai_operator.pai.labels import owner_ref_label
 from pai_operator.pai.models import (
     CreateModelVersionRequest,
     Label,
@@ -140,7 +141,7 @@ def filter_owned(versions: Sequence[ModelVersion], owner: Owner | str) -> list[M
 def _create_request(spec: ModelVersionSpec, owner: Owner) -> CreateModelVersionRequest:
     labels = [Label(key=OWNER_LABEL_KEY, value=owner.uid)]
     if owner.ref is not None:
-        labels.append(Label(key=OWNER_REF_LABEL_KEY, value=owner.ref))
+        labels.append(Label(key=OWNER_REF_LABEL_KEY, value=owner_ref_label(owner.ref)))
     labels += [Label(key=k, value=v) for k, v in sorted((spec.labels or {}).items())]
     return CreateModelVersionRequest(
         uri=spec.uri,
@@ -218,11 +219,14 @@ class PaiPlanner:
             return Problem(Reason.CONFLICT, message)
         name = remote.version_name
         calls: list[RemoteCall] = []
-        # DeleteLabels before AddLabels keeps the version within PAI's label limit.
-        if labels.delete:
-            calls.append(DeleteLabels(spec.model_id, name, labels.delete))
-        if labels.add:
-            calls.append(AddLabels(spec.model_id, name, labels.add))
+        # In each step DeleteLabels goes before AddLabels: a changed key is deleted and added
+        # again (PAI's answer to a write on an existing key is undocumented), and the version
+        # stays within PAI's label limit.
+        for delete, add in labels.steps:
+            if delete:
+                calls.append(DeleteLabels(spec.model_id, name, delete))
+            if add:
+                calls.append(AddLabels(spec.model_id, name, tuple(Label(key=k, value=v) for k, v in add)))
         changes = update_fields(spec, remote)
         if changes:
             fields = tuple(spec_name(attr) for attr in changes)

@@ -20,6 +20,7 @@ from typing import Final, Literal
 from pydantic import ConfigDict, Field, JsonValue
 
 from pai_operator.backend import Resource, column
+from pai_operator.pai.labels import MAX_LABEL_BYTES
 from pai_operator.vocabulary import (
     PRESERVE_UNKNOWN_FIELDS,
     AdoptionPolicy,
@@ -139,9 +140,30 @@ _RESERVED_LABEL_RULES: Final[list[JsonValue]] = [
     }
     for key in RESERVED_LABEL_KEYS
 ]
+# PAI's label limits (aliyun/alibabacloud-go-sdk aiworkspace-20210204/client/label_model.go: a key
+# and a value are "up to 128 bytes in length and cannot contain equal signs (=) and commas (,)"),
+# refused at admission so a user learns at `kubectl apply`, not from a remote error. Byte lengths:
+# size() of a CEL string counts characters. Values also carry maxLength 128 (characters, implied
+# by 128 bytes), which bounds the rules' estimated cost.
 _LABEL_RULES: Final[list[JsonValue]] = [
     *_RESERVED_LABEL_RULES,
     {"rule": "self.all(k, size(k) > 0)", "message": "label keys must not be empty"},
+    {
+        "rule": f"self.all(k, size(bytes(k)) <= {MAX_LABEL_BYTES})",
+        "message": f"label keys must be at most {MAX_LABEL_BYTES} bytes (PAI's limit)",
+    },
+    {
+        "rule": "self.all(k, !k.contains('=') && !k.contains(','))",
+        "message": "label keys must not contain '=' or ',' (PAI refuses them)",
+    },
+    {
+        "rule": f"self.all(k, size(bytes(self[k])) <= {MAX_LABEL_BYTES})",
+        "message": f"label values must be at most {MAX_LABEL_BYTES} bytes (PAI's limit)",
+    },
+    {
+        "rule": "self.all(k, !self[k].contains('=') && !self[k].contains(','))",
+        "message": "label values must not contain '=' or ',' (PAI refuses them)",
+    },
 ]
 
 
@@ -229,7 +251,10 @@ class ModelVersionSpec(CamelModel):
             f"{MAX_USER_LABELS} entries: PAI allows {MAX_REMOTE_LABELS} labels and the operator "
             f"reserves two ({OWNER_LABEL_KEY}, {OWNER_REF_LABEL_KEY}) to mark versions it owns."
         ),
-        json_schema_extra={"x-kubernetes-validations": _LABEL_RULES},
+        json_schema_extra={
+            "x-kubernetes-validations": _LABEL_RULES,
+            "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_BYTES},
+        },
     )
     metrics: JsonObject | None = Field(
         default=None,

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from pai_operator import plans
 from pai_operator.normalize import compact_json
+from pai_operator.pai.labels import label_problems
 from pai_operator.pai.spec import (
     GROUP,
     MAX_METRICS_CHARS,
@@ -146,6 +147,9 @@ def validate_spec(spec: ModelVersionSpec, policies: Policies, recorded: Recorded
                 problems.append(f"spec.labels must not contain {key}: the operator reserves it")
         if "" in spec.labels:
             problems.append("spec.labels must not contain an empty key")
+        # The CRD refuses these at admission; an object admitted by an older CRD still gets a
+        # message that names the key, rather than a remote error.
+        problems += label_problems(spec.labels)
         user = len(spec.labels.keys() - set(RESERVED_LABEL_KEYS))
         total = user + len(RESERVED_LABEL_KEYS)
         if total > MAX_REMOTE_LABELS:

@@ -34,6 +34,8 @@ from pai_operator.pai.validation import (
     resolve_policies,
     validate_spec,
 )
+from pai_operator.plans import Owner
+from pai_operator.refs import digest_ref
 from pai_operator.vocabulary import Reason
 from tests.unit.pai.pai_plans import plan_deletion, plan_reconcile
 
@@ -321,6 +323,15 @@ def test_too_many_labels_beyond_the_schema_is_invalid() -> None:
     assert result.calls == ()
 
 
+def test_labels_pai_would_refuse_are_invalid_and_named() -> None:
+    # The CRD refuses these at admission; an object admitted by an older CRD is still told why.
+    spec = mk_spec().model_copy(update={"labels": {"ok": "v", "a=b": "v", "stage": "é" * 65}})
+    problems = validate_spec(spec, MANAGE, Recorded())
+    assert "spec.labels key 'a=b' contains '=', which PAI does not allow in labels" in problems
+    assert "spec.labels['stage'] is 130 bytes; PAI allows at most 128" in problems
+    assert plan(spec, mk_remote()).calls == ()
+
+
 @pytest.mark.parametrize(
     ("raw", "fragment"),
     [
@@ -481,9 +492,10 @@ def _restored(alive: set[str]) -> dict[str, Any]:
     return {"ref": REF, "owner_alive": alive.__contains__}
 
 
-def test_restored_object_takes_over_its_predecessors_version_in_one_upsert() -> None:
+def test_restored_object_takes_over_its_predecessors_version() -> None:
     """Hole 1: same namespace/name, new UID, predecessor gone: the version is ours by succession;
-    the ownership label is rewritten by one CreateModelVersionLabels (no delete first)."""
+    the UID label is deleted, then written again (PAI's answer to a write on an existing key is
+    undocumented), while the owner-ref label keeps naming this object."""
     remote = mk_remote(owner=OTHER, labels={OWNER_REF_LABEL_KEY: REF})
     result = plan_reconcile(
         mk_spec(),
@@ -496,8 +508,49 @@ def test_restored_object_takes_over_its_predecessors_version_in_one_upsert() -> 
     )
     assert result.action is Action.ADOPT
     assert result.ours
-    assert result.calls == (AddLabels(MODEL, "1.0.0", (Label(key=OWNER_LABEL_KEY, value=UID),)),)
+    assert result.calls == (
+        DeleteLabels(MODEL, "1.0.0", (OWNER_LABEL_KEY,)),
+        AddLabels(MODEL, "1.0.0", (Label(key=OWNER_LABEL_KEY, value=UID),)),
+    )
     assert "no longer exists" in result.message
+
+
+LONG_REF = "team-a/" + "m" * 250  # a 253-character object name
+
+
+def test_a_long_reference_is_written_in_its_digest_spelling_and_an_old_verbatim_one_migrates() -> None:
+    created = plan_reconcile(
+        mk_spec(), uid=UID, policies=MANAGE, recorded=Recorded(), observed=None, owned=[], ref=LONG_REF
+    )
+    (call,) = created.calls
+    assert isinstance(call, CreateVersion)
+    marks = {label.key: label.value for label in call.request.labels or []}
+    assert marks[OWNER_REF_LABEL_KEY] == digest_ref(LONG_REF)
+    assert len(marks[OWNER_REF_LABEL_KEY].encode()) <= 128
+
+    # An earlier release wrote the reference verbatim (317 bytes at most): still this object's
+    # (found, claimed), and rewritten in the digest spelling, with the UID label left in place.
+    legacy = mk_remote(owner=UID, labels={OWNER_REF_LABEL_KEY: LONG_REF})
+    assert filter_owned([legacy], Owner("someone-else", LONG_REF)) == [legacy]
+    migrated = plan_reconcile(
+        mk_spec(), uid=UID, policies=MANAGE, recorded=Recorded(), observed=legacy, owned=None, ref=LONG_REF
+    )
+    assert migrated.calls == (
+        DeleteLabels(MODEL, "1.0.0", (OWNER_REF_LABEL_KEY,)),
+        AddLabels(MODEL, "1.0.0", (Label(key=OWNER_REF_LABEL_KEY, value=digest_ref(LONG_REF)),)),
+    )
+
+
+def test_an_interrupted_takeover_is_finished_not_duplicated() -> None:
+    """The UID label was deleted and the write of the new one failed: the owner-ref alone
+    still names this object, so the next pass writes the UID rather than create a version."""
+    remote = mk_remote(owner=None, labels={OWNER_REF_LABEL_KEY: REF})
+    result = plan_reconcile(
+        mk_spec(versionName=None), uid=UID, policies=MANAGE, recorded=Recorded(), observed=None,
+        owned=filter_owned([remote], Owner(UID, REF)), **_restored(set()),
+    )  # fmt: skip
+    assert result.action is Action.ADOPT
+    assert result.calls == (AddLabels(MODEL, "1.0.0", (Label(key=OWNER_LABEL_KEY, value=UID),)),)
 
 
 def test_restored_object_never_takes_a_version_whose_owner_is_alive() -> None:
@@ -754,7 +807,7 @@ def test_approval_unset_leaves_console_approval_alone() -> None:
         ({"a": "1"}, {}, (), (("a", "1"),)),
         ({"a": "1"}, {"a": "1"}, (), ()),
         ({"a": "1", "b": "2"}, {"a": "1", "c": "3"}, ("c",), (("b", "2"),)),
-        ({"a": "new"}, {"a": "old"}, (), (("a", "new"),)),  # a changed value is one upsert
+        ({"a": "new"}, {"a": "old"}, ("a",), (("a", "new"),)),  # a changed value: delete, then add
         ({"a": "1"}, {"a": "1", "z": "9"}, ("z",), ()),
     ],
 )
