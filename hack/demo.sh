@@ -17,12 +17,12 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 if [[ -f "${DEMO_DIR}/pids" ]]; then bash hack/demo-down.sh; fi
 mkdir -p "${DEMO_DIR}"
 
-step "1/8 control plane (etcd + kube-apiserver ${KUBERNETES_VERSION}, built from Go modules and cached)"
+step "1/9 control plane (etcd + kube-apiserver ${KUBERNETES_VERSION}, built from Go modules and cached)"
 KUBECONFIG_LINE=$(python3 hack/controlplane.py up --dir "${DEMO_DIR}/cluster")
 export "${KUBECONFIG_LINE?}"
 echo "${KUBECONFIG_LINE}"
 
-step "2/8 PAI and TrueFoundry emulators (signature/token checks, quotas, the model-version APIs) on loopback"
+step "2/9 PAI and TrueFoundry emulators (signature/token checks, quotas, the model-version APIs) on loopback"
 "${PY}/pai-emulator" --host 127.0.0.1 --port 0 --access-key "${ACCESS_KEY_ID}:${ACCESS_KEY_SECRET}" \
   --model model-abc123 >"${DEMO_DIR}/emulator.out" 2>"${DEMO_DIR}/emulator.log" &
 echo "$!" >>"${DEMO_DIR}/pids"
@@ -36,9 +36,9 @@ for _ in $(seq 100); do grep -q '^TFY_EMULATOR_URL=' "${DEMO_DIR}/tfy-emulator.o
 TFY_URL=$(sed -n 's/^TFY_EMULATOR_URL=//p' "${DEMO_DIR}/tfy-emulator.out")
 echo "TrueFoundry emulator at ${TFY_URL} (ML repo team-repo)"
 
-step "3/8 the CRDs, then the operator (pai-operator run; TrueFoundry on with --truefoundry-host)"
-run "${KUBECTL}" apply -f crds/pai.mlops.dev_modelversions.yaml -f crds/truefoundry.mlops.dev_modelversions.yaml
-"${KUBECTL}" wait --for=condition=Established crd/modelversions.pai.mlops.dev \
+step "3/9 the CRDs, then the operator (pai-operator run; TrueFoundry on with --truefoundry-host)"
+run "${KUBECTL}" apply -f crds/
+"${KUBECTL}" wait --for=condition=Established crd/modelversions.pai.mlops.dev crd/models.pai.mlops.dev \
   crd/modelversions.truefoundry.mlops.dev --timeout=30s >/dev/null
 ALIBABA_CLOUD_ECS_METADATA_DISABLED=true TFY_API_KEY="${TFY_KEY}" \
 ALIBABA_CLOUD_ACCESS_KEY_ID="${ACCESS_KEY_ID}" ALIBABA_CLOUD_ACCESS_KEY_SECRET="${ACCESS_KEY_SECRET}" \
@@ -48,7 +48,7 @@ ALIBABA_CLOUD_ACCESS_KEY_ID="${ACCESS_KEY_ID}" ALIBABA_CLOUD_ACCESS_KEY_SECRET="
 echo "$!" >>"${DEMO_DIR}/pids"
 echo "operator logs: ${DEMO_DIR}/operator.log"
 
-step "4/8 apply the samples and wait for Ready"
+step "4/9 apply the samples and wait for Ready"
 t0=$(date +%s.%N)
 run "${KUBECTL}" apply -f samples/
 run "${KUBECTL}" wait --for=condition=Ready pmv --all --timeout=120s
@@ -57,14 +57,14 @@ python3 -c "print(f'apply-to-Ready: {$t1 - $t0:.2f}s for both objects')"
 run "${KUBECTL}" get pmv
 run "${KUBECTL}" get pmv sentiment-nightly -o jsonpath='{.status.id}{"  "}{.status.atProvider}{"\n"}'
 
-step "5/8 change one: approve it (only ApprovalStatus is sent to PAI)"
+step "5/9 change one: approve it (only ApprovalStatus is sent to PAI)"
 run "${KUBECTL}" patch pmv sentiment-1-0-0 --type merge -p '{"spec":{"approvalStatus":"Approved","labels":{"k1":"vs1","stage":"prod"}}}'
 for _ in $(seq 60); do
   [[ "$("${KUBECTL}" get pmv sentiment-1-0-0 -o jsonpath='{.status.atProvider.approvalStatus}')" == Approved ]] && break; sleep 0.5
 done
 run "${KUBECTL}" get pmv sentiment-1-0-0
 
-step "6/8 pause it: the operator stops writing to PAI and says so"
+step "6/9 pause it: the operator stops writing to PAI and says so"
 run "${KUBECTL}" annotate pmv sentiment-1-0-0 pai.mlops.dev/paused=true --overwrite
 for _ in $(seq 60); do
   [[ "$("${KUBECTL}" get pmv sentiment-1-0-0 -o jsonpath='{.status.conditions[?(@.type=="Synced")].reason}')" == ReconcilePaused ]] && break; sleep 0.5
@@ -73,15 +73,21 @@ run "${KUBECTL}" get pmv sentiment-1-0-0 -o jsonpath='{range .status.conditions[
 run "${KUBECTL}" annotate pmv sentiment-1-0-0 pai.mlops.dev/paused-
 run "${KUBECTL}" wait --for=condition=Synced pmv/sentiment-1-0-0 --timeout=60s
 
-step "7/8 delete one: the remote version is deleted, then the finalizer released"
+step "7/9 delete one: the remote version is deleted, then the finalizer released"
 run "${KUBECTL}" delete pmv sentiment-nightly --wait=true --timeout=60s
 run "${KUBECTL}" get pmv
 
-step "8/8 TrueFoundry on the same engine: the next version of a model, numbered by TrueFoundry"
+step "8/9 TrueFoundry on the same engine: the next version of a model, numbered by TrueFoundry"
 run "${KUBECTL}" apply -f samples/truefoundry/modelversion-next.yaml
 run "${KUBECTL}" wait --for=condition=Ready tfmv --all --timeout=60s
 run "${KUBECTL}" get tfmv
 run "${KUBECTL}" get tfmv -o jsonpath='{range .items[*]}{.metadata.name}: {.status.fqn} (id {.status.id}){"\n"}{end}'
+
+step "9/9 the seed's Terraform example: a Model, and a version that names it (modelRef) in one apply"
+run "${KUBECTL}" apply -f samples/seed-example/
+run "${KUBECTL}" wait --for=condition=Ready pmm/terraform-example pmv/terraform-example-1-0-0 --timeout=60s
+run "${KUBECTL}" get pmm,pmv
+run "${KUBECTL}" get pmv terraform-example-1-0-0 -o jsonpath='spec.modelRef={.spec.modelRef.name}  status.modelId={.status.modelId}{"\n"}'
 
 cat <<EOF2
 

@@ -4,6 +4,8 @@ kube-apiserver and the PAI emulator over HTTP. The seed's Terraform example end 
 from __future__ import annotations
 
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +118,14 @@ def test_seed_example_converges_by_reference_diff_clean_and_deletes_cleanly(
 
 
 def test_version_waits_for_its_model_then_starts_at_once(
-    operator: OperatorProcess, models: ModelVersions, mvs: ModelVersions, pai: AdminClient, namespace: str
+    start_operator: Callable[..., OperatorProcess],
+    models: ModelVersions,
+    mvs: ModelVersions,
+    pai: AdminClient,
+    namespace: str,
 ) -> None:
+    # A resync far beyond the test: only the Model becoming Ready can start the version in time.
+    start_operator(resync_interval=120.0)
     workspace = f"ws-{namespace}"
     mvs.create("v", {"modelRef": {"name": "later"}, "uri": "oss://b.e/m/", "versionName": "1.0.0"})
     waiting = mvs.wait_condition("v", "Synced", status="False", reason="ReferenceNotReady")
@@ -127,8 +135,8 @@ def test_version_waits_for_its_model_then_starts_at_once(
 
     models.create("later", {"modelName": "later", "workspaceId": workspace})
     model = models.wait_condition("later", "Ready")
-    # Woken by the Model becoming Ready, not by the resync (minutes in this test's operator).
-    version = mvs.wait_condition("v", "Ready", timeout=15)
+    # Woken by the Model becoming Ready, not by the resync (two minutes in this test's operator).
+    version = mvs.wait_condition("v", "Ready", timeout=20)
     assert version["status"]["modelId"] == model["status"]["modelId"]
 
 
@@ -195,3 +203,23 @@ def test_adoption_by_model_id(
     assert (adopted["ModelId"], adopted["Task"]) == (existing, "cv")
     assert labels_of(adopted)[OWNER] == obj["metadata"]["uid"]
     wait_for("one model still", lambda: len(remote_models(pai, workspace)) == 1 or None)
+
+
+def test_settled_models_are_observed_with_one_list_per_workspace(
+    start_operator: Callable[..., OperatorProcess], models: ModelVersions, pai: AdminClient, namespace: str
+) -> None:
+    resync = 2.0
+    start_operator(resync_interval=resync)
+    workspace = f"ws-{namespace}"
+    names = [f"m{i}" for i in range(6)]
+    for name in names:
+        models.create(name, {"modelName": name, "workspaceId": workspace})
+    for name in names:
+        models.wait_condition(name, "Ready")
+    time.sleep(resync * 1.5)  # the settled objects join their group
+    pai.clear_journal()
+    time.sleep(resync * 4)
+    reads = [e["Operation"] for e in pai.journal() if e["Operation"] in ("GetModel", "ListModels")]
+    assert reads.count("GetModel") == 0, reads
+    # One walk (one page: 6 models) per interval for the group, not one GET per Model.
+    assert 2 <= reads.count("ListModels") <= 6, reads
