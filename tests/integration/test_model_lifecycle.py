@@ -223,3 +223,38 @@ def test_settled_models_are_observed_with_one_list_per_workspace(
     assert reads.count("GetModel") == 0, reads
     # One walk (one page: 6 models) per interval for the group, not one GET per Model.
     assert 2 <= reads.count("ListModels") <= 6, reads
+
+
+def test_operator_killed_mid_create_gives_exactly_one_model(
+    start_operator: Callable[..., OperatorProcess], models: ModelVersions, pai: AdminClient, namespace: str
+) -> None:
+    workspace = f"ws-{namespace}"
+    first = start_operator()
+    # Hold the re-read after the create: the process dies with the model created in PAI and its
+    # ID recorded nowhere in Kubernetes.
+    pai.add_fault("GetModel", "latency", latency_ms=20000)
+    models.create("crash", {"modelName": "crash", "workspaceId": workspace})
+    wait_for("remote create", lambda: pai.journal("CreateModel") or None)
+    first.kill()
+    assert "modelId" not in (models.get("crash") or {}).get("status", {})
+    pai.clear_faults()
+    start_operator()
+    obj = models.wait_condition("crash", "Ready")
+    (remote,) = remote_models(pai, workspace)
+    assert obj["status"]["modelId"] == remote["ModelId"]
+    assert len(pai.journal("CreateModel")) == 1
+
+
+def test_admission_needs_exactly_one_of_model_id_and_model_ref(mvs: ModelVersions, model_crd: str) -> None:
+    uri = "oss://b.e/m/"
+    for spec in ({"uri": uri}, {"uri": uri, "modelId": "model-1", "modelRef": {"name": "m"}}):
+        with pytest.raises(client.ApiException) as refused:
+            mvs.create("bad", spec)
+        assert "exactly one of spec.modelId and spec.modelRef" in str(refused.value.body)
+    mvs.create("ref", {"uri": uri, "modelRef": {"name": "m"}})
+    with pytest.raises(client.ApiException) as moved:
+        mvs.patch("ref", {"spec": {"modelRef": {"name": "other"}}})
+    assert "spec.modelRef is immutable" in str(moved.value.body)
+    with pytest.raises(client.ApiException) as swapped:
+        mvs.patch("ref", {"spec": {"modelRef": None, "modelId": "model-1"}})
+    assert "immutable" in str(swapped.value.body)
