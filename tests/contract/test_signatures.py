@@ -166,7 +166,8 @@ def test_action_must_match_the_path(emulator: EmulatorProcess) -> None:
 
 
 def test_unknown_api(emulator: EmulatorProcess) -> None:
-    request = sdk_signed_request(emulator.url, "GET", "/api/v1/models", "ListModels")
+    # Workspaces are not emulated (ListModels is, since the Model kind).
+    request = sdk_signed_request(emulator.url, "GET", "/api/v1/workspaces", "ListWorkspaces")
     assert_error(request, 404, "InvalidApi.NotFound")
 
 
