@@ -244,14 +244,13 @@ class Recorder:
 
     def _run(self) -> None:
         custom = client.CustomObjectsApi(self.api)
-        rv = self._list_version(custom)
+        rv: str | None = self._list_version(custom)
         self._ready_event.set()
         while not self._stop.is_set():
             w = watch.Watch()  # type: ignore[no-untyped-call]
             try:
-                # Bookmarks move `rv` on while nothing happens here: without them a namespace that
-                # stays empty keeps the list's resourceVersion until etcd compacts it away, and
-                # every watch after that is answered 410 Gone.
+                if rv is None:
+                    rv = self._list_version(custom)
                 for event in w.stream(  # type: ignore[no-untyped-call]
                     custom.list_namespaced_custom_object,
                     GROUP,
@@ -259,14 +258,11 @@ class Recorder:
                     self.namespace,
                     PLURAL,
                     resource_version=rv,
-                    allow_watch_bookmarks=True,
                     timeout_seconds=5,
                 ):
                     obj = event["object"]
-                    rv = obj["metadata"]["resourceVersion"]
-                    if event["type"] == "BOOKMARK":
-                        continue
                     name = obj["metadata"]["name"]
+                    rv = obj["metadata"]["resourceVersion"]
                     with self._cond:
                         self.seen.append(
                             Seen(
@@ -284,14 +280,19 @@ class Recorder:
                         self._cond.notify_all()
                     if self._stop.is_set():
                         break
-            except client.ApiException as exc:
-                if exc.status != 410 or self._stop.is_set():
-                    raise
-                # Expired anyway (bookmarks are best effort): start again from a fresh list.
-                print(f"  (watch {self.namespace}: resourceVersion expired, listing again)", file=sys.stderr)
-                rv = self._list_version(custom)
-            except Exception as exc:  # a dropped watch is resumed from the last resourceVersion
-                if not self._stop.is_set():
+            except Exception as exc:
+                if self._stop.is_set():
+                    break
+                if isinstance(exc, client.ApiException) and exc.status == 410:
+                    # A namespace where nothing happens keeps the list's resourceVersion until etcd
+                    # compacts it away (5 min); every watch from it is then 410 Gone, and retrying
+                    # the same version would loop for ever. List again: nothing happened, nothing
+                    # was missed.
+                    print(
+                        f"  (watch {self.namespace}: resourceVersion expired, listing again)", file=sys.stderr
+                    )
+                    rv = None
+                else:  # a dropped watch is resumed from the last resourceVersion
                     print(f"  (watch {self.namespace} restarted: {type(exc).__name__})", file=sys.stderr)
                     time.sleep(0.2)
 
