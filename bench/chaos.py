@@ -629,7 +629,8 @@ def render(r: Report) -> str:
             "0",
         ),
     ]
-    replay = s.replay or f"make chaos CHAOS_ARGS='--objects {n} --seed {s.seed}'"
+    dialect = f' --emulator-args "{" ".join(s.emulator_args)}"' if s.emulator_args else ""
+    replay = s.replay or f"make chaos CHAOS_ARGS='--objects {n} --seed {s.seed}{dialect}'"
     lines = [
         "<!-- chaos:start -->",
         f"## Chaos: {n} objects under faults (seed {s.seed})\n",
