@@ -114,18 +114,22 @@ def label_writes(
         for key in sorted(k for k, seen in values.items() if k not in reserved and len(seen) > 1):
             delete.append(key)
             add.append((key, values[key][-1]))
-    later: list[LabelStep] = []
-    marks = 0  # ownership labels go first in the add, in their given order
-    for index, (key, value) in enumerate(ownership):
-        if settled(key, value):
-            continue
-        if index == 0 or key not in values:
-            delete += [key] if key in values else []
-            add.insert(marks, (key, value))
-            marks += 1
-        else:
-            # Rewritten in a step of its own, once the earlier marks are in place.
-            later.append(((key,), ((key, value),)))
-    steps = ([(tuple(delete), tuple(add))] if delete or add else []) + later
+    # Marks: those already right stay; missing ones are added; wrong ones (another value, or
+    # duplicated) are deleted and added again, one per step, the first along with the user
+    # labels. Whenever a step deletes a mark another one names the object: one already right,
+    # one added in an earlier step, or a wrong one still to come (a verbatim reference of an
+    # earlier release, the restored object's own reference).
+    missing = [(key, value) for key, value in ownership if key not in values]
+    wrong = [(key, value) for key, value in ownership if key in values and not settled(key, value)]
+    steps: list[LabelStep] = []
+    if wrong and missing and len(wrong) == len(ownership) - len(missing):
+        steps.append(((), tuple(missing)))  # no mark is right: add the missing ones first
+        missing = []
+    first_marks = [*(wrong[:1]), *missing]
+    delete += [key for key, _ in wrong[:1]]
+    add[:0] = sorted(first_marks, key=lambda mark: [k for k, _ in ownership].index(mark[0]))
+    if delete or add:
+        steps.append((tuple(delete), tuple(add)))
+    steps += [((key,), ((key, value),)) for key, value in wrong[1:]]
     wanted_reserved = {key for key, _ in ownership} | (values.keys() & reserved)
     return LabelWrites(steps=tuple(steps), final_count=final_user + len(wanted_reserved))

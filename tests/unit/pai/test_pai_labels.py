@@ -140,6 +140,9 @@ NEW = [(UID_KEY, "new-uid"), (REF_KEY, "ns/mv")]
         ([(UID_KEY, "old-uid"), (REF_KEY, "ns/mv"), ("stage", "dev")], {"stage": "dev", "team": "a"}),
         ([(UID_KEY, "new-uid"), (REF_KEY, "ns/mv"), ("stage", "dev"), ("stage", "prod")], {"stage": "prod"}),
         ([(UID_KEY, "old-uid"), (UID_KEY, "new-uid"), (REF_KEY, "ns/mv")], None),
+        # An earlier release's version (no owner-ref) whose UID a service that appends duplicated:
+        # the owner-ref goes on first, so deleting the UID never leaves the version unmarked.
+        ([(UID_KEY, "new-uid"), (UID_KEY, "new-uid"), ("x", "1")], {"x": "1"}),
         ([(REF_KEY, "ns/mv"), ("x", "1")], {}),  # an interrupted takeover: the UID label is gone
         ([("stage", "dev")], {"stage": "dev"}),  # adoption: both marks written in one call
     ],
