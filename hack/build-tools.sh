@@ -30,6 +30,7 @@ binaries_of() {  # $1: tool name -> its cached binaries
     node) echo "${KUBELET} ${KUBE_CONTROLLER_MANAGER} ${KUBE_SCHEDULER} ${PAUSE}" ;;
   esac
 }
+KSTATUS="$(kstatus_binary)"
 for tool in "${TOOLS[@]}"; do
   [[ " ${ALL_TOOLS[*]} ${OPTIONAL_TOOLS[*]} " == *" ${tool} "* ]] \
     || { log "unknown tool '${tool}' (known: ${ALL_TOOLS[*]} ${OPTIONAL_TOOLS[*]})"; exit 2; }
@@ -182,14 +183,14 @@ build_actionlint() {
 # from its sources here (not go install), since it is ours. ~1 min cold on 2 cores, modules
 # downloaded included (measured: 64 s).
 build_kstatus() {
-  [[ -x "${KSTATUS}" ]] && { log "kstatus ${KSTATUS_KEY}: cached (${KSTATUS})"; return; }
+  [[ -x "${KSTATUS}" ]] && { log "kstatus: cached (${KSTATUS})"; return; }
   log "kstatus: building hack/kstatus (sigs.k8s.io/cli-utils $(sed -n 's#^[[:space:]]*sigs.k8s.io/cli-utils \(v[^[:space:]]*\).*#\1#p' "${KSTATUS_SRC}/go.mod")) ..."
   local work; work="$(mktemp -d)"
   # -mod=readonly: go.sum is the pin; a build must never rewrite the checked-in module files.
   (cd "${KSTATUS_SRC}" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -ldflags "-s -w" -o "${work}/kstatus" .)
   publish "${work}/kstatus" "${KSTATUS}"
   rm -rf "${work}"
-  log "kstatus ${KSTATUS_KEY}: done"
+  log "kstatus: done (${KSTATUS})"
 }
 
 start=$(date +%s)

@@ -58,6 +58,10 @@ VERSION_NAME_PATTERN: Final = r"^\d+\.\d+\.\d+(_\w+)?$"
 class ConditionType(StrEnum):
     READY = "Ready"
     SYNCED = "Synced"
+    # kstatus's standard pair (sigs.k8s.io/cli-utils/pkg/kstatus), "abnormal-true": what Flux's
+    # health checks and `kpt live status` read before anything else.
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
 
 
 class Reason(StrEnum):
@@ -68,6 +72,11 @@ class Reason(StrEnum):
     CREATING = "Creating"
     DELETING = "Deleting"
     UNAVAILABLE = "Unavailable"
+    UPDATE_FAILED = "UpdateFailed"  # the remote version exists; updating it to this generation failed
+    NOT_APPLIED = "NotApplied"  # the remote version exists; this generation is not (and cannot yet be) on it
+    # Reconciling False
+    APPLIED = "Applied"
+    STALLED = "Stalled"
     # Synced
     RECONCILE_SUCCESS = "ReconcileSuccess"
     RECONCILE_ERROR = "ReconcileError"
@@ -335,7 +344,7 @@ class AtProvider(_CamelModel):
 class Condition(_CamelModel):
     """A standard Kubernetes condition (metav1.Condition shape)."""
 
-    type: str = Field(description="Condition type: Ready or Synced.")
+    type: str = Field(description="Condition type: Ready, Synced, Reconciling or Stalled.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="Machine-readable reason in CamelCase, e.g. ReconcileSuccess.")
     message: str = Field(default="", description="Human-readable explanation.")
@@ -374,9 +383,18 @@ class ModelVersionStatus(_CamelModel):
     conditions: list[Condition] | None = Field(
         default=None,
         description=(
-            "Ready: does the remote version exist (and match)? Synced: did the last reconcile succeed?"
+            "Ready: the remote version exists and this generation's spec is applied to it (Observe: "
+            "observed). Synced: did the last pass succeed? Reconciling: this generation is still being "
+            "applied (kstatus InProgress). Stalled: applying it needs a human (kstatus Failed)."
         ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    last_handled_reconcile_at: str | None = Field(
+        default=None,
+        description=(
+            "The value of the <group>/reconcile-requested-at annotation the operator last handled "
+            "with a full pass (the registry read again, drift repaired): Flux's requestedAt convention."
+        ),
     )
 
     def to_k8s(self) -> dict[str, Any]:

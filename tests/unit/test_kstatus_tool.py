@@ -11,7 +11,7 @@ from tests.support.kube import REPO_ROOT, controlplane
 
 def test_shell_and_python_agree_on_the_cached_kstatus_binary() -> None:
     shell = subprocess.run(
-        ["bash", "-c", 'source hack/lib.sh && printf %s "${KSTATUS}"'],
+        ["bash", "-c", "source hack/lib.sh && kstatus_binary"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -292,9 +292,18 @@ class TrueFoundryModelVersionStatus(_CamelModel):
     conditions: list[Condition] | None = Field(
         default=None,
         description=(
-            "Ready: does the remote version exist (and match)? Synced: did the last reconcile succeed?"
+            "Ready: the remote version exists and this generation's spec is applied to it (Observe: "
+            "observed). Synced: did the last pass succeed? Reconciling: this generation is still being "
+            "applied (kstatus InProgress). Stalled: applying it needs a human (kstatus Failed)."
         ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    last_handled_reconcile_at: str | None = Field(
+        default=None,
+        description=(
+            "The value of the <group>/reconcile-requested-at annotation the operator last handled "
+            "with a full pass (the registry read again, drift repaired): Flux's requestedAt convention."
+        ),
     )
 
     def to_k8s(self) -> dict[str, Any]:
