@@ -42,6 +42,7 @@ from pai_operator.vocabulary import (
     conditions_field,
     deletion_policy_field,
     immutable_once_set,
+    last_handled_reconcile_at_field,
     management_policy_field,
     status_keys,
 )
@@ -190,6 +191,7 @@ class ModelStatus(StatusBase):
         description="spec fields whose remote value differs and was not repaired (Observe or paused).",
     )
     conditions: list[Condition] | None = conditions_field()
+    last_handled_reconcile_at: str | None = last_handled_reconcile_at_field()
 
 
 MODEL_STATUS_KEYS: Final = status_keys(ModelStatus)

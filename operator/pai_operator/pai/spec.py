@@ -35,6 +35,7 @@ from pai_operator.vocabulary import (
     deletion_policy_field,
     immutable,
     immutable_once_set,
+    last_handled_reconcile_at_field,
     management_policy_field,
     status_keys,
 )
@@ -366,6 +367,7 @@ class ModelVersionStatus(StatusBase):
         ),
     )
     conditions: list[Condition] | None = conditions_field()
+    last_handled_reconcile_at: str | None = last_handled_reconcile_at_field()
 
 
 STATUS_KEYS: Final = status_keys(ModelVersionStatus)
