@@ -133,7 +133,8 @@ def test_status_subresource_and_printer_columns(
     assert current["metadata"]["generation"] == generation
 
     table = control_plane.kubectl_run("-n", namespace, "get", "pmv", "cols").stdout.splitlines()
-    assert table[0].split() == ["NAME", "MODEL", "VERSION", "APPROVAL", "READY", "SYNCED", "AGE"]
+    assert table[0].split() == ["NAME", "MODEL", "MODELREF", "VERSION", "APPROVAL", "READY", "SYNCED", "AGE"]
+    # An unset modelRef prints as a blank cell.
     assert table[1].split()[:6] == ["cols", model_id, "0.1.0", "Pending", "True", "False"]
     # The same columns for every short name and category the CRD declares.
     for resource in ("modelversions", "modelversion.pai.mlops.dev", "pai", "mlops"):

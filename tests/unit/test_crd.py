@@ -96,9 +96,9 @@ def test_names_scope_and_subresources() -> None:
 
 def test_printer_columns() -> None:
     columns = {c["name"]: c for c in _version()["additionalPrinterColumns"]}
-    assert list(columns) == ["Model", "Model Ref", "Version", "Approval", "Ready", "Synced", "Age"]
+    assert list(columns) == ["Model", "ModelRef", "Version", "Approval", "Ready", "Synced", "Age"]
     assert columns["Model"]["jsonPath"] == ".spec.modelId"
-    assert columns["Model Ref"]["jsonPath"] == ".spec.modelRef.name"
+    assert columns["ModelRef"]["jsonPath"] == ".spec.modelRef.name"
     assert columns["Version"]["jsonPath"] == ".status.versionName"
     assert columns["Approval"]["jsonPath"] == ".status.atProvider.approvalStatus"
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'

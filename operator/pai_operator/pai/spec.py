@@ -394,7 +394,7 @@ RESOURCE: Final = Resource(
     status_description="Observed state of the PAI model version, written by the operator.",
     columns=(
         column("Model", ".spec.modelId", "PAI model ID (spec.modelId)."),
-        column("Model Ref", ".spec.modelRef.name", "The Model this version belongs to (spec.modelRef)."),
+        column("ModelRef", ".spec.modelRef.name", "The Model this version belongs to (spec.modelRef)."),
         column("Version", ".status.versionName", "Remote version name (assigned by PAI when not in spec)."),
         column("Approval", ".status.atProvider.approvalStatus", "Approval status observed in PAI."),
     ),
