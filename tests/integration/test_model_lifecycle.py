@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -258,3 +259,28 @@ def test_admission_needs_exactly_one_of_model_id_and_model_ref(mvs: ModelVersion
     with pytest.raises(client.ApiException) as swapped:
         mvs.patch("ref", {"spec": {"modelRef": None, "modelId": "model-1"}})
     assert "immutable" in str(swapped.value.body)
+
+
+def test_in_sync_cost_at_200_models_is_at_most_0_05_calls_per_model_per_resync(
+    start_operator: Callable[..., OperatorProcess], models: ModelVersions, pai: AdminClient, namespace: str
+) -> None:
+    resync, count = 4.0, 200
+    start_operator(resync_interval=resync, extra_args=("--write-rate", "200"))
+    workspace = f"ws-{namespace}"
+    names = [f"m{i:03d}" for i in range(count)]
+    for name in names:
+        models.create(name, {"modelName": name, "workspaceId": workspace})
+    wait_for(
+        "every Model Ready",
+        lambda: all(models.condition(name, "Ready") for name in names) or None,
+        timeout=300,
+        interval=2.0,
+    )
+    time.sleep(resync * 2)  # settled: every Model in its workspace's group
+    pai.clear_journal()
+    intervals = 5
+    time.sleep(resync * intervals)
+    calls = [e["Operation"] for e in pai.journal()]
+    per_model_per_resync = len(calls) / count / intervals
+    print(f"PAI calls per Model per resync at {count} Models: {per_model_per_resync:.4f} ({Counter(calls)})")
+    assert per_model_per_resync <= 0.05, Counter(calls)
