@@ -242,3 +242,46 @@ def test_tenants_cannot_pick_their_namespace_identity(
     assert _status(lambda: core.patch_namespace(namespace, annotate)) == 403
     body = core.read_namespace(namespace)
     assert "pai.mlops.dev/role-arn" not in (body.metadata.annotations or {})
+
+
+def test_edit_manages_models_and_view_reads_them(
+    tenant_roles: None,
+    control_plane: Cluster,
+    namespace: str,
+    as_user: Callable[[str, str], client.ApiClient],
+) -> None:
+    model_crd = REPO_ROOT / "crds" / "pai.mlops.dev_models.yaml"
+    control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(model_crd))
+    control_plane.kubectl_run(
+        "wait", "--for=condition=Established", "crd/models.pai.mlops.dev", "--timeout=60s"
+    )
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Model",
+        "metadata": {"name": "m"},
+        "spec": {"modelName": "m"},
+    }
+    editor = client.CustomObjectsApi(as_user(namespace, "edit"))
+    wait_for(  # the aggregated rules reach `edit` once the Model CRD's resource exists
+        "edit creates Models",
+        lambda: (
+            _status(lambda: editor.create_namespaced_custom_object(GROUP, VERSION, namespace, "models", body))
+            in (200, 409)
+            or None
+        ),
+        timeout=30,
+    )
+    status_patch = {"status": {"modelId": "model-forged"}}
+    forged = _status(
+        lambda: editor.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, "models", "m", status_patch
+        )
+    )
+    assert forged == 403
+    viewer = client.CustomObjectsApi(as_user(namespace, "view"))
+    assert viewer.get_namespaced_custom_object(GROUP, VERSION, namespace, "models", "m")
+    assert (
+        _status(lambda: viewer.delete_namespaced_custom_object(GROUP, VERSION, namespace, "models", "m"))
+        == 403
+    )
+    editor.delete_namespaced_custom_object(GROUP, VERSION, namespace, "models", "m")
