@@ -3,8 +3,9 @@ model ID. The Model controller's watch keeps a directory of Models (ID, readines
 pass resolves its reference through it, in memory only: the ID goes to the version's status,
 never to its spec (a reference resolved into spec is a permanent diff for Argo CD and Flux).
 
-While the Model is not Ready the version waits (condition ReferenceNotReady, naming the Model;
-no PAI call). When a Model becomes Ready, or its ID changes, the versions that name it are passed
+Until the Model is Ready the version waits (condition ReferenceNotReady, naming the Model; no
+PAI call); once created, a version keeps to the model ID status recorded whenever its Model is
+not usable (unknown after a restart, not Ready, being deleted). When a Model becomes Ready, or its ID changes, the versions that name it are passed
 at once (`Requeue`): they start within seconds, not at the next resync.
 """
 
@@ -97,10 +98,16 @@ class ModelDirectory:
             if model_id:
                 return {**spec, "modelId": model_id}
             return Waiting(f"Model {name} never resolved to a PAI model: no version was created")
+        if entry is not None and entry.ready and not entry.deleting and entry.model_id:
+            return {**spec, "modelId": entry.model_id}
+        if isinstance(recorded, str) and recorded:
+            # A version that exists keeps to the model it was created in while its Model is
+            # unknown (a restart, before the Model watch has listed it), not Ready (the Model's
+            # own trouble) or being deleted (which waits for this version): waiting would flip a
+            # settled version's conditions for nothing.
+            return {**spec, "modelId": recorded}
         if entry is None:
             return Waiting(f"waiting for Model {name}: no such Model in namespace {namespace}")
         if entry.deleting:
             return Waiting(f"waiting for Model {name}: it is being deleted")
-        if not entry.ready or entry.model_id is None:
-            return Waiting(f"waiting for Model {name} to be Ready: {entry.why}")
-        return {**spec, "modelId": entry.model_id}
+        return Waiting(f"waiting for Model {name} to be Ready: {entry.why}")

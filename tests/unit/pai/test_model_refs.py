@@ -80,3 +80,15 @@ def test_versions_are_woken_when_their_model_becomes_ready_not_on_every_event() 
     assert requeue.calls == [("ns", 1), ("ns", 1)]
     directory.record("ns", "m", None)
     assert isinstance(directory.resolve("ns", REF, {}, deleting=False), Waiting)
+
+
+def test_a_created_version_keeps_its_recorded_model_while_the_model_is_not_usable() -> None:
+    directory = ModelDirectory()
+    recorded = {"modelId": "model-7"}
+    # A restart: the version's list observation may come before the Model watch lists the Model.
+    assert directory.resolve("ns", REF, recorded, deleting=False) == {**REF, "modelId": "model-7"}
+    directory.record("ns", "m", model(ready=False))
+    assert directory.resolve("ns", REF, recorded, deleting=False) == {**REF, "modelId": "model-7"}
+    # A Ready Model names the model: recreated in PAI, the version follows it.
+    directory.record("ns", "m", model(ready=True, model_id="model-8"))
+    assert directory.resolve("ns", REF, recorded, deleting=False) == {**REF, "modelId": "model-8"}
