@@ -5,8 +5,9 @@ never to its spec (a reference resolved into spec is a permanent diff for Argo C
 
 Until the Model is Ready the version waits (condition ReferenceNotReady, naming the Model; no
 PAI call); once created, a version keeps to the model ID status recorded whenever its Model is
-not usable (unknown after a restart, not Ready, being deleted). When a Model becomes Ready, or its ID changes, the versions that name it are passed
-at once (`Requeue`): they start within seconds, not at the next resync.
+not usable (unknown after a restart, not Ready, being deleted). When a Model becomes Ready, or
+its ID changes, the versions that name it are passed at once (`Requeue`): they start within
+seconds, not at the next resync.
 """
 
 from __future__ import annotations
