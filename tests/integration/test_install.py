@@ -198,6 +198,7 @@ def test_kubectl_apply_f_crds_works(control_plane: Cluster) -> None:
     ).stdout
     lines = sorted(out.strip().splitlines())
     assert [line.split()[0] for line in lines] == [
+        "customresourcedefinition.apiextensions.k8s.io/models.pai.mlops.dev",
         "customresourcedefinition.apiextensions.k8s.io/modelversions.pai.mlops.dev",
         "customresourcedefinition.apiextensions.k8s.io/modelversions.truefoundry.mlops.dev",
     ], out
@@ -295,7 +296,11 @@ def test_kustomize_truefoundry_component_adds_host_and_key(control_plane: Cluste
     }
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in env  # PAI stays as it was
     crds = {d["metadata"]["name"] for d in rendered if d["kind"] == "CustomResourceDefinition"}
-    assert crds == {"modelversions.pai.mlops.dev", "modelversions.truefoundry.mlops.dev"}
+    assert crds == {
+        "models.pai.mlops.dev",
+        "modelversions.pai.mlops.dev",
+        "modelversions.truefoundry.mlops.dev",
+    }
 
 
 # --- Helm ----------------------------------------------------------------------------------------
