@@ -116,12 +116,15 @@ ADMISSION: list[Admission] = [
     Admission("pattern-unicode-digits", {**GOOD, "versionName": "\u0661.\u0660.\u0660"}, "spec.versionName"),
     Admission("pattern-empty", {**GOOD, "versionName": ""}, "spec.versionName", "should match"),
     # required and empty strings
-    Admission("missing-modelId", {"uri": URI}, "spec.modelId", "Required value"),
+    # modelId or modelRef: exactly one (a CEL rule, reported on spec.modelRef).
+    Admission(
+        "missing-modelId", {"uri": URI}, "spec.modelRef", "set exactly one of spec.modelId and spec.modelRef"
+    ),
     Admission("missing-uri", {"modelId": "model-corpus"}, "spec.uri", "Required value"),
     Admission("empty-modelId", {**GOOD, "modelId": ""}, "spec.modelId", "at least 1"),
     Admission("empty-uri", {**GOOD, "uri": ""}, "spec.uri", "at least 1"),
     Admission("empty-regionId", {**GOOD, "regionId": ""}, "spec.regionId", "at least 1"),
-    Admission("missing-spec", {}, "spec.modelId", "Required value"),
+    Admission("missing-spec", {}, "spec.uri", "Required value"),
     # labels: 18 at most (PAI's 20 minus the two ownership labels), reserved keys, empty key, types
     Admission("labels-19", {**GOOD, "labels": _labels(19)}, "spec.labels", "at most 18"),
     Admission("labels-25", {**GOOD, "labels": _labels(25)}, "spec.labels", "at most 18"),
