@@ -58,15 +58,40 @@ def _page(total: int, offset: int, limit: int, data: list[dict[str, Any]]) -> di
     return {"data": data, "pagination": {"total": total, "offset": offset, "limit": limit}}
 
 
+def _internal(call: Call) -> bool:
+    """`include_internal_metadata`, the list's parameter (default false), read the same way by
+    every call that renders a version, so list and get agree on `metadata[".truefoundry"]`."""
+    return validation.query_bool(call.request.query, "include_internal_metadata", False)
+
+
+def _render(call: Call, version: Version) -> dict[str, Any]:
+    return call.store.version_json(
+        version, include_internal_metadata=_internal(call), with_status=call.emulator.dialect.deleted_visible
+    )
+
+
+async def stage_artifact_version(call: Call) -> Result:
+    body = validation.parse_body(validation.StageBody, call.body)
+    staged, model = call.store.stage(body.manifest, call.subject)
+    answer = {"id": staged.id, "storage_root": staged.storage_root, "artifact_id": model.id}
+    return answer, {"VersionId": staged.id, "ModelId": model.id, "Fqn": call.store.model_fqn(model)}
+
+
+async def mark_stage_failure(call: Call) -> Result:
+    body = validation.parse_body(validation.MarkStageFailureBody, call.body)
+    call.store.mark_stage_failure(body.id)
+    return {}, {"VersionId": body.id}
+
+
 async def apply_model_version(call: Call) -> Result:
     body = validation.parse_body(validation.ApplyModelVersionBody, call.body)
     version = call.store.apply_version(body.manifest, call.subject)
-    return {"data": call.store.version_json(version)}, _touched(call.store, version)
+    return {"data": _render(call, version)}, _touched(call.store, version)
 
 
 async def get_model_version(call: Call) -> Result:
-    version = call.store.get_version(call.id)
-    return {"data": call.store.version_json(version)}, _touched(call.store, version)
+    version = call.store.get_version(call.id, include_deleted=call.emulator.dialect.deleted_visible)
+    return {"data": _render(call, version)}, _touched(call.store, version)
 
 
 async def delete_model_version(call: Call) -> Result:
@@ -100,15 +125,14 @@ async def list_model_versions(call: Call) -> Result:
         run_ids=tuple(query.getall("run_ids", [])),
         run_steps=tuple(validation.query_floats(query.getall("run_steps", []), "run_steps")),
     )
-    internal = validation.query_bool(query, "include_internal_metadata", False)
     total, versions = call.store.list_versions(filters, offset, limit)
-    data = [call.store.version_json(version, include_internal_metadata=internal) for version in versions]
-    return _page(total, offset, limit, data), {}
+    return _page(total, offset, limit, [_render(call, version) for version in versions]), {}
 
 
 async def get_model(call: Call) -> Result:
     model = call.store.get_model(call.id)
-    return {"data": call.store.model_json(model)}, {"ModelId": model.id, "Fqn": call.store.model_fqn(model)}
+    body = call.store.model_json(model, include_internal_metadata=_internal(call))
+    return {"data": body}, {"ModelId": model.id, "Fqn": call.store.model_fqn(model)}
 
 
 async def delete_model(call: Call) -> Result:
@@ -131,7 +155,9 @@ async def list_models(call: Call) -> Result:
         include_empty_models=validation.query_bool(query, "include_empty_models", True),
     )
     total, models = call.store.list_models(filters, offset, limit)
-    return _page(total, offset, limit, [call.store.model_json(model) for model in models]), {}
+    internal = _internal(call)
+    data = [call.store.model_json(model, include_internal_metadata=internal) for model in models]
+    return _page(total, offset, limit, data), {}
 
 
 async def get_ml_repo(call: Call) -> Result:
@@ -153,6 +179,8 @@ async def apply_ml_repo(call: Call) -> Result:
 
 # (operation, method, path under the prefix, handler, has a JSON body, changes state)
 ROUTES: tuple[tuple[str, str, str, Operation, bool, bool], ...] = (
+    ("StageArtifactVersion", "POST", "/artifact-versions/stage", stage_artifact_version, True, True),
+    ("MarkStageFailure", "POST", "/artifact-versions/mark-stage-failure", mark_stage_failure, True, True),
     ("ApplyModelVersion", "PUT", "/model-versions", apply_model_version, True, True),
     ("ListModelVersions", "GET", "/model-versions", list_model_versions, False, False),
     ("ApplyModelVersionTags", "PUT", "/model-versions/tags", apply_model_version_tags, True, True),
@@ -234,12 +262,12 @@ def api_handler(
             response = json_response(payload)
         except errors.ApiError as exc:
             entry["Status"], entry["Message"] = exc.status, exc.message
-            response = error_response(api, exc)
+            response = error_response(api, exc, emulator.dialect)
         except Exception:
             log.exception("unexpected error in %s", name)
             error = errors.internal()
             entry["Status"], entry["Message"] = error.status, error.message
-            response = error_response(api, error)
+            response = error_response(api, error, emulator.dialect)
         finally:
             entry["LatencyMs"] = round((time.perf_counter() - started) * 1000, 3)
             emulator.journal.record(entry)
@@ -259,7 +287,8 @@ def api_handler(
 
 async def unknown_route(request: web.Request) -> web.Response:
     api: Api = "ml" if request.path.startswith("/api/ml/") else "svc"
-    return error_response(api, errors.route_not_found(request.method, request.path))
+    dialect = request.app[EMULATOR].dialect
+    return error_response(api, errors.route_not_found(request.method, request.path), dialect)
 
 
 def create_app(config: EmulatorConfig) -> web.Application:
