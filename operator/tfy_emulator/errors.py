@@ -2,7 +2,7 @@
 shape (`runtime.error_body` picks the shape the emulator speaks):
 
 - `error_code`: the mlflow fork's name (`RESOURCE_DOES_NOT_EXIST`, `RESOURCE_ALREADY_EXISTS`, ...;
-  `mlflow/exceptions.py` of tfy-mlflow-client 0.0.56), the default shape
+  `mlflow.exceptions` of tfy-mlflow-client 0.0.56), the default shape
   `{"error_code", "message"}`;
 - `code`: this emulator's earlier invention (`VERSION_ALIAS_IN_USE`, ...) in servicefoundry's
   `HttpError` (`{"statusCode", "message", "code"?}`), the `current` shape.

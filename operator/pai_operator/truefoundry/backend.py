@@ -34,6 +34,7 @@ from pai_operator.truefoundry.spec import (
     TrueFoundryAtProvider,
     TrueFoundryModelVersionSpec,
     TrueFoundryModelVersionStatus,
+    is_reserved_metadata_key,
 )
 
 NAMES: Final = ResourceNames(registry="TrueFoundry", group=GROUP, version=VERSION, kind=KIND, plural=PLURAL)
@@ -107,6 +108,12 @@ class TrueFoundryBackend:
         problems: list[str] = []
         if spec.metadata is not None and OWNER_METADATA_KEY in spec.metadata:
             problems.append(f"spec.metadata must not contain {OWNER_METADATA_KEY}: the operator reserves it")
+        reserved = sorted(k for k in spec.metadata or {} if is_reserved_metadata_key(k))
+        if reserved:
+            problems.append(
+                f"spec.metadata must not contain {', '.join(reserved)}: keys starting with '.' are "
+                "TrueFoundry's own (its client writes .truefoundry); the operator keeps them as they are"
+            )
         if policies.management == "Observe" and spec.version is None:
             problems.append("managementPolicy Observe needs spec.version: there is nothing to observe")
         if spec.version is not None and recorded_key and str(spec.version) != recorded_key:
