@@ -158,7 +158,9 @@ async def versions(request: web.Request) -> web.Response:
             "MlRepo": ml_repo,
             "Name": name,
             "ModelId": model.id,
-            "Versions": [{**store.version_json(v), "DeletedAt": v.deleted_at} for v in ordered],
+            "Versions": [
+                {**store.version_json(v), "DeletedAt": v.deleted_at, "Files": dict(v.files)} for v in ordered
+            ],
         }
     )
 

@@ -23,6 +23,7 @@ READ_OPERATIONS = (
 WRITE_OPERATIONS = (
     "StageArtifactVersion",
     "MarkStageFailure",
+    "GetSignedUrls",
     "ApplyModelVersion",
     "ApplyModelVersionTags",
     "DeleteModelVersion",

@@ -4,9 +4,11 @@ response helpers."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import os
+import secrets
 import socket
 import tempfile
 from dataclasses import replace
@@ -39,6 +41,8 @@ class Emulator:
         self.faults = FaultInjector()
         self.journal = Journal(config.journal_limit)
         self.dialect: Dialect = replace(config.dialect)
+        # Signs upload URLs; per process, as a bucket's signing key would be.
+        self._upload_key = secrets.token_bytes(32)
         self._save_lock = asyncio.Lock()
         if config.state_file is not None and config.state_file.exists():
             self.store.load(json.loads(config.state_file.read_text()))
@@ -59,6 +63,9 @@ class Emulator:
         if found is None:
             raise errors.unauthorized("invalid or expired token")
         return found
+
+    def upload_signature(self, staged_id: str, path: str) -> str:
+        return hmac.new(self._upload_key, f"{staged_id}/{path}".encode(), hashlib.sha256).hexdigest()
 
     def reset(self) -> None:
         """Back to the configured start: the seeded ML repos and nothing else, no faults, an empty

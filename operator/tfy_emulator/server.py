@@ -5,6 +5,7 @@ injection, plus the optional admin API (admin.py)."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -81,6 +83,70 @@ async def mark_stage_failure(call: Call) -> Result:
     body = validation.parse_body(validation.MarkStageFailureBody, call.body)
     call.store.mark_stage_failure(body.id)
     return {}, {"VersionId": body.id}
+
+
+UPLOAD_PREFIX = "/_uploads"
+
+
+def _safe_path(path: str) -> bool:
+    parts = path.split("/")
+    return not path.startswith("/") and "\\" not in path and all(p not in ("", ".", "..") for p in parts)
+
+
+async def get_signed_urls(call: Call) -> Result:
+    """Signed URLs to upload a staged version's files (what `truefoundry`'s log_model PUTs its
+    files to). They point back at this emulator (`PUT /_uploads/...`, no bearer token, as a
+    bucket's pre-signed URLs); downloads are not emulated."""
+    body = validation.parse_body(validation.SignedUrlsBody, call.body)
+    if body.operation != "WRITE":
+        raise errors.invalid_field(("body", "operation"), "only WRITE is emulated (nothing is downloaded)")
+    staged = call.store.writable_staged(body.id)
+    for index, path in enumerate(body.paths):
+        if not _safe_path(path):
+            raise errors.invalid_field(("body", "paths", index), "a relative path without . or .. parts")
+    base = f"{call.request.scheme}://{call.request.host}{UPLOAD_PREFIX}/{staged.id}"
+    urls = [
+        {
+            "path": path,
+            "signed_url": f"{base}/{quote(path)}?signature={call.emulator.upload_signature(staged.id, path)}",
+        }
+        for path in body.paths
+    ]
+    return {"data": urls}, {"VersionId": staged.id}
+
+
+async def upload(request: web.Request) -> web.Response:
+    """PUT to a signed URL: the signature proves the URL came from `get_signed_urls`."""
+    emulator = request.app[EMULATOR]
+    staged_id, path = request.match_info["id"], request.match_info["path"]
+    signature = request.query.get("signature", "")
+    if not hmac.compare_digest(signature, emulator.upload_signature(staged_id, path)):
+        return web.Response(status=403, text="SignatureDoesNotMatch")
+    try:
+        staged = emulator.store.writable_staged(staged_id)
+    except errors.ApiError:
+        return web.Response(status=404, text="NoSuchUpload")
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+    staged.files[path] = size
+    await emulator.save()
+    return web.Response(status=200)
+
+
+async def min_cli_version(request: web.Request) -> web.Response:
+    """What `truefoundry` asks (unauthenticated) before it uses a key: the minimum client version
+    (none here) and which auth APIs to use (`truefoundry.common.servicefoundry_client`)."""
+    return json_response(
+        {"minVersion": "0.0.0", "truefoundryCliMinVersion": "0.0.0", "useSFYServerAuthAPIs": False}
+    )
+
+
+async def tenant_id(request: web.Request) -> web.Response:
+    """The tenant of a host name (unauthenticated), as `truefoundry` looks it up."""
+    tenant = request.app[EMULATOR].store.tenant
+    base = f"{request.scheme}://{request.host}"
+    return json_response({"tenantName": tenant, "auth_server_url": base})
 
 
 async def apply_model_version(call: Call) -> Result:
@@ -181,6 +247,7 @@ async def apply_ml_repo(call: Call) -> Result:
 ROUTES: tuple[tuple[str, str, str, Operation, bool, bool], ...] = (
     ("StageArtifactVersion", "POST", "/artifact-versions/stage", stage_artifact_version, True, True),
     ("MarkStageFailure", "POST", "/artifact-versions/mark-stage-failure", mark_stage_failure, True, True),
+    ("GetSignedUrls", "POST", "/artifact-versions/signed-urls", get_signed_urls, True, False),
     ("ApplyModelVersion", "PUT", "/model-versions", apply_model_version, True, True),
     ("ListModelVersions", "GET", "/model-versions", list_model_versions, False, False),
     ("ApplyModelVersionTags", "PUT", "/model-versions/tags", apply_model_version_tags, True, True),
@@ -297,6 +364,9 @@ def create_app(config: EmulatorConfig) -> web.Application:
     for api, prefix in PREFIXES.items():
         for name, method, path, operation, has_body, writes in ROUTES:
             app.router.add_route(method, prefix + path, api_handler(api, name, operation, has_body, writes))
+    app.router.add_put(UPLOAD_PREFIX + "/{id}/{path:.+}", upload)
+    app.router.add_get(PREFIXES["svc"] + "/min-cli-version", min_cli_version)
+    app.router.add_get(PREFIXES["svc"] + "/tenant-id", tenant_id)
     if config.admin:
         add_admin_routes(app)
     # Last: every other path and method gets a JSON 404 (aiohttp's own 404/405 bodies are text).

@@ -60,6 +60,8 @@ class Version:
     tags: list[str] = field(default_factory=list)
     deleted_at: str | None = None
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)
+    """Uploaded while it was staged: path -> size (admin dumps only)."""
 
     @property
     def live(self) -> bool:
@@ -80,6 +82,8 @@ class Staged:
     storage_root: str
     created_at: str
     failed: bool = False
+    files: dict[str, int] = field(default_factory=dict)
+    """Uploaded through signed URLs: path -> size in bytes (the bytes themselves are dropped)."""
 
 
 @dataclass
@@ -292,6 +296,13 @@ class Store:
             raise errors.staged_not_found(staged_id)
         staged.failed = True
 
+    def writable_staged(self, staged_id: str) -> Staged:
+        """A staged version files may still be uploaded to (not committed, not failed)."""
+        staged = self.staged.get(staged_id)
+        if staged is None or staged.failed:
+            raise errors.staged_not_found(staged_id)
+        return staged
+
     def _take_staged(self, model: Model | None, uri: str | None) -> Staged:
         """The staged record a `truefoundry` source commits: same model, same storage root, not
         marked failed. Consumed by the commit (the fork deletes it from the transit table)."""
@@ -331,9 +342,12 @@ class Store:
             staged = None
             if manifest.source.type == "truefoundry":
                 staged = self._take_staged(model, manifest.source.uri)
-            return self._create_version(
+            created = self._create_version(
                 repo, model, manifest.name, wanted, subject, version_id=staged.id if staged else None
             )
+            if staged is not None:
+                created.files = dict(staged.files)
+            return created
 
         version = model.versions.get(manifest.version) if model is not None else None
         if model is None or version is None or not version.live:
@@ -605,7 +619,9 @@ class Store:
                 }
                 for m in models
             ],
-            "Versions": [{**self.version_json(v), "DeletedAt": v.deleted_at} for v in versions],
+            "Versions": [
+                {**self.version_json(v), "DeletedAt": v.deleted_at, "Files": dict(v.files)} for v in versions
+            ],
             "Staged": [
                 {
                     "Id": s.id,
@@ -613,6 +629,7 @@ class Store:
                     "StorageRoot": s.storage_root,
                     "CreatedAt": s.created_at,
                     "Failed": s.failed,
+                    "Files": dict(s.files),
                 }
                 for s in self.staged.values()
             ],
@@ -667,6 +684,7 @@ class Store:
                 tags=list(item.get("tags", [])),
                 deleted_at=item.get("DeletedAt"),
                 metrics=list(item.get("metrics", [])),
+                files=dict(item.get("Files", {})),
             )
             self.models[version.model_id].versions[version.number] = version
             self.versions[version.id] = version
@@ -677,5 +695,6 @@ class Store:
                 storage_root=item["StorageRoot"],
                 created_at=item["CreatedAt"],
                 failed=bool(item.get("Failed", False)),
+                files=dict(item.get("Files", {})),
             )
             self.staged[staged.id] = staged

@@ -144,6 +144,12 @@ class MarkStageFailureBody(_Strict):
     id: str
 
 
+class SignedUrlsBody(_Strict):
+    id: str
+    paths: list[Annotated[str, Field(min_length=1, max_length=1024)]]
+    operation: Literal["READ", "WRITE"]
+
+
 class ApplyTagsBody(_Strict):
     model_version_id: str
     tags: list[Annotated[str, Field(min_length=1, max_length=128)]]
