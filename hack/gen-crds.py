@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Write the ModelVersion CRDs generated from operator/pai_operator/spec.py and
-operator/pai_operator/truefoundry/spec.py.
+"""Write the CRDs of every registered resource (operator/pai_operator/registry.py), generated from
+each registry's spec module (operator/pai_operator/pai/spec.py,
+operator/pai_operator/truefoundry/spec.py).
 
 Outputs (never edit them by hand; tests/unit/test_crd.py checks they are fresh):
     crds/pai.mlops.dev_modelversions.yaml
@@ -25,7 +26,7 @@ def main() -> None:
     for resource in RESOURCES:
         text = render_crd_yaml(resource)
         for directory in DIRECTORIES:
-            target = directory / resource.filename
+            target = directory / resource.crd_filename
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists() and target.read_text(encoding="utf-8") == text:
                 continue

@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from pydantic import BaseModel
+
 from pai_operator.plans import Owner, Planner, Policies
-from pai_operator.spec import Condition, DeletionPolicy
+from pai_operator.vocabulary import Condition, DeletionPolicy
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -29,15 +31,32 @@ location is PAI's region or TrueFoundry's host; the parent is what one list call
 (PAI: a model id; TrueFoundry: `<ml repo>/<model name>`)."""
 
 
+def column(name: str, json_path: str, description: str, type_: str = "string") -> dict[str, Any]:
+    """A printer column of a kind's CRD (`kubectl get` shows Ready, Synced and Age after these)."""
+    return {"name": name, "type": type_, "jsonPath": json_path, "description": description}
+
+
 @dataclass(frozen=True)
-class ResourceNames:
-    """The fixed public names of one backend's resource (a public contract: never renamed)."""
+class Resource:
+    """One kind a registry manages: its fixed public names (a public contract: never renamed),
+    its spec and status models and the prose of its generated CRD (`pai_operator.crd`). The one
+    place a kind's names are written down; the engine, the kopf adapter, the CRD generator and
+    the metrics read them from here."""
 
     registry: str  # "PAI", "TrueFoundry": logs, events, the metrics' `registry` label
     group: str
     version: str
     kind: str
     plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    categories: tuple[str, ...]
+    spec_model: type[BaseModel]
+    status_model: type[BaseModel]
+    description: str
+    spec_description: str
+    status_description: str
+    columns: tuple[dict[str, Any], ...]  # registry-specific printer columns (see `column`)
 
     @property
     def api_version(self) -> str:
@@ -60,16 +79,30 @@ class ResourceNames:
         """On a Namespace: the deletionPolicy for objects that leave spec.deletionPolicy unset."""
         return f"{self.group}/deletion-policy"
 
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{self.group}"
+
+    @property
+    def crd_filename(self) -> str:
+        """The generated CRD's file in crds/ and the chart."""
+        return f"{self.group}_{self.plural}.yaml"
+
 
 class Backend(Protocol[S, R, C, K]):
     """One registry. S: its parsed spec; R: a remote version as its client returns it; C: one
     planned remote call; K: its client. Methods without `async` do no I/O."""
 
     @property
-    def names(self) -> ResourceNames: ...
+    def names(self) -> Resource: ...
 
     @property
     def planner(self) -> Planner[S, R, C]: ...
+
+    @property
+    def list_page_size(self) -> int:
+        """Versions per page of `list_group`'s walk (observation weighs a list against GETs)."""
+        ...
 
     # --- a pass's inputs (pure) -------------------------------------------------------------
 

@@ -11,7 +11,7 @@ Public API (tests/unit/test_docs_drift.py keeps this list equal to the code):
     conditions_for_failure(reason, message, generation, *, remote_exists, previous=()) -> list[Condition]
     conditions_for_deletion_blocked(message, generation) -> list[Condition]   a persistent deletion failure
     conditions_for_deletion_retrying(message, generation) -> list[Condition]  a transient one, retried
-    deletion_blocked_message(error) -> str     the way out, for that condition's message
+    deletion_blocked_message(error, ...) -> str    the way out, for that condition's message
     merge_conditions(existing, new, now) -> list[Condition]   lastTransitionTime moves on status change only
     status_patch(current, wanted, keys) -> dict | None          None: nothing to write
 
@@ -25,12 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pai_operator.plans import Action, Plan
-from pai_operator.spec import (
-    FINALIZER,
-    Condition,
-    ConditionType,
-    Reason,
-)
+from pai_operator.vocabulary import Condition, ConditionType, Reason
 
 READY_MESSAGE = "remote version exists"
 IN_SYNC_MESSAGE = "remote version matches spec"
@@ -122,7 +117,7 @@ def conditions_for_failure(
     return [ready, synced]
 
 
-def deletion_blocked_message(error: str, *, finalizer: str = FINALIZER, registry: str = "PAI") -> str:
+def deletion_blocked_message(error: str, *, finalizer: str, registry: str) -> str:
     """How to get out when the remote version cannot be deleted (e.g. credentials revoked)."""
     return (
         f"cannot delete the remote version: {error}. To keep the remote version and let this object "

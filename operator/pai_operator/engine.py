@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from pai_operator import metrics
-from pai_operator.backend import Backend, GroupKey, ResourceNames
+from pai_operator.backend import Backend, GroupKey, Resource
+from pai_operator.core_settings import CoreSettings
 from pai_operator.errors import AuthError, InvalidRequestError, ModelNotFoundError, RemoteError
 from pai_operator.observation import list_is_cheaper
 from pai_operator.reconciler import DeletionResult, Event, ObjectState, ObjectView, PassResult
 from pai_operator.scheduling import DueQueue
-from pai_operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class EventSink(Protocol):
 class Tracked:
     """Per-object memory: only what scheduling and planning need (never the whole body)."""
 
-    names: ResourceNames  # the backend's: finalizer, annotation prefix, pause annotation
+    names: Resource  # the backend's: finalizer, annotation prefix, pause annotation
     uid: str
     namespace: str
     name: str
@@ -143,7 +143,7 @@ class Tracked:
         }
 
     @classmethod
-    def from_body(cls, names: ResourceNames, body: Mapping[str, Any]) -> Tracked:
+    def from_body(cls, names: Resource, body: Mapping[str, Any]) -> Tracked:
         meta = body.get("metadata") or {}
         tracked = cls(
             names=names,
@@ -193,7 +193,7 @@ class _Group:
 class Engine:
     def __init__(
         self,
-        settings: OperatorSettings,
+        settings: CoreSettings,
         backend: Backend[Any, Any, Any, Any],
         passes: Passes,
         writer: StatusWriter,
@@ -569,7 +569,9 @@ class Engine:
             self._join_group(record, first_observation=True)
         if not members:
             return
-        if group.list_refused or not list_is_cheaper(len(members), group.last_total):
+        if group.list_refused or not list_is_cheaper(
+            len(members), group.last_total, self._backend.list_page_size
+        ):
             self._pass_each(members, "get")
             return
         try:

@@ -24,17 +24,11 @@ import kopf
 from kopf._core.engines.peering import Identity  # kopf's NewType for operator(identity=)
 
 from pai_operator import leadership, metrics
-from pai_operator.backend import Backend, ResourceNames
-from pai_operator.client_pool import ClientPool
+from pai_operator.backend import Backend, Resource
 from pai_operator.engine import Engine
 from pai_operator.kube import KubeStatusWriter, NamespaceAnnotationCache, StatusConflict
-from pai_operator.pai_backend import NAMES as PAI_NAMES
-from pai_operator.pai_backend import PaiBackend
 from pai_operator.reconciler import Event, ObjectView, Reconciler
-from pai_operator.settings import OperatorSettings
-from pai_operator.truefoundry import TrueFoundryClient, TrueFoundryClientConfig
-from pai_operator.truefoundry.backend import TrueFoundryBackend
-from pai_operator.truefoundry.client import USER_AGENT as TFY_USER_AGENT
+from pai_operator.registry import PLUGINS, OperatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +73,7 @@ class KopfEvents:
     per-object tasks; the engine's passes run in tasks of their own, so the context of the
     first watch handler call is captured and every post runs inside it."""
 
-    def __init__(self, names: ResourceNames = PAI_NAMES) -> None:
+    def __init__(self, names: Resource) -> None:
         self._context: contextvars.Context | None = None
         self._names = names
 
@@ -217,43 +211,26 @@ class Controller:
 
 
 class Operator:
-    """Holds the long-lived parts: one controller per enabled registry (PAI always; TrueFoundry
-    when its host is configured)."""
+    """Holds the long-lived parts: one controller per backend of each registered plug-in
+    (`registry.PLUGINS`; a plug-in that is not configured contributes none)."""
 
     def __init__(self, settings: OperatorSettings) -> None:
         self.settings = settings
         # One Namespace read per namespace per minute serves the deletion-policy default and the
         # identity mapping, however many objects the namespace holds.
         namespaces = NamespaceAnnotationCache(ttl=NAMESPACE_CACHE_TTL)
-        self.clients = ClientPool(settings, namespaces)
-        pai = Controller(
-            settings, PaiBackend(self.clients, settings.region), namespaces, closers=(self.clients.aclose,)
-        )
-        self.controllers = [pai, *_other_controllers(settings, namespaces)]
+        self.controllers = [
+            Controller(settings, built.backend, namespaces, closers=built.closers)
+            for plugin in PLUGINS
+            for built in plugin.build(settings, namespaces)
+        ]
         metrics.register_census(*(c.engine for c in self.controllers))
         # kopf's per-object logger; adding the same filter object twice is a no-op.
         logging.getLogger("kopf.objects").addFilter(DELETION_RETRY_LOG_FILTER)
 
-    @property
-    def pai(self) -> Controller:
-        """The PAI controller (always the first)."""
-        return self.controllers[0]
-
-
-def _other_controllers(settings: OperatorSettings, namespaces: NamespaceAnnotationCache) -> list[Controller]:
-    """TrueFoundry's controller when its host is configured (the API key: TFY_API_KEY)."""
-    if not settings.truefoundry_host:
-        return []
-    client = TrueFoundryClient(
-        TrueFoundryClientConfig(
-            host=settings.truefoundry_host,
-            api_prefix=settings.truefoundry_api_prefix,
-            user_agent=f"{TFY_USER_AGENT} ({settings.identity})",
-        ),
-        on_request=metrics.observe_truefoundry_request,
-    )
-    backend = TrueFoundryBackend(client)
-    return [Controller(settings, backend, namespaces, closers=(backend.aclose,))]
+    def controller(self, registry: str) -> Controller:
+        """The controller of a registry's (first) resource, by `Resource.registry` (tools, tests)."""
+        return next(c for c in self.controllers if c.names.registry == registry)
 
 
 TRIM_DELAYS = (15.0, 30.0)
@@ -289,7 +266,7 @@ _METADATA_READ = (
 )
 
 
-def _plain(body: Mapping[str, Any], prefix: str = PAI_NAMES.annotation_prefix) -> dict[str, Any]:
+def _plain(body: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     """kopf's Body is a live view that later events overwrite; the engine keeps plain copies
     of the parts it reads, never managedFields or kubectl's last-applied-configuration."""
     meta = body.get("metadata") or {}
@@ -320,12 +297,10 @@ async def run_operator(settings: OperatorSettings) -> None:
     host = f"[{settings.bind_address}]" if ":" in settings.bind_address else settings.bind_address
     liveness = f"http://{host}:{settings.health_port}/healthz" if settings.health_port else None
     log.info(
-        "pai-operator starting: %s, region %s, endpoint %s, resync %ss, unmapped namespaces %s",
+        "pai-operator starting: %s, resync %ss; %s",
         "all namespaces" if settings.all_namespaces else f"namespaces {', '.join(settings.namespaces)}",
-        settings.region,
-        settings.endpoint or "(from region)",
         settings.resync_interval,
-        "refused (NoCredentials)" if settings.require_namespace_identity else "use the operator's identity",
+        "; ".join(plugin.describe(settings) for plugin in PLUGINS),
     )
 
     async def run_kopf() -> None:

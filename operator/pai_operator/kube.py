@@ -16,8 +16,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pai_operator.spec import GROUP, PLURAL, VERSION
-
 log = logging.getLogger(__name__)
 
 
@@ -38,9 +36,7 @@ def _load_api_client() -> Any:
 class KubeStatusWriter:
     """Merge-patches `status` through the status subresource, guarded by the object's UID."""
 
-    def __init__(
-        self, api_client: Any | None = None, *, resource: tuple[str, str, str] = (GROUP, VERSION, PLURAL)
-    ) -> None:
+    def __init__(self, api_client: Any | None = None, *, resource: tuple[str, str, str]) -> None:
         self._api_client = api_client
         self._api: Any = None
         self._resource = resource  # (group, version, plural)

@@ -42,7 +42,7 @@ from kubernetes.leaderelection.leaderelection import LeaderElection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
 from pai_operator import metrics
-from pai_operator.settings import OperatorSettings
+from pai_operator.core_settings import CoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class ElectionSettings:
     retry_period: float = 2.0
 
     @classmethod
-    def from_operator(cls, settings: OperatorSettings) -> ElectionSettings:
+    def from_operator(cls, settings: CoreSettings) -> ElectionSettings:
         return cls(
             lease_name=settings.leader_elect_lease_name,
             namespace=settings.lease_namespace,
@@ -274,7 +274,7 @@ async def _release(elector: LeaderElector) -> None:
 
 
 async def run_as_leader(
-    settings: OperatorSettings,
+    settings: CoreSettings,
     lead: Callable[[], Awaitable[None]],
     api: client.CoordinationV1Api | None = None,
 ) -> None:

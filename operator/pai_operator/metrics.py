@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -20,30 +20,27 @@ RECONCILE_SECONDS = Histogram(
     ["result"],
     registry=REGISTRY,
 )
-PAI_REQUESTS = Counter(
-    "pai_operator_pai_requests_total",
-    "PAI API calls by operation and outcome.",
-    ["operation", "outcome"],
+REQUESTS = Counter(
+    "pai_operator_registry_requests_total",
+    "Registry API calls (PAI, TrueFoundry) by registry, operation and outcome (ok or the error kind).",
+    ["registry", "operation", "outcome"],
     registry=REGISTRY,
 )
-PAI_REQUEST_SECONDS = Histogram(
-    "pai_operator_pai_request_duration_seconds", "PAI API call latency.", ["operation"], registry=REGISTRY
+REQUEST_SECONDS = Histogram(
+    "pai_operator_registry_request_duration_seconds",
+    "Registry API call latency, by registry and operation.",
+    ["registry", "operation"],
+    registry=REGISTRY,
 )
 RATE_LIMIT_WAIT_SECONDS = Counter(
     "pai_operator_rate_limit_wait_seconds_total",
-    "Time spent waiting for the client-side PAI rate limiter, by operation family.",
+    "Time spent waiting for a client-side registry rate limiter, by operation family.",
     ["family"],
     registry=REGISTRY,
 )
 OBSERVATIONS = Counter(
     "pai_operator_observations_total",
-    "Batched drift observations (one ListModelVersions, all pages, for a region and model).",
-    registry=REGISTRY,
-)
-TRUEFOUNDRY_REQUESTS = Counter(
-    "pai_operator_truefoundry_requests_total",
-    "TrueFoundry API requests by operation and outcome (ok or the error kind).",
-    ["operation", "outcome"],
+    "Batched drift observations (one list of a group's versions, all pages).",
     registry=REGISTRY,
 )
 LEADER = Gauge(
@@ -105,13 +102,14 @@ def register_census(*censuses: ObjectCensus) -> None:
     REGISTRY.register(_census_collector)
 
 
-def observe_pai_request(operation: str, outcome: str, seconds: float) -> None:
-    PAI_REQUESTS.labels(operation, outcome).inc()
-    PAI_REQUEST_SECONDS.labels(operation).observe(seconds)
+def request_hook(registry: str) -> Callable[[str, str, float], None]:
+    """A client's `on_request(operation, outcome, seconds)`, counted under `registry`."""
 
+    def observe(operation: str, outcome: str, seconds: float) -> None:
+        REQUESTS.labels(registry, operation, outcome).inc()
+        REQUEST_SECONDS.labels(registry, operation).observe(seconds)
 
-def observe_truefoundry_request(operation: str, outcome: str, seconds: float) -> None:
-    TRUEFOUNDRY_REQUESTS.labels(operation, outcome).inc()
+    return observe
 
 
 def observe_rate_limit_wait(family: str, seconds: float) -> None:

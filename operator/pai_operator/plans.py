@@ -21,14 +21,14 @@ exists (a restore: same name, new UID) is this object's by succession (`claim`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pai_operator.spec import AdoptionPolicy, DeletionPolicy, ManagementPolicy, Reason
+from pai_operator.vocabulary import AdoptionPolicy, DeletionPolicy, ManagementPolicy, Reason
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -265,6 +265,25 @@ class Planner(Protocol[S_in, R_in, C_out]):
     def delete(self, spec: S_in, remote: R_in) -> C_out: ...
 
     def release(self, spec: S_in, remote: R_in) -> C_out: ...
+
+
+def marked_by(planner: Planner[S, R, C], versions: Iterable[R], owner: Owner) -> list[R]:
+    """The versions whose ownership mark names this UID or this namespace/name: exact matches
+    (a registry's search may match more, e.g. PAI's Label filter matches substrings); whether
+    each one is this object's is `claim_of`'s judgement."""
+    found = []
+    for version in versions:
+        uid, ref = planner.marked(version)
+        if uid == owner.uid or (owner.ref is not None and ref == owner.ref):
+            found.append(version)
+    return found
+
+
+def needs_key_to_observe(management: ManagementPolicy, spec_key: str | None, field: str) -> list[str]:
+    """Observe reads a version it is told of; it never creates one, so it needs the key."""
+    if management == "Observe" and spec_key is None:
+        return [f"managementPolicy Observe needs spec.{field}: there is nothing to observe"]
+    return []
 
 
 def needs_owner_search(

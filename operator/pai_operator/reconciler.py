@@ -29,6 +29,7 @@ from pai_operator.conditions import (
     merge_conditions,
     status_patch,
 )
+from pai_operator.core_settings import CoreSettings
 from pai_operator.errors import (
     AuthError,
     InvalidRequestError,
@@ -49,8 +50,7 @@ from pai_operator.plans import (
     plan_deletion,
     plan_reconcile,
 )
-from pai_operator.settings import OperatorSettings
-from pai_operator.spec import Condition, Reason
+from pai_operator.vocabulary import Condition, Reason
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ K = TypeVar("K")
 class Reconciler(Generic[S, R, C, K]):
     def __init__(
         self,
-        settings: OperatorSettings,
+        settings: CoreSettings,
         backend: Backend[S, R, C, K],
         namespaces: NamespaceAnnotations,
         rng: random.Random | None = None,

@@ -98,7 +98,7 @@ def test_two_replicas_exactly_one_leads_and_only_it_talks_to_pai(
     assert not standby.is_leader()
     standby_metrics = standby.metrics()
     assert "\npai_operator_leader 0.0" in standby_metrics
-    assert "pai_operator_pai_requests_total{" not in standby_metrics
+    assert "pai_operator_registry_requests_total{" not in standby_metrics
     assert "became the leader" in leader.log_text()
     assert "became the leader" not in standby.log_text()
     assert holder(kube_api, namespace, lease_name) == leader.identity  # renewed all along

@@ -123,8 +123,14 @@ def test_full_lifecycle(
     assert pai.versions(model_id) == []
 
     metrics = operator.metrics()
-    assert 'pai_operator_pai_requests_total{operation="CreateModelVersion",outcome="ok"} 1.0' in metrics
-    assert 'pai_operator_pai_requests_total{operation="DeleteModelVersion",outcome="ok"} 1.0' in metrics
+    assert (
+        'pai_operator_registry_requests_total{registry="PAI",operation="CreateModelVersion",outcome="ok"} 1.0'
+        in metrics
+    )
+    assert (
+        'pai_operator_registry_requests_total{registry="PAI",operation="DeleteModelVersion",outcome="ok"} 1.0'
+        in metrics
+    )
     assert 'pai_operator_reconciles_total{result="changed"}' in metrics
     assert "pai_operator_reconcile_duration_seconds_bucket" in metrics
     assert 'pai_operator_objects{condition="Ready",status="True"} 0.0' in metrics  # deleted: forgotten

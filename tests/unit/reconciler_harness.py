@@ -33,10 +33,10 @@ from pai_operator.pai import (
     PaiClientConfig,
     StaticCredentialsProvider,
 )
-from pai_operator.pai_backend import PaiBackend
+from pai_operator.pai.backend import PaiBackend
+from pai_operator.pai.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY
 from pai_operator.reconciler import ObjectState, ObjectView, PassResult, Reconciler
 from pai_operator.settings import OperatorSettings
-from pai_operator.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY
 from tests.support.emulator import Credential, emulator_in_loop, sdk_signed_request
 
 MODEL = "model-abc"

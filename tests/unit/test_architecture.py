@@ -65,10 +65,31 @@ def test_every_planner_module_is_held_pure() -> None:
     planners = {
         m for m in _modules() if m.startswith("pai_operator.") and m.rsplit(".", 1)[-1].startswith("plan")
     }
-    assert "pai_operator.planning" in planners
+    assert "pai_operator.pai.planning" in planners
     sources = CONTRACTS["pure-planners"]["source_modules"]
     assert [m for m in sorted(planners) if not _covered(m, sources)] == []
     assert {"kopf", "kubernetes", "httpx", "asyncio"} <= set(CONTRACTS["pure-planners"]["forbidden_modules"])
+
+
+# The Kubernetes-side wiring that may name the registration list; everything else at the top
+# level of pai_operator is the registry-neutral core.
+WIRING = {
+    "pai_operator",
+    "pai_operator.cli",
+    "pai_operator.crd",
+    "pai_operator.kopf_adapter",
+    "pai_operator.registry",
+    "pai_operator.settings",
+}
+
+
+def test_every_core_module_is_held_registry_neutral() -> None:
+    top_level = {m for m in _modules() if m.count(".") == 1 and m.startswith("pai_operator.")}
+    registries = {m for m in _modules() if m.count(".") == 1 and (SOURCE_ROOT / m.replace(".", "/")).is_dir()}
+    core = top_level - registries - WIRING
+    contract = CONTRACTS["core-imports-no-registry"]
+    assert sorted(m for m in core if not _covered(m, contract["source_modules"])) == []
+    assert set(contract["forbidden_modules"]) >= {*registries, "pai_operator.registry"}
 
 
 def test_expression_matching_follows_import_linter() -> None:
@@ -76,7 +97,7 @@ def test_expression_matching_follows_import_linter() -> None:
     assert not _expression_matches("pai_operator.*.planning", "pai_operator.planning")
     assert _expression_matches("pai_operator.pai.**", "pai_operator.pai.client")
     assert not _expression_matches("pai_operator.pai.**", "pai_operator.pai")
-    assert _covered("pai_operator.planning.tfy", ["pai_operator.planning"])
+    assert _covered("pai_operator.pai.planning.tfy", ["pai_operator.pai.planning"])
 
 
 # Each violation goes into a copy of the source tree; the real tree is never touched.
@@ -84,7 +105,8 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
     "kopf-adapter": ("pai_operator/reconciler.py", "import kopf"),
     "http-in-backend-clients": ("pai_operator/reconciler.py", "import httpx"),
     # asyncio is standard library: import-linter records it as an external package like any other.
-    "pure-planners": ("pai_operator/planning.py", "import asyncio"),
+    "pure-planners": ("pai_operator/pai/planning.py", "import asyncio"),
+    "core-imports-no-registry": ("pai_operator/engine.py", "import pai_operator.pai.spec"),
     "backend-clients-know-no-kubernetes": ("pai_operator/pai/errors.py", "import kubernetes"),
     "independent-backends": ("pai_operator/pai/signing.py", "import pai_operator.truefoundry.client"),
     "independent-emulators": ("pai_emulator/store.py", "import pai_operator.pai.models"),

@@ -15,12 +15,14 @@ from pai_operator.conditions import (
     merge_conditions,
     status_patch,
 )
+from pai_operator.pai.backend import PaiBackend
 from pai_operator.pai.models import Label, ModelVersion
-from pai_operator.pai_backend import PaiBackend
-from pai_operator.planning import Action, Plan, Problem, plan_reconcile
+from pai_operator.pai.planning import Action, Plan, Problem
+from pai_operator.pai.spec import FINALIZER, OWNER_LABEL_KEY, STATUS_KEYS, ModelVersionSpec
+from pai_operator.pai.validation import Recorded
 from pai_operator.plans import Policies
-from pai_operator.spec import OWNER_LABEL_KEY, STATUS_KEYS, Condition, ConditionType, ModelVersionSpec, Reason
-from pai_operator.validation import Recorded
+from pai_operator.vocabulary import Condition, ConditionType, Reason
+from tests.unit.pai.pai_plans import plan_reconcile
 
 UID = "uid-1"
 T0, T1 = "2024-01-01T00:00:00Z", "2024-01-01T00:10:00Z"
@@ -112,7 +114,9 @@ def test_failure_with_unknown_remote_keeps_previous_ready() -> None:
 
 
 def test_deletion_blocked_says_how_to_get_out() -> None:
-    message = deletion_blocked_message("InvalidAccessKeyId.NotFound: unknown access key")
+    message = deletion_blocked_message(
+        "InvalidAccessKeyId.NotFound: unknown access key", finalizer=FINALIZER, registry="PAI"
+    )
     assert "spec.deletionPolicy: Retain" in message
     assert "pai.mlops.dev/finalizer" in message
     assert by_type(conditions_for_deletion_blocked(message, 3)) == {

@@ -12,7 +12,7 @@ import pytest
 
 from pai_operator.engine import STARTUP_OBSERVE_DELAY, Engine
 from pai_operator.pai import AuthError, ListModelVersionsRequest, ModelVersion, PaiError
-from pai_operator.pai_backend import PaiBackend
+from pai_operator.pai.backend import PaiBackend
 from pai_operator.reconciler import DeletionResult, Event, ObjectState, ObjectView, PassResult
 from pai_operator.settings import OperatorSettings
 

@@ -13,7 +13,7 @@ from pai_operator.settings import OperatorSettings
 
 
 def test_kopf_writes_only_under_the_pai_prefix() -> None:
-    s = Operator(OperatorSettings(concurrency=7)).pai.kopf_settings()
+    s = Operator(OperatorSettings(concurrency=7)).controller("PAI").kopf_settings()
     assert s.persistence.finalizer == "pai.mlops.dev/finalizer"
     progress = s.persistence.progress_storage
     diffbase = s.persistence.diffbase_storage
@@ -32,14 +32,14 @@ def test_kopf_writes_only_under_the_pai_prefix() -> None:
 
 def test_no_timers_and_no_per_object_handlers_but_events_and_deletion() -> None:
     """One scheduler in the engine: kopf has no timers, create/update/resume handlers."""
-    registry = Operator(OperatorSettings()).pai.registry
+    registry = Operator(OperatorSettings()).controller("PAI").registry
     assert not registry._spawning.get_all_handlers()  # timers and daemons
     assert [h.reason for h in registry._changing.get_all_handlers()] == [kopf.Reason.DELETE]
     assert len(registry._watching.get_all_handlers()) == 1
 
 
 def test_kopf_is_quiet_standalone_and_bounded() -> None:
-    s = Operator(OperatorSettings(concurrency=7)).pai.kopf_settings()
+    s = Operator(OperatorSettings(concurrency=7)).controller("PAI").kopf_settings()
     assert s.peering.standalone is True  # no kopf.dev peering objects, no RBAC for them
     assert s.scanning.disabled is True  # no CRD/Namespace watching, no RBAC for it
     # kopf's workers only hand events to the engine; passes are bounded by the engine itself.
@@ -120,7 +120,7 @@ def test_kopf_retry_line_for_a_failed_deletion_is_dropped_others_kept() -> None:
 
 def test_the_reconciler_asks_the_engine_whether_a_recorded_owner_is_alive() -> None:
     operator = Operator(OperatorSettings())
-    assert operator.pai.reconciler.owner_alive == operator.pai.engine.is_live
+    assert operator.controller("PAI").reconciler.owner_alive == operator.controller("PAI").engine.is_live
 
 
 def test_the_engine_gets_plain_copies_without_bulk() -> None:
@@ -143,7 +143,7 @@ def test_the_engine_gets_plain_copies_without_bulk() -> None:
         "spec": {"modelId": "m", "labels": {"a": "b"}},
         "status": {"conditions": [{"type": "Ready", "status": "True"}]},
     }
-    plain = _plain(kopf.Body(raw))
+    plain = _plain(kopf.Body(raw), "pai.mlops.dev/")
     assert "managedFields" not in plain["metadata"]
     assert plain["metadata"]["annotations"] == {"pai.mlops.dev/paused": "true"}
     assert plain["spec"] == raw["spec"]
@@ -151,7 +151,7 @@ def test_the_engine_gets_plain_copies_without_bulk() -> None:
     raw["spec"]["labels"]["a"] = "changed"  # a later event must not reach into the engine's copy
     assert plain["spec"]["labels"] == {"a": "b"}
     # Keys are shared across objects rather than copied per object.
-    other = _plain(kopf.Body({"metadata": {}, "spec": {"modelId": "x"}}))
+    other = _plain(kopf.Body({"metadata": {}, "spec": {"modelId": "x"}}), "pai.mlops.dev/")
     assert next(iter(other["spec"])) is next(iter(plain["spec"]))
 
 

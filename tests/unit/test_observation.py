@@ -1,67 +1,13 @@
-"""What a listed version says: fields a list item does not carry are unknown, never drift."""
+"""When one list of a group is worth its pages (the core of batched observation)."""
 
-from __future__ import annotations
-
-from pai_operator.comparison import compute_drift
-from pai_operator.observation import complete_listed, list_is_cheaper, pages_for
-from pai_operator.pai.models import ModelVersion
-from pai_operator.spec import OWNER_LABEL_KEY, AtProvider, ModelVersionSpec
-
-UID = "uid-1"
-SPEC = ModelVersionSpec.model_validate(
-    {
-        "modelId": "m",
-        "uri": "oss://b/m/",
-        "versionName": "1.0.0",
-        "versionDescription": "mine",
-        "approvalStatus": "Approved",
-        "labels": {"team": "a"},
-        "metrics": {"acc": 0.9},
-        "options": {"x": 1},
-    }
-)
-
-
-def test_a_summary_item_is_not_drift() -> None:
-    summary = ModelVersion.model_validate({"VersionName": "1.0.0", "Uri": "oss://b/m/"})
-    filled = complete_listed(summary, SPEC, uid=UID, last_seen=None)
-    assert compute_drift(SPEC, filled) == []
-    assert filled.label_map() == {OWNER_LABEL_KEY: UID, "team": "a"}
-
-
-def test_a_carried_field_that_differs_is_drift() -> None:
-    item = ModelVersion.model_validate(
-        {"VersionName": "1.0.0", "Uri": "oss://b/m/", "VersionDescription": "changed by hand"}
-    )
-    filled = complete_listed(item, SPEC, uid=UID, last_seen=None)
-    assert compute_drift(SPEC, filled) == ["versionDescription"]
-
-
-def test_unknown_fields_come_from_the_last_observation_first() -> None:
-    summary = ModelVersion.model_validate({"VersionName": "1.0.0", "Uri": "oss://b/m/"})
-    seen = AtProvider(
-        gmt_modified_time="2026-01-01T00:00:00.000Z",
-        approval_status="Pending",
-        labels={OWNER_LABEL_KEY: UID, "team": "b"},
-    )
-    filled = complete_listed(summary, SPEC, uid=UID, last_seen=seen)
-    assert filled.gmt_modified_time == "2026-01-01T00:00:00.000Z"
-    # What status last saw differs from spec: that is drift a GET already reported, kept as is.
-    assert compute_drift(SPEC, filled) == ["approvalStatus", "labels"]
-
-
-def test_a_whole_record_is_taken_as_it_is() -> None:
-    whole = ModelVersion.model_validate(
-        {"VersionName": "1.0.0", "Uri": "oss://b/m/", "Labels": [], "VersionDescription": "mine"}
-    )
-    assert complete_listed(whole, SPEC, uid=UID, last_seen=None).labels == []
+from pai_operator.observation import list_is_cheaper, pages_for
 
 
 def test_list_only_when_cheaper_than_one_get_each() -> None:
-    assert pages_for(0) == 1
-    assert pages_for(100) == 1
-    assert pages_for(101) == 2
-    assert not list_is_cheaper(1, None)  # one object: one GET
-    assert list_is_cheaper(2, None)  # first time: one page assumed
-    assert list_is_cheaper(20, 1500)  # 15 pages for 20 objects
-    assert not list_is_cheaper(3, 1500)  # 15 pages for 3 objects: GETs
+    assert pages_for(0, 100) == 1
+    assert pages_for(100, 100) == 1
+    assert pages_for(101, 100) == 2
+    assert not list_is_cheaper(1, None, 100)  # one object: one GET
+    assert list_is_cheaper(2, None, 100)  # first time: one page assumed
+    assert list_is_cheaper(20, 1500, 100)  # 15 pages for 20 objects
+    assert not list_is_cheaper(3, 1500, 100)  # 15 pages for 3 objects: GETs

@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 
 from pai_operator.pai import Credentials
-from pai_operator.reconciler import DELETION_BLOCKED_AFTER, DeletionResult, ObjectState, PassResult
-from pai_operator.settings import OperatorSettings
-from pai_operator.spec import (
+from pai_operator.pai.spec import (
     DELETION_POLICY_ANNOTATION,
     FINALIZER,
     MAX_METRICS_CHARS,
@@ -22,6 +20,8 @@ from pai_operator.spec import (
     OWNER_REF_LABEL_KEY,
     PAUSED_ANNOTATION,
 )
+from pai_operator.reconciler import DELETION_BLOCKED_AFTER, DeletionResult, ObjectState, PassResult
+from pai_operator.settings import OperatorSettings
 from tests.unit.reconciler_harness import (
     ACCESS_KEY_ID,
     MODEL,

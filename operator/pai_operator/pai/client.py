@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 from pydantic import Field
 
-from pai_operator import __version__
 from pai_operator.calls import (
     AsyncClosing,
     ClientTuning,
@@ -47,15 +46,12 @@ from pai_operator.pai.models import (
 )
 from pai_operator.pai.signing import canonical_query, encode_path_segment, sign_request
 from pai_operator.ratelimit import OperationFamily, RateLimiter, WaitHook, family_of
+from pai_operator.transport import NEVER_SENT, USER_AGENT
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "2021-02-04"
-USER_AGENT = f"pai-model-operator/{__version__}"
 DEFAULT_PAGE_SIZE = 50
-
-# Failing while connecting (or waiting for a pooled connection) means nothing was sent.
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class PaiClientConfig(ClientTuning):
@@ -276,7 +272,7 @@ class PaiClient(AsyncClosing):
             try:
                 response = await self._http.request(method, url, headers=signed, content=payload or None)
             except httpx.TransportError as exc:
-                never_sent = isinstance(exc, _NEVER_SENT)
+                never_sent = isinstance(exc, NEVER_SENT)
                 raise network_error(exc, never_sent=never_sent, secrets=credentials.secrets) from exc
             attempt.status = response.status_code
             attempt.request_id = response.headers.get("x-acs-request-id")

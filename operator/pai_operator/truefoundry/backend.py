@@ -12,11 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from pai_operator.backend import GroupKey, ResourceNames
+from pai_operator.backend import GroupKey
 from pai_operator.errors import NotFoundError
-from pai_operator.plans import Owner, Policies, needs_owner_search, parse_model, resolve_policies
-from pai_operator.spec import Condition, DeletionPolicy
-from pai_operator.truefoundry.client import TrueFoundryClient
+from pai_operator.plans import (
+    Owner,
+    Policies,
+    marked_by,
+    needs_key_to_observe,
+    needs_owner_search,
+    parse_model,
+    resolve_policies,
+)
+from pai_operator.truefoundry.client import DEFAULT_PAGE_SIZE, TrueFoundryClient
 from pai_operator.truefoundry.models import ModelVersion
 from pai_operator.truefoundry.planning import (
     PLANNER,
@@ -25,19 +32,15 @@ from pai_operator.truefoundry.planning import (
     TrueFoundryPlanner,
 )
 from pai_operator.truefoundry.spec import (
-    GROUP,
-    KIND,
     OWNER_METADATA_KEY,
-    PLURAL,
+    RESOURCE,
     STATUS_KEYS,
-    VERSION,
     TrueFoundryAtProvider,
     TrueFoundryModelVersionSpec,
     TrueFoundryModelVersionStatus,
     is_reserved_metadata_key,
 )
-
-NAMES: Final = ResourceNames(registry="TrueFoundry", group=GROUP, version=VERSION, kind=KIND, plural=PLURAL)
+from pai_operator.vocabulary import Condition, DeletionPolicy, last_observation
 
 
 def _recorded_version(status: Mapping[str, Any]) -> str | None:
@@ -61,7 +64,8 @@ def at_provider(remote: ModelVersion) -> TrueFoundryAtProvider:
 
 
 class TrueFoundryBackend:
-    names: Final = NAMES
+    names: Final = RESOURCE
+    list_page_size: Final = DEFAULT_PAGE_SIZE
     planner: Final[TrueFoundryPlanner] = PLANNER
     status_keys: Final[Sequence[str]] = STATUS_KEYS
 
@@ -89,7 +93,7 @@ class TrueFoundryBackend:
     ) -> Policies:
         return resolve_policies(
             spec,
-            group=GROUP,
+            group=RESOURCE.group,
             annotations=annotations,
             namespace_annotations=namespace_annotations,
             default_deletion=default_deletion,
@@ -114,8 +118,7 @@ class TrueFoundryBackend:
                 f"spec.metadata must not contain {', '.join(reserved)}: keys starting with '.' are "
                 "TrueFoundry's own (its client writes .truefoundry); the operator keeps them as they are"
             )
-        if policies.management == "Observe" and spec.version is None:
-            problems.append("managementPolicy Observe needs spec.version: there is nothing to observe")
+        problems += needs_key_to_observe(policies.management, self.planner.spec_key(spec), "version")
         if spec.version is not None and recorded_key and str(spec.version) != recorded_key:
             problems.append(
                 f"spec.version {spec.version} differs from the version this object already manages "
@@ -172,12 +175,8 @@ class TrueFoundryBackend:
         """The model's versions whose metadata mark names this UID or this namespace/name. There is
         no metadata filter: the model's versions are listed (page size 100)."""
         repo_id = await self._repo_id(spec.ml_repo)
-        found = []
-        async for version in self._client.iter_versions(ml_repo_id=repo_id, name=spec.name):
-            uid, ref = self.planner.marked(version)
-            if uid == owner.uid or (owner.ref is not None and ref == owner.ref):
-                found.append(version)
-        return found
+        versions = [v async for v in self._client.iter_versions(ml_repo_id=repo_id, name=spec.name)]
+        return marked_by(self.planner, versions, owner)
 
     async def run(
         self, client: TrueFoundryClient, spec: TrueFoundryModelVersionSpec, call: TrueFoundryCall
@@ -215,20 +214,14 @@ class TrueFoundryBackend:
         remote_id = observed.id if observed is not None else previous.get("id")
         fqn = observed.fqn if observed is not None else previous.get("fqn")
         same_version = version is not None and _recorded_version(previous) == version
-        kept = previous.get("atProvider") if keep_at_provider and observed is None else None
         status = TrueFoundryModelVersionStatus(
             observed_generation=generation,
             id=remote_id if (observed is not None or same_version) else None,
             fqn=fqn if (observed is not None or same_version) else None,
             version=int(version) if version else None,
-            at_provider=(
-                at_provider(observed)
-                if observed is not None
-                # Unknown is not "gone": keep the last observation rather than erase it.
-                else TrueFoundryAtProvider.model_validate(kept)
-                if isinstance(kept, Mapping)
-                else None
-            ),
+            at_provider=at_provider(observed)
+            if observed is not None
+            else last_observation(TrueFoundryAtProvider, previous, keep=keep_at_provider),
             drift=list(drift) or None,
             conditions=conditions or None,
         )

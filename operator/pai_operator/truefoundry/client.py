@@ -26,7 +26,6 @@ from urllib.parse import quote
 import httpx
 from pydantic import ConfigDict, Field, field_validator
 
-from pai_operator import __version__
 from pai_operator.calls import (
     AsyncClosing,
     ClientTuning,
@@ -38,6 +37,7 @@ from pai_operator.calls import (
 )
 from pai_operator.errors import InvalidRequestError, ModelNotFoundError, NotFoundError
 from pai_operator.ratelimit import OperationFamily, RateLimiter, WaitHook, family_of
+from pai_operator.transport import NEVER_SENT, USER_AGENT
 from pai_operator.truefoundry.credentials import ApiKeySource, EnvApiKey
 from pai_operator.truefoundry.errors import classify
 from pai_operator.truefoundry.models import (
@@ -51,14 +51,11 @@ from pai_operator.truefoundry.models import (
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = f"pai-model-operator/{__version__}"
 DEFAULT_PAGE_SIZE = 100
 """The official SDK's default `limit`."""
 
 ApiPrefix = Literal["/api/svc/v1", "/api/ml/v1"]
 
-# Failing while connecting (or waiting for a pooled connection) means nothing was sent.
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _API_SUFFIXES = ("/api", "/api/svc", "/api/ml", "/api/svc/v1", "/api/ml/v1")
 
 
@@ -331,7 +328,7 @@ class TrueFoundryClient(AsyncClosing):
                     method, path, params=tuple(query), headers=headers, content=payload or None
                 )
             except httpx.TransportError as exc:
-                never_sent = isinstance(exc, _NEVER_SENT)
+                never_sent = isinstance(exc, NEVER_SENT)
                 raise network_error(exc, never_sent=never_sent, secrets=(key,)) from exc
             attempt.status = response.status_code
             attempt.request_id = response.headers.get("x-request-id")

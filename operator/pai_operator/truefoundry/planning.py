@@ -24,13 +24,13 @@ from typing import Any, Final
 
 from pai_operator.normalize import object_equal
 from pai_operator.plans import Owner, Problem
-from pai_operator.spec import Reason
 from pai_operator.truefoundry.models import ModelManifest, ModelVersion
 from pai_operator.truefoundry.spec import (
     OWNER_METADATA_KEY,
     TrueFoundryModelVersionSpec,
     is_reserved_metadata_key,
 )
+from pai_operator.vocabulary import Reason
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,32 @@ models, the single source of truth for its CRD (`pai_operator.crd`).
 
 The spec mirrors TrueFoundry's model manifest in camelCase (`mlRepo`, `versionAlias`,
 `environment.pythonVersion`, ...). Conditions, reasons and policies are the same as PAI's
-(`pai_operator.spec`): one engine serves both.
+(`pai_operator.pai.spec`): one engine serves both.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, JsonValue
 
-from pai_operator.spec import AdoptionPolicy, Condition, DeletionPolicy, ManagementPolicy
+from pai_operator.backend import Resource, column
+from pai_operator.vocabulary import (
+    PRESERVE_UNKNOWN_FIELDS,
+    AdoptionPolicy,
+    CamelModel,
+    Condition,
+    DeletionPolicy,
+    ManagementPolicy,
+    StatusBase,
+    adoption_policy_field,
+    conditions_field,
+    deletion_policy_field,
+    immutable,
+    immutable_once_set,
+    management_policy_field,
+    status_keys,
+)
 
 GROUP: Final = "truefoundry.mlops.dev"
 VERSION: Final = "v1alpha1"
@@ -67,26 +82,11 @@ FrameworkType = Literal[
 ]
 SourceType = Literal["truefoundry", "external"]
 
-_PRESERVE: Final[dict[str, Any]] = {"x-kubernetes-preserve-unknown-fields": True}
-
 
 def _immutable(field: str, why: str) -> JsonValue:
-    """A CEL transition rule on `spec`: the field can be neither changed nor removed (nor added
-    later, unless `version`: it may be set later to the number TrueFoundry assigned)."""
-    if field == "version":
-        rule = "!has(oldSelf.version) || (has(self.version) && self.version == oldSelf.version)"
-    else:
-        rule = (
-            f"has(self.{field}) == has(oldSelf.{field}) "
-            f"&& (!has(self.{field}) || self.{field} == oldSelf.{field})"
-        )
-    # reason: clients (and Argo CD) see "spec.<field>: Forbidden", as for PAI's rules.
-    return {
-        "rule": rule,
-        "message": f"spec.{field} is immutable: {why}",
-        "fieldPath": f".{field}",
-        "reason": "FieldValueForbidden",
-    }
+    """Neither changed nor removed (nor added later, unless `version`: it may be set later to the
+    number TrueFoundry assigned)."""
+    return immutable_once_set(field, why) if field == "version" else immutable(field, why)
 
 
 _NEW: Final = "create a new ModelVersion instead"
@@ -155,12 +155,7 @@ _FRAMEWORK_RULES: Final[list[JsonValue]] = [
 ]
 
 
-class _CamelModel(BaseModel):
-    # extra="ignore": a newer CRD may carry fields an older operator does not know yet.
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class Source(_CamelModel):
+class Source(CamelModel):
     """Where the version's files are. Immutable: TrueFoundry cannot change a version's files."""
 
     type: SourceType = Field(
@@ -173,7 +168,7 @@ class Source(_CamelModel):
     uri: str = Field(pattern=URI_PATTERN, description="s3://, gs:// or wasbs:// URI of the files.")
 
 
-class Framework(_CamelModel):
+class Framework(CamelModel):
     """The model's framework and its framework-specific fields. Managed when set."""
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _FRAMEWORK_RULES})
@@ -195,11 +190,11 @@ class Framework(_CamelModel):
     model_schema: dict[str, Any] | None = Field(
         default=None,
         description="sklearn and xgboost: inferMethodName, inputs and outputs, as TrueFoundry expects.",
-        json_schema_extra=_PRESERVE,
+        json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
 
 
-class Environment(_CamelModel):
+class Environment(CamelModel):
     """The Python environment the model needs. Managed when set."""
 
     python_version: str | None = Field(
@@ -210,7 +205,7 @@ class Environment(_CamelModel):
     )
 
 
-class TrueFoundryModelVersionSpec(_CamelModel):
+class TrueFoundryModelVersionSpec(CamelModel):
     """Desired state of one TrueFoundry model version. Unset optional fields are not managed."""
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _SPEC_RULES})
@@ -258,7 +253,7 @@ class TrueFoundryModelVersionSpec(_CamelModel):
             "TrueFoundry's reserved keys (starting with '.', e.g. .truefoundry), which it keeps as "
             "they are and which the spec may not set."
         ),
-        json_schema_extra=_PRESERVE,
+        json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
     framework: Framework | None = None
     environment: Environment | None = None
@@ -273,32 +268,20 @@ class TrueFoundryModelVersionSpec(_CamelModel):
     run_id: str | None = Field(
         default=None, min_length=1, description="ID of the ML repo run that produced it. Immutable."
     )
-    deletion_policy: DeletionPolicy | None = Field(
-        default=None,
-        description=(
-            "What deleting this object does remotely: Delete removes the TrueFoundry version, "
-            "Retain keeps it and removes the ownership key from its metadata. When unset: the "
-            f"Namespace annotation {DELETION_POLICY_ANNOTATION}, else the operator's default (Delete)."
-        ),
+    deletion_policy: DeletionPolicy | None = deletion_policy_field(
+        deletes="removes the TrueFoundry version",
+        retains="keeps it and removes the ownership key from its metadata",
+        namespace_annotation=DELETION_POLICY_ANNOTATION,
     )
-    management_policy: ManagementPolicy = Field(
-        default="Manage",
-        description=(
-            "Manage creates, updates and deletes the remote version. Observe only reads it and "
-            "reports drift in status; it never writes and never deletes. Observe requires version."
-        ),
+    management_policy: ManagementPolicy = management_policy_field(
+        observe="it never writes and never deletes. Observe requires version."
     )
-    adoption_policy: AdoptionPolicy = Field(
-        default="Never",
-        description=(
-            "What to do when spec.version names a version that this object did not create: Never "
-            "reports a conflict (reason AlreadyExists); IfExists takes it over. A version owned by "
-            "another object is never taken."
-        ),
+    adoption_policy: AdoptionPolicy = adoption_policy_field(
+        when="spec.version names a version that this object did not create", takes=""
     )
 
 
-class TrueFoundryAtProvider(_CamelModel):
+class TrueFoundryAtProvider(CamelModel):
     """Remote values as last observed in TrueFoundry (read-only mirror; never copied into spec)."""
 
     created_at: str | None = Field(default=None, description="When TrueFoundry created the version.")
@@ -311,15 +294,14 @@ class TrueFoundryAtProvider(_CamelModel):
     version_alias: str | None = Field(default=None, description="Alias of the version in TrueFoundry.")
     tags: list[str] | None = Field(default=None, description="Tags of the version.")
     metrics: list[dict[str, Any]] | None = Field(
-        default=None, description="Metrics logged for the version.", json_schema_extra=_PRESERVE
+        default=None, description="Metrics logged for the version.", json_schema_extra=PRESERVE_UNKNOWN_FIELDS
     )
     deployable: bool | None = Field(default=None, description="Whether TrueFoundry can deploy it.")
 
 
-class TrueFoundryModelVersionStatus(_CamelModel):
+class TrueFoundryModelVersionStatus(StatusBase):
     """Observed state, written by the operator."""
 
-    observed_generation: int | None = Field(default=None, description="metadata.generation last reconciled.")
     id: str | None = Field(default=None, description="ID of the version in TrueFoundry.")
     fqn: str | None = Field(
         default=None, description="Fully qualified name, model:<tenant>/<mlRepo>/<name>:<version>."
@@ -334,18 +316,41 @@ class TrueFoundryModelVersionStatus(_CamelModel):
         default=None,
         description="spec fields whose remote value differs and was not repaired (Observe mode or paused).",
     )
-    conditions: list[Condition] | None = Field(
-        default=None,
-        description=(
-            "Ready: does the remote version exist (and match)? Synced: did the last reconcile succeed?"
+    conditions: list[Condition] | None = conditions_field()
+
+
+STATUS_KEYS: Final = status_keys(TrueFoundryModelVersionStatus)
+
+RESOURCE: Final = Resource(
+    registry="TrueFoundry",
+    group=GROUP,
+    version=VERSION,
+    kind=KIND,
+    plural=PLURAL,
+    singular=SINGULAR,
+    short_names=SHORT_NAMES,
+    categories=CATEGORIES,
+    spec_model=TrueFoundryModelVersionSpec,
+    status_model=TrueFoundryModelVersionStatus,
+    description=(
+        "A model version in a TrueFoundry ML repo, created, updated, observed and deleted by the "
+        "pai-operator (when started with --truefoundry-host)."
+    ),
+    spec_description=(
+        "Desired state of a TrueFoundry model version. Optional fields left unset are not "
+        "managed: the operator never changes them remotely."
+    ),
+    status_description="Observed state of the TrueFoundry model version, written by the operator.",
+    columns=(
+        column("ML Repo", ".spec.mlRepo", "TrueFoundry ML repo."),
+        column("Model", ".spec.name", "Model name within the ML repo."),
+        column(
+            "Version",
+            ".status.version",
+            "Remote version number (assigned by TrueFoundry when not in spec).",
+            "integer",
         ),
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
-
-    def to_k8s(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
-
-
-STATUS_KEYS: Final = tuple(
-    (info.alias or name) for name, info in TrueFoundryModelVersionStatus.model_fields.items()
+        column("Alias", ".status.atProvider.versionAlias", "Version alias observed in TrueFoundry."),
+    ),
 )
+"""The TrueFoundry ModelVersion kind: its names, models and CRD prose, written down once."""

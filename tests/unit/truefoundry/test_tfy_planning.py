@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from pai_operator.plans import Action, DeletionAction, Owner, Policies, plan_deletion, plan_reconcile
-from pai_operator.spec import Reason
 from pai_operator.truefoundry.models import ModelVersion
 from pai_operator.truefoundry.planning import PLANNER, Apply, Delete
 from pai_operator.truefoundry.spec import OWNER_METADATA_KEY, PAUSED_ANNOTATION, TrueFoundryModelVersionSpec
+from pai_operator.vocabulary import Reason
 
 UID = "uid-1"
 OWNER = Owner(UID, "ns/obj")

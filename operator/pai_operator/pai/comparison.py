@@ -11,15 +11,14 @@ from typing import Any, Final
 
 from pai_operator.normalize import object_equal, options_equal, options_to_wire, text_equal
 from pai_operator.pai.models import Label, ModelVersion
-from pai_operator.plans import Claim, Owner, claim_of
-from pai_operator.spec import (
+from pai_operator.pai.spec import (
     OWNER_LABEL_KEY,
     OWNER_REF_LABEL_KEY,
     RESERVED_LABEL_KEYS,
     AtProvider,
     ModelVersionSpec,
 )
-from pai_operator.validation import JSON_FIELDS, spec_name
+from pai_operator.pai.validation import JSON_FIELDS, spec_name
 
 
 def owner_of(version: ModelVersion) -> str | None:
@@ -28,15 +27,6 @@ def owner_of(version: ModelVersion) -> str | None:
 
 def owner_ref_of(version: ModelVersion) -> str | None:
     return version.label_map().get(OWNER_REF_LABEL_KEY)
-
-
-def claim(version: ModelVersion, owner: Owner) -> Claim:
-    """Ownership of `version` (its two labels) as seen by `owner` (`plans.claim_of`)."""
-    return claim_of(owner_of(version), owner_ref_of(version), owner)
-
-
-def is_ours(version: ModelVersion, owner: Owner) -> bool:
-    return claim(version, owner) in (Claim.OURS, Claim.INHERITED)
 
 
 def at_provider(observed: ModelVersion) -> AtProvider:

@@ -9,17 +9,33 @@ Parse an object's spec with `ModelVersionSpec.model_validate(body["spec"])` and 
 with `status.to_k8s()`.
 
 The fixed names of the public contract (group, finalizer, annotations) live in the constants
-section below so that the CRD generator, the planner and the kopf wiring all read them from one
-place.
+section below; `RESOURCE` at the end gathers them with the models for the CRD generator, the
+engine and the kopf wiring.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, JsonValue
+
+from pai_operator.backend import Resource, column
+from pai_operator.vocabulary import (
+    PRESERVE_UNKNOWN_FIELDS,
+    AdoptionPolicy,
+    CamelModel,
+    Condition,
+    DeletionPolicy,
+    JsonObject,
+    ManagementPolicy,
+    StatusBase,
+    adoption_policy_field,
+    conditions_field,
+    deletion_policy_field,
+    immutable_once_set,
+    management_policy_field,
+    status_keys,
+)
 
 # --- Fixed names of the public contract: change only with a migration. ----------------------
 
@@ -32,7 +48,6 @@ SINGULAR: Final = "modelversion"
 SHORT_NAMES: Final = ("pmv",)
 CATEGORIES: Final = ("pai", "mlops")
 FINALIZER: Final = f"{GROUP}/finalizer"
-ANNOTATION_PREFIX: Final = f"{GROUP}/"
 PAUSED_ANNOTATION: Final = f"{GROUP}/paused"
 # On a Namespace: the deletionPolicy for objects in it that leave spec.deletionPolicy unset.
 DELETION_POLICY_ANNOTATION: Final = f"{GROUP}/deletion-policy"
@@ -55,33 +70,6 @@ MAX_METRICS_CHARS: Final = 8192
 VERSION_NAME_PATTERN: Final = r"^\d+\.\d+\.\d+(_\w+)?$"
 
 
-class ConditionType(StrEnum):
-    READY = "Ready"
-    SYNCED = "Synced"
-
-
-class Reason(StrEnum):
-    """Condition reasons: Crossplane's names for the common ones, specific ones for terminal problems."""
-
-    # Ready
-    AVAILABLE = "Available"
-    CREATING = "Creating"
-    DELETING = "Deleting"
-    UNAVAILABLE = "Unavailable"
-    # Synced
-    RECONCILE_SUCCESS = "ReconcileSuccess"
-    RECONCILE_ERROR = "ReconcileError"
-    RECONCILE_PAUSED = "ReconcilePaused"
-    INVALID_SPEC = "InvalidSpec"
-    ALREADY_EXISTS = "AlreadyExists"
-    CONFLICT = "Conflict"
-    IMMUTABLE_FIELD_MISMATCH = "ImmutableFieldMismatch"
-    MODEL_NOT_FOUND = "ModelNotFound"
-    AUTH_FAILED = "AuthFailed"
-    NO_CREDENTIALS = "NoCredentials"
-    DELETION_BLOCKED = "DeletionBlocked"
-
-
 # --- Enumerations of the AIWorkSpace API (CreateModelVersion's documented values). ----------
 
 ApprovalStatus = Literal["Pending", "Approved", "Rejected"]
@@ -101,45 +89,17 @@ FormatType = Literal[
 # PAI's docs list "Pytorch" while the Terraform example sends "PyTorch"; which one the service
 # stores is undocumented, so both are accepted and compared case-insensitively.
 FrameworkType = Literal["Pytorch", "PyTorch", "XGBoost", "Keras", "Caffe", "Alink", "Xflow", "TensorFlow"]
-DeletionPolicy = Literal["Delete", "Retain"]
-ManagementPolicy = Literal["Manage", "Observe"]
-AdoptionPolicy = Literal["Never", "IfExists"]
-
-JsonObject = dict[str, Any]
-
-_PRESERVE: Final[dict[str, Any]] = {"x-kubernetes-preserve-unknown-fields": True}
-
-
-def _immutable_once_set(field: str, why: str) -> JsonValue:
-    """A CEL transition rule on `spec`: a field, once set, can be neither changed nor removed.
-
-    Setting a previously unset field is allowed by the API server (a user may pin the name PAI
-    assigned); the operator then checks the new value against the remote version and reports
-    a terminal condition if they differ, because PAI cannot change it.
-    """
-    return {
-        "rule": f"!has(oldSelf.{field}) || (has(self.{field}) && self.{field} == oldSelf.{field})",
-        "message": f"spec.{field} is immutable: {why}",
-        "fieldPath": f".{field}",
-        "reason": "FieldValueForbidden",
-    }
-
-
 _SPEC_RULES: Final[list[JsonValue]] = [
-    _immutable_once_set("modelId", "a ModelVersion cannot move to another model; create a new ModelVersion"),
-    _immutable_once_set(
-        "uri", "PAI cannot change a version's storage URI; create a new ModelVersion instead"
-    ),
-    _immutable_once_set(
-        "versionName", "PAI cannot rename a model version; create a new ModelVersion instead"
-    ),
-    _immutable_once_set(
+    immutable_once_set("modelId", "a ModelVersion cannot move to another model; create a new ModelVersion"),
+    immutable_once_set("uri", "PAI cannot change a version's storage URI; create a new ModelVersion instead"),
+    immutable_once_set("versionName", "PAI cannot rename a model version; create a new ModelVersion instead"),
+    immutable_once_set(
         "regionId", "a model version cannot move between regions; create a new ModelVersion instead"
     ),
-    _immutable_once_set(
+    immutable_once_set(
         "formatType", "PAI sets a version's format at creation only; create a new ModelVersion instead"
     ),
-    _immutable_once_set(
+    immutable_once_set(
         "frameworkType", "PAI sets a version's framework at creation only; create a new ModelVersion instead"
     ),
 ]
@@ -157,12 +117,7 @@ _LABEL_RULES: Final[list[JsonValue]] = [
 ]
 
 
-class _CamelModel(BaseModel):
-    # extra="ignore": a newer CRD may carry fields an older operator does not know yet.
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class ModelVersionSpec(_CamelModel):
+class ModelVersionSpec(CamelModel):
     """Desired state of one PAI model version. Unset optional fields are not managed."""
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _SPEC_RULES})
@@ -244,39 +199,39 @@ class ModelVersionSpec(_CamelModel):
             '{"Results":[{"Dataset":{"DatasetId":"d-x"},"Metrics":{"cer":0.175}}]}. At most '
             "8192 characters as compact JSON. Managed when set."
         ),
-        json_schema_extra=_PRESERVE,
+        json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
     training_spec: JsonObject | None = Field(
         default=None,
         description="Training configuration (arbitrary JSON), used for fine-tuning. Managed when set.",
-        json_schema_extra=_PRESERVE,
+        json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
     inference_spec: JsonObject | None = Field(
         default=None,
         description=(
             "How to serve the model (arbitrary JSON), e.g. the EAS processor and container. Managed when set."
         ),
-        json_schema_extra=_PRESERVE,
+        json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
     evaluation_spec: JsonObject | None = Field(
         default=None,
         description="Evaluation configuration (arbitrary JSON). Managed when set.",
-        json_schema_extra=_PRESERVE,
+        json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
     compression_spec: JsonObject | None = Field(
         default=None,
         description="Compression configuration (arbitrary JSON). Managed when set.",
-        json_schema_extra=_PRESERVE,
+        json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
     distillation_spec: JsonObject | None = Field(
         default=None,
         description="Distillation configuration (arbitrary JSON). Managed when set.",
-        json_schema_extra=_PRESERVE,
+        json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
     extra_info: JsonObject | None = Field(
         default=None,
         description="Extra information (arbitrary nested JSON, kept as is). Managed when set.",
-        json_schema_extra=_PRESERVE,
+        json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
     options: JsonObject | None = Field(
         default=None,
@@ -284,35 +239,23 @@ class ModelVersionSpec(_CamelModel):
             "Extended options as a JSON object; the operator sends it as the JSON string PAI "
             "expects and compares it as JSON. Managed when set."
         ),
-        json_schema_extra=_PRESERVE,
+        json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
-    deletion_policy: DeletionPolicy | None = Field(
-        default=None,
-        description=(
-            "What deleting this object does remotely: Delete removes the PAI version, Retain "
-            "keeps it and removes the ownership label. When unset: the Namespace annotation "
-            f"{DELETION_POLICY_ANNOTATION}, else the operator's default (Delete)."
-        ),
+    deletion_policy: DeletionPolicy | None = deletion_policy_field(
+        deletes="removes the PAI version",
+        retains="keeps it and removes the ownership label",
+        namespace_annotation=DELETION_POLICY_ANNOTATION,
     )
-    management_policy: ManagementPolicy = Field(
-        default="Manage",
-        description=(
-            "Manage creates, updates and deletes the remote version. Observe only reads it and "
-            "reports drift in status; it never writes to PAI and never deletes. Observe requires "
-            "versionName."
-        ),
+    management_policy: ManagementPolicy = management_policy_field(
+        observe="it never writes to PAI and never deletes. Observe requires versionName."
     )
-    adoption_policy: AdoptionPolicy = Field(
-        default="Never",
-        description=(
-            "What to do when a remote version with this name already exists and was not created "
-            "by this object: Never reports a conflict (reason AlreadyExists); IfExists takes it "
-            "over, like terraform import. A version owned by another object is never taken."
-        ),
+    adoption_policy: AdoptionPolicy = adoption_policy_field(
+        when="a remote version with this name already exists and was not created by this object",
+        takes=", like terraform import",
     )
 
 
-class AtProvider(_CamelModel):
+class AtProvider(CamelModel):
     """Remote values as last observed in PAI (read-only mirror; never copied into spec)."""
 
     gmt_create_time: str | None = Field(default=None, description="When PAI created the version (UTC).")
@@ -332,26 +275,10 @@ class AtProvider(_CamelModel):
     )
 
 
-class Condition(_CamelModel):
-    """A standard Kubernetes condition (metav1.Condition shape)."""
-
-    type: str = Field(description="Condition type: Ready or Synced.")
-    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
-    reason: str = Field(description="Machine-readable reason in CamelCase, e.g. ReconcileSuccess.")
-    message: str = Field(default="", description="Human-readable explanation.")
-    last_transition_time: str | None = Field(
-        default=None, description="When status last changed (RFC 3339); unchanged by reason/message updates."
-    )
-    observed_generation: int | None = Field(
-        default=None, description="metadata.generation of the spec this condition describes."
-    )
-
-
-class ModelVersionStatus(_CamelModel):
+class ModelVersionStatus(StatusBase):
     """Observed state. Per-object retry/backoff bookkeeping stays in the operator's memory, not
     here: writing it would turn every retry into a status write."""
 
-    observed_generation: int | None = Field(default=None, description="metadata.generation last reconciled.")
     id: str | None = Field(default=None, description="Terraform/ROS-style identity <modelId>:<versionName>.")
     version_name: str | None = Field(
         default=None,
@@ -371,18 +298,35 @@ class ModelVersionStatus(_CamelModel):
             "by their spec names."
         ),
     )
-    conditions: list[Condition] | None = Field(
-        default=None,
-        description=(
-            "Ready: does the remote version exist (and match)? Synced: did the last reconcile succeed?"
-        ),
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
-
-    def to_k8s(self) -> dict[str, Any]:
-        """The status as stored in Kubernetes: camelCase keys, unset fields omitted."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+    conditions: list[Condition] | None = conditions_field()
 
 
-# Status keys this operator owns; `conditions.status_patch` nulls any of them that disappear.
-STATUS_KEYS: Final = tuple((info.alias or name) for name, info in ModelVersionStatus.model_fields.items())
+STATUS_KEYS: Final = status_keys(ModelVersionStatus)
+
+RESOURCE: Final = Resource(
+    registry="PAI",
+    group=GROUP,
+    version=VERSION,
+    kind=KIND,
+    plural=PLURAL,
+    singular=SINGULAR,
+    short_names=SHORT_NAMES,
+    categories=CATEGORIES,
+    spec_model=ModelVersionSpec,
+    status_model=ModelVersionStatus,
+    description=(
+        "A model version in Alibaba Cloud PAI (AIWorkSpace), created, updated, observed and "
+        "deleted by the pai-operator."
+    ),
+    spec_description=(
+        "Desired state of a PAI model version. Optional fields left unset are not managed: the "
+        "operator never changes them remotely."
+    ),
+    status_description="Observed state of the PAI model version, written by the operator.",
+    columns=(
+        column("Model", ".spec.modelId", "PAI model ID."),
+        column("Version", ".status.versionName", "Remote version name (assigned by PAI when not in spec)."),
+        column("Approval", ".status.atProvider.approvalStatus", "Approval status observed in PAI."),
+    ),
+)
+"""The PAI ModelVersion kind: its names, models and CRD prose, written down once."""

@@ -21,8 +21,7 @@ from pai_operator.pai.credentials import (
     CredentialsProvider,
     SourceCredentials,
 )
-from pai_operator.settings import OperatorSettings
-from pai_operator.spec import ROLE_ARN_ANNOTATION
+from pai_operator.pai.spec import RESOURCE, ROLE_ARN_ANNOTATION
 
 DEFAULT_IDENTITY = ""
 """The operator's own identity: the default credential chain, no role assumed."""
@@ -30,6 +29,28 @@ UNKNOWN_PREFIX = "?"
 """Identity key of a namespace not read yet: groups only with objects of that same namespace."""
 SESSION_PREFIX = "pai-operator."
 MAX_SESSION_NAME = 64  # STS RoleSessionName: 2-64 of [A-Za-z0-9_.@-]
+
+
+class PoolSettings(Protocol):
+    """The settings a pool reads: PAI's section (`pai.settings.PaiSettings`) and the replica's
+    User-Agent (`CoreSettings.user_agent`)."""
+
+    @property
+    def endpoint(self) -> str | None: ...
+    @property
+    def use_vpc_endpoint(self) -> bool: ...
+    @property
+    def read_rate(self) -> float: ...
+    @property
+    def write_rate(self) -> float: ...
+    @property
+    def require_namespace_identity(self) -> bool: ...
+    @property
+    def sts_endpoint(self) -> str | None: ...
+    @property
+    def sts_duration(self) -> int: ...
+    @property
+    def user_agent(self) -> str: ...
 
 
 class NamespaceAnnotations(Protocol):
@@ -51,8 +72,9 @@ class ClientPool:
     """Clients created on first use; an explicit endpoint (tests, private endpoints) serves every
     region, but never every identity: each identity keeps clients (and rate limits) of its own."""
 
-    def __init__(self, settings: OperatorSettings, namespaces: NamespaceAnnotations) -> None:
+    def __init__(self, settings: PoolSettings, namespaces: NamespaceAnnotations) -> None:
         self._settings = settings
+        self._on_request = metrics.request_hook(RESOURCE.registry)
         self._namespaces = namespaces
         self._source = SourceCredentials()
         self._clients: dict[tuple[str, str], PaiClient] = {}
@@ -121,7 +143,7 @@ class ClientPool:
             client = PaiClient(
                 config,
                 self._provider(identity, namespace),
-                on_request=metrics.observe_pai_request,
+                on_request=self._on_request,
                 on_rate_limit_wait=metrics.observe_rate_limit_wait,
             )
             self._clients[key] = client

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pai_operator.comparison import compute_drift
 from pai_operator.normalize import compact_json
+from pai_operator.pai.comparison import compute_drift
 from pai_operator.pai.models import Label, ModelVersion
-from pai_operator.planning import (
+from pai_operator.pai.planning import (
     Action,
     AddLabels,
     CreateVersion,
@@ -24,17 +24,9 @@ from pai_operator.planning import (
     filter_owned,
     lookup_name,
     needs_owner_search,
-    plan_deletion,
-    plan_reconcile,
 )
-from pai_operator.spec import (
-    OWNER_LABEL_KEY,
-    OWNER_REF_LABEL_KEY,
-    RESERVED_LABEL_KEYS,
-    ModelVersionSpec,
-    Reason,
-)
-from pai_operator.validation import (
+from pai_operator.pai.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY, RESERVED_LABEL_KEYS, ModelVersionSpec
+from pai_operator.pai.validation import (
     Policies,
     Recorded,
     effective_region,
@@ -42,6 +34,8 @@ from pai_operator.validation import (
     resolve_policies,
     validate_spec,
 )
+from pai_operator.vocabulary import Reason
+from tests.unit.pai.pai_plans import plan_deletion, plan_reconcile
 
 UID = "0b9c1f1e-uid-mine"
 OTHER_UID = "7d3a2c4b-uid-other"

@@ -7,16 +7,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from pai_operator.spec import (
+from pai_operator.pai.spec import (
     FINALIZER,
     OWNER_LABEL_KEY,
     PAUSED_ANNOTATION,
     STATUS_KEYS,
     AtProvider,
-    Condition,
     ModelVersionSpec,
     ModelVersionStatus,
 )
+from pai_operator.vocabulary import Condition
 
 BASE = {"modelId": "model-1", "uri": "oss://b.oss-cn-hangzhou.aliyuncs.com/p/"}
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from pai_emulator.config import AccessKey, EmulatorConfig, parse_role_arn
-from pai_operator.client_pool import ClientPool, session_name
 from pai_operator.pai import AuthError, CredentialsError, NoCredentialsError
 from pai_operator.pai.credentials import AssumedRoleCredentialsProvider, SourceCredentials
+from pai_operator.pai.identities import ClientPool, session_name
+from pai_operator.pai.spec import ROLE_ARN_ANNOTATION
 from pai_operator.settings import OperatorSettings
-from pai_operator.spec import ROLE_ARN_ANNOTATION
 from tests.support.emulator import emulator_in_loop
 from tests.unit.reconciler_harness import HarnessFactory, harness_factory
 

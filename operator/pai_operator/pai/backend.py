@@ -1,8 +1,8 @@
 """PAI as a backend of the shared reconciler and engine (`pai_operator.backend.Backend`).
 
-Reads, writes and lists go through the namespace's client (`client_pool`: the identity is the
+Reads, writes and lists go through the namespace's client (`identities`: the identity is the
 Namespace's RAM role, never chosen by the object); planning is `planning.PaiPlanner`; the spec,
-its validation and the status shape are PAI's (`spec`, `validation`, `conditions`).
+its validation and the status shape are PAI's (`spec`, `validation`, `comparison`).
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
-from pai_operator.backend import GroupKey, ResourceNames
-from pai_operator.comparison import at_provider
-from pai_operator.observation import LIST_PAGE_SIZE, complete_listed
+from pai_operator.backend import GroupKey
 from pai_operator.pai import (
     ListModelVersionsRequest,
     ModelNotFoundError,
@@ -20,7 +18,9 @@ from pai_operator.pai import (
     NotFoundError,
     PaiClient,
 )
-from pai_operator.planning import (
+from pai_operator.pai.comparison import at_provider
+from pai_operator.pai.observation import LIST_PAGE_SIZE, complete_listed
+from pai_operator.pai.planning import (
     PLANNER,
     AddLabels,
     CreateVersion,
@@ -34,32 +34,20 @@ from pai_operator.planning import (
     needs_owner_search,
     resource_id,
 )
-from pai_operator.plans import Owner, Policies
-from pai_operator.spec import (
-    GROUP,
-    KIND,
-    PLURAL,
-    STATUS_KEYS,
-    VERSION,
-    AtProvider,
-    Condition,
-    DeletionPolicy,
-    ModelVersionSpec,
-    ModelVersionStatus,
-)
-from pai_operator.validation import (
+from pai_operator.pai.spec import RESOURCE, STATUS_KEYS, AtProvider, ModelVersionSpec, ModelVersionStatus
+from pai_operator.pai.validation import (
     Recorded,
     effective_region,
     parse_spec,
     resolve_policies,
     validate_spec,
 )
-
-NAMES: Final = ResourceNames(registry="PAI", group=GROUP, version=VERSION, kind=KIND, plural=PLURAL)
+from pai_operator.plans import Owner, Policies
+from pai_operator.vocabulary import Condition, DeletionPolicy, last_observation
 
 
 class PaiClients(Protocol):
-    """`pai_operator.client_pool.ClientPool`."""
+    """`pai_operator.pai.identities.ClientPool`."""
 
     async def for_object(self, namespace: str, region_id: str) -> PaiClient:
         """The client of the object's namespace identity (never chosen by the object itself)."""
@@ -73,7 +61,8 @@ class PaiClients(Protocol):
 
 
 class PaiBackend:
-    names: Final = NAMES
+    names: Final = RESOURCE
+    list_page_size: Final = LIST_PAGE_SIZE
     planner: Final[PaiPlanner] = PLANNER
     status_keys: Final[Sequence[str]] = STATUS_KEYS
 
@@ -169,20 +158,14 @@ class PaiBackend:
     ) -> dict[str, Any]:
         recorded = Recorded.from_status(previous)
         name = key or recorded.version_name
-        kept = previous.get("atProvider") if keep_at_provider and observed is None else None
         status = ModelVersionStatus(
             observed_generation=generation,
             id=resource_id(str(raw_spec.get("modelId", "")), name),
             version_name=name,
             region_id=location or recorded.region_id,
-            at_provider=(
-                at_provider(observed)
-                if observed is not None
-                # Unknown is not "gone": keep the last observation rather than erase it.
-                else AtProvider.model_validate(kept)
-                if isinstance(kept, Mapping)
-                else None
-            ),
+            at_provider=at_provider(observed)
+            if observed is not None
+            else last_observation(AtProvider, previous, keep=keep_at_provider),
             drift=list(drift) or None,
             conditions=conditions or None,
         )

@@ -1,7 +1,7 @@
 """What remote calls to make: a pure function of (spec, policies, status facts, observed remote).
 
 No I/O here. The reconciler drives one pass like this (parsing, policies and validation live in
-`pai_operator.validation`, field comparison in `pai_operator.comparison`):
+`pai_operator.pai.validation`, field comparison in `pai_operator.pai.comparison`):
 
     spec = parse_spec(body["spec"])                            # a list of messages: InvalidSpec, no call
     policies = resolve_policies(spec, annotations=..., namespace_annotations=..., default_deletion=...)
@@ -19,18 +19,19 @@ Identity: spec.versionName, else status.versionName (recorded), else the ownersh
 Ownership: the remote labels OWNER_LABEL_KEY=<object UID> and OWNER_REF_LABEL_KEY=<namespace>/<name>,
 set in the same CreateModelVersion call so a create whose response is lost is found by the next
 pass, never duplicated. A version recorded for this namespace/name by a UID that no longer exists
-(a restore: same name, new UID) is this object's by succession (`comparison.claim`); whether a
+(a restore: same name, new UID) is this object's by succession (`plans.claim_of`); whether a
 UID exists is an input (`owner_alive`), so planning stays pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from pai_operator import plans
-from pai_operator.comparison import (
+from pai_operator.normalize import options_to_wire
+from pai_operator.pai.comparison import (
     compute_drift,
     create_only_drift,
     label_changes,
@@ -39,32 +40,29 @@ from pai_operator.comparison import (
     remote_value,
     update_fields,
 )
-from pai_operator.normalize import options_to_wire
 from pai_operator.pai.models import (
     CreateModelVersionRequest,
     Label,
     ModelVersion,
     UpdateModelVersionRequest,
 )
+from pai_operator.pai.spec import (
+    MAX_REMOTE_LABELS,
+    OWNER_LABEL_KEY,
+    OWNER_REF_LABEL_KEY,
+    RESERVED_LABEL_KEYS,
+    ModelVersionSpec,
+)
+from pai_operator.pai.validation import Recorded, spec_name
 from pai_operator.plans import (
     Action,
     DeletionAction,
     DeletionPlan,
     Owner,
     Plan,
-    Policies,
     Problem,
 )
-from pai_operator.spec import (
-    MAX_REMOTE_LABELS,
-    OWNER_LABEL_KEY,
-    OWNER_REF_LABEL_KEY,
-    PAUSED_ANNOTATION,
-    RESERVED_LABEL_KEYS,
-    ModelVersionSpec,
-    Reason,
-)
-from pai_operator.validation import Recorded, spec_name, validate_spec
+from pai_operator.vocabulary import Reason
 
 
 def resource_id(model_id: str, version_name: str | None) -> str | None:
@@ -136,10 +134,7 @@ def filter_owned(versions: Sequence[ModelVersion], owner: Owner | str) -> list[M
     """The versions that carry this object's UID or its namespace/name (the candidates the
     planner then judges with `claim`); exact matches, since PAI's `Label` query matches
     substrings of keys and values."""
-    who = owner if isinstance(owner, Owner) else Owner(owner)
-    return [
-        v for v in versions if owner_of(v) == who.uid or (who.ref is not None and owner_ref_of(v) == who.ref)
-    ]
+    return plans.marked_by(PLANNER, versions, owner if isinstance(owner, Owner) else Owner(owner))
 
 
 def _create_request(spec: ModelVersionSpec, owner: Owner) -> CreateModelVersionRequest:
@@ -244,60 +239,6 @@ class PaiPlanner:
 PLANNER: Final = PaiPlanner()
 
 
-def _owner(uid: str, ref: str | None, owner_alive: Callable[[str], bool] | None) -> Owner:
-    return Owner(uid, ref, owner_alive) if owner_alive is not None else Owner(uid, ref)
-
-
-def plan_reconcile(
-    spec: ModelVersionSpec,
-    *,
-    uid: str,
-    policies: Policies,
-    recorded: Recorded,
-    observed: ModelVersion | None,
-    owned: Sequence[ModelVersion] | None,
-    problems: Sequence[str] | None = None,
-    ref: str | None = None,
-    owner_alive: Callable[[str], bool] | None = None,
-    generation: int | None = None,
-) -> Plan[ModelVersion, RemoteCall]:
-    """`plans.plan_reconcile` for PAI. `observed` is the GET result for `lookup_name(...)` (None
-    when there was no name or PAI said 404); `owned` the ownership-label search result (None when
-    not performed). `problems` is what `validate_spec` returned when the caller ran it already.
-    `ref` (`<namespace>/<name>`) and `owner_alive(uid)` let a restored object (same name, new UID)
-    take over its version; without them only the UID counts."""
-    if problems is None:
-        problems = validate_spec(spec, policies, recorded)
-    return plans.plan_reconcile(
-        PLANNER,
-        spec,
-        owner=_owner(uid, ref, owner_alive),
-        policies=policies,
-        recorded_key=recorded.version_name,
-        observed=observed,
-        owned=owned,
-        problems=problems,
-        paused_annotation=PAUSED_ANNOTATION,
-        generation=generation,
-    )
-
-
-def plan_deletion(
-    spec: ModelVersionSpec,
-    *,
-    uid: str,
-    policies: Policies,
-    observed: ModelVersion | None,
-    owned: Sequence[ModelVersion] | None,
-    ref: str | None = None,
-    owner_alive: Callable[[str], bool] | None = None,
-) -> DeletionPlan[RemoteCall]:
-    """`plans.plan_deletion` for PAI: Delete removes each owned version, Retain its labels."""
-    return plans.plan_deletion(
-        PLANNER, spec, owner=_owner(uid, ref, owner_alive), policies=policies, observed=observed, owned=owned
-    )
-
-
 __all__ = [
     "Action",
     "AddLabels",
@@ -314,7 +255,5 @@ __all__ = [
     "filter_owned",
     "lookup_name",
     "needs_owner_search",
-    "plan_deletion",
-    "plan_reconcile",
     "resource_id",
 ]

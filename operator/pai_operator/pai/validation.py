@@ -13,15 +13,15 @@ from typing import Any, Final
 
 from pai_operator import plans
 from pai_operator.normalize import compact_json
-from pai_operator.plans import Policies
-from pai_operator.spec import (
+from pai_operator.pai.spec import (
     GROUP,
     MAX_METRICS_CHARS,
     MAX_REMOTE_LABELS,
     RESERVED_LABEL_KEYS,
-    DeletionPolicy,
     ModelVersionSpec,
 )
+from pai_operator.plans import Policies
+from pai_operator.vocabulary import DeletionPolicy
 
 
 def resolve_policies(
@@ -153,8 +153,7 @@ def validate_spec(spec: ModelVersionSpec, policies: Policies, recorded: Recorded
                 f"spec.labels has {user} labels; with the {len(RESERVED_LABEL_KEYS)} ownership "
                 f"labels that is {total}, PAI allows at most {MAX_REMOTE_LABELS}"
             )
-    if policies.management == "Observe" and spec.version_name is None:
-        problems.append("managementPolicy Observe needs spec.versionName: there is nothing to observe")
+    problems += plans.needs_key_to_observe(policies.management, spec.version_name, "versionName")
     if spec.version_name and recorded.version_name and spec.version_name != recorded.version_name:
         problems.append(
             f"spec.versionName {spec.version_name} differs from the version this object already "
