@@ -21,7 +21,15 @@ from tfy_emulator import errors, validation
 from tfy_emulator import fqn as fqns
 from tfy_emulator.admin import add_admin_routes
 from tfy_emulator.config import EmulatorConfig
-from tfy_emulator.runtime import EMULATOR, Api, Emulator, drop_connection, error_response, json_response
+from tfy_emulator.runtime import (
+    EMULATOR,
+    Api,
+    Emulator,
+    drop_connection,
+    error_response,
+    error_status,
+    json_response,
+)
 from tfy_emulator.store import ModelQuery, Store, Version, VersionQuery, iso_millis
 
 log = logging.getLogger("tfy_emulator")
@@ -328,7 +336,7 @@ def api_handler(
                 return web.Response(status=499)  # never reaches the client
             response = json_response(payload)
         except errors.ApiError as exc:
-            entry["Status"], entry["Message"] = exc.status, exc.message
+            entry["Status"], entry["Message"] = error_status(exc, emulator.dialect), exc.message
             response = error_response(api, exc, emulator.dialect)
         except Exception:
             log.exception("unexpected error in %s", name)
