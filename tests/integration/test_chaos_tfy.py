@@ -1,10 +1,10 @@
-"""The TrueFoundry chaos suite (hack/chaos_tfy.py) at 20 objects: faults, operator SIGKILLs,
+"""The TrueFoundry chaos suite (bench/chaos_tfy.py) at 20 objects: faults, operator SIGKILLs,
 kube-apiserver and etcd restarts and a TrueFoundry outage, on a control plane and emulators of its
 own. Every version number is server-assigned (a create is not idempotent), so a lost create answer
-is where a duplicate would come from. `hack/chaos_tfy.py --objects 200` runs the same at scale.
+is where a duplicate would come from. `python -m bench.chaos_tfy --objects 200` runs it at scale.
 
 Replay a failure with `PAI_CHAOS_SEED=<seed> pytest tests/integration/test_chaos_tfy.py` or
-`hack/chaos_tfy.py --quick --objects 20 --seed <seed>`.
+`python -m bench.chaos_tfy --quick --objects 20 --seed <seed>`.
 """
 
 from __future__ import annotations
@@ -12,16 +12,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import sys
 
 import pytest
 
-from tests.support.kube import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "hack"))
-
-import chaos
-import chaos_tfy
+from bench import chaos, chaos_tfy
 
 pytestmark = [
     pytest.mark.integration,
@@ -37,7 +31,7 @@ pytestmark = [
 def test_twenty_truefoundry_objects_converge_through_chaos_with_nothing_duplicated_or_leaked() -> None:
     seed = int(os.environ.get("PAI_CHAOS_SEED") or random.SystemRandom().randrange(1, 1_000_000))
     scenario = dataclasses.replace(
-        chaos.quick(seed, 20), replay=f"hack/chaos_tfy.py --quick --objects 20 --seed {seed}"
+        chaos.quick(seed, 20), replay=f"python -m bench.chaos_tfy --quick --objects 20 --seed {seed}"
     )
     report = chaos_tfy.run(scenario)
     detail = f"seed {seed}:\n{chaos_tfy.render(report)}"

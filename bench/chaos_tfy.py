@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Chaos suite, TrueFoundry: many truefoundry.mlops.dev ModelVersions converge through faults.
 
-    .venv/bin/python hack/chaos_tfy.py [--objects 200] [--seed S] [--quick] [--write bench/RESULTS.md]
+    .venv/bin/python -m bench.chaos_tfy [--objects 200] [--seed S] [--quick] [--out F | --no-write]
 
-The scenario of hack/chaos.py (its moving parts are reused: control plane, supervisor, timings),
+The scenario of bench/chaos.py (its moving parts are reused: control plane, supervisor, timings),
 against tfy-emulator instead of PAI's: 20 % 503 (TEMPORARILY_UNAVAILABLE), 10 % 429
 (REQUEST_LIMIT_EXCEEDED), lost answers after a committed write (commit-then-drop) on
 ApplyModelVersion and DeleteModelVersion, added latency; the operator SIGKILLed every 15-30 s;
@@ -14,6 +13,9 @@ where a duplicate would come from. A fifth of the objects is updated mid-run (de
 metadata). Measured, from the emulator's own state: duplicates (a model with more than one
 version), missing versions, lost updates, and, after deleting everything under faults again,
 orphans (versions left). The API key is searched for in every operator log, Event and status.
+
+Writes its section of bench/RESULTS.md between the `chaos-truefoundry` markers.
+`tests/integration/test_chaos_tfy.py` runs the same scenario at 20 objects with shorter timings.
 """
 
 from __future__ import annotations
@@ -21,10 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -35,24 +34,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "hack"))
+from kubernetes import client
 
-import chaos  # noqa: E402
-import controlplane  # noqa: E402
-import results  # noqa: E402
-from kubernetes import client  # noqa: E402
-
-from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess  # noqa: E402
-from tests.support.operator import OperatorProcess  # noqa: E402
-from tests.support.tfy_emulator import TfyAdminClient, TfyAdminError, TfyEmulatorProcess  # noqa: E402
+from bench import chaos
+from bench.harness import RESULTS, Cluster, cluster, utc_now, wait_until, write_section
+from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess
+from tests.support.kube import REPO_ROOT, controlplane
+from tests.support.operator import OperatorProcess
+from tests.support.tfy_emulator import TfyAdminClient, TfyAdminError, TfyEmulatorProcess
 
 GROUP, VERSION, PLURAL = "truefoundry.mlops.dev", "v1alpha1", "modelversions"
-CRD_FILES = (
-    REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml",  # the operator always runs PAI's controller
-    REPO_ROOT / "crds" / f"{GROUP}_{PLURAL}.yaml",
-)
+CRD_FILE = REPO_ROOT / "crds" / f"{GROUP}_{PLURAL}.yaml"  # PAI's comes with the cluster
 NAMESPACE = "chaos-tfy"
 REPO = "chaos-repo"
 API_KEY = "tfy-chaos-api-key-d0n0tl0g"
@@ -232,71 +224,56 @@ def fault_rules(s: chaos.Scenario) -> list[dict[str, Any]]:
 
 @dataclass
 class Env:
-    plane: controlplane.ControlPlane
+    cluster: Cluster
     tfy: TrueFoundry
-    api: client.ApiClient
     objects: Objects
     supervisor: chaos.Supervisor
     logs: Path
 
+    @property
+    def plane(self) -> controlplane.ControlPlane:
+        return self.cluster.plane
+
 
 @contextmanager
 def environment(s: chaos.Scenario, rng: random.Random) -> Iterator[Env]:
-    root = Path(tempfile.mkdtemp(prefix="tfy-chaos-"))
-    plane = controlplane.ControlPlane(root / "cluster")
-    tfy = TrueFoundry(root)
-    pai = EmulatorProcess(models=())
-    supervisor: chaos.Supervisor | None = None
-    api: client.ApiClient | None = None
-    logs = root / "operator-logs"
-    logs.mkdir()
-    try:
-        chaos.log("starting control plane, PAI and TrueFoundry emulators")
-        plane.start()
-        pai.start()
-        tfy.start()
-        api = chaos.api_client(plane.kubeconfig)
-        kubectl = [str(plane.binaries.kubectl), "--kubeconfig", str(plane.kubeconfig)]
-        for crd in CRD_FILES:
-            subprocess.run(
-                [*kubectl, "apply", "--server-side", "-f", str(crd)], check=True, capture_output=True
-            )
-        subprocess.run(
-            [*kubectl, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"],
-            check=True,
-            capture_output=True,
-        )
-        client.CoreV1Api(api).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE))
-        )
+    with cluster("tfy-chaos-", chaos.api_client) as found:
+        tfy = TrueFoundry(found.root)
+        pai = EmulatorProcess(models=())  # the operator always runs PAI's controller too
+        supervisor: chaos.Supervisor | None = None
+        logs = found.root / "operator-logs"
+        logs.mkdir()
+        try:
+            chaos.log("starting the PAI and TrueFoundry emulators")
+            pai.start()
+            tfy.start()
+            found.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+            found.kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=60s")
+            found.create_namespace(NAMESPACE)
 
-        def make() -> OperatorProcess:
-            args = list(s.operator_args) + (["--verbose"] if s.verbose_operator else [])
-            return OperatorProcess(
-                plane.kubeconfig,
-                pai.url,
-                DEFAULT_CREDENTIAL,
-                namespaces=(NAMESPACE,),
-                extra_args=args,
-                extra_env={"PAI_OPERATOR_TRUEFOUNDRY_HOST": tfy.url, "TFY_API_KEY": API_KEY},
-                log_dir=logs,
-                test_tuning=False,
-                identity="chaos-tfy-operator",
-                lease_name="pai-operator-chaos-tfy",
-            )
+            def make() -> OperatorProcess:
+                args = list(s.operator_args) + (["--verbose"] if s.verbose_operator else [])
+                return OperatorProcess(
+                    found.plane.kubeconfig,
+                    pai.url,
+                    DEFAULT_CREDENTIAL,
+                    namespaces=(NAMESPACE,),
+                    extra_args=args,
+                    extra_env={"PAI_OPERATOR_TRUEFOUNDRY_HOST": tfy.url, "TFY_API_KEY": API_KEY},
+                    log_dir=logs,
+                    test_tuning=False,
+                    identity="chaos-tfy-operator",
+                    lease_name="pai-operator-chaos-tfy",
+                )
 
-        supervisor = chaos.Supervisor(make, random.Random(rng.random()), s.kill_every)
-        supervisor.start()
-        yield Env(plane, tfy, api, Objects(api), supervisor, logs)
-    finally:
-        if supervisor is not None:
-            supervisor.stop()
-        if api is not None:
-            api.close()  # type: ignore[no-untyped-call]
-        tfy.process.stop()
-        pai.stop()
-        plane.stop()
-        shutil.rmtree(root, ignore_errors=True)
+            supervisor = chaos.Supervisor(make, random.Random(rng.random()), s.kill_every)
+            supervisor.start()
+            yield Env(found, tfy, Objects(found.api), supervisor, logs)
+        finally:
+            if supervisor is not None:
+                supervisor.stop()
+            tfy.process.stop()
+            pai.stop()
 
 
 def disrupt(env: Env, s: chaos.Scenario, report: Report) -> None:
@@ -337,7 +314,7 @@ def run(s: chaos.Scenario) -> Report:
     with environment(s, rng) as env:
         tfy, objects, supervisor = env.tfy, env.objects, env.supervisor
         tfy.drain()
-        chaos.wait_until("first operator start", lambda: supervisor.starts > 0, 180)
+        wait_until("first operator start", lambda: supervisor.starts > 0, 180)
 
         chaos.log(f"faults on; creating {s.objects} objects (every version number server-assigned)")
         tfy.set_faults(fault_rules(s))
@@ -375,7 +352,7 @@ def run(s: chaos.Scenario) -> Report:
             return report.converged == s.objects
 
         try:
-            chaos.wait_until("every object Ready and Synced", all_settled, s.converge_timeout, 2.0)
+            wait_until("every object Ready and Synced", all_settled, s.converge_timeout, 2.0)
         except TimeoutError as exc:
             chaos.log(str(exc))
         report.converge_after_faults = time.monotonic() - t_calm
@@ -418,7 +395,7 @@ def run(s: chaos.Scenario) -> Report:
             return report.not_deleted == 0
 
         try:
-            chaos.wait_until("every object deleted", all_gone, s.delete_timeout, 2.0)
+            wait_until("every object deleted", all_gone, s.delete_timeout, 2.0)
         except TimeoutError as exc:
             chaos.log(str(exc))
         report.delete_time = time.monotonic() - t_delete
@@ -427,7 +404,8 @@ def run(s: chaos.Scenario) -> Report:
             report.orphans += [f"{models[name]}:{v['manifest']['version']}" for v in left]
 
         events = chaos.retrying(
-            "events", lambda: client.CoreV1Api(env.api).list_namespaced_event(NAMESPACE, _request_timeout=60)
+            "events",
+            lambda: client.CoreV1Api(env.cluster.api).list_namespaced_event(NAMESPACE, _request_timeout=60),
         )
         log_files = sorted(env.logs.glob("*.log"))
         report.secret_hits = [f"log {p.name}" for p in log_files if API_KEY in p.read_text(errors="replace")]
@@ -476,7 +454,8 @@ def render(r: Report) -> str:
     lines = [
         "<!-- chaos-truefoundry:start -->",
         f"## Chaos, TrueFoundry: {n} objects under faults (seed {s.seed})\n",
-        f"Reproduce: `{s.replay}` (hack/chaos_tfy.py).\n",
+        f"Date: {utc_now()}. Reproduce: `{s.replay}` (bench/chaos_tfy.py; a 20-object version runs "
+        "in `make test`, tests/integration/test_chaos_tfy.py).\n",
         f"Faults: {s.error_rate:.0%} 503, {s.throttle_rate:.0%} 429, {s.drop_rate:.0%} commit-then-drop on "
         f"ApplyModelVersion and DeleteModelVersion, latency {s.latency_ms[0]:.0f}-{s.latency_ms[1]:.0f} ms; "
         f"operator SIGKILLed every {s.kill_every[0]:.0f}-{s.kill_every[1]:.0f} s; "
@@ -498,10 +477,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="replay a run (default: random, printed)")
     parser.add_argument("--outage", type=float, default=30.0, help="TrueFoundry outage in seconds")
     parser.add_argument("--quick", action="store_true", help="test-scale timings")
-    parser.add_argument("--write", type=Path, default=None, help="also write the section into this file")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--no-write", action="store_true", help="print the report only")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
-    replay = f"hack/chaos_tfy.py {'--quick ' if args.quick else ''}--objects {args.objects} --seed {seed}"
+    quick = "--quick " if args.quick else ""
+    replay = f"python -m bench.chaos_tfy {quick}--objects {args.objects} --seed {seed}"
     print(f"chaos seed {seed} (replay: {replay})", flush=True)
     base = (
         chaos.quick(seed, args.objects)
@@ -511,8 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     report = run(replace(base, replay=replay))
     section = render(report)
     print(section)
-    if args.write is not None:
-        results.write_section(args.write, "chaos-truefoundry", section)
+    if not args.no_write:
+        write_section(args.out, "chaos-truefoundry", section)
     return 0 if report.ok else 1
 
 
