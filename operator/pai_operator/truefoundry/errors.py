@@ -52,7 +52,8 @@ __all__ = ["classify", "retry_after_seconds"]
 Body = bytes | str | Mapping[str, object] | None
 
 _ROUTE_MISS = {"detail": "Not Found"}
-# NestJS's default answer to a path no controller serves (servicefoundry is a NestJS service).
+# NestJS's default answer to a path no controller serves: `HttpError` is NestJS's exception body
+# (`statusCode`, `message`), so servicefoundry most likely answers a route miss this way (inferred).
 _NEST_ROUTE_MISS = re.compile(r"^Cannot (GET|PUT|POST|DELETE|PATCH|HEAD|OPTIONS) /")
 
 ROUTE_MISS_CODES = frozenset({"ENDPOINT_NOT_FOUND"})
