@@ -518,11 +518,19 @@ def run(s: Scenario) -> Report:
                 report.missing.append(name)
                 continue
             remote = versions[0]
-            labels = {item["Key"]: item["Value"] for item in remote.get("Labels", [])}
+            pairs = [(item["Key"], item["Value"]) for item in remote.get("Labels", [])]
+            labels = dict(pairs)
             user = {k: v for k, v in labels.items() if not k.startswith("pai.mlops.dev/")}
             want = specs[name]
-            if remote.get("VersionDescription") != want["versionDescription"] or user != want["labels"]:
-                report.lost_updates.append(f"{name}: {remote.get('VersionDescription')!r} {user}")
+            # A key carried twice (a service that appends on an existing key) counts too: a dict
+            # of the labels would hide it.
+            duplicated = len(pairs) != len(labels)
+            if (
+                remote.get("VersionDescription") != want["versionDescription"]
+                or user != want["labels"]
+                or duplicated
+            ):
+                report.lost_updates.append(f"{name}: {remote.get('VersionDescription')!r} {pairs}")
         statuses = json.dumps([obj.get("status") for obj in last])
 
         log("deleting everything under faults")
