@@ -152,13 +152,18 @@ class CoreSettings(BaseModel):
         "", "This replica's name in the Lease and in the User-Agent of every PAI request.",
         flag="--identity", env="POD_NAME", metavar="NAME",
         shown_default="the pod name (POD_NAME, from the downward API), else host name + pid",
+        validate_default=True,
     )  # fmt: skip
 
-    @field_validator("identity", mode="after")
+    @field_validator("identity", mode="before")
     @classmethod
-    def _default_identity(cls, value: str) -> str:
-        # Host name + pid outside a cluster: unique even for two processes on one machine.
-        return value or f"{socket.gethostname()}-{os.getpid()}"
+    def _default_identity(cls, value: Any) -> Any:
+        # Host name + pid outside a cluster: unique even for two processes on one machine. A
+        # "before" validator with validate_default: an "after" one never sees the default, and an
+        # empty identity made every replica read the Lease's empty holder as itself (two leaders).
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return default_identity()
+        return value
 
     @field_validator("namespaces", mode="before")
     @classmethod
@@ -196,11 +201,16 @@ class CoreSettings(BaseModel):
     @property
     def user_agent(self) -> str:
         """Lets PAI's audit trail (and the emulator's journal) tell which replica acted."""
-        return f"pai-model-operator/{__version__} ({self.identity})"
+        return f"pai-model-operator/{__version__} ({self.identity or default_identity()})"
 
     @property
     def all_namespaces(self) -> bool:
         return not self.namespaces
+
+
+def default_identity() -> str:
+    """This process's name when nothing names it: host name + pid (never empty)."""
+    return f"{socket.gethostname() or 'localhost'}-{os.getpid()}"
 
 
 def split_list(value: Any) -> Any:

@@ -60,6 +60,12 @@ class ElectionSettings:
     renew_deadline: float = 10.0
     retry_period: float = 2.0
 
+    def __post_init__(self) -> None:
+        # An empty holder is what a released (or never held) Lease carries: a replica named ""
+        # would read every free Lease as its own, and two of them would both lead.
+        if not self.identity.strip():
+            raise ValueError("leader election needs a non-empty identity (POD_NAME or --identity)")
+
     @classmethod
     def from_operator(cls, settings: CoreSettings) -> ElectionSettings:
         return cls(
