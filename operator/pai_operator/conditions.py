@@ -11,6 +11,7 @@ Public API (tests/unit/test_docs_drift.py keeps this list equal to the code):
     conditions_for_failure(reason, message, generation, *, remote_exists, previous=()) -> list[Condition]
     conditions_for_deletion_blocked(message, generation) -> list[Condition]   a persistent deletion failure
     conditions_for_deletion_retrying(message, generation) -> list[Condition]  a transient one, retried
+    conditions_for_deletion_held(message, generation) -> list[Condition]      held by the deletion breaker
     deletion_blocked_message(error, ...) -> str    the way out, for that condition's message
     merge_conditions(existing, new, now) -> list[Condition]   lastTransitionTime moves on status change only
     status_patch(current, wanted, keys) -> dict | None          None: nothing to write
@@ -131,6 +132,14 @@ def conditions_for_deletion_blocked(message: str, generation: int | None) -> lis
     return [
         _ready(False, Reason.DELETING, "deletion is waiting for the remote version", generation),
         _synced(False, Reason.DELETION_BLOCKED, message, generation),
+    ]
+
+
+def conditions_for_deletion_held(message: str, generation: int | None) -> list[Condition]:
+    """The deletion breaker holds the remote deletion until a person confirms the batch."""
+    return [
+        _ready(False, Reason.DELETING, "deletion is waiting for confirmation", generation),
+        _synced(False, Reason.DELETION_HELD, message, generation),
     ]
 
 

@@ -25,8 +25,15 @@ from kopf._core.engines.peering import Identity  # kopf's NewType for operator(i
 
 from pai_operator import leadership, metrics
 from pai_operator.backend import Backend, Resource
+from pai_operator.deletion_safety import DeletionBreaker
 from pai_operator.engine import Engine
-from pai_operator.kube import KubeStatusWriter, NamespaceAnnotationCache, StatusConflict
+from pai_operator.kube import (
+    CrdReader,
+    KubeStatusWriter,
+    LeaseConfirmations,
+    NamespaceAnnotationCache,
+    StatusConflict,
+)
 from pai_operator.reconciler import Event, ObjectView, Reconciler
 from pai_operator.registry import PLUGINS, OperatorSettings
 
@@ -35,6 +42,11 @@ log = logging.getLogger(__name__)
 NAMESPACE_CACHE_TTL = 60.0
 """Seconds a Namespace's annotations are trusted: an admin's change of its role takes effect
 within this time."""
+
+
+HOLD_WAIT = 60.0
+"""Seconds a held deletion waits inside its kopf handler for the confirmation before kopf retries
+it: a confirmed batch goes on at once, and a held object costs kopf one write a minute."""
 
 
 LIST_CHUNK_SIZE = 200
@@ -125,6 +137,24 @@ class Controller:
         # Ownership succession (a restored object taking over its version) needs to know
         # whether the recorded owner still exists; the engine sees every live object.
         self.reconciler.owner_alive = self.engine.is_live
+        # Deletion safety: an uninstall never deletes remote data, a bulk deletion waits for a
+        # person (deletion_safety.py). The confirmation is an annotation on the operator's Lease.
+        self.reconciler.crd = CrdReader(f"{self.names.plural}.{self.names.group}")
+        confirmations = LeaseConfirmations(
+            settings.lease_namespace,
+            settings.leader_elect_lease_name,
+            f"{self.names.group}/confirm-deletions",
+        )
+        self.breaker = DeletionBreaker(
+            registry=self.names.registry,
+            threshold=settings.deletion_breaker_threshold,
+            fraction=settings.deletion_breaker_fraction,
+            window=settings.deletion_breaker_window,
+            tracked=self.engine.__len__,
+            confirmations=confirmations,
+            how_to_confirm=confirmations.how_to_confirm,
+        )
+        self.reconciler.breaker = self.breaker
         self._closers = tuple(closers)
         self.registry = kopf.OperatorRegistry()
         self._engine_task: asyncio.Task[None] | None = None
@@ -193,11 +223,18 @@ class Controller:
         @kopf.on.event(*resource, registry=registry)
         async def watched(type: str | None, body: kopf.Body, **_: Any) -> None:
             self.events.capture()
+            if type == "DELETED":  # gone, whoever removed the finalizer: nothing left to hold
+                self.breaker.settle(str(body.get("metadata", {}).get("uid", "")))
             engine.observe(type, _plain(body, prefix))
 
         @kopf.on.delete(*resource, registry=registry)
         async def deleted(body: kopf.Body, **_: Any) -> None:
             result = await engine.finalize(_plain(body, prefix))
+            if result.held:
+                # Wait here rather than retry every second: a confirmation releases every waiter
+                # at once, and no kopf progress write happens meanwhile.
+                released = await self.breaker.wait_released(HOLD_WAIT)
+                raise kopf.TemporaryError(result.message, delay=0 if released else 1)
             if not result.done:
                 raise kopf.TemporaryError(result.message, delay=result.retry_in)
 

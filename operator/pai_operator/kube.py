@@ -81,6 +81,76 @@ class KubeStatusWriter:
         return data
 
 
+def get_json(api_client: Any, path: str) -> dict[str, Any] | None:
+    """GET a Kubernetes API path as plain JSON (no generated models: see NamespaceReader); None
+    when it does not exist (404)."""
+    from kubernetes.client import ApiException
+
+    request = api_client.param_serialize(
+        method="GET",
+        resource_path=path,
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )
+    response = api_client.call_api(*request, _request_timeout=30)
+    response.read()
+    if response.status == 404:
+        return None
+    if not 200 <= response.status <= 299:
+        raise ApiException.from_response(http_resp=response, body=None, data=None)
+    data: dict[str, Any] = json.loads(response.data)
+    return data
+
+
+class CrdReader:
+    """Whether a CRD is being deleted: GET of one CustomResourceDefinition by name (RBAC: `get`
+    on exactly the operator's CRD names), shared by concurrent deletion passes."""
+
+    def __init__(self, name: str, api_client: Any | None = None) -> None:
+        from pai_operator.deletion_safety import SharedFreshRead
+
+        self.name = name
+        self._api_client = api_client
+        self._shared = SharedFreshRead(self._read)
+
+    async def terminating(self, *, not_before: float) -> bool:
+        return await self._shared.get(not_before)
+
+    async def _read(self) -> bool:
+        from pai_operator.deletion_safety import CrdReadError
+
+        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{self.name}"
+        try:
+            crd = await asyncio.to_thread(get_json, self._api_client or _load_api_client(), path)
+        except Exception as exc:
+            raise CrdReadError(f"cannot read CustomResourceDefinition {self.name}: {exc}") from None
+        # Gone: nothing of it can be served any more, so this is an uninstall too.
+        return crd is None or bool((crd.get("metadata") or {}).get("deletionTimestamp"))
+
+
+class LeaseConfirmations:
+    """The deletion breaker's confirmation: an annotation on the operator's own Lease (the RBAC
+    to read it by name is leader election's)."""
+
+    def __init__(self, namespace: str, lease: str, annotation: str, api_client: Any | None = None) -> None:
+        self.namespace = namespace
+        self.lease = lease
+        self.annotation = annotation
+        self._api_client = api_client
+
+    async def confirmed_batch(self) -> str | None:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{self.lease}"
+        lease = await asyncio.to_thread(get_json, self._api_client or _load_api_client(), path)
+        annotations = ((lease or {}).get("metadata") or {}).get("annotations") or {}
+        value = annotations.get(self.annotation)
+        return str(value) if value is not None else None
+
+    def how_to_confirm(self, batch: str) -> str:
+        return (
+            f"kubectl annotate lease -n {self.namespace} {self.lease} {self.annotation}={batch} --overwrite"
+        )
+
+
 class NamespaceReader:
     """GET /api/v1/namespaces/NAME as plain JSON.
 
