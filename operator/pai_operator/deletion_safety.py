@@ -28,6 +28,7 @@ import collections
 import contextlib
 import logging
 import math
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -174,7 +175,10 @@ class DeletionBreaker:
             self._admitted.add(uid)
             return Admission(True)
         if self.batch is None:
-            self.batch = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._wall()))
+            # The time, for people; a random suffix, so that a restarted process tripping in the
+            # same second never finds its new batch already confirmed.
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._wall()))
+            self.batch = f"{stamp}-{secrets.token_hex(3)}"
             self._released = asyncio.Event()
             log.error(
                 "%s deletion breaker tripped: %d remote deletions within %.0fs (limit %d); further "

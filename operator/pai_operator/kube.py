@@ -128,6 +128,55 @@ class CrdReader:
         return crd is None or bool((crd.get("metadata") or {}).get("deletionTimestamp"))
 
 
+def release_all(
+    resource: tuple[str, str, str], finalizer: str, namespaces: tuple[str, ...], api_client: Any | None = None
+) -> int:
+    """Remove our finalizer from every object of a resource whose CRD is being deleted, without
+    touching the registry; the number released. Needed when the operator (re)starts after the
+    CRD deletion began: the API server's discovery then no longer offers `patch` for the
+    resource, so kopf refuses to serve it and no deletion handler would ever run."""
+    from kubernetes import client
+    from kubernetes.client import ApiException
+
+    group, version, plural = resource
+    custom: Any = client.CustomObjectsApi(api_client or _load_api_client())
+    items: list[dict[str, Any]] = []
+    if namespaces:
+        for ns in namespaces:
+            listed = custom.list_namespaced_custom_object(group, version, ns, plural, _request_timeout=60)
+            items += listed["items"]
+    else:
+        items = custom.list_cluster_custom_object(group, version, plural, _request_timeout=60)["items"]
+    released = 0
+    for item in items:
+        meta = item.get("metadata") or {}
+        finalizers = list(meta.get("finalizers") or [])
+        if finalizer not in finalizers:
+            continue
+        # "test" first: a concurrent change of the list fails this patch rather than being undone.
+        kept = [f for f in finalizers if f != finalizer]
+        patch = [
+            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+            {"op": "replace", "path": "/metadata/finalizers", "value": kept},
+        ]
+        try:
+            custom.patch_namespaced_custom_object(
+                group,
+                version,
+                meta["namespace"],
+                plural,
+                meta["name"],
+                patch,
+                _content_type="application/json-patch+json",
+                _request_timeout=60,
+            )
+            released += 1
+        except ApiException as exc:
+            if exc.status not in (404, 409, 422):
+                raise
+    return released
+
+
 class LeaseConfirmations:
     """The deletion breaker's confirmation: an annotation on the operator's own Lease (the RBAC
     to read it by name is leader election's)."""

@@ -218,10 +218,13 @@ class StandbyHealth:
     """/healthz while this replica waits: kopf's own endpoint exists only once kopf runs, and a
     healthy standby must stay Ready (and alive) without leading."""
 
-    def __init__(self, port: int, identity: str, host: str = "0.0.0.0") -> None:
+    def __init__(
+        self, port: int, identity: str, host: str = "0.0.0.0", state: dict[str, Any] | None = None
+    ) -> None:
         self._port = port
         self._identity = identity
         self._host = host
+        self._state = state if state is not None else {"leader": False}
         self._runner: Any = None
 
     async def __aenter__(self) -> StandbyHealth:
@@ -229,7 +232,7 @@ class StandbyHealth:
             from aiohttp import web  # kopf's own dependency
 
             async def healthz(_: web.Request) -> web.Response:
-                return web.json_response({"leader": False, "identity": self._identity})
+                return web.json_response({**self._state, "identity": self._identity})
 
             app = web.Application()
             app.router.add_get("/healthz", healthz)
