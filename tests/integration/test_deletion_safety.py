@@ -276,7 +276,7 @@ def test_a_bulk_deletion_trips_the_breaker_until_the_batch_is_confirmed(
     message = condition(waiting[0], "Synced")["message"]
     assert "kubectl annotate lease" in message
     assert "deletionPolicy: Retain" in message
-    assert f'\npai_operator_deletions_held{{registry="pai"}} {float(held)}' in operator.metrics()
+    assert f'\npai_operator_deletions_held{{registry="PAI"}} {float(held)}' in operator.metrics()
     events = client.CoreV1Api(kube_api).list_namespaced_event(namespace).items
     assert sum(1 for e in events if e.reason == "DeletionHeld") >= 1
     time.sleep(5)  # held means held: nothing trickles through
@@ -299,7 +299,7 @@ def test_a_bulk_deletion_trips_the_breaker_until_the_batch_is_confirmed(
     remote = remote_names(sdk, model_id)
     kept = {spec(model_id, i)["versionName"] for i in range(BREAKER_DELETED, BREAKER_N)}
     assert remote == kept  # all doomed gone remotely, none of the others touched
-    assert '\npai_operator_deletions_held{registry="pai"} 0.0' in operator.metrics()
+    assert '\npai_operator_deletions_held{registry="PAI"} 0.0' in operator.metrics()
 
     # A single delete right after: not held.
     mvs = ModelVersions(kube_api, namespace)
