@@ -3,7 +3,7 @@
 -- both registries. The object's API group names the registry and its pause annotation.
 -- Conditions written by pai-operator:
 --   Ready:  Available | Creating | Deleting | Unavailable
---   Synced: ReconcileSuccess | ReconcileError | ReconcilePaused | DeletionBlocked | <terminal reason>
+--   Synced: ReconcileSuccess | ReconcileError | ReconcilePaused | DeletionBlocked | DeletionHeld | <terminal reason>
 -- Terminal reasons need a human (fix the spec or the registry side); retries cannot succeed, so Argo CD
 -- must stop waiting and show Degraded. Anything else is transient and stays Progressing.
 local hs = {}
@@ -51,9 +51,10 @@ local synced = condition(conditions, "Synced")
 -- Deletion wins over everything: the finalizer is removing the remote version (pausing does not stop it).
 if metadata.deletionTimestamp ~= nil or (ready ~= nil and ready.status == "False" and ready.reason == "Deleting") then
   hs.status = "Progressing"
-  if synced ~= nil and synced.reason == "DeletionBlocked" then
-    -- Still Progressing (the finalizer keeps retrying), but say why it is stuck.
-    hs.message = "DeletionBlocked: " .. describe(synced, "waiting for the remote version")
+  if synced ~= nil and (synced.reason == "DeletionBlocked" or synced.reason == "DeletionHeld") then
+    -- Still Progressing (the finalizer keeps retrying, or waits for the breaker's confirmation),
+    -- but say why it is stuck.
+    hs.message = synced.reason .. ": " .. describe(synced, "waiting for the remote version")
   else
     hs.message = describe(ready ~= nil and ready.reason == "Deleting" and ready or nil, "Deleting the model version in " .. registry)
   end
