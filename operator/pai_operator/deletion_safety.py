@@ -199,6 +199,14 @@ class DeletionBreaker:
         self._admitted.discard(uid)
         if uid in self._held:
             self._held.discard(uid)
+            if not self._held and self.batch is not None:
+                # Every held object went another way (Retain, finalizer removed): nothing is left
+                # to confirm. The window still counts, so a bulk deletion still going on trips
+                # the breaker again, with a new batch.
+                log.warning("%s deletion batch %s: nothing held any more", self.registry, self.batch)
+                self.batch = None
+                self._check = None
+                self._released.set()
             self._publish()
 
     async def wait_released(self, at_most: float) -> bool:

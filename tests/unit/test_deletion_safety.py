@@ -85,6 +85,21 @@ async def test_past_the_threshold_every_further_deletion_waits_even_after_the_wi
     assert (b.held, held_gauge()) == (2, 2)
     b.settle("u4")  # gone (finalizer removed by hand): no longer held
     assert (b.held, held_gauge()) == (1, 1)
+    b.settle("u3")  # set to Retain: nothing left to confirm, the breaker closes
+    assert (b.held, held_gauge(), b.batch) == (0, 0, None)
+    assert b.admit("u5").admitted  # and the window has long moved on
+
+
+async def test_closed_because_nothing_is_held_it_trips_again_while_the_window_is_full() -> None:
+    b = breaker(Clock(), Lease(), threshold=2)
+    for i in range(3):
+        b.admit(f"u{i}")
+    first = b.batch
+    b.settle("u2")
+    assert b.batch is None
+    again = b.admit("u3")
+    assert not again.admitted
+    assert again.batch != first
 
 
 async def test_the_fraction_of_tracked_objects_raises_the_limit() -> None:
