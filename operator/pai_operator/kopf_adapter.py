@@ -17,6 +17,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -421,6 +422,12 @@ async def run_operator(settings: OperatorSettings) -> None:
             # kopf (and its /healthz) is not running meanwhile: stay alive for the kubelet.
             port = settings.health_port if liveness else 0
             state = {"leader": True, "waitingForCrd": f"{controller.names.plural}.{controller.names.group}"}
+            # kopf's signal handlers may have ended with it: a SIGTERM meanwhile must still stop
+            # the operator, gracefully (the stop flag stops every kopf operator still running, and
+            # kopf installs its own handlers again when it restarts).
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
             async with leadership.StandbyHealth(port, settings.identity, settings.bind_address, state):
                 return await controller.wait_for_crd(stop)
 

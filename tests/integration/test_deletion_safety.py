@@ -238,9 +238,14 @@ def test_uninstall_with_the_operator_stopped_first_deletes_nothing_remotely_once
     assert _terminating(kube_api)
     assert len(objects(kube_api, namespace)) == N
 
-    start_operator()  # back (a reinstall, or the old Deployment restarting)
+    returned = start_operator()  # back (a reinstall, or the old Deployment restarting)
     wait_for("the CRD deletion completes", lambda: not crd_exists(kube_api), timeout=180, interval=1.0)
     assert len(remote_names(sdk, model_id)) == N
+    # Waiting for the CRD to come back, it stays healthy and stops cleanly on SIGTERM.
+    assert returned.healthy()
+    returned.stop()
+    assert returned.proc is not None
+    assert returned.proc.returncode == 0
 
 
 def test_a_bulk_deletion_trips_the_breaker_until_the_batch_is_confirmed(
