@@ -39,7 +39,7 @@ lock: ## regenerate requirements.lock and requirements-dev.lock from pyproject.t
 	@test -x $(BIN)/uv || $(MAKE) --no-print-directory venv
 	@$(BIN)/python hack/lock.py
 
-tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint (KUBERNETES_VERSION=vX.Y.Z overrides)
+tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint, kstatus (KUBERNETES_VERSION=vX.Y.Z overrides)
 	@bash hack/build-tools.sh
 
 lint: venv ## ruff (lint + format check), mypy, the layer contracts (import-linter), actionlint
