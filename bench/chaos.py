@@ -592,7 +592,15 @@ def disrupt(env: Env, s: Scenario, report: Report) -> None:
     )
 
 
-def confirm_held(api: client.ApiClient, left: list[dict[str, Any]], confirmed: list[str]) -> None:
+def confirm_held(
+    api: client.ApiClient,
+    left: list[dict[str, Any]],
+    confirmed: list[str],
+    *,
+    group: str = GROUP,
+    lease: str = LEASE,
+    namespace: str = NAMESPACE,
+) -> None:
     """What a person does when the deletion breaker holds a bulk deletion: confirm the batch the
     DeletionHeld message names, on the operator's Lease (each batch once)."""
     for obj in left:
@@ -602,11 +610,11 @@ def confirm_held(api: client.ApiClient, left: list[dict[str, Any]], confirmed: l
             batch = cond["message"].split("confirm batch ", 1)[1].split(":", 1)[0]
             if batch in confirmed:
                 continue
-            body = {"metadata": {"annotations": {f"{GROUP}/confirm-deletions": batch}}}
+            body = {"metadata": {"annotations": {f"{group}/confirm-deletions": batch}}}
             retrying(
                 "confirm",
                 lambda body=body: client.CoordinationV1Api(api).patch_namespaced_lease(
-                    LEASE, NAMESPACE, body, _request_timeout=15
+                    lease, namespace, body, _request_timeout=15
                 ),
             )
             confirmed.append(batch)
