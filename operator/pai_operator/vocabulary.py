@@ -52,6 +52,7 @@ class Reason(StrEnum):
     AUTH_FAILED = "AuthFailed"
     NO_CREDENTIALS = "NoCredentials"
     DELETION_BLOCKED = "DeletionBlocked"
+    DELETION_HELD = "DeletionHeld"  # the deletion breaker holds it until the batch is confirmed
     REFERENCE_NOT_READY = "ReferenceNotReady"  # waits for an object it refers to (no remote call)
 
 
