@@ -46,6 +46,7 @@ from tests.support.tfy_emulator import TfyAdminClient, TfyAdminError, TfyEmulato
 GROUP, VERSION, PLURAL = "truefoundry.mlops.dev", "v1alpha1", "modelversions"
 CRD_FILE = REPO_ROOT / "crds" / f"{GROUP}_{PLURAL}.yaml"  # PAI's comes with the cluster
 NAMESPACE = "chaos-tfy"
+LEASE = "pai-operator-chaos-tfy"
 REPO = "chaos-repo"
 API_KEY = "tfy-chaos-api-key-d0n0tl0g"
 URI = "s3://chaos-bucket/models/"
@@ -263,7 +264,7 @@ def environment(s: chaos.Scenario, rng: random.Random) -> Iterator[Env]:
                     log_dir=logs,
                     test_tuning=False,
                     identity="chaos-tfy-operator",
-                    lease_name="pai-operator-chaos-tfy",
+                    lease_name=LEASE,
                 )
 
             supervisor = chaos.Supervisor(make, random.Random(rng.random()), s.kill_every)
@@ -390,8 +391,15 @@ def run(s: chaos.Scenario) -> Report:
         tfy.set_faults([])
         supervisor.killing.clear()
 
+        confirmed: list[str] = []
+
         def all_gone() -> bool:
-            report.not_deleted = len(objects.list())
+            left = objects.list()
+            report.not_deleted = len(left)
+            # At scale the deletion breaker holds the bulk deletion: confirm it, as a person would.
+            chaos.confirm_held(
+                env.cluster.api, left, confirmed, group=GROUP, lease=LEASE, namespace=NAMESPACE
+            )
             return report.not_deleted == 0
 
         try:
