@@ -91,9 +91,11 @@ class Scenario:
     replay: str = ""  # the command line that replays this run, for the report
 
 
-DEFAULT_DIALECT = "the defaults (numeric not-found codes, status 400, label replace, no page cap)"
 QUICK_ARGS = ("--backoff-base", "0.5", "--backoff-cap", "4", "--resync-interval", "20",
               "--deletion-breaker-threshold", "10", "--deletion-breaker-fraction", "0")  # fmt: skip
+
+
+DEFAULT_DIALECT = "the defaults (numeric not-found codes, status 400, label replace, no page cap)"
 
 
 def quick(seed: int, objects: int = 50) -> Scenario:
