@@ -303,7 +303,7 @@ class ControlPlane:
 
     def restart(self, component: str, timeout: float = 120.0) -> None:
         """Stop one component (SIGTERM) and start it again with the same arguments, ports and data,
-        then wait until the API server is ready again (hack/chaos.py). `component`: "etcd" or
+        then wait until the API server is ready again (bench/chaos.py). `component`: "etcd" or
         "kube-apiserver"."""
         index = {"etcd": 0, "kube-apiserver": 1}[component]
         old = self.processes[index]

@@ -47,7 +47,7 @@ def test_kopf_is_quiet_standalone_and_bounded() -> None:
     assert s.posting.level == logging.CRITICAL  # kopf's own log lines never become Events
     assert (s.watching.server_timeout, s.watching.client_timeout) == (270, 300)
     # A restart lists in pages: one 5,000-object response held ~50 MiB of resident memory
-    # for the process lifetime (hack/profile_memory.py).
+    # for the process lifetime (bench/profile_memory.py).
     assert s.watching.chunk_size is not None
     assert 0 < s.watching.chunk_size <= 500
 
