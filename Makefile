@@ -15,7 +15,7 @@ PYTEST_MIN_ARGS ?=
 # The oldest supported Kubernetes (hack/versions.env); `make test` runs a subset against it too.
 KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/versions.env)
 
-.PHONY: help venv lock tools node-tools crds lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick chaos test-min \
+.PHONY: help venv lock tools node-tools crds monitoring lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick chaos test-min \
 	e2e-kind clean install deploy docs version dist image image-push
 
 ##@ Develop
@@ -122,6 +122,9 @@ chaos: venv tools ## 1,000 objects through faults, kills, restarts and a PAI out
 
 crds: venv ## regenerate the CRD YAML from the Python schema (crds/ and the chart)
 	@$(BIN)/python hack/gen-crds.py
+
+monitoring: venv ## regenerate the alerting rules and the Grafana dashboard (hack/alerts.py, hack/dashboard.py)
+	@$(BIN)/python hack/gen-monitoring.py
 
 docs: venv ## regenerate the README's settings table from operator/pai_operator/settings.py
 	@$(BIN)/python hack/gen-docs.py
