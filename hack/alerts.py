@@ -140,14 +140,15 @@ ALERTS: tuple[Alert, ...] = (
         "remote versions cannot be: the finalizer holds them.",
     ),
     Alert(
-        # From the deletion breaker (issue 27). While that metric does not exist the expression
-        # is empty and the alert never fires, so the rule is harmless before and after.
+        # From the deletion breaker (pai_operator_deletions_held{registry}). An operator without
+        # it exports no such metric: the expression is then empty and the alert never fires.
         "PaiOperatorDeletionsHeld",
-        f"sum by ({BY_JOB}) (pai_operator_deletions_held) > 0",
+        f"sum by ({BY_JOB}, registry) (pai_operator_deletions_held) > 0",
         5,
         "warning",
         "Remote deletions are held by the deletion breaker.",
-        "{{ $labels.job }} holds {{ $value }} remote deletions until someone confirms them.",
+        "{{ $labels.job }} holds {{ $value }} {{ $labels.registry }} deletions until someone confirms "
+        "the batch (an annotation on the operator's Lease).",
     ),
 )
 
