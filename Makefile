@@ -42,7 +42,7 @@ lock: ## regenerate requirements.lock and requirements-dev.lock from pyproject.t
 tfy-ml-venv: venv ## build (or reuse from the cache) the venv of TrueFoundry's own client for tests/contract/test_truefoundry_ml.py
 	@$(BIN)/python -c "from tests.support.tfy_ml import tfy_ml_python; print(tfy_ml_python())"
 
-tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint, kstatus (KUBERNETES_VERSION=vX.Y.Z overrides)
+tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint, kstatus, prometheus + promtool (KUBERNETES_VERSION=vX.Y.Z overrides)
 	@bash hack/build-tools.sh
 
 lint: venv ## ruff (lint + format check), mypy, the layer contracts (import-linter), actionlint
