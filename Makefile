@@ -15,7 +15,7 @@ PYTEST_MIN_ARGS ?=
 # The oldest supported Kubernetes (hack/versions.env); `make test` runs a subset against it too.
 KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/versions.env)
 
-.PHONY: help venv lock tools node-tools crds lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick chaos test-min \
+.PHONY: help venv lock tools node-tools crds monitoring lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick chaos test-min \
 	e2e-kind clean install deploy docs version dist image image-push tfy-ml-venv
 
 ##@ Develop
@@ -42,7 +42,7 @@ lock: ## regenerate requirements.lock and requirements-dev.lock from pyproject.t
 tfy-ml-venv: venv ## build (or reuse from the cache) the venv of TrueFoundry's own client for tests/contract/test_truefoundry_ml.py
 	@$(BIN)/python -c "from tests.support.tfy_ml import tfy_ml_python; print(tfy_ml_python())"
 
-tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint, kstatus (KUBERNETES_VERSION=vX.Y.Z overrides)
+tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint, kstatus, prometheus + promtool (KUBERNETES_VERSION=vX.Y.Z overrides)
 	@bash hack/build-tools.sh
 
 lint: venv ## ruff (lint + format check), mypy, the layer contracts (import-linter), actionlint
@@ -125,6 +125,9 @@ chaos: venv tools ## 1,000 objects through faults, kills, restarts and a PAI out
 
 crds: venv ## regenerate the CRD YAML from the Python schema (crds/ and the chart)
 	@$(BIN)/python hack/gen-crds.py
+
+monitoring: venv ## regenerate the alerting rules and the Grafana dashboard (hack/alerts.py, hack/dashboard.py)
+	@$(BIN)/python hack/gen-monitoring.py
 
 docs: venv ## regenerate the README's settings table from operator/pai_operator/settings.py
 	@$(BIN)/python hack/gen-docs.py

@@ -97,19 +97,23 @@ def proc_memory(pid: int) -> dict[str, float]:
     return out
 
 
-def metric_sum(text: str, sample: str) -> float:
-    """Sum of the samples of one metric (a name, or a name with its labels) in Prometheus text."""
+def metric_sum(text: str, sample: str, **labels: str) -> float:
+    """Sum of the samples of one metric (a name, or a name with its labels) in Prometheus text;
+    `labels` keeps only samples with those label values (whatever their other labels)."""
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(sample) and (len(line) == len(sample) or line[len(sample)] in " {"):
-            total += float(line.rsplit(" ", 1)[1])
+        series, _, value = line.rpartition(" ")
+        named = line.startswith(sample) and (len(line) == len(sample) or line[len(sample)] in " {")
+        if named and all(w in series for w in wanted):
+            total += float(value)
     return total
 
 
-def metric(op: OperatorProcess, sample: str) -> float:
+def metric(op: OperatorProcess, sample: str, **labels: str) -> float:
     """One metric of a running operator; -1 while it does not answer (starting, or gone)."""
     try:
-        return metric_sum(op.metrics(), sample)
+        return metric_sum(op.metrics(), sample, **labels)
     except httpx.HTTPError:
         return -1.0
 

@@ -168,8 +168,11 @@ class Profiler:
 
         try:
             create_batch(mvs, numbered_specs(n, model_ids, f"{URI}{namespace}/"))
-            ready = 'pai_operator_objects{condition="Ready",status="True"}'
-            wait_until(f"{n} Ready", lambda: metric(op, ready) >= n, 900)
+
+            def ready() -> float:
+                return metric(op, "pai_operator_objects", condition="Ready", status="True")
+
+            wait_until(f"{n} Ready", lambda: ready() >= n, 900)
         finally:
             self.env.emulator.admin.set_quotas(defaults)
         how = f"all Ready {time.monotonic() - t0:.0f} s after the first create"

@@ -19,6 +19,7 @@ ETCD_BIN_DIR="${CACHE_ROOT}/etcd-${ETCD_VERSION}"
 # defaulted to v1.20 and must not be reused.
 HELM_BIN_DIR="${CACHE_ROOT}/helm-${HELM_VERSION}-kv"
 ACTIONLINT_BIN_DIR="${CACHE_ROOT}/actionlint-${ACTIONLINT_VERSION}"
+PROMETHEUS_BIN_DIR="${CACHE_ROOT}/prometheus-${PROMETHEUS_VERSION}"
 KUBE_APISERVER="${K8S_BIN_DIR}/kube-apiserver"
 KUBECTL="${K8S_BIN_DIR}/kubectl"
 # Opt-in node components (hack/build-tools.sh node): make cluster-up WITH_NODE=1, make e2e.
@@ -33,6 +34,8 @@ BUILDAH_RUNROOT="${CACHE_ROOT}/containers/run"
 ETCD="${ETCD_BIN_DIR}/etcd"
 HELM="${HELM_BIN_DIR}/helm"
 ACTIONLINT="${ACTIONLINT_BIN_DIR}/actionlint"
+PROMETHEUS="${PROMETHEUS_BIN_DIR}/prometheus"
+PROMTOOL="${PROMETHEUS_BIN_DIR}/promtool"
 # The kstatus checker (hack/kstatus: the kstatus library that Flux's health checks use, as a CLI the
 # integration tests feed live objects). Its sources pin the library (go.mod, go.sum), so the cache
 # is keyed by their content: any change to them is a new binary, never a stale one.

@@ -92,6 +92,11 @@ class CoreSettings(BaseModel):
         8080, "Port of the Prometheus /metrics endpoint; 0 disables it.",
         flag="--metrics-port", metavar="PORT", chart="metrics.port", ge=0, le=65535,
     )  # fmt: skip
+    metrics_namespace_label: bool = setting(
+        False, "Add a namespace label to pai_operator_objects: one series per namespace, condition, "
+        "status and reason in use (README, Metrics: cardinality). Off: one per condition, status and reason.",
+        flag="--metrics-namespace-label", chart="metrics.namespaceLabel",
+    )  # fmt: skip
     health_port: int = setting(
         8081, "Port of the liveness /healthz endpoint; 0 disables it.",
         flag="--health-port", metavar="PORT", chart="health.port", ge=0, le=65535,

@@ -24,9 +24,11 @@ import contextlib
 import json
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final, Protocol
 
 from pai_operator import metrics
@@ -55,6 +57,8 @@ STARTUP_OBSERVE_DELAY: Final = 2.0
 """Seconds a group's first observation waits for more members (a restart's initial listing
 arrives object by object); each new member pushes it back, so one list serves them all."""
 MAX_CONCURRENT_OBSERVATIONS: Final = 4
+STALLED: Final = "Stalled"
+"""The condition type whose turns to True are counted (pai_operator_stalled_transitions_total)."""
 
 
 class Passes(Protocol):
@@ -101,6 +105,10 @@ class Tracked:
     observed: bool = False  # seen through a pass or a list since this process started
     why: str = "event"  # what made the next pass due (logs and the benchmark read it)
     conditions: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # condition type -> reason (metrics)
+    # (generation, engine clock) of the watch event that showed a generation not yet Ready:
+    # pai_operator_time_to_ready_seconds measures from there.
+    ready_clock: tuple[int | None, float] | None = None
 
     @property
     def key(self) -> ObjectKey:
@@ -157,11 +165,10 @@ class Tracked:
         self.annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(prefix)}
         self.has_finalizer = self.names.finalizer in (meta.get("finalizers") or ())
         self.deleting = bool(meta.get("deletionTimestamp"))
-        self.conditions = {
-            str(c.get("type")): str(c.get("status"))
-            for c in status.get("conditions") or []
-            if isinstance(c, Mapping)
-        }
+        conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
+        self.conditions = {str(c.get("type")): str(c.get("status")) for c in conditions}
+        # Interned: a handful of distinct reasons shared by thousands of records.
+        self.reasons = {str(c.get("type")): sys.intern(str(c.get("reason", ""))) for c in conditions}
 
     @classmethod
     def from_body(cls, names: Resource, body: Mapping[str, Any]) -> Tracked:
@@ -222,6 +229,7 @@ class Engine:
         *,
         conflict: type[Exception] = LookupError,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
@@ -232,6 +240,7 @@ class Engine:
         self._events = events
         self._conflict = conflict
         self._clock = clock
+        self._wall = wall
         self._rng = rng or random.Random()
         self._objects: dict[ObjectKey, Tracked] = {}
         self._groups: dict[GroupKey, _Group] = {}
@@ -244,6 +253,7 @@ class Engine:
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        metrics.initialize(self.names.registry, self.names.kind)
         # A backend whose objects refer to another kind's (PAI versions to Models) is told how
         # to pass them when a referent changes.
         backend.bind(self.requeue)
@@ -272,11 +282,16 @@ class Engine:
         why = "create" if event_type == "ADDED" else "restart"
         if record is None:
             record = self._objects[key] = Tracked.from_body(self.names, body)
+            if event_type == "ADDED":
+                self._start_ready_clock(record)
         else:
             if not _newer(str(meta.get("resourceVersion", "")), record.resource_version):
                 return
             was_paused = record.paused
+            seen_generation = record.generation
             record.absorb(body)
+            if record.generation != seen_generation:
+                self._start_ready_clock(record)
             why = "create" if record.handled_generation is None else "update"
             if record.paused != was_paused:
                 record.handled_generation = None  # pause/resume takes effect at once
@@ -310,6 +325,14 @@ class Engine:
                 woken += 1
         return woken
 
+    def _start_ready_clock(self, record: Tracked) -> None:
+        """A generation this process sees arrive. One whose status already speaks of it (a
+        re-listing, another replica's work) is not new: nothing to time."""
+        if record.status.get("observedGeneration") != record.generation:
+            record.ready_clock = (record.generation, self._clock())
+        else:
+            record.ready_clock = None
+
     async def finalize(self, body: Mapping[str, Any]) -> DeletionResult:
         """The deletion pass, after any running pass of the object; before queued passes."""
         self.observe("MODIFIED", body)
@@ -331,9 +354,30 @@ class Engine:
         self._post(record, result.events)
         if result.done:
             self._forget(key)
+            self._observe_deletion(meta.get("deletionTimestamp"))
         elif result.status_patch:
+            stalled = record.conditions.get(STALLED)
             await self._write_status(record, result.status_patch)
+            self._count_stalled(record, stalled)
         return result
+
+    def _observe_deletion(self, deletion_timestamp: object) -> None:
+        """How long the finalizer held the object: from its deletionTimestamp (the API server's
+        clock, whole seconds) to now, so a restart in between does not hide the wait."""
+        if not isinstance(deletion_timestamp, str):
+            return
+        try:
+            requested = datetime.fromisoformat(deletion_timestamp.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return
+        seconds = max(0.0, self._wall() - requested)
+        metrics.DELETION_SECONDS.labels(self.names.registry, self.names.kind).observe(seconds)
+
+    def _count_stalled(self, record: Tracked, before: str | None) -> None:
+        """A Stalled condition that this process turned True (any reason). Only our own writes
+        count: a watch event showing another replica's write is that replica's transition."""
+        if record.conditions.get(STALLED) == "True" and before != "True":
+            metrics.STALLED_TRANSITIONS.labels(self.names.registry, self.names.kind).inc()
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -439,6 +483,8 @@ class Engine:
         generation = record.generation
         requested = record.requested
         why = record.why
+        repeat = generation == record.handled_generation  # nothing new in the spec since the last pass
+        stalled = record.conditions.get(STALLED)
         started = time.monotonic()
         try:
             try:
@@ -463,8 +509,10 @@ class Engine:
                 return
             self._post(record, result.events)
             record.conditions = result.conditions
+            record.reasons = {t: sys.intern(r) for t, r in result.reasons.items()}
             record.handled_generation = generation
             record.handled_request = requested
+            self._count_pass(record, result, generation, repeat, stalled)
             record.observed = True
             self._after_pass(record, result)
             log.debug(
@@ -482,6 +530,18 @@ class Engine:
                 self._rerun.discard(key)
                 if self._objects.get(key) is record and not record.deleting:
                     self._schedule(key, self._clock(), "update")
+
+    def _count_pass(
+        self, record: Tracked, result: PassResult, generation: int | None, repeat: bool, stalled: str | None
+    ) -> None:
+        labels = (self.names.registry, self.names.kind)
+        if repeat and result.outcome == "changed":
+            metrics.DRIFT_REPAIRS.labels(*labels).inc()
+        clock = record.ready_clock
+        if clock is not None and clock[0] == generation and result.conditions.get("Ready") == "True":
+            metrics.TIME_TO_READY.labels(*labels).observe(max(0.0, self._clock() - clock[1]))
+            record.ready_clock = None
+        self._count_stalled(record, stalled)
 
     def _after_pass(self, record: Tracked, result: PassResult) -> None:
         now = self._clock()
@@ -689,6 +749,19 @@ class Engine:
         for record in self._objects.values():
             for ctype, status in record.conditions.items():
                 counts[(ctype, status)] += 1
+        return counts
+
+    @property
+    def census_labels(self) -> tuple[str, str]:
+        return (self.names.registry, self.names.kind)
+
+    def census(self, by_namespace: bool) -> dict[metrics.CensusKey, int]:
+        """Objects by (namespace or "", condition type, status, reason), at scrape time."""
+        counts: dict[metrics.CensusKey, int] = collections.Counter()
+        for record in self._objects.values():
+            namespace = record.namespace if by_namespace else ""
+            for ctype, status in record.conditions.items():
+                counts[(namespace, ctype, status, record.reasons.get(ctype, ""))] += 1
         return counts
 
     def unobserved(self) -> int:

@@ -334,7 +334,9 @@ class Operator:
             for plugin in PLUGINS
             for built in plugin.build(settings, namespaces)
         ]
-        metrics.register_census(*(c.engine for c in self.controllers))
+        metrics.register_census(
+            *(c.engine for c in self.controllers), by_namespace=settings.metrics_namespace_label
+        )
         # kopf's per-object logger; adding the same filter object twice is a no-op.
         logging.getLogger("kopf.objects").addFilter(DELETION_RETRY_LOG_FILTER)
 

@@ -89,6 +89,7 @@ class PassResult:
     events: list[Event] = field(default_factory=list)
     retry_in: float | None = None  # seconds until the next attempt; None: the normal resync
     conditions: dict[str, str] = field(default_factory=dict)  # type -> status, for the census
+    reasons: dict[str, str] = field(default_factory=dict)  # type -> reason, for the census
 
 
 @dataclass
@@ -518,6 +519,7 @@ class Reconciler(Generic[S, R, C, K]):
             events=events or [],
             retry_in=retry_in,
             conditions=_summary(merged),
+            reasons={c.type: c.reason for c in merged},
         )
 
     # --- deletion ---------------------------------------------------------------------------

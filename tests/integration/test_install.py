@@ -310,6 +310,65 @@ def test_kustomize_truefoundry_component_adds_host_and_key(control_plane: Cluste
     }
 
 
+def test_kustomize_monitoring_component_adds_monitor_rules_and_dashboard(
+    control_plane: Cluster, tmp_path: Path
+) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [os.path.relpath(REPO / "deploy", tmp_path)],
+                "components": [os.path.relpath(REPO / "deploy" / "components" / "monitoring", tmp_path)],
+            }
+        )
+    )
+    rendered = docs(run(control_plane, control_plane.kubectl, "kustomize", str(tmp_path)).stdout)
+    by_kind = {
+        d["kind"]: d for d in rendered if d["kind"] in ("ServiceMonitor", "PrometheusRule", "ConfigMap")
+    }
+    (service,) = [d for d in rendered if d["kind"] == "Service"]
+    monitor = by_kind["ServiceMonitor"]
+    assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    rules = by_kind["PrometheusRule"]["spec"]["groups"][0]["rules"]
+    assert "PaiOperatorNoLeader" in {r["alert"] for r in rules}
+    board = by_kind["ConfigMap"]
+    assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(board["data"]["pai-operator.json"])["uid"] == "pai-operator"
+
+
+def test_helm_renders_rules_and_dashboard_verbatim(control_plane: Cluster) -> None:
+    rendered = docs(
+        run(
+            control_plane,
+            control_plane.helm,
+            "template",
+            "mon",
+            str(CHART),
+            *kube_version(control_plane),
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set",
+            "metrics.prometheusRule.labels.release=kps",
+            "--set",
+            "metrics.dashboard.enabled=true",
+        ).stdout
+    )
+    (rule,) = [d for d in rendered if d["kind"] == "PrometheusRule"]
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    # .Files.Get does not template: the alerts' own {{ $labels }} reach Prometheus unrendered.
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
+    (board,) = [d for d in rendered if d["kind"] == "ConfigMap"]
+    assert board["data"]["pai-operator.json"] == (CHART / "files" / "dashboard.json").read_text().rstrip("\n")
+    # Off by default.
+    default = docs(
+        run(
+            control_plane, control_plane.helm, "template", "mon", str(CHART), *kube_version(control_plane)
+        ).stdout
+    )
+    assert not {"PrometheusRule", "ConfigMap"} & {d["kind"] for d in default}
+
+
 # --- Helm ----------------------------------------------------------------------------------------
 
 
@@ -318,6 +377,7 @@ def test_helm_lint_strict(control_plane: Cluster) -> None:
         [],
         RRSA,
         ["--set", "watchNamespaces={a,b}", "--set", "metrics.serviceMonitor.enabled=true"],
+        ["--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.dashboard.enabled=true"],
     ):
         out = run(
             control_plane,

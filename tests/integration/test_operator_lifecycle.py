@@ -127,7 +127,11 @@ def test_full_lifecycle(
         assert f'requests_total{{operation="{operation}",outcome="ok",registry="PAI"}} 1.0' in metrics
     assert 'pai_operator_reconciles_total{result="changed"}' in metrics
     assert "pai_operator_reconcile_duration_seconds_bucket" in metrics
-    assert 'pai_operator_objects{condition="Ready",status="True"} 0.0' in metrics  # deleted: forgotten
+    # Deleted: forgotten. The Ready=True series stays, at 0 (reason "": no object to give one).
+    ready = (
+        'pai_operator_objects{condition="Ready",kind="ModelVersion",reason="",registry="PAI",status="True"}'
+    )
+    assert f"{ready} 0.0" in metrics
 
 
 @pytest.mark.min_kubernetes

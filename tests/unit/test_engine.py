@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -137,7 +138,7 @@ class FakeEvents:
 
 
 class World:
-    def __init__(self, concurrency: int = 20) -> None:
+    def __init__(self, concurrency: int = 20, wall: Callable[[], float] = time.time) -> None:
         self.clock = Clock()
         self.passes = FakePasses()
         self.clients = FakeClients()
@@ -151,6 +152,7 @@ class World:
             self.writer,
             self.events,
             clock=self.clock,
+            wall=wall,
         )
 
     def body(
