@@ -199,7 +199,9 @@ def assume_role_with_oidc(
         raise _no_permission("No such OIDC Provider registered.")
     claims = oidc.verify_token(token, provider, time.time())
     subject = str(claims["sub"])
+    # Who presented the token, and which token (its issue time shows the kubelet's rotations).
     entry["Subject"] = subject
+    entry["TokenIssuedAt"] = _claim_time(claims.get("iat"))
     role = _role(emulator, arn)
     entry["Account"] = role.account
     if provider.account != role.account or subject not in emulator.config.role_subjects.get(role.arn, []):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ async def test_exchanged_once_refreshed_before_expiry_and_accepted_by_pai(sts: s
     assert first[0].security_token
     assert len(await journal(sts, "AssumeRoleWithOIDC")) == 1
     # A rotated token file is what the next exchange sends.
-    token_file(tmp_path, good(lifetime=900))
+    token_file(tmp_path, good(issued_at=time.time() - 60))
     await asyncio.sleep(1.8)  # 2 s credentials: refreshed after 80% of their lifetime
     second = await provider.get_credentials()
     assert second.access_key_id != first[0].access_key_id
@@ -120,6 +121,7 @@ async def test_exchanged_once_refreshed_before_expiry_and_accepted_by_pai(sts: s
     assert [(c["Status"], c["Subject"], c["RoleSessionName"]) for c in calls] == [
         (200, f"system:serviceaccount:{NAMESPACE}:{NAME}", "pai-operator")
     ] * 2
+    assert calls[0]["TokenIssuedAt"] != calls[1]["TokenIssuedAt"]  # the rotated token was sent
     async with PaiClient(PaiClientConfig(endpoint=sts), provider) as client:
         assert [v async for v in client.iter_model_versions("m")] == []
     pai_calls = await journal(sts, "ListModelVersions")
