@@ -1,7 +1,8 @@
-"""Credentials for signing: the Alibaba Cloud default chain, or explicit static keys.
+"""Credentials for signing: the Alibaba Cloud default chain, RRSA (AssumeRoleWithOIDC), an assumed
+namespace role (AssumeRole), or explicit static keys.
 
-The client asks its provider for credentials on every request. The default chain caches and
-refreshes on its own (STS tokens from RRSA or the ECS RAM role expire), so asking each time is
+The client asks its provider for credentials on every request. Each provider caches and refreshes
+on its own (STS tokens from RRSA, AssumeRole or the ECS RAM role expire), so asking each time is
 cheap and a rotated key or refreshed token is used without restarting the operator.
 """
 
