@@ -208,3 +208,33 @@ def test_the_call_is_unsigned(sts: EmulatorProcess, tmp_path: Path) -> None:
     unsigned_assume_role = httpx.post(sts.url + "/", data={**params, "Action": "AssumeRole"})
     assert unsigned_assume_role.status_code == 400
     assert unsigned_assume_role.json()["Code"] == "IncompleteSignature"
+
+
+def test_flags_are_checked_at_start(tmp_path: Path) -> None:
+    from pai_emulator.cli import build_parser, config_from_args
+
+    jwks = SIGNER.write_jwks(tmp_path / "jwks.json")
+    args = build_parser().parse_args(
+        [
+            "--oidc-provider",
+            f"{PROVIDER}={ISSUER}@{jwks}",
+            "--role-subject",
+            f"acs:ram::{ACCOUNT}:role/PAI-Operator-RRSA={SUBJECT}",
+        ]
+    )
+    config = config_from_args(args)
+    (registered,) = config.oidc_providers
+    assert (registered.arn, registered.account, registered.issuer) == (PROVIDER, ACCOUNT, ISSUER)
+    # Role names compare case-insensitively in RAM: the rule is kept under the normalised ARN.
+    assert config.role_subjects == {ROLE.lower(): [SUBJECT]}
+    (tmp_path / "not-jwks.json").write_text('{"kty": "RSA"}')
+    for bad in (
+        ["--oidc-provider", f"{ROLE}={ISSUER}@{jwks}"],  # a role ARN is not a provider ARN
+        ["--oidc-provider", f"{PROVIDER}={ISSUER}"],  # no key set
+        ["--oidc-provider", f"{PROVIDER}={ISSUER}@{tmp_path / 'missing.json'}"],
+        ["--oidc-provider", f"{PROVIDER}={ISSUER}@{tmp_path / 'not-jwks.json'}"],
+        ["--role-subject", f"{ROLE}"],
+        ["--role-subject", f"not-a-role={SUBJECT}"],
+    ):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(bad)
