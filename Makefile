@@ -39,12 +39,12 @@ lock: ## regenerate requirements.lock and requirements-dev.lock from pyproject.t
 	@test -x $(BIN)/uv || $(MAKE) --no-print-directory venv
 	@$(BIN)/python hack/lock.py
 
-tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint (KUBERNETES_VERSION=vX.Y.Z overrides)
+tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint, kstatus (KUBERNETES_VERSION=vX.Y.Z overrides)
 	@bash hack/build-tools.sh
 
 lint: venv ## ruff (lint + format check), mypy, the layer contracts (import-linter), actionlint
-	@$(BIN)/ruff check operator tests hack
-	@$(BIN)/ruff format --check operator tests hack
+	@$(BIN)/ruff check operator tests hack bench
+	@$(BIN)/ruff format --check operator tests hack bench
 	@$(BIN)/mypy
 	@$(BIN)/lint-imports --no-logo --cache-dir $(VENV)/.import_linter_cache
 	@bash hack/actionlint.sh
@@ -107,16 +107,16 @@ e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a
 	@bash hack/e2e-kind.sh
 
 bench: venv tools ## PAI calls, K8s writes, latency, throughput, leader handover, scale (bench/RESULTS.md)
-	@$(BIN)/python hack/bench.py
-	@$(BIN)/python hack/bench_ha.py
-	@$(BIN)/python hack/bench_scale.py
+	@$(BIN)/python -m bench.economy
+	@$(BIN)/python -m bench.ha
+	@$(BIN)/python -m bench.scale
 
 bench-quick: venv tools ## the scale benchmark at 200 objects (development; writes nothing)
-	@$(BIN)/python hack/bench_scale.py --quick
+	@$(BIN)/python -m bench.scale --quick
 
 CHAOS_ARGS ?=
 chaos: venv tools ## 1,000 objects through faults, kills, restarts and a PAI outage (bench/RESULTS.md; CHAOS_ARGS="--seed N")
-	@$(BIN)/python hack/chaos.py $(CHAOS_ARGS)
+	@$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 ##@ Build
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -63,6 +64,24 @@ def cache_root() -> Path:
         return Path(explicit)
     xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(xdg) / "pai-operator"
+
+
+KSTATUS_SOURCES = ("go.mod", "go.sum", "main.go")
+
+
+def kstatus_binary() -> Path:
+    """The kstatus checker hack/build-tools.sh builds from hack/kstatus, keyed by its sources' hash
+    exactly as hack/lib.sh keys it (KSTATUS_KEY)."""
+    digest = hashlib.sha256(b"".join((HACK_DIR / "kstatus" / n).read_bytes() for n in KSTATUS_SOURCES))
+    return cache_root() / f"kstatus-{digest.hexdigest()[:16]}" / "kstatus"
+
+
+def ensure_kstatus() -> Path:
+    """The kstatus checker, built first when missing (a fresh clone, or changed sources)."""
+    binary = kstatus_binary()
+    if not os.access(binary, os.X_OK):
+        subprocess.run(["bash", str(HACK_DIR / "build-tools.sh"), "kstatus"], check=True)
+    return binary
 
 
 @dataclass(frozen=True)
@@ -303,7 +322,7 @@ class ControlPlane:
 
     def restart(self, component: str, timeout: float = 120.0) -> None:
         """Stop one component (SIGTERM) and start it again with the same arguments, ports and data,
-        then wait until the API server is ready again (hack/chaos.py). `component`: "etcd" or
+        then wait until the API server is ready again (bench/chaos.py). `component`: "etcd" or
         "kube-apiserver"."""
         index = {"etcd": 0, "kube-apiserver": 1}[component]
         old = self.processes[index]

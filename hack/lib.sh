@@ -33,5 +33,13 @@ BUILDAH_RUNROOT="${CACHE_ROOT}/containers/run"
 ETCD="${ETCD_BIN_DIR}/etcd"
 HELM="${HELM_BIN_DIR}/helm"
 ACTIONLINT="${ACTIONLINT_BIN_DIR}/actionlint"
+# The kstatus checker (hack/kstatus: the kstatus library that Flux's health checks use, as a CLI the
+# integration tests feed live objects). Its sources pin the library (go.mod, go.sum), so the cache
+# is keyed by their content: any change to them is a new binary, never a stale one.
+# hack/controlplane.py (kstatus_binary) computes the same key. A function, not a variable: most
+# scripts sourcing this file never need it (nor sha256sum).
+KSTATUS_SRC="${HACK_DIR}/kstatus"
+kstatus_key() { cat "${KSTATUS_SRC}/go.mod" "${KSTATUS_SRC}/go.sum" "${KSTATUS_SRC}/main.go" | sha256sum | cut -c1-16; }
+kstatus_binary() { printf '%s/kstatus-%s/kstatus' "${CACHE_ROOT}" "$(kstatus_key)"; }
 
 log() { printf '[hack] %s\n' "$*" >&2; }

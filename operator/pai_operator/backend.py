@@ -75,6 +75,12 @@ class Resource:
         return f"{self.group}/paused"
 
     @property
+    def reconcile_request_annotation(self) -> str:
+        """Any new value makes the engine pass the object at once (Flux's requestedAt convention);
+        status.lastHandledReconcileAt records the value handled."""
+        return f"{self.group}/reconcile-requested-at"
+
+    @property
     def deletion_policy_annotation(self) -> str:
         """On a Namespace: the deletionPolicy for objects that leave spec.deletionPolicy unset."""
         return f"{self.group}/deletion-policy"

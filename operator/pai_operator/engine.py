@@ -34,7 +34,14 @@ from pai_operator.backend import Backend, GroupKey, Resource
 from pai_operator.core_settings import CoreSettings
 from pai_operator.errors import AuthError, InvalidRequestError, ModelNotFoundError, RemoteError
 from pai_operator.observation import list_is_cheaper
-from pai_operator.reconciler import DeletionResult, Event, ObjectState, ObjectView, PassResult
+from pai_operator.reconciler import (
+    LAST_HANDLED_RECONCILE_AT,
+    DeletionResult,
+    Event,
+    ObjectState,
+    ObjectView,
+    PassResult,
+)
 from pai_operator.scheduling import DueQueue
 
 log = logging.getLogger(__name__)
@@ -89,6 +96,7 @@ class Tracked:
     deleting: bool
     state: ObjectState = field(default_factory=ObjectState)
     handled_generation: int | None = None
+    handled_request: str | None = None  # the reconcile-requested-at value the last pass saw
     group: GroupKey | None = None
     observed: bool = False  # seen through a pass or a list since this process started
     why: str = "event"  # what made the next pass due (logs and the benchmark read it)
@@ -111,6 +119,19 @@ class Tracked:
     @property
     def paused(self) -> bool:
         return self.annotations.get(self.names.paused_annotation, "").strip().lower() == "true"
+
+    @property
+    def requested(self) -> str | None:
+        return self.annotations.get(self.names.reconcile_request_annotation)
+
+    def reconcile_requested(self) -> bool:
+        """A reconcile-requested-at value no pass has handled yet (neither in this process nor, as
+        status.lastHandledReconcileAt says, before a restart). An annotation change does not bump
+        the generation, so this is the only thing that makes it due."""
+        value = self.requested
+        if value is None or value == self.handled_request:
+            return False
+        return value != self.status.get(LAST_HANDLED_RECONCILE_AT)
 
     def view(self) -> ObjectView:
         return ObjectView(
@@ -262,7 +283,9 @@ class Engine:
             return
         if not record.has_finalizer:
             return  # kopf adds it first; no remote version may exist without it
-        if first_sight and record.settled_in_status(self._key(record)):
+        if record.reconcile_requested():
+            self._schedule(key, self._clock(), "requested")  # sooner than a resync, whatever is due
+        elif first_sight and record.settled_in_status(self._key(record)):
             record.handled_generation = record.generation
             self._join_group(record, first_observation=True)
         elif record.generation != record.handled_generation:
@@ -395,6 +418,7 @@ class Engine:
     async def _pass(self, record: Tracked) -> None:
         key = record.key
         generation = record.generation
+        requested = record.requested
         why = record.why
         started = time.monotonic()
         try:
@@ -421,6 +445,7 @@ class Engine:
             self._post(record, result.events)
             record.conditions = result.conditions
             record.handled_generation = generation
+            record.handled_request = requested
             record.observed = True
             self._after_pass(record, result)
             log.debug(

@@ -152,7 +152,7 @@ class Controller:
         # The initial listing (a restart) in pages. In one response, 5,000 objects are parsed at
         # once and the resident size never comes back down from that peak: the long-lived records
         # are placed between the transient dicts, and the allocator cannot return a page that
-        # still holds one (malloc_trim below cannot either). Measured with hack/profile_memory.py
+        # still holds one (malloc_trim below cannot either). Measured with bench/profile_memory.py
         # at 5,000 objects: one response peaked at 184 MiB and stayed at 150 MiB; pages of 200
         # peak at 98 MiB and stay there. 25 requests instead of 1, and the same observation time.
         s.watching.chunk_size = LIST_CHUNK_SIZE

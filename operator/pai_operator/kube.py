@@ -86,7 +86,7 @@ class NamespaceReader:
 
     Not `CoreV1Api.read_namespace`: kubernetes >= 37 generates pydantic models, and importing
     CoreV1Api imports all ~250 models of the core group for one small GET per namespace per
-    minute: 16 MiB more resident memory at 5,000 objects (hack/profile_memory.py)."""
+    minute: 16 MiB more resident memory at 5,000 objects (bench/profile_memory.py)."""
 
     def __init__(self, api_client: Any) -> None:
         self._api_client = api_client

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Final, Generic, Literal, Protocol, TypeVar
 
 from pai_operator.backend import Backend
 from pai_operator.conditions import (
@@ -60,6 +60,10 @@ log = logging.getLogger(__name__)
 DELETION_BLOCKED_AFTER = 6
 
 EventType = Literal["Normal", "Warning"]
+
+LAST_HANDLED_RECONCILE_AT: Final = "lastHandledReconcileAt"
+"""The status key (every backend's status model declares it) recording the reconcile-requested-at
+value a pass handled."""
 
 
 @dataclass(frozen=True)
@@ -465,6 +469,13 @@ class Reconciler(Generic[S, R, C, K]):
             drift=drift,
             conditions=merged,
         )
+        # Every pass reads the registry, so any pass handles a pending request, failed or not;
+        # the last value handled stays when the annotation is removed (as Flux does).
+        handled = obj.annotations.get(self.backend.names.reconcile_request_annotation)
+        if handled is None:
+            handled = obj.status.get(LAST_HANDLED_RECONCILE_AT)
+        if isinstance(handled, str):
+            wanted[LAST_HANDLED_RECONCILE_AT] = handled
         return PassResult(
             outcome=outcome,
             status_patch=status_patch(obj.status, wanted, self.backend.status_keys),
@@ -594,6 +605,7 @@ def _power_of_two(n: int) -> bool:
 
 __all__ = [
     "DELETION_BLOCKED_AFTER",
+    "LAST_HANDLED_RECONCILE_AT",
     "DeletionResult",
     "Event",
     "ObjectState",

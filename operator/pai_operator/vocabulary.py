@@ -21,6 +21,10 @@ from pydantic.alias_generators import to_camel
 class ConditionType(StrEnum):
     READY = "Ready"
     SYNCED = "Synced"
+    # kstatus's standard pair (sigs.k8s.io/cli-utils/pkg/kstatus), "abnormal-true": what Flux's
+    # health checks and `kpt live status` read before anything else.
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
 
 
 class Reason(StrEnum):
@@ -31,6 +35,11 @@ class Reason(StrEnum):
     CREATING = "Creating"
     DELETING = "Deleting"
     UNAVAILABLE = "Unavailable"
+    UPDATE_FAILED = "UpdateFailed"  # the remote version exists; updating it to this generation failed
+    NOT_APPLIED = "NotApplied"  # the remote version exists; this generation is not (and cannot yet be) on it
+    # Reconciling False
+    APPLIED = "Applied"
+    STALLED = "Stalled"
     # Synced
     RECONCILE_SUCCESS = "ReconcileSuccess"
     RECONCILE_ERROR = "ReconcileError"
@@ -131,7 +140,7 @@ def adoption_policy_field(*, when: str, takes: str) -> Any:
 class Condition(CamelModel):
     """A standard Kubernetes condition (metav1.Condition shape)."""
 
-    type: str = Field(description="Condition type: Ready or Synced.")
+    type: str = Field(description="Condition type: Ready, Synced, Reconciling or Stalled.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="Machine-readable reason in CamelCase, e.g. ReconcileSuccess.")
     message: str = Field(default="", description="Human-readable explanation.")
@@ -158,9 +167,22 @@ def conditions_field() -> Any:
     return Field(
         default=None,
         description=(
-            "Ready: does the remote version exist (and match)? Synced: did the last reconcile succeed?"
+            "Ready: the remote version exists and this generation's spec is applied to it (Observe: "
+            "observed). Synced: did the last pass succeed? Reconciling: this generation is still being "
+            "applied (kstatus InProgress). Stalled: applying it needs a human (kstatus Failed)."
         ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+def last_handled_reconcile_at_field() -> Any:
+    """`status.lastHandledReconcileAt`, after `conditions` (the reconciler writes it)."""
+    return Field(
+        default=None,
+        description=(
+            "The value of the <group>/reconcile-requested-at annotation the operator last handled "
+            "with a full pass (the registry read again, drift repaired): Flux's requestedAt convention."
+        ),
     )
 
 

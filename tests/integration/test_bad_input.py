@@ -432,7 +432,12 @@ def test_credentials_failing_mid_life_report_auth_failed_without_a_loop(
         synced = next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")
         assert fragment in synced["message"]
         ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
-        assert ready["status"] == "True"  # the version still exists; only the change is held up
+        # The version still exists, but the change is held up: not Ready for this generation, and
+        # Stalled (a human must fix the credential), so Flux and Argo CD stop waiting.
+        assert (ready["status"], ready["reason"]) == ("False", "NotApplied")
+        assert "exist" in ready["message"]
+        stalled = next(c for c in obj["status"]["conditions"] if c["type"] == "Stalled")
+        assert (stalled["status"], stalled["reason"]) == ("True", "AuthFailed")
         at_condition = len(admin.journal())
         time.sleep(6)
         # Retried at the resync pace (3 s in tests), not in a loop.

@@ -1,24 +1,20 @@
-"""The chaos suite (hack/chaos.py) at 50 objects: faults, operator SIGKILLs, kube-apiserver and
+"""The chaos suite (bench/chaos.py) at 50 objects: faults, operator SIGKILLs, kube-apiserver and
 etcd restarts and a PAI outage, on a control plane and emulator of its own (restarting the
 session's control plane would disturb other tests). `make chaos` runs the same at 1,000 objects.
 
 The seed is random per run and part of every failure message; replay a failure with
-`PAI_CHAOS_SEED=<seed> pytest tests/integration/test_chaos.py` or `hack/chaos.py --quick --seed <seed>`.
+`PAI_CHAOS_SEED=<seed> pytest tests/integration/test_chaos.py` or
+`python -m bench.chaos --quick --seed <seed>`.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import sys
 
 import pytest
 
-from tests.support.kube import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "hack"))
-
-import chaos
+from bench import chaos
 
 pytestmark = [
     pytest.mark.integration,

@@ -123,14 +123,8 @@ def test_full_lifecycle(
     assert pai.versions(model_id) == []
 
     metrics = operator.metrics()
-    assert (
-        'pai_operator_registry_requests_total{registry="PAI",operation="CreateModelVersion",outcome="ok"} 1.0'
-        in metrics
-    )
-    assert (
-        'pai_operator_registry_requests_total{registry="PAI",operation="DeleteModelVersion",outcome="ok"} 1.0'
-        in metrics
-    )
+    for operation in ("CreateModelVersion", "DeleteModelVersion"):
+        assert f'requests_total{{operation="{operation}",outcome="ok",registry="PAI"}} 1.0' in metrics
     assert 'pai_operator_reconciles_total{result="changed"}' in metrics
     assert "pai_operator_reconcile_duration_seconds_bucket" in metrics
     assert 'pai_operator_objects{condition="Ready",status="True"} 0.0' in metrics  # deleted: forgotten

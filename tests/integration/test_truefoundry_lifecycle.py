@@ -433,3 +433,77 @@ def test_unknown_ml_repo_is_model_not_found(mvs: TfyModelVersions, admin: TfyAdm
     mvs.create("mv", {**spec(model), "mlRepo": "no-such-repo"})
     mvs.wait("mv", "Synced", "False", "ModelNotFound")
     assert applies(admin) == []
+
+
+# --- honest status: kstatus, kubectl wait and Argo CD follow what reached TrueFoundry ----------
+
+TFY_RESOURCE = f"{tfy.PLURAL}.{tfy.GROUP}"
+
+
+def _kubectl_wait_ready(cluster: Cluster, namespace: str, name: str, timeout: str) -> bool:
+    result = cluster.kubectl_run(
+        "wait", "--for=condition=Ready", f"{TFY_RESOURCE}/{name}", "-n", namespace, f"--timeout={timeout}",
+        check=False,
+    )  # fmt: skip
+    return result.returncode == 0
+
+
+def _condition(obj: dict[str, Any], ctype: str) -> dict[str, Any]:
+    return next(c for c in obj["status"]["conditions"] if c["type"] == ctype)
+
+
+def test_kstatus_kubectl_wait_and_argocd_follow_what_reached_truefoundry(
+    control_plane: Cluster, mvs: TfyModelVersions, admin: TfyAdminClient, tfy_namespace: str, model: str
+) -> None:
+    from tests.support.kube import kstatus
+    from tests.unit.test_argocd_health import HEALTH_LUA, run_health
+
+    def state() -> str:
+        return kstatus(control_plane, TFY_RESOURCE, tfy_namespace, "mv").status
+
+    mvs.create("mv", spec(model, description="before"))
+    obj = mvs.wait("mv", "Ready")
+    assert state() == "Current"
+    assert _kubectl_wait_ready(control_plane, tfy_namespace, "mv", "3s")
+    assert run_health(HEALTH_LUA, obj)["status"] == "Healthy"
+
+    admin.add_fault("ApplyModelVersion", "error", http_status=503)
+    mvs.patch("mv", {"spec": {"description": "after"}})
+    obj = mvs.wait("mv", "Reconciling", reason="UpdateFailed")
+    assert (_condition(obj, "Ready")["status"], _condition(obj, "Ready")["reason"]) == (
+        "False",
+        "UpdateFailed",
+    )
+    assert state() == "InProgress"
+    assert not _kubectl_wait_ready(control_plane, tfy_namespace, "mv", "3s")
+    assert run_health(HEALTH_LUA, mvs.get("mv") or {})["status"] == "Progressing"
+    assert live(admin, model)[0]["manifest"]["description"] == "before"
+
+    admin.clear_faults()
+    obj = mvs.wait("mv", "Ready")
+    assert live(admin, model)[0]["manifest"]["description"] == "after"
+    assert state() == "Current"
+    assert _kubectl_wait_ready(control_plane, tfy_namespace, "mv", "3s")
+    assert run_health(HEALTH_LUA, obj)["status"] == "Healthy"
+
+    # Terminal (Observe without a version to observe): Failed, Degraded, no waiting for a timeout.
+    mvs.create("invalid", spec(model, managementPolicy="Observe"))
+    obj = mvs.wait("invalid", "Stalled", reason="InvalidSpec")
+    assert kstatus(control_plane, TFY_RESOURCE, tfy_namespace, "invalid").status == "Failed"
+    assert run_health(HEALTH_LUA, obj)["status"] == "Degraded"
+
+
+def test_reconcile_request_is_handled_and_recorded(
+    tfy_operator: OperatorProcess, mvs: TfyModelVersions, tfy_namespace: str, model: str
+) -> None:
+    mvs.create("mv", spec(model))
+    mvs.wait("mv", "Ready")
+    mvs.patch("mv", {"metadata": {"annotations": {f"{tfy.GROUP}/reconcile-requested-at": "now-1"}}})
+    wait_for(
+        "request handled",
+        lambda: ((mvs.get("mv") or {}).get("status") or {}).get("lastHandledReconcileAt") == "now-1",
+        timeout=RESYNC * 3,
+    )
+    # Passed because of the request (the engine logs why a pass ran), not by a resync that happened
+    # to come along: an annotation change bumps no generation.
+    assert f"requested pass of {tfy_namespace}/mv" in tfy_operator.log_text()

@@ -58,6 +58,23 @@ def external_cluster(kubeconfig: str) -> Cluster:
     return Cluster(Path(kubeconfig), kubectl, helm, expected_version=None)
 
 
+@dataclass(frozen=True)
+class KStatus:
+    """What the kstatus library (sigs.k8s.io/cli-utils, the one Flux's health checks use) says."""
+
+    status: str  # Current, InProgress, Failed, Terminating, NotFound, Unknown
+    message: str
+
+
+def kstatus(cluster: Cluster, resource: str, namespace: str, name: str) -> KStatus:
+    """kstatus of the live object: `kubectl get -o json` fed to hack/kstatus (built on demand)."""
+    live = cluster.kubectl_run("get", resource, name, "-n", namespace, "-o", "json").stdout
+    binary = controlplane.ensure_kstatus()
+    out = subprocess.run([str(binary)], input=live, capture_output=True, text=True, check=True).stdout
+    parsed = yaml.safe_load(out)
+    return KStatus(status=parsed["status"], message=parsed["message"])
+
+
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -138,3 +138,45 @@ def test_operator_application_syncs_before_and_prunes_after_model_versions() -> 
     operator_app = yaml.safe_load((apps / "pai-operator.yaml").read_text())
     assert operator_app["spec"]["source"]["path"] == "charts/pai-operator"
     assert (REPO / operator_app["spec"]["source"]["path"] / "Chart.yaml").is_file()
+
+
+def _object(conditions: list[Any], generation: int = 4) -> dict[str, Any]:
+    return {
+        "apiVersion": "pai.mlops.dev/v1alpha1",
+        "metadata": {"generation": generation},
+        "status": {
+            "observedGeneration": generation,
+            "conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in conditions],
+        },
+    }
+
+
+def _rows() -> list[tuple[str, list[Any]]]:
+    from pai_operator.conditions import conditions_for_failure, conditions_for_plan
+    from tests.unit.test_conditions import FAILURE_TABLE, PLAN_TABLE
+
+    rows = [(name, conditions_for_plan(plan, 4)) for name, plan, _ in PLAN_TABLE]
+    rows += [
+        (f"{reason.value}-{exists}", conditions_for_failure(reason, "boom", 4, remote_exists=exists))
+        for reason, exists, _ in FAILURE_TABLE
+    ]
+    return rows
+
+
+@pytest.mark.parametrize(("conditions"), [r[1] for r in _rows()], ids=[r[0] for r in _rows()])
+def test_health_agrees_with_the_conditions_the_operator_writes(conditions: list[Any]) -> None:
+    # Every condition set the operator can write for a pass, judged by the Lua: Healthy exactly
+    # when Ready says this generation is done and nothing needs a human; Degraded when Stalled.
+    by_type = {c.type: c for c in conditions}
+    health = run_health(HEALTH_LUA, _object(conditions))["status"]
+    if by_type["Synced"].reason == "ReconcilePaused":
+        assert health == "Suspended"
+    elif by_type["Stalled"].status == "True":
+        assert health == "Degraded"
+    elif by_type["Reconciling"].status == "True":
+        assert health == "Progressing"
+    elif by_type["Ready"].status == "True":
+        assert health == "Healthy"
+    else:
+        assert health in ("Progressing", "Degraded")
+        assert health == ("Degraded" if by_type["Ready"].reason == "Unavailable" else "Progressing")

@@ -1,5 +1,6 @@
 """Prose that names code or files must stay true: the "Public API" lists in module docstrings, and
-references to files in the product's docstrings and comments and in the hack/ scripts."""
+references to files in the product's docstrings and comments, in the hack/ scripts and in the
+bench/ programs."""
 
 from __future__ import annotations
 
@@ -70,11 +71,11 @@ NOT_OURS = {
     "state.json",  # written at run time by hack/controlplane.py
     "config.json",  # the kubelet's configuration, written at run time by hack/node.py
     "config.toml",  # containerd's configuration, written at run time by hack/node.py
-    "pai-state.json",  # the emulator state file hack/chaos.py keeps in a temporary directory
+    "pai-state.json",  # the emulator state file bench/chaos.py keeps in a temporary directory
     "helm.sh",  # the domain of helm's Go module path, not a script
     "install.yaml",  # written by hack/dist.sh into dist/ (a release artefact, not in git)
     "path/to/workflow.yml",  # a usage example in hack/actionlint.sh
-    "sitecustomize.py",  # written at run time by hack/profile_memory.py into a temporary directory
+    "sitecustomize.py",  # written at run time by bench/profile_memory.py into a temporary directory
 }
 
 
@@ -95,7 +96,7 @@ def test_files_named_in_code_and_scripts_exist() -> None:
     directories = {str(p) for f in files for p in Path(f).parents}
     missing = []
     for source in files:
-        if not (source.startswith(("operator/", "hack/")) and source.endswith((".py", ".sh"))):
+        if not (source.startswith(("operator/", "hack/", "bench/")) and source.endswith((".py", ".sh"))):
             continue
         text = (REPO / source).read_text()
         for match in FILE_REFERENCE.finditer(text):

@@ -469,3 +469,53 @@ async def test_is_live_answers_for_watched_objects_until_they_are_gone() -> None
     assert w.engine.is_live("uid-a")
     w.engine.observe("DELETED", w.body("a"))
     assert not w.engine.is_live("uid-a")
+
+
+# --- reconcile now (<group>/reconcile-requested-at) --------------------------------------------
+
+REQUEST = "pai.mlops.dev/reconcile-requested-at"
+
+
+async def test_a_reconcile_request_passes_a_settled_object_at_once() -> None:
+    w = World()
+    w.engine.observe("ADDED", w.body("a"))
+    await w.step()
+    assert w.passes.calls == [("a", 1)]
+    # An annotation change: the generation stays 1, and the next resync is a whole interval away.
+    w.engine.observe("MODIFIED", w.body("a", status=w.settled_status(), annotations={REQUEST: "t1"}))
+    await w.step()
+    assert w.passes.calls == [("a", 1), ("a", 1)]
+    # The same value again (our own status write, any other event): handled, no second pass.
+    w.engine.observe("MODIFIED", w.body("a", status=w.settled_status(), annotations={REQUEST: "t1"}))
+    await w.step()
+    assert len(w.passes.calls) == 2
+    w.engine.observe("MODIFIED", w.body("a", status=w.settled_status(), annotations={REQUEST: "t2"}))
+    await w.step()
+    assert len(w.passes.calls) == 3
+
+
+async def test_a_reconcile_request_handled_before_a_restart_is_not_repeated() -> None:
+    w = World()
+    handled = {**w.settled_status(), "lastHandledReconcileAt": "t1"}
+    w.engine.observe(None, w.body("a", status=handled, annotations={REQUEST: "t1"}))
+    await w.step()
+    assert w.passes.calls == []  # settled: observed by its group's list, no pass
+    w2 = World()
+    w2.engine.observe(None, w2.body("a", status=handled, annotations={REQUEST: "t2"}))
+    await w2.step()
+    assert w2.passes.calls == [("a", 1)]  # requested while the operator was down
+
+
+async def test_a_reconcile_request_during_a_pass_runs_one_more_pass() -> None:
+    w = World()
+    w.passes.gate = asyncio.Event()
+    w.engine.observe("ADDED", w.body("a"))
+    w.engine.dispatch()
+    await asyncio.sleep(0)
+    w.engine.observe("MODIFIED", w.body("a", annotations={REQUEST: "now"}))
+    assert w.engine.dispatch() == []
+    w.passes.gate.set()
+    await w.engine.drain()
+    await w.step()
+    assert w.passes.calls == [("a", 1), ("a", 1)]
+    assert w.passes.max_in_flight == 1

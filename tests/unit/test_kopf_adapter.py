@@ -47,7 +47,7 @@ def test_kopf_is_quiet_standalone_and_bounded() -> None:
     assert s.posting.level == logging.CRITICAL  # kopf's own log lines never become Events
     assert (s.watching.server_timeout, s.watching.client_timeout) == (270, 300)
     # A restart lists in pages: one 5,000-object response held ~50 MiB of resident memory
-    # for the process lifetime (hack/profile_memory.py).
+    # for the process lifetime (bench/profile_memory.py).
     assert s.watching.chunk_size is not None
     assert 0 < s.watching.chunk_size <= 500
 
@@ -138,6 +138,7 @@ def test_the_engine_gets_plain_copies_without_bulk() -> None:
             "annotations": {
                 "kubectl.kubernetes.io/last-applied-configuration": "{...}",
                 "pai.mlops.dev/paused": "true",
+                "pai.mlops.dev/reconcile-requested-at": "now",
             },
         },
         "spec": {"modelId": "m", "labels": {"a": "b"}},
@@ -145,7 +146,11 @@ def test_the_engine_gets_plain_copies_without_bulk() -> None:
     }
     plain = _plain(kopf.Body(raw), "pai.mlops.dev/")
     assert "managedFields" not in plain["metadata"]
-    assert plain["metadata"]["annotations"] == {"pai.mlops.dev/paused": "true"}
+    # Ours reach the engine (a reconcile request is an annotation-only change).
+    assert plain["metadata"]["annotations"] == {
+        "pai.mlops.dev/paused": "true",
+        "pai.mlops.dev/reconcile-requested-at": "now",
+    }
     assert plain["spec"] == raw["spec"]
     assert plain["status"] == raw["status"]
     raw["spec"]["labels"]["a"] = "changed"  # a later event must not reach into the engine's copy

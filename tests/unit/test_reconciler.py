@@ -103,7 +103,12 @@ async def test_create_with_fixed_name(h: Harness) -> None:
     assert ("Normal", "Created") in event_reasons(result)
     assert result.outcome == "changed"
     assert result.retry_in is None
-    assert result.conditions == {"Ready": "True", "Synced": "True"}
+    assert result.conditions == {
+        "Ready": "True",
+        "Synced": "True",
+        "Reconciling": "False",
+        "Stalled": "False",
+    }
     assert h.clients.regions == [REGION]
     assert h.namespaces.calls == []  # the namespace default matters only when deleting
 
@@ -549,7 +554,12 @@ async def test_failed_write_reports_the_observed_version(h: Harness) -> None:
     assert await h.pai.actions() == ["GetModelVersion", "UpdateModelVersion"]
     assert result.outcome == "retry"
     assert synced(h.status) == ("False", "ReconcileError")
-    assert cond(h.status, "Ready")["status"] == "True"
+    # Not Ready: the spec asks for "after" and PAI still holds "before". The version exists (the
+    # message says so, and status.atProvider shows it as it is), and the pass is retried.
+    ready = cond(h.status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "UpdateFailed")
+    assert "still exists" in ready["message"]
+    assert (cond(h.status, "Reconciling")["status"], cond(h.status, "Stalled")["status"]) == ("True", "False")
     assert h.status["versionName"] == "1.0.0"
     assert h.status["atProvider"]["uri"] == URI
 
@@ -850,3 +860,26 @@ def test_status_description_of_a_signature_error_is_stable_across_attempts() -> 
         for n in ("3ae9", "710e")
     }
     assert texts == {"SignatureDoesNotMatch: The request signature does not match"}
+
+
+# --- reconcile now --------------------------------------------------------------------------
+
+
+async def test_a_pass_records_the_reconcile_request_it_handled(h: Harness) -> None:
+    request = {"pai.mlops.dev/reconcile-requested-at": "2026-12-05T13:00:00Z"}
+    await h.reconcile(FIXED)
+    assert "lastHandledReconcileAt" not in h.status
+    result = await h.reconcile(FIXED, annotations=request)
+    assert result.status_patch == {"lastHandledReconcileAt": "2026-12-05T13:00:00Z"}
+    # Handled: the next pass writes nothing, and removing the annotation keeps the value.
+    assert (await h.reconcile(FIXED, annotations=request)).status_patch is None
+    assert (await h.reconcile(FIXED)).status_patch is None
+    assert h.status["lastHandledReconcileAt"] == "2026-12-05T13:00:00Z"
+
+
+async def test_a_failed_pass_still_records_the_reconcile_request(h: Harness) -> None:
+    await h.reconcile(FIXED)
+    await h.pai.fail("GetModelVersion", 503, "ServiceUnavailable")
+    await h.reconcile(FIXED, annotations={"pai.mlops.dev/reconcile-requested-at": "x"})
+    assert h.status["lastHandledReconcileAt"] == "x"
+    assert synced(h.status) == ("False", "ReconcileError")

@@ -1,13 +1,10 @@
-"""bench/RESULTS.md sections: each script replaces only its own, and a full rewrite keeps the rest."""
+"""bench/RESULTS.md sections: each program replaces only its own, and a full rewrite keeps the rest."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hack"))
-
-import results
+from bench import harness
 
 
 def test_a_section_is_replaced_in_place_or_appended(tmp_path: Path) -> None:
@@ -15,12 +12,12 @@ def test_a_section_is_replaced_in_place_or_appended(tmp_path: Path) -> None:
     path.write_text(
         "# head\n\n<!-- a:start -->\nold\n<!-- a:end -->\n\n<!-- b:start -->\nB\n<!-- b:end -->\n"
     )
-    results.write_section(path, "a", "<!-- a:start -->\nnew\n<!-- a:end -->\n")
-    results.write_section(path, "c", "<!-- c:start -->\nC\n<!-- c:end -->\n")
+    harness.write_section(path, "a", "<!-- a:start -->\nnew\n<!-- a:end -->\n")
+    harness.write_section(path, "c", "<!-- c:start -->\nC\n<!-- c:end -->\n")
     text = path.read_text()
     assert "old" not in text
     assert text.index("new") < text.index("B") < text.index("C")
-    assert results.marked_sections(text) == [
+    assert harness.marked_sections(text) == [
         "<!-- a:start -->\nnew\n<!-- a:end -->\n",
         "<!-- b:start -->\nB\n<!-- b:end -->\n",
         "<!-- c:start -->\nC\n<!-- c:end -->\n",

@@ -33,6 +33,7 @@ from pai_operator.vocabulary import (
     conditions_field,
     deletion_policy_field,
     immutable_once_set,
+    last_handled_reconcile_at_field,
     management_policy_field,
     status_keys,
 )
@@ -299,6 +300,7 @@ class ModelVersionStatus(StatusBase):
         ),
     )
     conditions: list[Condition] | None = conditions_field()
+    last_handled_reconcile_at: str | None = last_handled_reconcile_at_field()
 
 
 STATUS_KEYS: Final = status_keys(ModelVersionStatus)

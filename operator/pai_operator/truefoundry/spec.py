@@ -26,6 +26,7 @@ from pai_operator.vocabulary import (
     deletion_policy_field,
     immutable,
     immutable_once_set,
+    last_handled_reconcile_at_field,
     management_policy_field,
     status_keys,
 )
@@ -272,6 +273,7 @@ class TrueFoundryModelVersionStatus(StatusBase):
         description="spec fields whose remote value differs and was not repaired (Observe mode or paused).",
     )
     conditions: list[Condition] | None = conditions_field()
+    last_handled_reconcile_at: str | None = last_handled_reconcile_at_field()
 
 
 STATUS_KEYS: Final = status_keys(TrueFoundryModelVersionStatus)

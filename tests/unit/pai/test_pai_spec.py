@@ -149,4 +149,5 @@ def test_status_dump_omits_unset_and_uses_camel_case() -> None:
 def test_status_keys_are_the_camel_case_names() -> None:
     assert STATUS_KEYS == (
         "observedGeneration", "id", "versionName", "regionId", "atProvider", "drift", "conditions",
+        "lastHandledReconcileAt",
     )  # fmt: skip

@@ -1,11 +1,16 @@
 -- Argo CD health for pai.mlops.dev/ModelVersion and truefoundry.mlops.dev/ModelVersion (Lua 5.1,
 -- as embedded by Argo CD): one script, since pai-operator's engine writes the same conditions for
 -- both registries. The object's API group names the registry and its pause annotation.
--- Conditions written by pai-operator:
---   Ready:  Available | Creating | Deleting | Unavailable
---   Synced: ReconcileSuccess | ReconcileError | ReconcilePaused | DeletionBlocked | <terminal reason>
+-- Conditions written by pai-operator, each with the generation it describes (observedGeneration):
+--   Ready:       True only when the remote version exists AND this generation's spec is applied to it
+--                (Available); False: Creating | UpdateFailed | NotApplied | Unavailable | Deleting
+--   Synced:      ReconcileSuccess | ReconcileError | ReconcilePaused | DeletionBlocked | <terminal reason>
+--   Reconciling: True while this generation is still being applied (retrying)     -> Progressing
+--   Stalled:     True when a terminal reason needs a human                           -> Degraded
 -- Terminal reasons need a human (fix the spec or the registry side); retries cannot succeed, so Argo CD
--- must stop waiting and show Degraded. Anything else is transient and stays Progressing.
+-- must stop waiting and show Degraded. Anything else is transient and stays Progressing. Healthy only
+-- when this generation is done, so the next sync wave never starts on a change the registry refused.
+-- (Objects last written by an operator without Reconciling/Stalled are judged by Ready and Synced alone.)
 local hs = {}
 
 local group = string.match(obj.apiVersion or "", "^([^/]+)/") or "pai.mlops.dev"
@@ -47,6 +52,8 @@ local status = obj.status or {}
 local conditions = status.conditions or {}
 local ready = condition(conditions, "Ready")
 local synced = condition(conditions, "Synced")
+local reconciling = condition(conditions, "Reconciling")
+local stalled = condition(conditions, "Stalled")
 
 -- Deletion wins over everything: the finalizer is removing the remote version (pausing does not stop it).
 if metadata.deletionTimestamp ~= nil or (ready ~= nil and ready.status == "False" and ready.reason == "Deleting") then
@@ -78,9 +85,29 @@ if status.observedGeneration ~= nil and metadata.generation ~= nil and status.ob
   return hs
 end
 
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = (stalled.reason or "Stalled") .. ": " .. describe(stalled, "reconcile failed permanently")
+  return hs
+end
+
 if synced ~= nil and synced.status == "False" and terminal[synced.reason] then
   hs.status = "Degraded"
   hs.message = synced.reason .. ": " .. describe(synced, "reconcile failed permanently")
+  return hs
+end
+
+if reconciling ~= nil and reconciling.status == "True" then
+  hs.status = "Progressing"
+  hs.message = describe(reconciling, "Applying generation " .. tostring(metadata.generation) .. " in " .. registry)
+  return hs
+end
+
+-- Ready of an earlier generation says nothing about this one.
+if ready ~= nil and ready.status == "True" and ready.observedGeneration ~= nil and metadata.generation ~= nil
+    and ready.observedGeneration < metadata.generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for generation " .. tostring(metadata.generation) .. " to be applied in " .. registry
   return hs
 end
 

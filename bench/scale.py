@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Scale benchmark: thousands of ModelVersions on one operator, at PAI's default quotas.
 
-    .venv/bin/python hack/bench_scale.py [--quick] [--sizes 1000:20,5000:50] [--out FILE]
+    .venv/bin/python -m bench.scale [--quick] [--sizes 1000:20,5000:50] [--out FILE]
 
 For each size N (objects) over M PAI models, on the real control plane with the emulator as a
 process (default quotas: writes 20/s, reads 50/s), the operator as a process with the shipped
@@ -23,81 +22,41 @@ Writes its section of bench/RESULTS.md (between the `scale` markers), leaving th
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "hack"))
+from alibabacloud_aiworkspace20210204 import models as sdk_models
 
-import bench  # noqa: E402
-import results  # noqa: E402
-from alibabacloud_aiworkspace20210204 import models as sdk_models  # noqa: E402
-from alibabacloud_aiworkspace20210204.client import Client  # noqa: E402
-from alibabacloud_tea_openapi.models import Config  # noqa: E402
-
-from tests.support.emulator import DEFAULT_CREDENTIAL  # noqa: E402
+from bench.harness import (
+    RESULTS,
+    URI,
+    Env,
+    all_observed,
+    cpu_seconds,
+    create_batch,
+    environment,
+    fmt_counts,
+    numbered_specs,
+    proc_memory,
+    sdk_client,
+    utc_now,
+    wait_until,
+    write_section,
+)
 
 WRITE_QUOTA = 20.0
 STEADY_RESYNC = 60.0
 MARK_START, MARK_END = "<!-- scale:start -->", "<!-- scale:end -->"
 
-BEFORE = {  # issue #8's measurement of the per-object-timer design, for the side-by-side table
-    1000: {"cpu": "~33 % (resync 30 s)", "calls": "~1.0", "ready": "close to the floor"},
-    5000: {"cpu": "~80 % of a core, stalled", "calls": "~1.0", "ready": "3,513 of 5,000 after 15 min"},
-}
-
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return proc_memory(pid).get("VmRSS", float("nan"))
 
 
-def metric(op: bench.OperatorProcess, name: str) -> float:
-    return bench.metric_sum(op.metrics(), name)
-
-
-def sdk_client(endpoint: str) -> Client:
-    return Client(
-        Config(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=endpoint,
-            protocol="http",
-            read_timeout=30_000,
-            connect_timeout=5_000,
-        )
-    )
-
-
-def ready_count(rec: bench.Recorder) -> int:
-    with rec._cond:
-        return sum(1 for obj in rec._last.values() if bench.ready_for_generation(obj))
-
-
-def writes_between(rec: bench.Recorder, start: float, end: float) -> int:
-    with rec._cond:
-        return sum(1 for s in rec.seen if start <= s.t <= end and s.kind != "ADDED")
-
-
-def wait_until(what: str, probe: Any, timeout: float, interval: float = 1.0) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if probe():
-            return time.monotonic() - started
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def run_size(env: bench.Env, n: int, models: int, anomalies: list[str]) -> dict[str, str]:
+def run_size(env: Env, n: int, models: int, anomalies: list[str]) -> dict[str, str]:
     ns = f"scale-{n}-{uuid.uuid4().hex[:4]}"
     mvs, rec = env.namespace(ns)
     model_ids = [env.new_model() for _ in range(models)]
@@ -107,26 +66,16 @@ def run_size(env: bench.Env, n: int, models: int, anomalies: list[str]) -> dict[
     # 1. create
     print(f"  [{n}] creating {n} objects over {models} models ...", file=sys.stderr)
     t0 = time.monotonic()
-    cpu0 = bench.cpu_seconds(op.proc.pid)  # type: ignore[union-attr]
+    cpu0 = cpu_seconds(op.proc.pid)  # type: ignore[union-attr]
 
-    def create(i: int) -> None:
-        mvs.create(
-            f"mv-{i:05d}",
-            {
-                "modelId": model_ids[i % models],
-                "uri": f"{bench.URI}{i}/",
-                "versionName": f"1.{i}.0",
-                "versionDescription": f"bench object {i}",  # managed: drift in it is repaired
-            },
-        )
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(create, range(n)))
+    create_batch(mvs, numbered_specs(n, model_ids, URI))
     created = time.monotonic() - t0
     floor = n / WRITE_QUOTA
-    all_ready = wait_until(f"{n} Ready", lambda: ready_count(rec) >= n, timeout=max(300.0, floor * 3))
+    all_ready = wait_until(
+        f"{n} Ready", lambda: rec.ready_count() >= n, timeout=max(300.0, floor * 3), interval=1.0
+    )
     total = all_ready + 0.0
-    create_cpu = bench.cpu_seconds(op.proc.pid) - cpu0  # type: ignore[union-attr]
+    create_cpu = cpu_seconds(op.proc.pid) - cpu0  # type: ignore[union-attr]
     row["ready"] = (
         f"{total:.0f} s (floor {floor:.0f} s: {total / floor:.2f}x; API creates took {created:.0f} s)"
     )
@@ -140,12 +89,12 @@ def run_size(env: bench.Env, n: int, models: int, anomalies: list[str]) -> dict[
     time.sleep(STEADY_RESYNC * 1.1)
     calls = env.journal_since(j0)
     w1 = time.monotonic()
-    writes = writes_between(rec, w0, w1)
+    writes = rec.writes_between(w0, w1)
     ops: dict[str, int] = {}
     for entry in calls:
         ops[entry["Operation"]] = ops.get(entry["Operation"], 0) + 1
     per_object = len(calls) / n / 1.1
-    row["calls"] = f"{per_object:.3f} ({bench.fmt_counts(ops)} in {STEADY_RESYNC * 1.1:.0f} s)"
+    row["calls"] = f"{per_object:.3f} ({fmt_counts(ops)} in {STEADY_RESYNC * 1.1:.0f} s)"
     row["writes"] = str(writes)
     if per_object > 0.05:
         anomalies.append(f"N={n}: {per_object:.3f} PAI calls per object per resync (target ≤ 0.05)")
@@ -175,18 +124,12 @@ def run_size(env: bench.Env, n: int, models: int, anomalies: list[str]) -> dict[
     r0 = time.monotonic()
     op = env.start_operator([ns], 600.0, production_like=True)
     observed_s = wait_until(
-        "every object observed after the restart",
-        lambda: (
-            metric(op, "pai_operator_tracked_objects") >= n
-            and metric(op, "pai_operator_unobserved_objects") == 0
-        ),
-        timeout=300,
-        interval=0.5,
+        "every object observed after the restart", lambda: all_observed(op, n), timeout=300, interval=0.5
     )
     restart_total = time.monotonic() - r0
     time.sleep(5)
     restart_calls = env.journal_since(j0)
-    restart_writes = writes_between(rec, r0, time.monotonic())
+    restart_writes = rec.writes_between(r0, time.monotonic())
     pages = sum(-(-len(env.emulator.admin.versions(m)) // 100) for m in model_ids)
     row["restart"] = (
         f"{restart_writes} writes / {len(restart_calls)} PAI calls (models {models}, pages {pages}) / "
@@ -196,9 +139,9 @@ def run_size(env: bench.Env, n: int, models: int, anomalies: list[str]) -> dict[
     # 5. idle at the default resync
     print(f"  [{n}] idle CPU ...", file=sys.stderr)
     time.sleep(5)
-    c0, t_idle = bench.cpu_seconds(op.proc.pid), time.monotonic()  # type: ignore[union-attr]
+    c0, t_idle = cpu_seconds(op.proc.pid), time.monotonic()  # type: ignore[union-attr]
     time.sleep(30)
-    idle = (bench.cpu_seconds(op.proc.pid) - c0) / (time.monotonic() - t_idle)  # type: ignore[union-attr]
+    idle = (cpu_seconds(op.proc.pid) - c0) / (time.monotonic() - t_idle)  # type: ignore[union-attr]
     row["idle_cpu"] = f"{idle * 100:.1f} %"
     rss_restarted = rss_mib(op.proc.pid)  # type: ignore[union-attr]
     row["rss"] = (
@@ -215,10 +158,10 @@ def render(sizes: list[tuple[int, int]], rows: dict[int, dict[str, str]], anomal
     out = [
         MARK_START,
         "## 7. Scale: thousands of objects, one scheduler, batched observation\n",
-        f"Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}, {os.cpu_count()} cores, "
+        f"Date: {utc_now()}, {os.cpu_count()} cores, "
         "emulator at PAI's default quotas (writes 20/s, reads 50/s), operator with the shipped "
         f"defaults except --resync-interval {STEADY_RESYNC:.0f} for rows 2-3. "
-        "Reproduce: `.venv/bin/python hack/bench_scale.py` (`--quick` for a small run).\n",
+        "Reproduce: `.venv/bin/python -m bench.scale` (`--quick` for a small run).\n",
         "| figure | target | " + " | ".join(f"N = {n:,} ({m} models)" for n, m in sizes) + " |",
         "|---|---|" + "---|" * len(sizes),
     ]
@@ -244,7 +187,7 @@ def render(sizes: list[tuple[int, int]], rows: dict[int, dict[str, str]], anomal
     out.append(
         "Memory: 153-159 MiB at 5,000 objects before kopf's initial listing was paged (200 objects "
         "per page) and Namespaces were read without CoreV1Api's models; an operator with no objects "
-        "is ~72 MiB (imports, threads). Where it goes: `.venv/bin/python hack/profile_memory.py`."
+        "is ~72 MiB (imports, threads). Where it goes: `.venv/bin/python -m bench.profile_memory`."
     )
     if anomalies:
         out.append("")
@@ -257,14 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000:20,5000:50", help="N:models pairs (default 1000:20,5000:50)")
     parser.add_argument("--quick", action="store_true", help="one small size (200:5) for development")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     spec = "200:5" if args.quick else args.sizes
     sizes = [(int(a), int(b)) for a, b in (pair.split(":") for pair in spec.split(","))]
     rows: dict[int, dict[str, str]] = {}
     anomalies: list[str] = []
     started = time.monotonic()
-    with bench.environment() as env:
+    with environment() as env:
         for n, models in sizes:
             rows[n] = run_size(env, n, models, anomalies)
             print(f"  [{n}] {rows[n]}", file=sys.stderr)
@@ -272,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     print(section)
     print(f"scale bench took {time.monotonic() - started:.0f} s", file=sys.stderr)
     if not args.quick:
-        results.write_section(args.out, "scale", section)
+        write_section(args.out, "scale", section)
     return 0
 
 

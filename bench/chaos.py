@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Chaos suite: many ModelVersions converge through what real clusters and PAI do to them.
 
-    .venv/bin/python hack/chaos.py [--objects 1000] [--seed S] [--out bench/RESULTS.md | --no-write]
+    .venv/bin/python -m bench.chaos [--objects 1000] [--seed S] [--out bench/RESULTS.md | --no-write]
 
-Everything is real and runs on loopback as processes: etcd + kube-apiserver (hack/controlplane.py),
+Everything is real and runs on loopback as processes: etcd + kube-apiserver (bench/harness.py),
 the PAI emulator with a state file, the operator (leader election on, as shipped). The seed is
 printed first; the same seed replays the same plan (which objects get server-assigned names and
 updates, fault dice in the emulator, kill times), though process timing is never identical.
@@ -34,14 +33,10 @@ Writes its section of bench/RESULTS.md between the `chaos` markers (the rest of 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import random
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -52,19 +47,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "hack"))
+import urllib3
+from kubernetes import client, config
 
-import controlplane  # noqa: E402
-import results  # noqa: E402
-import urllib3  # noqa: E402
-from kubernetes import client, config  # noqa: E402
+from bench.harness import RESULTS, Cluster, cluster, utc_now, wait_until, write_section
+from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
+from tests.support.kube import controlplane
+from tests.support.operator import GROUP, PLURAL, VERSION, OperatorProcess
 
-from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess  # noqa: E402
-from tests.support.operator import GROUP, PLURAL, VERSION, OperatorProcess  # noqa: E402
-
-CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
 URI = "oss://chaos-bucket.oss-cn-hangzhou-internal.aliyuncs.com/models/chaos/"
 NAMESPACE = "chaos"
 T = TypeVar("T")
@@ -111,7 +101,7 @@ def quick(seed: int, objects: int = 50) -> Scenario:
         delete_timeout=180.0,
         operator_args=("--backoff-base", "0.5", "--backoff-cap", "4", "--resync-interval", "20"),
         verbose_operator=True,  # the secret check then covers debug logging too
-        replay=f"hack/chaos.py --quick --objects {objects} --seed {seed}",
+        replay=f"python -m bench.chaos --quick --objects {objects} --seed {seed}",
     )
 
 
@@ -388,9 +378,8 @@ def fault_rules(s: Scenario) -> list[dict[str, Any]]:
 
 @dataclass
 class Env:
-    plane: controlplane.ControlPlane
+    cluster: Cluster
     pai: Pai
-    api: client.ApiClient
     objects: Objects
     supervisor: Supervisor
     logs: Path
@@ -398,62 +387,38 @@ class Env:
 
 @contextmanager
 def environment(s: Scenario, rng: random.Random) -> Iterator[Env]:
-    root = Path(tempfile.mkdtemp(prefix="pai-chaos-"))
-    plane = controlplane.ControlPlane(root / "cluster")
-    pai = Pai(root, s.seed)
-    supervisor: Supervisor | None = None
-    api: client.ApiClient | None = None
-    logs = root / "operator-logs"
-    logs.mkdir()
-    try:
-        log("starting control plane and PAI emulator")
-        plane.start()
-        pai.start()
-        api = api_client(plane.kubeconfig)
-        kubectl = [str(plane.binaries.kubectl), "--kubeconfig", str(plane.kubeconfig)]
-        subprocess.run(
-            [*kubectl, "apply", "--server-side", "-f", str(CRD_FILE)], check=True, capture_output=True
-        )
-        subprocess.run(
-            [
-                *kubectl,
-                "wait",
-                "--for=condition=Established",
-                "crd/modelversions.pai.mlops.dev",
-                "--timeout=60s",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        client.CoreV1Api(api).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE))
-        )
+    with cluster("pai-chaos-", api_client) as found:
+        pai = Pai(found.root, s.seed)
+        supervisor: Supervisor | None = None
+        logs = found.root / "operator-logs"
+        logs.mkdir()
+        try:
+            log("starting the PAI emulator")
+            pai.start()
+            found.create_namespace(NAMESPACE)
 
-        def make() -> OperatorProcess:
-            args = list(s.operator_args) + (["--verbose"] if s.verbose_operator else [])
-            return OperatorProcess(
-                plane.kubeconfig,
-                pai.url,
-                DEFAULT_CREDENTIAL,
-                namespaces=(NAMESPACE,),
-                extra_args=args,
-                log_dir=logs,
-                test_tuning=False,
-                identity="chaos-operator",  # the same identity: a restarted process renews its Lease at once
-                lease_name="pai-operator-chaos",
-            )
+            def make() -> OperatorProcess:
+                args = list(s.operator_args) + (["--verbose"] if s.verbose_operator else [])
+                return OperatorProcess(
+                    found.plane.kubeconfig,
+                    pai.url,
+                    DEFAULT_CREDENTIAL,
+                    namespaces=(NAMESPACE,),
+                    extra_args=args,
+                    log_dir=logs,
+                    test_tuning=False,
+                    # The same identity: a restarted process renews its Lease at once.
+                    identity="chaos-operator",
+                    lease_name="pai-operator-chaos",
+                )
 
-        supervisor = Supervisor(make, random.Random(rng.random()), s.kill_every)
-        supervisor.start()
-        yield Env(plane, pai, api, Objects(api), supervisor, logs)
-    finally:
-        if supervisor is not None:
-            supervisor.stop()
-        if api is not None:
-            api.close()  # type: ignore[no-untyped-call]
-        pai.process.stop()
-        plane.stop()
-        shutil.rmtree(root, ignore_errors=True)
+            supervisor = Supervisor(make, random.Random(rng.random()), s.kill_every)
+            supervisor.start()
+            yield Env(found, pai, Objects(found.api), supervisor, logs)
+        finally:
+            if supervisor is not None:
+                supervisor.stop()
+            pai.process.stop()
 
 
 # --- The scenario -------------------------------------------------------------------------------
@@ -575,7 +540,8 @@ def run(s: Scenario) -> Report:
             log(str(exc))
         report.delete_time = time.monotonic() - t_delete
         events = retrying(
-            "events", lambda: client.CoreV1Api(env.api).list_namespaced_event(NAMESPACE, _request_timeout=60)
+            "events",
+            lambda: client.CoreV1Api(env.cluster.api).list_namespaced_event(NAMESPACE, _request_timeout=60),
         )
         delete_journal = pai.journal + pai.drain()
         per_model = Counter(entry.get("ModelId") for entry in delete_journal)
@@ -605,7 +571,7 @@ def disrupt(env: Env, s: Scenario, report: Report) -> None:
         time.sleep(s.disruption_gap)
         t0 = time.monotonic()
         log(f"restarting {what}")
-        env.plane.restart(what)
+        env.cluster.plane.restart(what)
         report.disruptions.append(f"{what} restarted (back in {time.monotonic() - t0:.1f} s)")
     time.sleep(s.disruption_gap)
     log(f"PAI outage: emulator stopped for {s.outage:.0f} s")
@@ -614,15 +580,6 @@ def disrupt(env: Env, s: Scenario, report: Report) -> None:
     report.disruptions.append(
         f"PAI outage: emulator stopped, restarted from its state file after {time.monotonic() - t0:.1f} s"
     )
-
-
-def wait_until(what: str, probe: Callable[[], bool], timeout: float, interval: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 # --- Report -------------------------------------------------------------------------------------
@@ -668,8 +625,8 @@ def render(r: Report) -> str:
     lines = [
         "<!-- chaos:start -->",
         f"## Chaos: {n} objects under faults (seed {s.seed})\n",
-        f"Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}. Reproduce: "
-        f"`{replay}` (hack/chaos.py; a "
+        f"Date: {utc_now()}. Reproduce: "
+        f"`{replay}` (bench/chaos.py; a "
         "50-object version runs in `make test`, tests/integration/test_chaos.py).\n",
         f"Faults: {s.error_rate:.0%} 503, {s.throttle_rate:.0%} throttling (429), {s.drop_rate:.0%} "
         "commit-then-drop on every write operation (create, update, labels, delete), latency "
@@ -693,12 +650,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=None, help="replay a run (default: random, printed)")
     parser.add_argument("--outage", type=float, default=30.0, help="PAI outage in seconds (default 30)")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true", help="print the report only")
     parser.add_argument("--quick", action="store_true", help="test-scale timings (as in make test)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
-    replay = f"hack/chaos.py {'--quick ' if args.quick else ''}--objects {args.objects} --seed {seed}"
+    replay = f"python -m bench.chaos {'--quick ' if args.quick else ''}--objects {args.objects} --seed {seed}"
     print(f"chaos seed {seed} (replay: {replay})", flush=True)
     scenario = (
         quick(seed, args.objects)
@@ -709,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(report)
     print(section)
     if not args.no_write:
-        results.write_section(args.out, "chaos", section)
+        write_section(args.out, "chaos", section)
     return 0 if report.ok else 1
 
 

@@ -1,17 +1,16 @@
-#!/usr/bin/env python3
 """Where the operator's resident memory goes: RSS at 0 and at N in-sync objects, and with
 `--tracemalloc` the Python allocations behind it, grouped by package and by line.
 
-    .venv/bin/python hack/profile_memory.py [--objects 5000] [--models 50] [--settle 45]
+    .venv/bin/python -m bench.profile_memory [--objects 5000] [--models 50] [--settle 45]
         [--variant LABEL[:ENV=VALUE,...]]... [--tracemalloc FRAMES] [--hold]
 
-On the real control plane and the emulator as a process (hack/bench.py's environment):
+On the real control plane and the emulator as a process (bench/harness.py's environment):
 
 1. RSS of an operator watching an empty namespace (the process baseline: imports, threads);
 2. N objects over M models are created with the emulator's quotas lifted and made Ready by an
    operator (the first variant), whose memory is read `--settle` seconds later;
 3. for each variant, an operator is started on those N objects with the shipped defaults (as
-   bench_scale.py's restart does: the RSS row of bench/RESULTS.md is read the same way), waits
+   bench/scale.py's restart does: the RSS row of bench/RESULTS.md is read the same way), waits
    until every object was observed, then `--settle` seconds (the operator trims freed memory
    15 s and 30 s after its start), and its memory is read from /proc.
 
@@ -33,20 +32,20 @@ import textwrap
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "hack"))
-
-import bench  # noqa: E402
-import httpx  # noqa: E402
-from kubernetes import client  # noqa: E402
-
-from tests.support.emulator import DEFAULT_CREDENTIAL  # noqa: E402
-from tests.support.operator import ModelVersions, OperatorProcess  # noqa: E402
+from bench.harness import (
+    URI,
+    Env,
+    all_observed,
+    create_batch,
+    environment,
+    metric,
+    numbered_specs,
+    proc_memory,
+    wait_until,
+)
+from tests.support.operator import ModelVersions, OperatorProcess
 
 # Loaded by every Python process whose PYTHONPATH holds its directory (only the profiled
 # operator's): with tracemalloc on, SIGUSR1 dumps a snapshot. Nothing of it is in the product.
@@ -65,18 +64,6 @@ SITECUSTOMIZE = textwrap.dedent(
         signal.signal(signal.SIGUSR1, _dump)
     """
 )
-
-
-def proc_memory(pid: int) -> dict[str, float]:
-    """VmRSS, VmHWM (peak), RssAnon, RssFile in MiB and the thread count, from /proc."""
-    out: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-            out[key] = int(value.split()[0]) / 1024
-        elif key == "Threads":
-            out[key] = int(value)
-    return out
 
 
 def fmt(mem: dict[str, float]) -> str:
@@ -120,7 +107,7 @@ def report_snapshot(path: Path, top: int) -> None:
 
 
 class Profiler:
-    def __init__(self, env: bench.Env, args: argparse.Namespace) -> None:
+    def __init__(self, env: Env, args: argparse.Namespace) -> None:
         self.env = env
         self.args = args
         self.site_dir = Path(tempfile.mkdtemp(prefix="pai-profile-"))
@@ -128,28 +115,18 @@ class Profiler:
         self.namespaces = 0
 
     def namespace(self, prefix: str) -> str:
-        """A fresh namespace (no bench.Recorder: nothing here counts writes)."""
+        """A fresh namespace (no Recorder: nothing here counts writes)."""
         self.namespaces += 1
         name = f"{prefix}-{self.namespaces}"
-        client.CoreV1Api(self.env.api).create_namespace(client.V1Namespace(metadata={"name": name}))
+        self.env.cluster.create_namespace(name)
         return name
 
     def start(self, namespace: str, extra_env: dict[str, str]) -> OperatorProcess:
-        self.env.stop_operator()
         env = dict(extra_env)
         if "PYTHONTRACEMALLOC" in env:
             env.update(PYTHONPATH=str(self.site_dir), PAI_PROFILE_SNAPSHOT=str(self.site_dir / "snapshot"))
         # The shipped defaults (no --verbose, default back-off, resync 600 s).
-        self.env.operator = OperatorProcess(
-            self.env.plane.kubeconfig,
-            self.env.emulator.url,
-            DEFAULT_CREDENTIAL,
-            namespaces=[namespace],
-            resync_interval=600.0,
-            extra_env=env,
-            test_tuning=False,
-        ).start()
-        return self.env.operator
+        return self.env.start_operator([namespace], 600.0, production_like=True, extra_env=env)
 
     def read(self, label: str, n: int, extra_env: dict[str, str], how: str) -> dict[str, float]:
         """Wait `--settle` seconds, read the operator's memory, report, stop it."""
@@ -163,22 +140,16 @@ class Profiler:
             snapshot = self.site_dir / "snapshot"
             snapshot.unlink(missing_ok=True)
             os.kill(op.proc.pid, signal.SIGUSR1)
-            wait_for(snapshot.exists, 120)
+            wait_until("a tracemalloc snapshot", snapshot.exists, 120)
             report_snapshot(snapshot, self.args.top)
         self.env.stop_operator()
         return mem
 
     def restart(self, label: str, namespace: str, n: int, extra_env: dict[str, str]) -> dict[str, float]:
-        """An operator started on N objects in sync (what bench_scale.py's RSS row reads)."""
+        """An operator started on N objects in sync (what bench/scale.py's RSS row reads)."""
         t0 = time.monotonic()
         op = self.start(namespace, extra_env)
-        wait_for(
-            lambda: (
-                gauge(op, "pai_operator_tracked_objects") >= n
-                and gauge(op, "pai_operator_unobserved_objects") == 0
-            ),
-            300,
-        )
+        wait_until("every object observed", lambda: all_observed(op, n), 300)
         return self.read(label, n, extra_env, f"all observed {time.monotonic() - t0:.1f} s after start")
 
     def create(
@@ -195,47 +166,14 @@ class Profiler:
         op = self.start(namespace, extra_env)
         t0 = time.monotonic()
 
-        def create(i: int) -> None:
-            mvs.create(
-                f"mv-{i:05d}",
-                {
-                    "modelId": model_ids[i % models],
-                    "uri": f"{bench.URI}{namespace}/{i}/",
-                    "versionName": f"1.{i}.0",
-                    "versionDescription": f"bench object {i}",
-                },
-            )
-
         try:
-            with ThreadPoolExecutor(8) as pool:
-                list(pool.map(create, range(n)))
-            wait_for(lambda: gauge(op, 'pai_operator_objects{condition="Ready",status="True"}') >= n, 900)
+            create_batch(mvs, numbered_specs(n, model_ids, f"{URI}{namespace}/"))
+            ready = 'pai_operator_objects{condition="Ready",status="True"}'
+            wait_until(f"{n} Ready", lambda: metric(op, ready) >= n, 900)
         finally:
             self.env.emulator.admin.set_quotas(defaults)
         how = f"all Ready {time.monotonic() - t0:.0f} s after the first create"
         return namespace, self.read(label, n, extra_env, how)
-
-
-def gauge(op: OperatorProcess, sample: str) -> float:
-    """One sample (name, or name{labels}) of the operator's metrics; -1 while it does not answer."""
-    try:
-        text = op.metrics()
-    except httpx.HTTPError:
-        return -1.0
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(sample) and line[len(sample)] in " {":
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def wait_for(probe: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"timed out after {timeout:.0f} s")
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
@@ -258,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tracemalloc:
         for _, extra in variants:
             extra.setdefault("PYTHONTRACEMALLOC", str(args.tracemalloc))
-    with bench.environment() as env:
+    with environment() as env:
         profiler = Profiler(env, args)
         empty = profiler.namespace("mem-empty")
         for label, extra in variants:

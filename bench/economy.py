@@ -1,11 +1,9 @@
-#!/usr/bin/env python3
 """Measure the operator's economy and speed against a real control plane and the PAI emulator.
 
-    .venv/bin/python hack/bench.py [--objects N] [--out FILE]
+    .venv/bin/python -m bench.economy [--objects N] [--out FILE]
 
-Everything runs on loopback: etcd + kube-apiserver (hack/controlplane.py), the emulator and the
-operator as processes (tests/support). Prints a Markdown report and writes it to
-bench/RESULTS.md. Every wait is bounded; everything started here is stopped on exit.
+Sections 1-6 of bench/RESULTS.md; the environment is bench/harness.py's. Prints a Markdown report
+and rewrites bench/RESULTS.md with it, keeping the marked sections of the other programs.
 
 What is measured, and how:
 
@@ -24,40 +22,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import datetime as dt
 import os
 import platform
 import re
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "hack"))
+from bench.harness import (
+    RESULTS,
+    URI,
+    Env,
+    Recorder,
+    cpu_seconds,
+    create_batch,
+    environment,
+    fmt_counts,
+    marked_sections,
+    metric_sum,
+    sdk_client,
+    utc_now,
+)
+from tests.support.emulator import DEFAULT_CREDENTIAL
+from tests.support.kube import controlplane
+from tests.support.operator import ModelVersions
 
-import controlplane  # noqa: E402
-import results  # noqa: E402
-from kubernetes import client, config, watch  # noqa: E402
-
-from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess  # noqa: E402
-from tests.support.operator import GROUP, PLURAL, VERSION, ModelVersions, OperatorProcess  # noqa: E402
-
-CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
-URI = "oss://bench-bucket.oss-cn-hangzhou-internal.aliyuncs.com/models/bench/"
 RATE_WAIT = "pai_operator_rate_limit_wait_seconds_total"
 RESYNC = 2.0  # the short interval of the economy section: several resyncs fit in a few seconds
 SETTLE = 1.0  # quiet time after a phase ends, to catch trailing writes (shorter than RESYNC*0.9)
@@ -77,234 +72,6 @@ def pct(values: list[float], q: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
-
-
-def fmt_counts(counter: Counter[str] | dict[str, int]) -> str:
-    items = sorted((k, v) for k, v in counter.items() if v)
-    return ", ".join(f"{k} {v}" for k, v in items) or "none"
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def metric_sum(text: str, name: str) -> float:
-    """Sum of all samples of one metric in Prometheus text format."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and (len(line) == len(name) or line[len(name)] in " {"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def ready_for_generation(obj: dict[str, Any]) -> bool:
-    generation = obj.get("metadata", {}).get("generation")
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True" and cond.get("observedGeneration") == generation)
-    return False
-
-
-def changed_parts(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
-    """Which parts of the object one write changed (for the write breakdown)."""
-    if before is None:
-        return "new"
-    parts = []
-    bm, am = before.get("metadata", {}), after.get("metadata", {})
-    for key in ("finalizers", "annotations", "labels", "deletionTimestamp"):
-        if bm.get(key) != am.get(key):
-            parts.append(key)
-    for key in ("spec", "status"):
-        if before.get(key) != after.get(key):
-            parts.append(key)
-    return "+".join(parts) or "nothing(rv only)"
-
-
-# --- the watch that counts Kubernetes writes -----------------------------------------------------
-
-
-@dataclass
-class Seen:
-    t: float
-    kind: str  # ADDED / MODIFIED / DELETED
-    name: str
-    rv: str
-    parts: str
-    ready: bool
-
-
-@dataclass
-class Recorder:
-    """Watches ModelVersions of one namespace on a thread and keeps every event with its time."""
-
-    api: client.ApiClient
-    namespace: str
-    seen: list[Seen] = field(default_factory=list)
-    _last: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _cond: threading.Condition = field(default_factory=threading.Condition)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> Recorder:
-        self._thread = threading.Thread(target=self._run, name=f"watch-{self.namespace}", daemon=True)
-        self._thread.start()
-        # The watch must be established before anything is created, or ADDED events are replayed
-        # from the list and their times would be wrong. Listing first gives a resourceVersion.
-        return self
-
-    def _run(self) -> None:
-        custom = client.CustomObjectsApi(self.api)
-        listing: dict[str, Any] = custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)  # type: ignore[assignment]
-        rv = listing["metadata"]["resourceVersion"]
-        self._ready_event.set()
-        while not self._stop.is_set():
-            w = watch.Watch()  # type: ignore[no-untyped-call]
-            try:
-                for event in w.stream(  # type: ignore[no-untyped-call]
-                    custom.list_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    PLURAL,
-                    resource_version=rv,
-                    timeout_seconds=5,
-                ):
-                    obj = event["object"]
-                    name = obj["metadata"]["name"]
-                    rv = obj["metadata"]["resourceVersion"]
-                    with self._cond:
-                        self.seen.append(
-                            Seen(
-                                time.monotonic(),
-                                event["type"],
-                                name,
-                                rv,
-                                changed_parts(self._last.get(name), obj),
-                                ready_for_generation(obj),
-                            )
-                        )
-                        self._last[name] = obj
-                        if event["type"] == "DELETED":
-                            self._last.pop(name, None)
-                        self._cond.notify_all()
-                    if self._stop.is_set():
-                        break
-            except Exception as exc:  # a dropped watch is resumed from the last resourceVersion
-                if not self._stop.is_set():
-                    print(f"  (watch {self.namespace} restarted: {type(exc).__name__})", file=sys.stderr)
-                    time.sleep(0.2)
-
-    _ready_event: threading.Event = field(default_factory=threading.Event)
-
-    def wait_started(self) -> None:
-        if not self._ready_event.wait(30):
-            raise TimeoutError("watch did not start")
-        time.sleep(0.3)  # let the watch request itself reach the apiserver
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def wait(self, what: str, predicate: Callable[[], bool], timeout: float) -> None:
-        with self._cond:
-            if not self._cond.wait_for(predicate, timeout):
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-
-    def ready_time(self, name: str, after: float) -> float | None:
-        for s in self.seen:
-            if s.name == name and s.t >= after and s.ready:
-                return s.t
-        return None
-
-    def gone(self, name: str) -> bool:
-        return any(s.name == name and s.kind == "DELETED" for s in self.seen)
-
-    def between(self, name: str, start: float, end: float) -> list[Seen]:
-        with self._cond:
-            return [s for s in self.seen if s.name == name and start <= s.t <= end]
-
-
-# --- the environment ----------------------------------------------------------------------------
-
-
-@dataclass
-class Env:
-    plane: controlplane.ControlPlane
-    emulator: EmulatorProcess
-    api: client.ApiClient
-    operator: OperatorProcess | None = None
-    recorders: list[Recorder] = field(default_factory=list)
-
-    def pids(self) -> dict[str, int]:
-        """The processes whose CPU time is worth reporting."""
-        pids = {"emulator": self.emulator.pid or 0}
-        pids.update(zip(("etcd", "kube-apiserver"), (p.pid for p in self.plane.processes), strict=False))
-        if self.operator is not None and self.operator.proc is not None:
-            pids["operator"] = self.operator.proc.pid
-        return pids
-
-    def cpu(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self.pids().items() if pid}
-
-    def kubectl(self, *args: str) -> None:
-        subprocess.run(
-            [str(self.plane.binaries.kubectl), "--kubeconfig", str(self.plane.kubeconfig), *args],
-            check=True,
-            capture_output=True,
-            timeout=90,
-        )
-
-    def namespace(self, name: str) -> tuple[ModelVersions, Recorder]:
-        client.CoreV1Api(self.api).create_namespace(client.V1Namespace(metadata={"name": name}))
-        recorder = Recorder(self.api, name).start()
-        recorder.wait_started()
-        self.recorders.append(recorder)
-        return ModelVersions(self.api, name), recorder
-
-    def start_operator(
-        self, namespaces: list[str], resync: float, production_like: bool = False, extra: tuple[str, ...] = ()
-    ) -> OperatorProcess:
-        self.stop_operator()
-        # production_like: the shipped defaults where the test harness deviates (no --verbose,
-        # back-off base 2 s, so the per-object timer ticks once a second instead of four times).
-        self.operator = OperatorProcess(
-            self.plane.kubeconfig,
-            self.emulator.url,
-            DEFAULT_CREDENTIAL,
-            namespaces=namespaces,
-            resync_interval=resync,
-            extra_args=extra,
-            test_tuning=not production_like,
-        ).start()
-        return self.operator
-
-    def stop_operator(self) -> None:
-        if self.operator is not None:
-            self.operator.stop()
-            self.operator = None
-
-    def new_model(self) -> str:
-        model = f"model-bench-{uuid.uuid4().hex[:8]}"
-        self.emulator.admin.add_model(model)
-        return model
-
-    def journal_len(self) -> int:
-        return len(self.emulator.admin.journal())
-
-    def journal_since(self, index: int) -> list[dict[str, Any]]:
-        return self.emulator.admin.journal()[index:]
-
-    def events_of(self, namespace: str) -> dict[str, list[tuple[str, str, int]]]:
-        """Per involved object: (uid, reason, count) of every Event in the namespace."""
-        out: dict[str, list[tuple[str, str, int]]] = {}
-        for ev in client.CoreV1Api(self.api).list_namespaced_event(namespace).items:
-            out.setdefault(str(ev.involved_object.name), []).append(
-                (str(ev.metadata.uid), ev.reason or "", int(ev.count or 1))
-            )
-        return out
 
 
 def event_delta(
@@ -481,21 +248,6 @@ def economy(env: Env, out: list[str]) -> list[str]:
 # --- 3, 4, 6: latency, throughput, faults -------------------------------------------------------
 
 
-def create_batch(
-    mvs: ModelVersions, names: list[str], spec_of: Callable[[str], dict[str, Any]]
-) -> dict[str, float]:
-    """Create objects in parallel (8 threads); returns the monotonic time each create was sent."""
-    sent: dict[str, float] = {}
-
-    def one(name: str) -> None:
-        sent[name] = time.monotonic()
-        mvs.create(name, spec_of(name))
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, names))
-    return sent
-
-
 def delete_all(mvs: ModelVersions, rec: Recorder, names: list[str], timeout: float = 90) -> float:
     t0 = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
@@ -513,13 +265,13 @@ def latency(env: Env, mvs: ModelVersions, rec: Recorder, batch: int, out: list[s
     for i in range(10):
         model = env.new_model()
         name = f"single-{i}"
-        sent = create_batch(mvs, [name], lambda _n, m=model: {"modelId": m, "uri": URI})  # type: ignore[misc]
+        sent = create_batch(mvs, {name: {"modelId": model, "uri": URI}})
         rec.wait(f"{name} Ready", lambda name=name: rec.ready_time(name, 0) is not None, 30)  # type: ignore[misc]
         single += latencies(rec, sent)
         delete_all(mvs, rec, [name], 30)
     models = {f"batch-{i}": env.new_model() for i in range(batch)}
     t0 = time.monotonic()
-    sent = create_batch(mvs, list(models), lambda n: {"modelId": models[n], "uri": URI})
+    sent = create_batch(mvs, {n: {"modelId": model, "uri": URI} for n, model in models.items()})
     rec.wait("batch Ready", lambda: all(rec.ready_time(n, 0) is not None for n in models), 120)
     wall = max(rec.ready_time(n, 0) or 0 for n in models) - t0
     many = latencies(rec, sent)
@@ -543,7 +295,7 @@ def throughput(env: Env, mvs: ModelVersions, rec: Recorder, n: int, anomalies: l
     metrics0, j0, cpu0 = env.operator.metrics(), env.journal_len(), env.cpu()
     t0 = time.monotonic()
     create_batch(
-        mvs, list(models), lambda name: {"modelId": models[name], "uri": URI, "versionName": "1.0.0"}
+        mvs, {n: {"modelId": model, "uri": URI, "versionName": "1.0.0"} for n, model in models.items()}
     )
     created = time.monotonic() - t0
     rec.wait("throughput batch Ready", lambda: all(rec.ready_time(m, 0) is not None for m in models), 180)
@@ -611,7 +363,7 @@ def faults(env: Env, mvs: ModelVersions, rec: Recorder, n: int, out: list[str], 
     try:
         t0 = time.monotonic()
         create_batch(
-            mvs, list(models), lambda name: {"modelId": models[name], "uri": URI, "versionName": "1.0.0"}
+            mvs, {n: {"modelId": model, "uri": URI, "versionName": "1.0.0"} for n, model in models.items()}
         )
         rec.wait("fault batch Ready", lambda: all(rec.ready_time(m, 0) is not None for m in models), 120)
         converged = max(rec.ready_time(m, 0) or 0 for m in models) - t0
@@ -656,8 +408,6 @@ def client_overhead(env: Env, calls: int, out: list[str]) -> None:
 
 def _client_overhead(env: Env, calls: int, out: list[str], model: str) -> None:
     from alibabacloud_aiworkspace20210204 import models as sdk_models
-    from alibabacloud_aiworkspace20210204.client import Client as SdkClient
-    from alibabacloud_tea_openapi.models import Config as SdkConfig
 
     from pai_operator.pai import (
         CreateModelVersionRequest,
@@ -690,14 +440,7 @@ def _client_overhead(env: Env, calls: int, out: list[str], model: str) -> None:
     name, our_times = asyncio.run(ours())
     our_server = [e["LatencyMs"] / 1000 for e in admin.journal("GetModelVersion")]
 
-    sdk = SdkClient(
-        SdkConfig(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=env.emulator.endpoint,
-            protocol="http",
-        )
-    )
+    sdk = sdk_client(env.emulator.endpoint)
     for _ in range(20):
         sdk.get_model_version(model, name, sdk_models.GetModelVersionRequest())
     admin.clear_journal()
@@ -760,34 +503,6 @@ def versions_line() -> str:
     )
 
 
-@contextlib.contextmanager
-def environment() -> Iterator[Env]:
-    root = Path(tempfile.mkdtemp(prefix="pai-bench-"))
-    plane = controlplane.ControlPlane(root)
-    emulator = EmulatorProcess(models=())
-    env: Env | None = None
-    api: client.ApiClient | None = None
-    try:
-        print("starting control plane ...", file=sys.stderr)
-        plane.start()
-        emulator.start()
-        api = config.new_client_from_config(config_file=str(plane.kubeconfig))  # type: ignore[no-untyped-call]
-        env = Env(plane, emulator, api)
-        env.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-        env.kubectl("wait", "--for=condition=Established", "crd/modelversions.pai.mlops.dev", "--timeout=60s")
-        yield env
-    finally:
-        if env is not None:
-            env.stop_operator()
-            for recorder in env.recorders:
-                recorder.stop()
-        if api is not None:
-            api.close()  # type: ignore[no-untyped-call]
-        emulator.stop()
-        plane.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=50, help="objects in the throughput run (default 50)")
@@ -796,16 +511,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fault-objects", type=int, default=10, help="objects in the fault run (default 10)")
     parser.add_argument("--client-calls", type=int, default=500, help="calls per client in section 5")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     started = time.monotonic()
     out = [
         "# pai-model-operator benchmark\n",
-        f"Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}. Machine: {os.cpu_count()} cores "
+        f"Date: {utc_now()}. Machine: {os.cpu_count()} cores "
         f"({platform.machine()}, {platform.system()} {platform.release()}), everything on loopback.\n",
         f"Versions: {versions_line()}.\n",
-        "Reproduce: `.venv/bin/python hack/bench.py` (writes this file).\n",
+        "Reproduce: `.venv/bin/python -m bench.economy` (writes this file).\n",
     ]
     anomalies: list[str] = []
     with environment() as env:
@@ -848,10 +563,10 @@ def main(argv: list[str] | None = None) -> int:
     report = "\n".join(out) + "\n"
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    # Sections written by the other benchmark scripts (hack/bench_*.py) live between markers
+    # Sections written by the other benchmark scripts (bench/*.py) live between markers
     # and are kept when this one rewrites the file.
     previous = args.out.read_text() if args.out.exists() else ""
-    blocks = results.marked_sections(previous)
+    blocks = marked_sections(previous)
     args.out.write_text(report + "".join("\n" + block for block in blocks))
     return 0
 

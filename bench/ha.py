@@ -1,12 +1,11 @@
-#!/usr/bin/env python3
 """Measure leader handover: two operator replicas, one Lease, the leader stopped or killed.
 
-    .venv/bin/python hack/bench_ha.py [--sigterm-runs N] [--sigkill-runs N] [--out FILE]
+    .venv/bin/python -m bench.ha [--sigterm-runs N] [--sigkill-runs N] [--out FILE]
 
-A real control plane (hack/controlplane.py), the PAI emulator and two operator processes with the
-shipped settings (lease 15 s, renew deadline 10 s, retry 2 s; no test tuning), all on loopback.
+bench/harness.py's control plane and PAI emulator, and two operator processes with the shipped
+settings (lease 15 s, renew deadline 10 s, retry 2 s; no test tuning), all on loopback.
 Writes its own section of bench/RESULTS.md between `<!-- ha:start -->` and `<!-- ha:end -->`
-(appended when missing; hack/bench.py rewrites the rest of the file). Every wait is bounded;
+(appended when missing; bench/economy.py rewrites the rest of the file). Every wait is bounded;
 everything started here is stopped on exit.
 
 How:
@@ -28,10 +27,8 @@ import contextlib
 import datetime as dt
 import os
 import platform
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,19 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "hack"))
+from bench.harness import RESULTS, Env, environment, ready_for_generation, utc_now, write_section
+from pai_operator import __version__
+from tests.support.emulator import DEFAULT_CREDENTIAL
+from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
-import controlplane  # noqa: E402
-import results  # noqa: E402
-from kubernetes import client, config  # noqa: E402
-
-from pai_operator import __version__  # noqa: E402
-from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess  # noqa: E402
-from tests.support.operator import ModelVersions, OperatorProcess, wait_for  # noqa: E402
-
-CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
 URI = "oss://bench-bucket.oss-cn-hangzhou-internal.aliyuncs.com/models/ha/"
 NAMESPACE = "bench-ha"
 LEASE = "pai-operator-bench"
@@ -74,23 +63,11 @@ def wall(entry: dict[str, Any]) -> float:
     return dt.datetime.fromisoformat(entry["Time"].replace("Z", "+00:00")).timestamp()
 
 
-def ready_for_generation(obj: dict[str, Any] | None) -> bool:
-    if not obj:
-        return False
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond["type"] == "Ready" and cond["status"] == "True":
-            return bool(cond.get("observedGeneration") == obj["metadata"]["generation"])
-    return False
-
-
 class Bench:
-    def __init__(
-        self, plane: controlplane.ControlPlane, emulator: EmulatorProcess, api: client.ApiClient
-    ) -> None:
-        self.plane = plane
-        self.emulator = emulator
-        self.api = api
-        self.mvs = ModelVersions(api, NAMESPACE)
+    def __init__(self, env: Env) -> None:
+        self.plane = env.plane
+        self.emulator = env.emulator
+        self.mvs = ModelVersions(env.api, NAMESPACE)
         self.log_dir = Path(tempfile.mkdtemp(prefix="pai-bench-ha-"))
         self.replicas: list[OperatorProcess] = []
         self._count = 0
@@ -155,43 +132,14 @@ class Bench:
 
 
 @contextlib.contextmanager
-def environment() -> Iterator[Bench]:
-    root = Path(tempfile.mkdtemp(prefix="pai-bench-ha-plane-"))
-    plane = controlplane.ControlPlane(root)
-    emulator = EmulatorProcess(models=())
-    bench: Bench | None = None
-    api: client.ApiClient | None = None
-    try:
-        print("starting control plane ...", file=sys.stderr)
-        plane.start()
-        emulator.start()
-        api = config.new_client_from_config(config_file=str(plane.kubeconfig))  # type: ignore[no-untyped-call]
-        kubectl = [str(plane.binaries.kubectl), "--kubeconfig", str(plane.kubeconfig)]
-        subprocess.run(
-            [*kubectl, "apply", "--server-side", "-f", str(CRD_FILE)], check=True, capture_output=True
-        )
-        subprocess.run(
-            [
-                *kubectl,
-                "wait",
-                "--for=condition=Established",
-                "crd/modelversions.pai.mlops.dev",
-                "--timeout=60s",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": NAMESPACE}))
-        bench = Bench(plane, emulator, api)
-        yield bench
-    finally:
-        if bench is not None:
+def bench_environment() -> Iterator[Bench]:
+    with environment("pai-bench-ha-plane-") as env:
+        env.cluster.create_namespace(NAMESPACE)
+        bench = Bench(env)
+        try:
+            yield bench
+        finally:
             bench.stop_all()
-        if api is not None:
-            api.close()  # type: ignore[no-untyped-call]
-        emulator.stop()
-        plane.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def summary(values: list[float]) -> str:
@@ -207,10 +155,10 @@ def render(rounds: list[Round], objects: int, remote: int) -> str:
     lines = [
         START,
         "## High availability: leader handover\n",
-        f"Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}. Machine: {os.cpu_count()} cores "
+        f"Date: {utc_now()}. Machine: {os.cpu_count()} cores "
         f"({platform.machine()}), loopback. Two operator replicas with the shipped settings (lease 15 s, "
         f"renew deadline 10 s, retry 2 s, no test tuning), {objects} Ready ModelVersions present. "
-        "Reproduce: `.venv/bin/python hack/bench_ha.py` (writes this section).\n",
+        "Reproduce: `.venv/bin/python -m bench.ha` (writes this section).\n",
         "Handover = signal to the leader → first PAI request of the new leader (emulator journal, by "
         "User-Agent). New object = a ModelVersion created 0.1 s after the signal, apply → Ready.\n",
         "| leader stopped by | runs | handover median / max | target | new object apply→Ready median / max |",
@@ -234,10 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sigterm-runs", type=int, default=5)
     parser.add_argument("--sigkill-runs", type=int, default=3)
     parser.add_argument("--objects", type=int, default=10, help="Ready objects present during handovers")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     rounds: list[Round] = []
-    with environment() as bench:
+    with bench_environment() as bench:
         model = f"model-ha-{uuid.uuid4().hex[:8]}"
         bench.emulator.admin.add_model(model)
         bench.start_replica()
@@ -264,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     section = render(rounds, args.objects, remote)
     print(section)
-    results.write_section(args.out, "ha", section)
+    write_section(args.out, "ha", section)
     return 0
 
 
