@@ -434,7 +434,14 @@ def test_rrsa_pod_assumes_its_role_with_the_projected_token_and_rotates(e2e: E2E
         logs = e2e.run(e2e.kubectl, "-n", NS_RRSA, "logs", after["metadata"]["name"]).stdout
         assert f"credentials: RRSA, role {RRSA_ROLE}" in logs
         assert token.split(".")[2] not in logs
+        rotated = e2e.timings["rrsa_token_rotated_s"]
+        print(f"\nrrsa: the kubelet's rotated token reached STS {rotated:.0f}s after Ready")
+        # Leave nothing for the later releases, which watch every namespace: the objects go first
+        # (their remote versions with them, through this release), then the release.
+        e2e.run(e2e.kubectl, "-n", NS_RRSA, "delete", "modelversions", "--all", "--timeout=120s")
+        assert sts.admin.versions(MODEL_ID, RRSA_ACCOUNT) == []
         e2e.run(e2e.helm, "uninstall", RRSA_RELEASE, "-n", NS_RRSA, "--wait", "--timeout", "120s")
+        e2e.run(e2e.kubectl, "delete", "namespace", NS_RRSA, "--wait=false")
 
 
 def test_helm_uninstall_keeps_crd_and_modelversions(e2e: E2E) -> None:
