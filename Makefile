@@ -16,7 +16,7 @@ PYTEST_MIN_ARGS ?=
 KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/versions.env)
 
 .PHONY: help venv lock tools node-tools crds lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick chaos test-min \
-	e2e-kind clean install deploy docs version dist image image-push
+	e2e-kind clean install deploy docs version dist image image-push tfy-ml-venv
 
 ##@ Develop
 
@@ -38,6 +38,9 @@ venv: $(STAMP) ## create or refresh .venv with the project and its dev/test extr
 lock: ## regenerate requirements.lock and requirements-dev.lock from pyproject.toml (UPGRADE=1: newest allowed)
 	@test -x $(BIN)/uv || $(MAKE) --no-print-directory venv
 	@$(BIN)/python hack/lock.py
+
+tfy-ml-venv: venv ## build (or reuse from the cache) the venv of TrueFoundry's own client for tests/contract/test_truefoundry_ml.py
+	@$(BIN)/python -c "from tests.support.tfy_ml import tfy_ml_python; print(tfy_ml_python())"
 
 tools: ## build (or reuse from the cache) etcd, kube-apiserver, kubectl, helm, actionlint, kstatus (KUBERNETES_VERSION=vX.Y.Z overrides)
 	@bash hack/build-tools.sh

@@ -57,6 +57,7 @@ from tests.support.operator import GROUP, PLURAL, VERSION, OperatorProcess
 
 URI = "oss://chaos-bucket.oss-cn-hangzhou-internal.aliyuncs.com/models/chaos/"
 NAMESPACE = "chaos"
+LEASE = "pai-operator-chaos"
 T = TypeVar("T")
 
 
@@ -87,6 +88,10 @@ class Scenario:
     replay: str = ""  # the command line that replays this run, for the report
 
 
+QUICK_ARGS = ("--backoff-base", "0.5", "--backoff-cap", "4", "--resync-interval", "20",
+              "--deletion-breaker-threshold", "10", "--deletion-breaker-fraction", "0")  # fmt: skip
+
+
 def quick(seed: int, objects: int = 50) -> Scenario:
     """The scenario at test scale (tests/integration/test_chaos.py, `--quick`): the same faults
     and disruptions, shorter intervals, so that it fits in about two minutes."""
@@ -99,7 +104,9 @@ def quick(seed: int, objects: int = 50) -> Scenario:
         delete_fault_time=8.0,
         converge_timeout=180.0,
         delete_timeout=180.0,
-        operator_args=("--backoff-base", "0.5", "--backoff-cap", "4", "--resync-interval", "20"),
+        # The deletion breaker trips at this size too (at 1,000 objects the defaults do): held
+        # deletions must complete once confirmed, through kills and faults.
+        operator_args=QUICK_ARGS,
         verbose_operator=True,  # the secret check then covers debug logging too
         replay=f"python -m bench.chaos --quick --objects {objects} --seed {seed}",
     )
@@ -120,6 +127,7 @@ class Report:
     attempts: list[int] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
     delete_attempts: list[int] = field(default_factory=list)
+    confirmed_batches: list[str] = field(default_factory=list)  # deletion breaker batches confirmed
     kills: int = 0
     starts: int = 0
     disruptions: list[str] = field(default_factory=list)
@@ -409,7 +417,7 @@ def environment(s: Scenario, rng: random.Random) -> Iterator[Env]:
                     test_tuning=False,
                     # The same identity: a restarted process renews its Lease at once.
                     identity="chaos-operator",
-                    lease_name="pai-operator-chaos",
+                    lease_name=LEASE,
                 )
 
             supervisor = Supervisor(make, random.Random(rng.random()), s.kill_every)
@@ -531,7 +539,9 @@ def run(s: Scenario) -> Report:
         supervisor.killing.clear()
 
         def all_gone() -> bool:
-            report.not_deleted = len(objects.list())
+            left = objects.list()
+            report.not_deleted = len(left)
+            confirm_held(env.cluster.api, left, report.confirmed_batches)
             return report.not_deleted == 0
 
         try:
@@ -582,6 +592,35 @@ def disrupt(env: Env, s: Scenario, report: Report) -> None:
     )
 
 
+def confirm_held(
+    api: client.ApiClient,
+    left: list[dict[str, Any]],
+    confirmed: list[str],
+    *,
+    group: str = GROUP,
+    lease: str = LEASE,
+    namespace: str = NAMESPACE,
+) -> None:
+    """What a person does when the deletion breaker holds a bulk deletion: confirm the batch the
+    DeletionHeld message names, on the operator's Lease (each batch once)."""
+    for obj in left:
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if cond.get("reason") != "DeletionHeld" or "confirm batch " not in cond.get("message", ""):
+                continue
+            batch = cond["message"].split("confirm batch ", 1)[1].split(":", 1)[0]
+            if batch in confirmed:
+                continue
+            body = {"metadata": {"annotations": {f"{group}/confirm-deletions": batch}}}
+            retrying(
+                "confirm",
+                lambda body=body: client.CoordinationV1Api(api).patch_namespaced_lease(
+                    lease, namespace, body, _request_timeout=15
+                ),
+            )
+            confirmed.append(batch)
+            log(f"confirmed deletion batch {batch}")
+
+
 # --- Report -------------------------------------------------------------------------------------
 
 
@@ -607,6 +646,7 @@ def render(r: Report) -> str:
         ("orphans after deleting everything under faults", listed(r.orphans), "0"),
         ("objects not deleted", str(r.not_deleted), "0"),
         ("time until every object was deleted", f"{r.delete_time:.1f} s", ""),
+        ("deletion breaker batches confirmed", str(len(r.confirmed_batches)), ""),
         ("PAI attempts per object, create + update phase", spread(r.attempts), "bounded"),
         ("PAI attempts per object, deletion phase", spread(r.delete_attempts), "bounded"),
         (

@@ -30,6 +30,7 @@ Public API (tests/unit/test_docs_drift.py keeps this list equal to the code):
     conditions_for_failure(reason, message, generation, *, remote_exists, previous=()) -> list[Condition]
     conditions_for_deletion_blocked(message, generation) -> list[Condition]   a persistent deletion failure
     conditions_for_deletion_retrying(message, generation) -> list[Condition]  a transient one, retried
+    conditions_for_deletion_held(message, generation) -> list[Condition]      held by the deletion breaker
     deletion_blocked_message(error, ...) -> str    the way out, for that condition's message
     merge_conditions(existing, new, now) -> list[Condition]   lastTransitionTime moves on status change only
     status_patch(current, wanted, keys) -> dict | None          None: nothing to write
@@ -67,7 +68,9 @@ TERMINAL_REASONS: Final = frozenset(
 )
 """Synced reasons no retry can fix: a human must change the spec, the registry or the credentials
 (Stalled; Argo CD's health check keeps the same list)."""
-_RETRYING: Final = frozenset({Reason.RECONCILE_ERROR.value, Reason.DELETION_BLOCKED.value})
+_RETRYING: Final = frozenset(
+    {Reason.RECONCILE_ERROR.value, Reason.DELETION_BLOCKED.value, Reason.DELETION_HELD.value}
+)
 # Ready reasons that say a remote version exists.
 _REMOTE_EXISTS: Final = frozenset(
     {Reason.AVAILABLE.value, Reason.UPDATE_FAILED.value, Reason.NOT_APPLIED.value}
@@ -241,6 +244,17 @@ def conditions_for_deletion_blocked(message: str, generation: int | None) -> lis
     return _progress(
         _ready(False, Reason.DELETING, "deletion is waiting for the remote version", generation),
         _synced(False, Reason.DELETION_BLOCKED, message, generation),
+        generation,
+    )
+
+
+def conditions_for_deletion_held(message: str, generation: int | None) -> list[Condition]:
+    """The deletion breaker holds the remote deletion until a person confirms the batch: still
+    Reconciling (the deletion goes on once confirmed, like DeletionBlocked), not Stalled (that is
+    for terminal reasons, which Argo CD calls Degraded)."""
+    return _progress(
+        _ready(False, Reason.DELETING, "deletion is waiting for confirmation", generation),
+        _synced(False, Reason.DELETION_HELD, message, generation),
         generation,
     )
 

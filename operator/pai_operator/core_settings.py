@@ -120,6 +120,25 @@ class CoreSettings(BaseModel):
         flag="--model-missing-retry", metavar="SECONDS", chart="modelMissingRetry", gt=0,
     )  # fmt: skip
 
+    # The deletion breaker (deletion_safety.py): a bulk deletion in Kubernetes (a namespace, a
+    # label selector, an Argo CD cascade) must not wipe the registry. 50: a person's or a
+    # pipeline's routine clean-up (a test namespace, a handful of versions) stays below it; 10 %:
+    # a large fleet's routine churn scales with it; 5 minutes: accidents delete in seconds, while a
+    # steady pace of 10 a minute (the most a routine clean-up needs) is never held.
+    deletion_breaker_threshold: int = setting(
+        50, "Remote deletions allowed within the window before the breaker holds further ones "
+        "(the larger of this and the fraction applies); 0 disables the breaker.",
+        flag="--deletion-breaker-threshold", metavar="N", chart="deletionBreaker.threshold", ge=0,
+    )  # fmt: skip
+    deletion_breaker_fraction: float = setting(
+        0.1, "The same as a fraction of the tracked objects (0.1: 10 %).",
+        flag="--deletion-breaker-fraction", metavar="FRACTION", chart="deletionBreaker.fraction", ge=0, le=1,
+    )  # fmt: skip
+    deletion_breaker_window: float = setting(
+        300.0, "Seconds over which remote deletions are counted.",
+        flag="--deletion-breaker-window", metavar="SECONDS", chart="deletionBreaker.window", gt=0,
+    )  # fmt: skip
+
     # Leader election (controller-runtime's defaults): only the holder of the Lease acts.
     leader_elect: bool = setting(
         True, "Run as one of several replicas: act only while holding the Lease (--no-leader-elect: "
@@ -152,13 +171,18 @@ class CoreSettings(BaseModel):
         "", "This replica's name in the Lease and in the User-Agent of every PAI request.",
         flag="--identity", env="POD_NAME", metavar="NAME",
         shown_default="the pod name (POD_NAME, from the downward API), else host name + pid",
+        validate_default=True,
     )  # fmt: skip
 
-    @field_validator("identity", mode="after")
+    @field_validator("identity", mode="before")
     @classmethod
-    def _default_identity(cls, value: str) -> str:
-        # Host name + pid outside a cluster: unique even for two processes on one machine.
-        return value or f"{socket.gethostname()}-{os.getpid()}"
+    def _default_identity(cls, value: Any) -> Any:
+        # Host name + pid outside a cluster: unique even for two processes on one machine. A
+        # "before" validator with validate_default: an "after" one never sees the default, and an
+        # empty identity made every replica read the Lease's empty holder as itself (two leaders).
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return default_identity()
+        return value
 
     @field_validator("namespaces", mode="before")
     @classmethod
@@ -196,11 +220,16 @@ class CoreSettings(BaseModel):
     @property
     def user_agent(self) -> str:
         """Lets PAI's audit trail (and the emulator's journal) tell which replica acted."""
-        return f"pai-model-operator/{__version__} ({self.identity})"
+        return f"pai-model-operator/{__version__} ({self.identity or default_identity()})"
 
     @property
     def all_namespaces(self) -> bool:
         return not self.namespaces
+
+
+def default_identity() -> str:
+    """This process's name when nothing names it: host name + pid (never empty)."""
+    return f"{socket.gethostname() or 'localhost'}-{os.getpid()}"
 
 
 def split_list(value: Any) -> Any:

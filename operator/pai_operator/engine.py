@@ -652,6 +652,12 @@ class Engine:
         if record is not None:
             self._leave_group(record)
 
+    def forget_all(self) -> None:
+        """Drop every record: the resource's CRD was deleted (and every object with it), so the
+        watch starts over once it is back; a stale record must never be passed again."""
+        for key in list(self._objects):
+            self._forget(key)
+
     def __len__(self) -> int:
         return len(self._objects)
 

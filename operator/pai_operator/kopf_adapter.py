@@ -11,22 +11,34 @@ costs nothing, and kopf writes nothing but the finalizer (and deletion retry pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import ctypes
 import ctypes.util
 import gc
 import logging
+import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
+from kopf._cogs.clients.errors import APINotFoundError  # a watch of a resource that is gone
 from kopf._core.engines.peering import Identity  # kopf's NewType for operator(identity=)
 
 from pai_operator import leadership, metrics
 from pai_operator.backend import Backend, Resource
+from pai_operator.deletion_safety import DeletionBreaker
 from pai_operator.engine import Engine
-from pai_operator.kube import KubeStatusWriter, NamespaceAnnotationCache, StatusConflict
+from pai_operator.kube import (
+    CrdReader,
+    KubeStatusWriter,
+    LeaseConfirmations,
+    NamespaceAnnotationCache,
+    StatusConflict,
+    release_all,
+)
 from pai_operator.reconciler import Event, ObjectView, Reconciler
 from pai_operator.registry import PLUGINS, OperatorSettings
 
@@ -35,6 +47,14 @@ log = logging.getLogger(__name__)
 NAMESPACE_CACHE_TTL = 60.0
 """Seconds a Namespace's annotations are trusted: an admin's change of its role takes effect
 within this time."""
+
+
+CRD_RETURN_POLL = 2.0
+"""Seconds between two reads of a deleted CRD while the controller waits for it to come back."""
+
+HOLD_WAIT = 60.0
+"""Seconds a held deletion waits inside its kopf handler for the confirmation before kopf retries
+it: a confirmed batch goes on at once, and a held object costs kopf one write a minute."""
 
 
 LIST_CHUNK_SIZE = 200
@@ -125,6 +145,24 @@ class Controller:
         # Ownership succession (a restored object taking over its version) needs to know
         # whether the recorded owner still exists; the engine sees every live object.
         self.reconciler.owner_alive = self.engine.is_live
+        # Deletion safety: an uninstall never deletes remote data, a bulk deletion waits for a
+        # person (deletion_safety.py). The confirmation is an annotation on the operator's Lease.
+        self.reconciler.crd = CrdReader(f"{self.names.plural}.{self.names.group}")
+        confirmations = LeaseConfirmations(
+            settings.lease_namespace,
+            settings.leader_elect_lease_name,
+            f"{self.names.group}/confirm-deletions",
+        )
+        self.breaker = DeletionBreaker(
+            registry=self.names.registry,
+            threshold=settings.deletion_breaker_threshold,
+            fraction=settings.deletion_breaker_fraction,
+            window=settings.deletion_breaker_window,
+            tracked=self.engine.__len__,
+            confirmations=confirmations,
+            how_to_confirm=confirmations.how_to_confirm,
+        )
+        self.reconciler.breaker = self.breaker
         self._closers = tuple(closers)
         self.registry = kopf.OperatorRegistry()
         self._engine_task: asyncio.Task[None] | None = None
@@ -186,18 +224,29 @@ class Controller:
         @kopf.on.startup(registry=registry)
         async def startup(**_: Any) -> None:
             # Started from a kopf handler so that the engine's tasks inherit kopf's context
-            # (kopf.event() needs its posting queue).
+            # (kopf.event() needs its posting queue). A restart after the CRD came back finds the
+            # previous engine task over (cleanup), or ends it here: never two.
+            if self._engine_task is not None:
+                self._engine_task.cancel()
+                await asyncio.gather(self._engine_task, return_exceptions=True)
             self._engine_task = asyncio.create_task(engine.run(), name=f"{names.group} engine")
 
         # Every event, the initial listing included: the engine decides whether a pass is due.
         @kopf.on.event(*resource, registry=registry)
         async def watched(type: str | None, body: kopf.Body, **_: Any) -> None:
             self.events.capture()
+            if type == "DELETED":  # gone, whoever removed the finalizer: nothing left to hold
+                self.breaker.settle(str(body.get("metadata", {}).get("uid", "")))
             engine.observe(type, _plain(body, prefix))
 
         @kopf.on.delete(*resource, registry=registry)
         async def deleted(body: kopf.Body, **_: Any) -> None:
             result = await engine.finalize(_plain(body, prefix))
+            if result.held:
+                # Wait here rather than retry every second: a confirmation releases every waiter
+                # at once, and no kopf progress write happens meanwhile.
+                released = await self.breaker.wait_released(HOLD_WAIT)
+                raise kopf.TemporaryError(result.message, delay=0 if released else 1)
             if not result.done:
                 raise kopf.TemporaryError(result.message, delay=result.retry_in)
 
@@ -206,8 +255,69 @@ class Controller:
             if self._engine_task is not None:
                 self._engine_task.cancel()
                 await asyncio.gather(self._engine_task, return_exceptions=True)
-            for close in self._closers:
-                await close()
+                self._engine_task = None
+
+    async def close(self) -> None:
+        """The registry clients: once, when the controller stops for good (kopf may restart
+        within one run, after its CRD came back)."""
+        for close in self._closers:
+            await close()
+
+    async def release_if_uninstalling(self, *, quiet: bool = False) -> bool:
+        """Started while the CRD is being deleted (the operator was gone when the uninstall began):
+        release every object without touching the registry, so that the CRD deletion completes.
+        kopf could not: discovery no longer offers `patch` for a terminating CRD's resource.
+        True when the CRD is being deleted or gone."""
+        crd = self.reconciler.crd
+        try:
+            if crd is None or not await crd.terminating(not_before=time.monotonic()):
+                return False
+        except Exception as exc:  # kopf's own start will tell more; nothing is deleted either way
+            log.warning("cannot tell whether the %s CRD is being deleted: %s", self.names.registry, exc)
+            return False
+        names = self.names
+        try:
+            released = await asyncio.to_thread(
+                release_all,
+                (names.group, names.version, names.plural),
+                names.finalizer,
+                self.settings.namespaces,
+            )
+        except Exception as exc:  # gone already (404), or the API server unwell: asked again
+            (log.debug if quiet else log.warning)(
+                "%s: releasing the objects of a CRD being deleted: %s", names.registry, exc
+            )
+            return True
+        if released or not quiet:
+            metrics.CRD_DELETION_RELEASES.labels(names.registry).inc(released)
+            log.warning(
+                "%s: the CRD %s.%s is being deleted (an uninstall): %d objects released without "
+                "touching the registry",
+                names.registry,
+                names.plural,
+                names.group,
+                released,
+            )
+        return True
+
+    async def wait_for_crd(self, stop: asyncio.Event) -> bool:
+        """After the CRD was deleted (an uninstall): wait until it is back and served again (a
+        reinstall), so that the same process manages new objects without a restart. False when
+        the operator stops meanwhile."""
+        crd = self.reconciler.crd
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), CRD_RETURN_POLL)
+                return False
+            try:
+                if crd is not None and not await crd.terminating(not_before=time.monotonic()):
+                    return True
+            except Exception as exc:  # still unreadable: keep waiting
+                log.debug("CRD of %s not readable yet: %s", self.names.registry, exc)
+                continue
+            # Still being deleted (or gone): release whatever still carries our finalizer.
+            await self.release_if_uninstalling(quiet=True)
+        return False
 
 
 class Operator:
@@ -308,22 +418,60 @@ async def run_operator(settings: OperatorSettings) -> None:
         # install its handlers, and whichever stops first stops the others through the flag.
         stop = asyncio.Event()
 
+        async def wait_for_crd(controller: Controller, liveness: str | None) -> bool:
+            # kopf (and its /healthz) is not running meanwhile: stay alive for the kubelet.
+            port = settings.health_port if liveness else 0
+            state = {"leader": True, "waitingForCrd": f"{controller.names.plural}.{controller.names.group}"}
+            # kopf's signal handlers may have ended with it: a SIGTERM meanwhile must still stop
+            # the operator, gracefully (the stop flag stops every kopf operator still running, and
+            # kopf installs its own handlers again when it restarts).
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            async with leadership.StandbyHealth(port, settings.identity, settings.bind_address, state):
+                return await controller.wait_for_crd(stop)
+
         async def run_one(controller: Controller, liveness: str | None) -> None:
             try:
-                await kopf.operator(
-                    registry=controller.registry,
-                    settings=controller.kopf_settings(),
-                    clusterwide=settings.all_namespaces,
-                    namespaces=list(settings.namespaces),
-                    liveness_endpoint=liveness,
-                    # Without it kopf derives one from getpass.getuser(), which raises KeyError in
-                    # the image: uid 65532 has no /etc/passwd entry (found by the kubelet e2e).
-                    identity=Identity(settings.identity),
-                    standalone=True,  # kopf's peering is not leader election: the Lease decides
-                    stop_flag=stop,
-                )
+                while True:
+                    if await controller.release_if_uninstalling():
+                        if not await wait_for_crd(controller, liveness):
+                            return
+                        continue
+                    try:
+                        await kopf.operator(
+                            registry=controller.registry,
+                            settings=controller.kopf_settings(),
+                            clusterwide=settings.all_namespaces,
+                            namespaces=list(settings.namespaces),
+                            liveness_endpoint=liveness,
+                            # Without it kopf derives one from getpass.getuser(), which raises
+                            # KeyError in the image: uid 65532 has no /etc/passwd entry (found by
+                            # the kubelet e2e).
+                            identity=Identity(settings.identity),
+                            standalone=True,  # kopf's peering is not leader election: the Lease decides
+                            stop_flag=stop,
+                        )
+                        return
+                    except APINotFoundError:
+                        # kopf's watch ends with a 404 once the CRD is gone (it watches no CRDs
+                        # itself, with scanning off) and would end the process. Every object went
+                        # with the CRD: start afresh once a reinstall brings the CRD back.
+                        if stop.is_set():
+                            return
+                        log.warning(
+                            "%s: the CRD %s.%s is gone (an uninstall?); waiting for it to come back",
+                            controller.names.registry,
+                            controller.names.plural,
+                            controller.names.group,
+                        )
+                        controller.engine.forget_all()
+                        if not await wait_for_crd(controller, liveness):
+                            return
+                        log.info("%s: the CRD is back; watching again", controller.names.registry)
             finally:
                 stop.set()
+                await controller.close()
 
         trim = asyncio.create_task(_return_freed_memory(), name="pai-operator memory")
         try:

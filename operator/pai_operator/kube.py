@@ -81,6 +81,125 @@ class KubeStatusWriter:
         return data
 
 
+def get_json(api_client: Any, path: str) -> dict[str, Any] | None:
+    """GET a Kubernetes API path as plain JSON (no generated models: see NamespaceReader); None
+    when it does not exist (404)."""
+    from kubernetes.client import ApiException
+
+    request = api_client.param_serialize(
+        method="GET",
+        resource_path=path,
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )
+    response = api_client.call_api(*request, _request_timeout=30)
+    response.read()
+    if response.status == 404:
+        return None
+    if not 200 <= response.status <= 299:
+        raise ApiException.from_response(http_resp=response, body=None, data=None)
+    data: dict[str, Any] = json.loads(response.data)
+    return data
+
+
+class CrdReader:
+    """Whether a CRD is being deleted: GET of one CustomResourceDefinition by name (RBAC: `get`
+    on exactly the operator's CRD names), shared by concurrent deletion passes."""
+
+    def __init__(self, name: str, api_client: Any | None = None) -> None:
+        from pai_operator.deletion_safety import SharedFreshRead
+
+        self.name = name
+        self._api_client = api_client
+        self._shared = SharedFreshRead(self._read)
+
+    async def terminating(self, *, not_before: float) -> bool:
+        return await self._shared.get(not_before)
+
+    async def _read(self) -> bool:
+        from pai_operator.deletion_safety import CrdReadError
+
+        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{self.name}"
+        try:
+            crd = await asyncio.to_thread(get_json, self._api_client or _load_api_client(), path)
+        except Exception as exc:
+            raise CrdReadError(f"cannot read CustomResourceDefinition {self.name}: {exc}") from None
+        # Gone: nothing of it can be served any more, so this is an uninstall too.
+        return crd is None or bool((crd.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def release_all(
+    resource: tuple[str, str, str], finalizer: str, namespaces: tuple[str, ...], api_client: Any | None = None
+) -> int:
+    """Remove our finalizer from every object of a resource whose CRD is being deleted, without
+    touching the registry; the number released. Needed when the operator (re)starts after the
+    CRD deletion began: the API server's discovery then no longer offers `patch` for the
+    resource, so kopf refuses to serve it and no deletion handler would ever run."""
+    from kubernetes import client
+    from kubernetes.client import ApiException
+
+    group, version, plural = resource
+    custom: Any = client.CustomObjectsApi(api_client or _load_api_client())
+    items: list[dict[str, Any]] = []
+    if namespaces:
+        for ns in namespaces:
+            listed = custom.list_namespaced_custom_object(group, version, ns, plural, _request_timeout=60)
+            items += listed["items"]
+    else:
+        items = custom.list_cluster_custom_object(group, version, plural, _request_timeout=60)["items"]
+    released = 0
+    for item in items:
+        meta = item.get("metadata") or {}
+        finalizers = list(meta.get("finalizers") or [])
+        if finalizer not in finalizers:
+            continue
+        # "test" first: a concurrent change of the list fails this patch rather than being undone.
+        kept = [f for f in finalizers if f != finalizer]
+        patch = [
+            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+            {"op": "replace", "path": "/metadata/finalizers", "value": kept},
+        ]
+        try:
+            custom.patch_namespaced_custom_object(
+                group,
+                version,
+                meta["namespace"],
+                plural,
+                meta["name"],
+                patch,
+                _content_type="application/json-patch+json",
+                _request_timeout=60,
+            )
+            released += 1
+        except ApiException as exc:
+            if exc.status not in (404, 409, 422):
+                raise
+    return released
+
+
+class LeaseConfirmations:
+    """The deletion breaker's confirmation: an annotation on the operator's own Lease (the RBAC
+    to read it by name is leader election's)."""
+
+    def __init__(self, namespace: str, lease: str, annotation: str, api_client: Any | None = None) -> None:
+        self.namespace = namespace
+        self.lease = lease
+        self.annotation = annotation
+        self._api_client = api_client
+
+    async def confirmed_batch(self) -> str | None:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{self.lease}"
+        lease = await asyncio.to_thread(get_json, self._api_client or _load_api_client(), path)
+        annotations = ((lease or {}).get("metadata") or {}).get("annotations") or {}
+        value = annotations.get(self.annotation)
+        return str(value) if value is not None else None
+
+    def how_to_confirm(self, batch: str) -> str:
+        return (
+            f"kubectl annotate lease -n {self.namespace} {self.lease} {self.annotation}={batch} --overwrite"
+        )
+
+
 class NamespaceReader:
     """GET /api/v1/namespaces/NAME as plain JSON.
 

@@ -60,6 +60,12 @@ class ElectionSettings:
     renew_deadline: float = 10.0
     retry_period: float = 2.0
 
+    def __post_init__(self) -> None:
+        # An empty holder is what a released (or never held) Lease carries: a replica named ""
+        # would read every free Lease as its own, and two of them would both lead.
+        if not self.identity.strip():
+            raise ValueError("leader election needs a non-empty identity (POD_NAME or --identity)")
+
     @classmethod
     def from_operator(cls, settings: CoreSettings) -> ElectionSettings:
         return cls(
@@ -212,10 +218,13 @@ class StandbyHealth:
     """/healthz while this replica waits: kopf's own endpoint exists only once kopf runs, and a
     healthy standby must stay Ready (and alive) without leading."""
 
-    def __init__(self, port: int, identity: str, host: str = "0.0.0.0") -> None:
+    def __init__(
+        self, port: int, identity: str, host: str = "0.0.0.0", state: dict[str, Any] | None = None
+    ) -> None:
         self._port = port
         self._identity = identity
         self._host = host
+        self._state = state if state is not None else {"leader": False}
         self._runner: Any = None
 
     async def __aenter__(self) -> StandbyHealth:
@@ -223,7 +232,7 @@ class StandbyHealth:
             from aiohttp import web  # kopf's own dependency
 
             async def healthz(_: web.Request) -> web.Response:
-                return web.json_response({"leader": False, "identity": self._identity})
+                return web.json_response({**self._state, "identity": self._identity})
 
             app = web.Application()
             app.router.add_get("/healthz", healthz)

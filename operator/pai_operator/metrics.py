@@ -48,6 +48,20 @@ LEADER = Gauge(
     "1 while this replica holds the leader-election Lease (and acts), else 0.",
     registry=REGISTRY,
 )
+DELETIONS_HELD = Gauge(
+    "pai_operator_deletions_held",
+    "Remote deletions held by the deletion breaker until a person confirms the batch, by registry "
+    "(alert on > 0).",
+    ["registry"],
+    registry=REGISTRY,
+)
+CRD_DELETION_RELEASES = Counter(
+    "pai_operator_crd_deletion_releases_total",
+    "Objects released without touching the registry because their CRD was being deleted (an "
+    "uninstall), by registry.",
+    ["registry"],
+    registry=REGISTRY,
+)
 
 
 class ObjectCensus(Protocol):

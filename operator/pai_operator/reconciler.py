@@ -14,14 +14,17 @@ from __future__ import annotations
 import logging
 import random
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Generic, Literal, Protocol, TypeVar
 
+from pai_operator import metrics
 from pai_operator.backend import Backend
 from pai_operator.conditions import (
     conditions_for_deletion_blocked,
+    conditions_for_deletion_held,
     conditions_for_deletion_retrying,
     conditions_for_failure,
     conditions_for_plan,
@@ -30,6 +33,7 @@ from pai_operator.conditions import (
     status_patch,
 )
 from pai_operator.core_settings import CoreSettings
+from pai_operator.deletion_safety import Admission, CrdReadError, CrdState, DeletionBreaker, held_message
 from pai_operator.errors import (
     AuthError,
     InvalidRequestError,
@@ -92,6 +96,7 @@ class DeletionResult:
     retry_in: float = 0.0
     message: str = ""
     blocked: bool = False  # True: a persistent failure (DeletionBlocked), not a routine retry
+    held: bool = False  # True: the deletion breaker holds it (DeletionHeld) until confirmed
 
 
 @dataclass
@@ -178,6 +183,10 @@ class Reconciler(Generic[S, R, C, K]):
         # Lets a restored object (same namespace/name, new UID) take over its version; until it is
         # set every UID counts as alive, which never transfers anything.
         self.owner_alive: Callable[[str], bool] | None = None
+        # Deletion safety (deletion_safety.py), set by the kopf side: whether the CRD is being
+        # deleted (an uninstall: release, never delete remotely), and the deletion breaker.
+        self.crd: CrdState | None = None
+        self.breaker: DeletionBreaker | None = None
 
     def _owner(self, obj: ObjectView) -> Owner:
         ref = object_ref(obj.namespace, obj.name)
@@ -488,6 +497,57 @@ class Reconciler(Generic[S, R, C, K]):
 
     async def finalize(self, obj: ObjectView, state: ObjectState) -> DeletionResult:
         """Delete or release the remote version. `done` False means: keep the finalizer."""
+        result = await self._finalize(obj, state)
+        if result.done and self.breaker is not None:
+            self.breaker.settle(obj.uid)
+        return result
+
+    async def _uninstalling(self, obj: ObjectView, since: float) -> DeletionResult | None:
+        """Released at once when the CRD itself is being deleted (an uninstall); None otherwise."""
+        if self.crd is None:
+            return None
+        try:
+            terminating = await self.crd.terminating(not_before=since)
+        except CrdReadError as error:
+            # Unknown is not "no": deleting remotely now could be the uninstall wiping the registry.
+            log.warning("deletion of %s/%s waits: %s", obj.namespace, obj.name, error)
+            return DeletionResult(done=False, retry_in=self.backoff(1), message=str(error))
+        if not terminating:
+            return None
+        names = self.backend.names
+        metrics.CRD_DELETION_RELEASES.labels(names.registry).inc()
+        log.info(
+            "%s/%s released without touching %s: its CRD is being deleted (an uninstall); the remote "
+            "version keeps its ownership mark",
+            obj.namespace,
+            obj.name,
+            names.registry,
+        )
+        return DeletionResult(done=True, message="the CRD is being deleted: the remote version is kept")
+
+    def _held(self, obj: ObjectView, admission: Admission) -> DeletionResult:
+        assert self.breaker is not None
+        message = held_message(
+            admission,
+            window=self.breaker.window,
+            how_to_confirm=self.breaker.how_to_confirm(admission.batch),
+            registry=self.backend.names.registry,
+        )
+        previous = _conditions(obj.status)
+        merged = merge_conditions(previous, conditions_for_deletion_held(message, obj.generation), _now())
+        patch = None
+        if [c.model_dump() for c in merged] != [c.model_dump() for c in previous]:
+            patch = {"conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in merged]}
+        events = [Event("Warning", "DeletionHeld", message)] if admission.first_hold else []
+        return DeletionResult(
+            done=False, status_patch=patch, events=events, retry_in=1.0, message=message, held=True
+        )
+
+    async def _finalize(self, obj: ObjectView, state: ObjectState) -> DeletionResult:
+        since = time.monotonic()
+        uninstall = await self._uninstalling(obj, since)
+        if uninstall is not None:
+            return uninstall
         parsed = self.backend.parse(obj.spec)
         if isinstance(parsed, list):
             # Without a valid spec there is nothing to address; the ownership mark still
@@ -515,6 +575,10 @@ class Reconciler(Generic[S, R, C, K]):
             plan = plan_deletion(
                 self.backend.planner, spec, owner=owner, policies=policies, observed=observed, owned=owned
             )
+            if plan.action is DeletionAction.DELETE and plan.calls and self.breaker is not None:
+                admission = self.breaker.admit(obj.uid)
+                if not admission.admitted:
+                    return self._held(obj, admission)
             for call in plan.calls:
                 try:
                     await self.backend.run(client, spec, call)

@@ -52,6 +52,7 @@ class Reason(StrEnum):
     AUTH_FAILED = "AuthFailed"
     NO_CREDENTIALS = "NoCredentials"
     DELETION_BLOCKED = "DeletionBlocked"
+    DELETION_HELD = "DeletionHeld"  # the deletion breaker holds it until the batch is confirmed
 
 
 DeletionPolicy = Literal["Delete", "Retain"]

@@ -6,14 +6,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
 from pydantic.alias_generators import to_pascal
 
 from tfy_emulator import errors
-from tfy_emulator.config import DEFAULT_STORAGE_INTEGRATION_FQN, OPERATIONS
+from tfy_emulator.config import (
+    CONFLICT_STATUSES,
+    DEFAULT_STORAGE_INTEGRATION_FQN,
+    OPERATIONS,
+    Dialect,
+    ErrorShape,
+)
 from tfy_emulator.faults import FaultRule
 from tfy_emulator.runtime import EMULATOR, error_response, json_response
 from tfy_emulator.validation import ML_REPO_PATTERN
@@ -29,6 +35,26 @@ class AddMlRepo(BaseModel):
 
 
 QuotaUpdate = RootModel[dict[str, float]]
+_ADMIN_DIALECT = Dialect(error_shape="current")
+
+
+class DialectUpdate(BaseModel):
+    """PUT /_emulator/dialect: the switches given change, the others stay."""
+
+    model_config = ConfigDict(alias_generator=to_pascal, extra="forbid")
+
+    error_shape: ErrorShape | None = None
+    conflict_status: int | None = None
+    deleted_visible: bool | None = None
+
+
+class SetMetrics(BaseModel):
+    """PUT /_emulator/metrics/{version_id}: the version's metrics, as a run logged them."""
+
+    model_config = ConfigDict(alias_generator=to_pascal, extra="forbid")
+
+    metrics: list[dict[str, Any]]
+
 
 _M = TypeVar("_M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -50,7 +76,8 @@ def _admin(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except errors.ApiError as exc:
-            return error_response("svc", exc)
+            # The admin API is the emulator's own: always HttpError, whatever the dialect.
+            return error_response("svc", exc, _ADMIN_DIALECT)
 
     return wrapped
 
@@ -131,7 +158,9 @@ async def versions(request: web.Request) -> web.Response:
             "MlRepo": ml_repo,
             "Name": name,
             "ModelId": model.id,
-            "Versions": [{**store.version_json(v), "DeletedAt": v.deleted_at} for v in ordered],
+            "Versions": [
+                {**store.version_json(v), "DeletedAt": v.deleted_at, "Files": dict(v.files)} for v in ordered
+            ],
         }
     )
 
@@ -155,6 +184,50 @@ async def set_quotas(request: web.Request) -> web.Response:
     return json_response({"Quotas": emulator.quotas.rates()})
 
 
+def _dialect_json(dialect: Dialect) -> dict[str, Any]:
+    return {
+        "ErrorShape": dialect.error_shape,
+        "ConflictStatus": dialect.conflict_status,
+        "DeletedVisible": dialect.deleted_visible,
+    }
+
+
+@_admin
+async def get_dialect(request: web.Request) -> web.Response:
+    return json_response(_dialect_json(request.app[EMULATOR].dialect))
+
+
+@_admin
+async def set_dialect(request: web.Request) -> web.Response:
+    """Tests switch the dialect per test on one running emulator; a reset restores the configured one."""
+    emulator = request.app[EMULATOR]
+    update = await _body(request, DialectUpdate)
+    if update.conflict_status is not None and update.conflict_status not in CONFLICT_STATUSES:
+        raise _bad_request(f"ConflictStatus must be one of {list(CONFLICT_STATUSES)}")
+    dialect = emulator.dialect
+    if update.error_shape is not None:
+        dialect.error_shape = update.error_shape
+    if update.conflict_status is not None:
+        dialect.conflict_status = update.conflict_status
+    if update.deleted_visible is not None:
+        dialect.deleted_visible = update.deleted_visible
+    return json_response(_dialect_json(dialect))
+
+
+@_admin
+async def set_metrics(request: web.Request) -> web.Response:
+    """Metrics come from the run that logged a version (not emulated); this sets them as the
+    service would render them, floats included (the v1 SDK types timestamp and step as floats)."""
+    emulator = request.app[EMULATOR]
+    body = await _body(request, SetMetrics)
+    for metric in body.metrics:
+        if not isinstance(metric.get("key"), str):
+            raise _bad_request("every metric needs a string key")
+    version = emulator.store.set_metrics(request.match_info["id"], body.metrics)
+    await emulator.save()
+    return json_response({"VersionId": version.id, "Metrics": version.metrics})
+
+
 def add_admin_routes(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/ml-repos", add_ml_repo)
     app.router.add_post(f"{PREFIX}/faults", add_fault)
@@ -167,3 +240,6 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/versions/{{ml_repo}}/{{name}}", versions)
     app.router.add_get(f"{PREFIX}/quotas", get_quotas)
     app.router.add_put(f"{PREFIX}/quotas", set_quotas)
+    app.router.add_get(f"{PREFIX}/dialect", get_dialect)
+    app.router.add_put(f"{PREFIX}/dialect", set_dialect)
+    app.router.add_put(f"{PREFIX}/metrics/{{id}}", set_metrics)

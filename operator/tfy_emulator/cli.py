@@ -13,7 +13,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tfy_emulator.config import DEFAULT_TENANT, OPERATIONS, ApiKey, EmulatorConfig, default_quotas
+from tfy_emulator.config import (
+    CONFLICT_STATUSES,
+    DEFAULT_TENANT,
+    ERROR_SHAPES,
+    OPERATIONS,
+    ApiKey,
+    Dialect,
+    EmulatorConfig,
+    default_quotas,
+)
 from tfy_emulator.server import create_app
 from tfy_emulator.validation import ML_REPO_PATTERN
 
@@ -81,6 +90,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="Operation=rate",
         help="requests per second for one operation (default: unlimited)",
     )
+    parser.add_argument(
+        "--error-shape",
+        choices=ERROR_SHAPES,
+        default="mlflow",
+        help="mlflow: the fork's {error_code, message} (default); current: {statusCode, message, code}",
+    )
+    parser.add_argument(
+        "--conflict-status",
+        type=int,
+        choices=CONFLICT_STATUSES,
+        default=400,
+        help="status of RESOURCE_ALREADY_EXISTS in the mlflow shape (default 400, the fork's)",
+    )
+    parser.add_argument(
+        "--deleted-visible",
+        action="store_true",
+        help="get by id returns a deleted version with status DELETED instead of a 404",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -95,6 +122,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         admin=args.admin,
         state_file=args.state_file,
         quotas=quotas,
+        dialect=Dialect(
+            error_shape=args.error_shape,
+            conflict_status=args.conflict_status,
+            deleted_visible=args.deleted_visible,
+        ),
     )
 
 

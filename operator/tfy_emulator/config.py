@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 # Operation names: what the journal records and what fault rules and quotas select. They follow
 # the services' operationIds (e.g. `apply_model_version_v1_model_versions_put`) in PascalCase.
@@ -21,6 +21,9 @@ READ_OPERATIONS = (
     "ListMlRepos",
 )
 WRITE_OPERATIONS = (
+    "StageArtifactVersion",
+    "MarkStageFailure",
+    "GetSignedUrls",
     "ApplyModelVersion",
     "ApplyModelVersionTags",
     "DeleteModelVersion",
@@ -60,6 +63,27 @@ class ApiKey:
     subject_slug: str = DEFAULT_SUBJECT_SLUG
 
 
+ErrorShape = Literal["mlflow", "current"]
+ERROR_SHAPES: tuple[ErrorShape, ...] = ("mlflow", "current")
+CONFLICT_STATUSES = (400, 409)
+
+
+@dataclass
+class Dialect:
+    """The behaviours public sources leave open, each a switch (README "Dialect switches"). The
+    defaults are the evidence-backed ones."""
+
+    error_shape: ErrorShape = "mlflow"
+    """`mlflow`: the fork's `{"error_code", "message"}` (tfy-mlflow-client's `MlflowException`);
+    `current`: servicefoundry's `HttpError` `{"statusCode", "message", "code"?}`."""
+    conflict_status: int = 400
+    """The status of a conflict (alias or tag in use) in the `mlflow` shape: 400, the fork's
+    RESOURCE_ALREADY_EXISTS, or 409, TrueFoundry's API notes. The `current` shape always says 400."""
+    deleted_visible: bool = False
+    """Get by id returns a deleted version (with `status: DELETED`) instead of a 404, as the fork's
+    `get_artifact_version_by_id` (no status filter) would. Lists never show deleted versions."""
+
+
 @dataclass
 class EmulatorConfig:
     api_keys: list[ApiKey] = field(default_factory=list)
@@ -74,3 +98,5 @@ class EmulatorConfig:
     quotas: dict[str, float] = field(default_factory=default_quotas)
     # Only the last N requests are kept in the journal (benchmarks would otherwise grow it forever).
     journal_limit: int = 100_000
+    dialect: Dialect = field(default_factory=Dialect)
+    """Where the emulator starts and returns to on reset; the admin API changes it at run time."""

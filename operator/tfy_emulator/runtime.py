@@ -4,11 +4,14 @@ response helpers."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import os
+import secrets
 import socket
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +19,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from tfy_emulator import errors
-from tfy_emulator.config import EmulatorConfig, subject_for
+from tfy_emulator.config import Dialect, EmulatorConfig, subject_for
 from tfy_emulator.faults import FaultInjector, Journal
 from tfy_emulator.quotas import Quotas
 from tfy_emulator.store import Store
@@ -37,6 +40,9 @@ class Emulator:
         self.quotas = Quotas(config.quotas)
         self.faults = FaultInjector()
         self.journal = Journal(config.journal_limit)
+        self.dialect: Dialect = replace(config.dialect)
+        # Signs upload URLs; per process, as a bucket's signing key would be.
+        self._upload_key = secrets.token_bytes(32)
         self._save_lock = asyncio.Lock()
         if config.state_file is not None and config.state_file.exists():
             self.store.load(json.loads(config.state_file.read_text()))
@@ -58,6 +64,9 @@ class Emulator:
             raise errors.unauthorized("invalid or expired token")
         return found
 
+    def upload_signature(self, staged_id: str, path: str) -> str:
+        return hmac.new(self._upload_key, f"{staged_id}/{path}".encode(), hashlib.sha256).hexdigest()
+
     def reset(self) -> None:
         """Back to the configured start: the seeded ML repos and nothing else, no faults, an empty
         journal, the configured quotas."""
@@ -65,6 +74,7 @@ class Emulator:
         self.faults.clear()
         self.journal.clear()
         self.quotas = Quotas(self.config.quotas)
+        self.dialect = replace(self.config.dialect)
 
     async def save(self) -> None:
         path = self.config.state_file
@@ -95,12 +105,22 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     )
 
 
-def error_body(api: Api, error: errors.ApiError) -> dict[str, Any]:
-    """FastAPI's `{"detail": [...]}` for validation errors on /api/ml; everything else (and every
-    error on /api/svc) is servicefoundry's `HttpError`."""
+def error_status(error: errors.ApiError, dialect: Dialect) -> int:
+    if error.conflict and dialect.error_shape == "mlflow":
+        return dialect.conflict_status
+    return error.status
+
+
+def error_body(api: Api, error: errors.ApiError, dialect: Dialect) -> dict[str, Any]:
+    """Validation errors keep the request layer's shape in every dialect (FastAPI validates a
+    request before any handler runs): `{"detail": [...]}` on /api/ml, `HttpError` with `details`
+    on /api/svc. Every other error is the dialect's: the fork's `{"error_code", "message"}`
+    (`mlflow`) or servicefoundry's `HttpError` (`current`)."""
     issues = [issue.as_json() for issue in error.issues]
     if api == "ml" and issues:
         return {"detail": issues}
+    if dialect.error_shape == "mlflow" and not issues:
+        return {"error_code": error.error_code, "message": error.message}
     body: dict[str, Any] = {"statusCode": error.status, "message": error.message}
     if error.code is not None:
         body["code"] = error.code
@@ -109,9 +129,9 @@ def error_body(api: Api, error: errors.ApiError) -> dict[str, Any]:
     return body
 
 
-def error_response(api: Api, error: errors.ApiError) -> web.Response:
+def error_response(api: Api, error: errors.ApiError, dialect: Dialect) -> web.Response:
     headers = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
-    return json_response(error_body(api, error), error.status, headers)
+    return json_response(error_body(api, error, dialect), error_status(error, dialect), headers)
 
 
 def drop_connection(request: web.Request) -> None:

@@ -5,6 +5,7 @@ injection, plus the optional admin API (admin.py)."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -19,7 +21,15 @@ from tfy_emulator import errors, validation
 from tfy_emulator import fqn as fqns
 from tfy_emulator.admin import add_admin_routes
 from tfy_emulator.config import EmulatorConfig
-from tfy_emulator.runtime import EMULATOR, Api, Emulator, drop_connection, error_response, json_response
+from tfy_emulator.runtime import (
+    EMULATOR,
+    Api,
+    Emulator,
+    drop_connection,
+    error_response,
+    error_status,
+    json_response,
+)
 from tfy_emulator.store import ModelQuery, Store, Version, VersionQuery, iso_millis
 
 log = logging.getLogger("tfy_emulator")
@@ -58,15 +68,104 @@ def _page(total: int, offset: int, limit: int, data: list[dict[str, Any]]) -> di
     return {"data": data, "pagination": {"total": total, "offset": offset, "limit": limit}}
 
 
+def _internal(call: Call) -> bool:
+    """`include_internal_metadata`, the list's parameter (default false), read the same way by
+    every call that renders a version, so list and get agree on `metadata[".truefoundry"]`."""
+    return validation.query_bool(call.request.query, "include_internal_metadata", False)
+
+
+def _render(call: Call, version: Version) -> dict[str, Any]:
+    return call.store.version_json(
+        version, include_internal_metadata=_internal(call), with_status=call.emulator.dialect.deleted_visible
+    )
+
+
+async def stage_artifact_version(call: Call) -> Result:
+    body = validation.parse_body(validation.StageBody, call.body)
+    staged, model = call.store.stage(body.manifest, call.subject)
+    answer = {"id": staged.id, "storage_root": staged.storage_root, "artifact_id": model.id}
+    return answer, {"VersionId": staged.id, "ModelId": model.id, "Fqn": call.store.model_fqn(model)}
+
+
+async def mark_stage_failure(call: Call) -> Result:
+    body = validation.parse_body(validation.MarkStageFailureBody, call.body)
+    call.store.mark_stage_failure(body.id)
+    return {}, {"VersionId": body.id}
+
+
+UPLOAD_PREFIX = "/_uploads"
+
+
+def _safe_path(path: str) -> bool:
+    parts = path.split("/")
+    return not path.startswith("/") and "\\" not in path and all(p not in ("", ".", "..") for p in parts)
+
+
+async def get_signed_urls(call: Call) -> Result:
+    """Signed URLs to upload a staged version's files (what `truefoundry`'s log_model PUTs its
+    files to). They point back at this emulator (`PUT /_uploads/...`, no bearer token, as a
+    bucket's pre-signed URLs); downloads are not emulated."""
+    body = validation.parse_body(validation.SignedUrlsBody, call.body)
+    if body.operation != "WRITE":
+        raise errors.invalid_field(("body", "operation"), "only WRITE is emulated (nothing is downloaded)")
+    staged = call.store.writable_staged(body.id)
+    for index, path in enumerate(body.paths):
+        if not _safe_path(path):
+            raise errors.invalid_field(("body", "paths", index), "a relative path without . or .. parts")
+    base = f"{call.request.scheme}://{call.request.host}{UPLOAD_PREFIX}/{staged.id}"
+    urls = [
+        {
+            "path": path,
+            "signed_url": f"{base}/{quote(path)}?signature={call.emulator.upload_signature(staged.id, path)}",
+        }
+        for path in body.paths
+    ]
+    return {"data": urls}, {"VersionId": staged.id}
+
+
+async def upload(request: web.Request) -> web.Response:
+    """PUT to a signed URL: the signature proves the URL came from `get_signed_urls`."""
+    emulator = request.app[EMULATOR]
+    staged_id, path = request.match_info["id"], request.match_info["path"]
+    signature = request.query.get("signature", "")
+    if not hmac.compare_digest(signature, emulator.upload_signature(staged_id, path)):
+        return web.Response(status=403, text="SignatureDoesNotMatch")
+    try:
+        staged = emulator.store.writable_staged(staged_id)
+    except errors.ApiError:
+        return web.Response(status=404, text="NoSuchUpload")
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+    staged.files[path] = size
+    await emulator.save()
+    return web.Response(status=200)
+
+
+async def min_cli_version(request: web.Request) -> web.Response:
+    """What `truefoundry` asks (unauthenticated) before it uses a key: the minimum client version
+    (none here) and which auth APIs to use (`truefoundry.common.servicefoundry_client`)."""
+    return json_response(
+        {"minVersion": "0.0.0", "truefoundryCliMinVersion": "0.0.0", "useSFYServerAuthAPIs": False}
+    )
+
+
+async def tenant_id(request: web.Request) -> web.Response:
+    """The tenant of a host name (unauthenticated), as `truefoundry` looks it up."""
+    tenant = request.app[EMULATOR].store.tenant
+    base = f"{request.scheme}://{request.host}"
+    return json_response({"tenantName": tenant, "auth_server_url": base})
+
+
 async def apply_model_version(call: Call) -> Result:
     body = validation.parse_body(validation.ApplyModelVersionBody, call.body)
     version = call.store.apply_version(body.manifest, call.subject)
-    return {"data": call.store.version_json(version)}, _touched(call.store, version)
+    return {"data": _render(call, version)}, _touched(call.store, version)
 
 
 async def get_model_version(call: Call) -> Result:
-    version = call.store.get_version(call.id)
-    return {"data": call.store.version_json(version)}, _touched(call.store, version)
+    version = call.store.get_version(call.id, include_deleted=call.emulator.dialect.deleted_visible)
+    return {"data": _render(call, version)}, _touched(call.store, version)
 
 
 async def delete_model_version(call: Call) -> Result:
@@ -100,15 +199,14 @@ async def list_model_versions(call: Call) -> Result:
         run_ids=tuple(query.getall("run_ids", [])),
         run_steps=tuple(validation.query_floats(query.getall("run_steps", []), "run_steps")),
     )
-    internal = validation.query_bool(query, "include_internal_metadata", False)
     total, versions = call.store.list_versions(filters, offset, limit)
-    data = [call.store.version_json(version, include_internal_metadata=internal) for version in versions]
-    return _page(total, offset, limit, data), {}
+    return _page(total, offset, limit, [_render(call, version) for version in versions]), {}
 
 
 async def get_model(call: Call) -> Result:
     model = call.store.get_model(call.id)
-    return {"data": call.store.model_json(model)}, {"ModelId": model.id, "Fqn": call.store.model_fqn(model)}
+    body = call.store.model_json(model, include_internal_metadata=_internal(call))
+    return {"data": body}, {"ModelId": model.id, "Fqn": call.store.model_fqn(model)}
 
 
 async def delete_model(call: Call) -> Result:
@@ -131,7 +229,9 @@ async def list_models(call: Call) -> Result:
         include_empty_models=validation.query_bool(query, "include_empty_models", True),
     )
     total, models = call.store.list_models(filters, offset, limit)
-    return _page(total, offset, limit, [call.store.model_json(model) for model in models]), {}
+    internal = _internal(call)
+    data = [call.store.model_json(model, include_internal_metadata=internal) for model in models]
+    return _page(total, offset, limit, data), {}
 
 
 async def get_ml_repo(call: Call) -> Result:
@@ -153,6 +253,9 @@ async def apply_ml_repo(call: Call) -> Result:
 
 # (operation, method, path under the prefix, handler, has a JSON body, changes state)
 ROUTES: tuple[tuple[str, str, str, Operation, bool, bool], ...] = (
+    ("StageArtifactVersion", "POST", "/artifact-versions/stage", stage_artifact_version, True, True),
+    ("MarkStageFailure", "POST", "/artifact-versions/mark-stage-failure", mark_stage_failure, True, True),
+    ("GetSignedUrls", "POST", "/artifact-versions/signed-urls", get_signed_urls, True, False),
     ("ApplyModelVersion", "PUT", "/model-versions", apply_model_version, True, True),
     ("ListModelVersions", "GET", "/model-versions", list_model_versions, False, False),
     ("ApplyModelVersionTags", "PUT", "/model-versions/tags", apply_model_version_tags, True, True),
@@ -233,13 +336,13 @@ def api_handler(
                 return web.Response(status=499)  # never reaches the client
             response = json_response(payload)
         except errors.ApiError as exc:
-            entry["Status"], entry["Message"] = exc.status, exc.message
-            response = error_response(api, exc)
+            entry["Status"], entry["Message"] = error_status(exc, emulator.dialect), exc.message
+            response = error_response(api, exc, emulator.dialect)
         except Exception:
             log.exception("unexpected error in %s", name)
             error = errors.internal()
             entry["Status"], entry["Message"] = error.status, error.message
-            response = error_response(api, error)
+            response = error_response(api, error, emulator.dialect)
         finally:
             entry["LatencyMs"] = round((time.perf_counter() - started) * 1000, 3)
             emulator.journal.record(entry)
@@ -259,7 +362,8 @@ def api_handler(
 
 async def unknown_route(request: web.Request) -> web.Response:
     api: Api = "ml" if request.path.startswith("/api/ml/") else "svc"
-    return error_response(api, errors.route_not_found(request.method, request.path))
+    dialect = request.app[EMULATOR].dialect
+    return error_response(api, errors.route_not_found(request.method, request.path), dialect)
 
 
 def create_app(config: EmulatorConfig) -> web.Application:
@@ -268,6 +372,9 @@ def create_app(config: EmulatorConfig) -> web.Application:
     for api, prefix in PREFIXES.items():
         for name, method, path, operation, has_body, writes in ROUTES:
             app.router.add_route(method, prefix + path, api_handler(api, name, operation, has_body, writes))
+    app.router.add_put(UPLOAD_PREFIX + "/{id}/{path:.+}", upload)
+    app.router.add_get(PREFIXES["svc"] + "/min-cli-version", min_cli_version)
+    app.router.add_get(PREFIXES["svc"] + "/tenant-id", tenant_id)
     if config.admin:
         add_admin_routes(app)
     # Last: every other path and method gets a JSON 404 (aiohttp's own 404/405 bodies are text).

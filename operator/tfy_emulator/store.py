@@ -1,6 +1,7 @@
 """The tenant's ML repos, models and model versions, and every rule of the model-version API that is
-not HTTP: numbering, update-in-place with immutable fields, alias and tag uniqueness, soft deletion,
-list filters and ordering. Pure logic (no I/O): the clock and the id source are injected.
+not HTTP: staging, numbering, update-in-place with immutable fields, internal metadata, alias and
+tag uniqueness, soft deletion, list filters and ordering. Pure logic (no I/O): the clock and the id
+source are injected.
 
 Records are rendered in the wire shapes the official SDK parses (`ModelVersion`, `Model`, `MlRepo`);
 the state file and the admin dump use the same shapes plus a few PascalCase bookkeeping keys.
@@ -24,8 +25,10 @@ SYSTEM_SUBJECT = subject_for("tfy-emulator-admin")
 # Numeric-string ids start here, far from small version numbers, so that a client mixing up an ML
 # repo id and a version number is caught.
 FIRST_ML_REPO_ID = 1001
-# The metadata key the `truefoundry` library writes for itself; lists hide it unless asked.
+# The metadata key the `truefoundry` library writes for itself (README E5); reads hide it unless
+# asked, and an update that leaves it out keeps it (the server stores it apart: README E7).
 INTERNAL_METADATA_KEY = ".truefoundry"
+COMMITTED, DELETED = "COMMITTED", "DELETED"
 
 
 def iso_millis(moment: datetime) -> str:
@@ -56,10 +59,31 @@ class Version:
     seq: int  # creation order across the store: the tie-breaker of list orders
     tags: list[str] = field(default_factory=list)
     deleted_at: str | None = None
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)
+    """Uploaded while it was staged: path -> size (admin dumps only)."""
 
     @property
     def live(self) -> bool:
         return self.deleted_at is None
+
+    @property
+    def status(self) -> str:
+        return COMMITTED if self.live else DELETED
+
+
+@dataclass
+class Staged:
+    """A version reserved by POST artifact-versions/stage: files may be uploaded under its storage
+    root, and the PUT that names that root as a `truefoundry` source commits it (same id)."""
+
+    id: str
+    model_id: str
+    storage_root: str
+    created_at: str
+    failed: bool = False
+    files: dict[str, int] = field(default_factory=dict)
+    """Uploaded through signed URLs: path -> size in bytes (the bytes themselves are dropped)."""
 
 
 @dataclass
@@ -126,6 +150,7 @@ class Store:
         self.ml_repos: dict[str, MlRepo] = {}
         self.models: dict[str, Model] = {}
         self.versions: dict[str, Version] = {}
+        self.staged: dict[str, Staged] = {}
         self._models_by_key: dict[tuple[str, str], Model] = {}
         self._next_ml_repo_id = FIRST_ML_REPO_ID
         self._seq = 0
@@ -221,11 +246,77 @@ class Store:
     def model_fqn(self, model: Model) -> str:
         return fqns.model_fqn(self.tenant, self.ml_repos[model.ml_repo_id].name, model.name)
 
-    def get_version(self, version_id: str) -> Version:
+    def get_version(self, version_id: str, include_deleted: bool = False) -> Version:
+        """A live version; with `include_deleted` (the `--deleted-visible` dialect) a deleted one
+        too, which renders with `status: DELETED`."""
         version = self.versions.get(version_id)
-        if version is None or not version.live:
+        if version is None or not (version.live or include_deleted):
             raise errors.version_not_found(version_id)
         return version
+
+    # Staging (README E1-E3)
+
+    def _model_for(self, repo: MlRepo, name: str, subject: dict[str, Any]) -> Model:
+        model = self._models_by_key.get((repo.id, name))
+        if model is None:
+            now = self._now()
+            model = Model(
+                id=self._new_id(),
+                ml_repo_id=repo.id,
+                name=name,
+                created_at=now,
+                updated_at=now,
+                created_by=subject,
+                seq=self._next_seq(),
+            )
+            self.models[model.id] = model
+            self._models_by_key[(repo.id, name)] = model
+        return model
+
+    def stage(self, manifest: ModelManifest, subject: dict[str, Any]) -> tuple[Staged, Model]:
+        """Reserve a version id and its storage root. The model exists from here on (the fork
+        stages under an existing artifact): an empty model until the version is committed."""
+        repo = self.ml_repo_by_name(manifest.ml_repo)
+        if repo is None:
+            raise errors.ml_repo_not_found(manifest.ml_repo)
+        if manifest.source.type != "truefoundry":
+            raise errors.invalid_field(
+                ("body", "manifest", "source", "type"), "only a truefoundry source is staged", "value_error"
+            )
+        model = self._model_for(repo, manifest.name, subject)
+        staged_id = self._new_id()
+        root = f"s3://tfy-emulator-{self.tenant}/{repo.name}/models/{manifest.name}/{staged_id}/"
+        staged = Staged(id=staged_id, model_id=model.id, storage_root=root, created_at=self._now())
+        self.staged[staged.id] = staged
+        return staged, model
+
+    def mark_stage_failure(self, staged_id: str) -> None:
+        staged = self.staged.get(staged_id)
+        if staged is None:
+            raise errors.staged_not_found(staged_id)
+        staged.failed = True
+
+    def writable_staged(self, staged_id: str) -> Staged:
+        """A staged version files may still be uploaded to (not committed, not failed)."""
+        staged = self.staged.get(staged_id)
+        if staged is None or staged.failed:
+            raise errors.staged_not_found(staged_id)
+        return staged
+
+    def _take_staged(self, model: Model | None, uri: str | None) -> Staged:
+        """The staged record a `truefoundry` source commits: same model, same storage root, not
+        marked failed. Consumed by the commit (the fork deletes it from the transit table)."""
+        wanted = (uri or "").rstrip("/")
+        for staged in self.staged.values():
+            if (
+                model is not None
+                and staged.model_id == model.id
+                and not staged.failed
+                and staged.storage_root.rstrip("/") == wanted
+            ):
+                del self.staged[staged.id]
+                return staged
+        raise errors.not_staged(uri)
 
     def _check_alias(self, model: Model | None, alias: str | None, own: Version | None) -> None:
         if model is None or alias is None:
@@ -243,22 +334,44 @@ class Store:
         model = self._models_by_key.get((repo.id, manifest.name))
         wanted = manifest.stored()
         del wanted["name"], wanted["ml_repo"]
+        if "run_id" not in wanted:
+            # The fork stores a step only with a run (README E11): without one it is dropped.
+            wanted.pop("step", None)
         if manifest.version is None:
             self._check_alias(model, manifest.version_alias, None)
-            return self._create_version(repo, model, manifest.name, wanted, subject)
+            staged = None
+            if manifest.source.type == "truefoundry":
+                staged = self._take_staged(model, manifest.source.uri)
+            created = self._create_version(
+                repo, model, manifest.name, wanted, subject, version_id=staged.id if staged else None
+            )
+            if staged is not None:
+                created.files = dict(staged.files)
+            return created
 
         version = model.versions.get(manifest.version) if model is not None else None
         if model is None or version is None or not version.live:
             raise errors.version_not_found(
                 fqns.version_fqn(self.tenant, repo.name, manifest.name, manifest.version)
             )
-        changed = [name for name in IMMUTABLE_FIELDS if wanted.get(name) != version.manifest.get(name)]
+        changed = [
+            name
+            for name in IMMUTABLE_FIELDS
+            # A step is compared only where one is stored (with a run): without a run the
+            # answer carried none, and a client sending back the SDK's default 0 changes nothing.
+            if not (name == "step" and "run_id" not in version.manifest)
+            and wanted.get(name, 0 if name == "step" else None) != version.manifest.get(name)
+        ]
         if changed:
             raise errors.immutable_fields(self.version_fqn(version), changed)
         self._check_alias(model, manifest.version_alias, version)
         # Apply semantics: the request states every mutable field; one it leaves out is unset.
         updated = {key: value for key, value in version.manifest.items() if key not in MUTABLE_FIELDS}
         updated.update({key: wanted[key] for key in MUTABLE_FIELDS if key in wanted})
+        internal = version.manifest.get("metadata", {}).get(INTERNAL_METADATA_KEY)
+        if internal is not None and INTERNAL_METADATA_KEY not in updated["metadata"]:
+            # Reads hide it, so `ModelVersion.update()` sends metadata without it: kept, not erased.
+            updated["metadata"] = {**updated["metadata"], INTERNAL_METADATA_KEY: internal}
         if updated != version.manifest:
             version.manifest = updated
             version.updated_at = self._now()
@@ -271,23 +384,14 @@ class Store:
         name: str,
         manifest: dict[str, Any],
         subject: dict[str, Any],
+        version_id: str | None = None,
     ) -> Version:
         now = self._now()
         if model is None:
-            model = Model(
-                id=self._new_id(),
-                ml_repo_id=repo.id,
-                name=name,
-                created_at=now,
-                updated_at=now,
-                created_by=subject,
-                seq=self._next_seq(),
-            )
-            self.models[model.id] = model
-            self._models_by_key[(repo.id, name)] = model
+            model = self._model_for(repo, name, subject)
         model.last_number += 1
         version = Version(
-            id=self._new_id(),
+            id=version_id or self._new_id(),
             model_id=model.id,
             number=model.last_number,
             manifest=manifest,
@@ -369,7 +473,8 @@ class Store:
                     continue
                 if query.run_ids and version.manifest.get("run_id") not in query.run_ids:
                     continue
-                if run_steps and float(version.manifest.get("step", 0)) not in run_steps:
+                step = version.manifest.get("step")
+                if run_steps and (step is None or float(step) not in run_steps):
                     continue
                 matching.append(version)
         matching.sort(key=lambda v: (v.number, v.seq), reverse=True)
@@ -408,12 +513,21 @@ class Store:
         matching.sort(key=lambda m: m.seq, reverse=True)
         return len(matching), matching[offset : offset + limit]
 
+    def set_metrics(self, version_id: str, metrics: list[dict[str, Any]]) -> Version:
+        version = self.get_version(version_id, include_deleted=True)
+        version.metrics = [dict(metric) for metric in metrics]
+        return version
+
     def latest_version(self, model: Model) -> Version | None:
         return max(model.live_versions(), key=lambda v: v.number, default=None)
 
     # Wire shapes
 
-    def version_json(self, version: Version, include_internal_metadata: bool = True) -> dict[str, Any]:
+    def version_json(
+        self, version: Version, include_internal_metadata: bool = True, with_status: bool = False
+    ) -> dict[str, Any]:
+        """The wire `ModelVersion`. `with_status` adds the fork's `status` (COMMITTED, DELETED),
+        which the `--deleted-visible` dialect shows; the v1 SDK ignores it (extra="allow")."""
         model = self._model_of(version)
         repo = self.ml_repos[model.ml_repo_id]
         version_fqn = fqns.version_fqn(self.tenant, repo.name, model.name, version.number)
@@ -427,7 +541,7 @@ class Store:
         if not include_internal_metadata:
             metadata: dict[str, Any] = manifest["metadata"]
             manifest["metadata"] = {k: v for k, v in metadata.items() if k != INTERNAL_METADATA_KEY}
-        return {
+        body = {
             "id": version.id,
             "fqn": version_fqn,
             "created_by_subject": version.created_by,
@@ -443,11 +557,16 @@ class Store:
                 'model_version.download(path=".")\n'
             ),
             "tags": list(version.tags),
-            "metrics": [],
+            "metrics": [dict(metric) for metric in version.metrics],
             "deployable": "framework" in version.manifest,
         }
+        if with_status:
+            body["status"] = version.status
+        return body
 
-    def model_json(self, model: Model, with_latest: bool = True) -> dict[str, Any]:
+    def model_json(
+        self, model: Model, with_latest: bool = True, include_internal_metadata: bool = True
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": model.id,
             "ml_repo_id": model.ml_repo_id,
@@ -460,7 +579,7 @@ class Store:
         }
         latest = self.latest_version(model) if with_latest else None
         if latest is not None:
-            body["latest_version"] = self.version_json(latest)
+            body["latest_version"] = self.version_json(latest, include_internal_metadata)
         return body
 
     def ml_repo_json(self, repo: MlRepo) -> dict[str, Any]:
@@ -500,7 +619,20 @@ class Store:
                 }
                 for m in models
             ],
-            "Versions": [{**self.version_json(v), "DeletedAt": v.deleted_at} for v in versions],
+            "Versions": [
+                {**self.version_json(v), "DeletedAt": v.deleted_at, "Files": dict(v.files)} for v in versions
+            ],
+            "Staged": [
+                {
+                    "Id": s.id,
+                    "ModelId": s.model_id,
+                    "StorageRoot": s.storage_root,
+                    "CreatedAt": s.created_at,
+                    "Failed": s.failed,
+                    "Files": dict(s.files),
+                }
+                for s in self.staged.values()
+            ],
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -551,6 +683,18 @@ class Store:
                 seq=self._next_seq(),
                 tags=list(item.get("tags", [])),
                 deleted_at=item.get("DeletedAt"),
+                metrics=list(item.get("metrics", [])),
+                files=dict(item.get("Files", {})),
             )
             self.models[version.model_id].versions[version.number] = version
             self.versions[version.id] = version
+        for item in data.get("Staged", []):
+            staged = Staged(
+                id=item["Id"],
+                model_id=item["ModelId"],
+                storage_root=item["StorageRoot"],
+                created_at=item["CreatedAt"],
+                failed=bool(item.get("Failed", False)),
+                files=dict(item.get("Files", {})),
+            )
+            self.staged[staged.id] = staged

@@ -133,6 +133,23 @@ class ApplyModelVersionBody(_Strict):
     manifest: ModelManifest
 
 
+class StageBody(_Strict):
+    """POST artifact-versions/stage. The SDK's manifest is a union of model and artifact
+    manifests; only model versions are emulated."""
+
+    manifest: ModelManifest
+
+
+class MarkStageFailureBody(_Strict):
+    id: str
+
+
+class SignedUrlsBody(_Strict):
+    id: str
+    paths: list[Annotated[str, Field(min_length=1, max_length=1024)]]
+    operation: Literal["READ", "WRITE"]
+
+
 class ApplyTagsBody(_Strict):
     model_version_id: str
     tags: list[Annotated[str, Field(min_length=1, max_length=128)]]

@@ -191,11 +191,13 @@ def test_update_with_version_changes_mutable_fields_in_place(sdk: TrueFoundry, a
 def test_an_immutable_change_is_400_and_not_retried(
     sdk: TrueFoundry, admin: TfyAdminClient, change: dict[str, Any]
 ) -> None:
-    sdk.models.create_or_update(manifest=manifest())
+    # With a run, so that the step is stored (and so compared): without one it is dropped.
+    sdk.models.create_or_update(manifest=manifest(run_id="run-1"))
     admin.clear_journal()
+    change = {"run_id": "run-1", **change}
     error = api_error(lambda: sdk.models.create_or_update(manifest=manifest(version=1, **change)))
     assert error.status_code == 400
-    assert error.body["statusCode"] == 400
+    assert error.body["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "only description, metadata" in error.body["message"]
     assert [e["Status"] for e in admin.journal("ApplyModelVersion")] == [400]  # one attempt: no retry
     stored = admin.versions(REPO, "m1")[0]
@@ -216,7 +218,10 @@ def test_put_with_a_version_that_does_not_exist_is_404(sdk: TrueFoundry) -> None
 def test_unknown_ml_repo_is_404(sdk: TrueFoundry, admin: TfyAdminClient) -> None:
     error = api_error(lambda: sdk.models.create_or_update(manifest=manifest(ml_repo="no-such-repo")))
     assert error.status_code == 404
-    assert error.body == {"statusCode": 404, "message": "ml repo no-such-repo not found"}
+    assert error.body == {
+        "error_code": "RESOURCE_DOES_NOT_EXIST",
+        "message": "ml repo no-such-repo not found",
+    }
     assert admin.state()["Models"] == []
 
 
@@ -414,25 +419,28 @@ def test_list_filters(sdk: TrueFoundry) -> None:
     assert ids(run_steps=[5]) == [a2.id]
     assert ids(model_id=b1.model_id) == [b1.id]
     assert ids(ml_repo_id="424242") == []
-    # Internal metadata (the `.truefoundry` key) is listed only when asked for; get shows it.
+    # Internal metadata (the `.truefoundry` key) is shown only when asked for, by list and get alike.
     (listed,) = sdk.model_versions.list(name="a", version=1)
     assert listed.manifest.metadata == {"k": 1}
     (internal,) = sdk.model_versions.list(name="a", version=1, include_internal_metadata=True)
     assert internal.manifest.metadata == internal_metadata
-    assert sdk.model_versions.get(id=a1.id).data.manifest.metadata == internal_metadata
+    assert sdk.model_versions.get(id=a1.id).data.manifest.metadata == {"k": 1}
+    asked = {"additional_query_parameters": {"include_internal_metadata": "true"}}
+    got = sdk.model_versions.get(id=a1.id, request_options=asked).data  # type: ignore[arg-type]
+    assert got.manifest.metadata == internal_metadata
 
 
 def test_wrong_or_missing_token_is_401(emulator: TfyEmulatorProcess, admin: TfyAdminClient) -> None:
     wrong = TrueFoundry(api_key="tfy-not-a-key", base_url=emulator.url, timeout=10)
     error = api_error(lambda: wrong.models.create_or_update(manifest=manifest()))
     assert error.status_code == 401
-    assert error.body["statusCode"] == 401
+    assert error.body["error_code"] == "UNAUTHORIZED"
     assert "tfy-not-a-key" not in str(error.body)
     with httpx.Client(base_url=emulator.url, timeout=10) as anonymous:
         for prefix in ("/api/svc/v1", "/api/ml/v1"):
             response = anonymous.get(f"{prefix}/model-versions")
             assert response.status_code == 401
-            assert response.json()["statusCode"] == 401
+            assert response.json()["error_code"] == "UNAUTHORIZED"
     assert [e["Status"] for e in admin.journal()] == [401, 401, 401]
     assert admin.state()["Models"] == []
     assert "tfy-not-a-key" not in emulator.log_text()
@@ -455,7 +463,7 @@ def test_an_injected_503_is_retried_by_the_sdk(sdk: TrueFoundry, admin: TfyAdmin
         lambda: sdk.models.create_or_update(manifest=manifest(), request_options={"max_retries": 1})
     )
     assert error.status_code == 500
-    assert error.body == {"statusCode": 500, "message": "Injected fault."}
+    assert error.body == {"error_code": "INTERNAL_ERROR", "message": "Injected fault."}
     assert [e["Status"] for e in admin.journal("ApplyModelVersion")] == [500, 500]
     assert len(admin.versions(REPO, "m1")) == 1  # an injected error writes nothing
 
@@ -479,7 +487,7 @@ def test_a_quota_429_is_honoured_by_the_sdk_retry(
     throttled = http.get(f"/api/svc/v1/models/{version.model_id}")
     assert throttled.status_code == 429
     assert 1 <= int(throttled.headers["Retry-After"]) <= 10
-    assert throttled.json()["statusCode"] == 429
+    assert throttled.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
 
 
 def test_commit_then_drop_commits_the_write_and_loses_the_answer(
@@ -556,11 +564,12 @@ def test_ml_prefix_serves_the_same_handlers(sdk: TrueFoundry, http: httpx.Client
         "query",
         "limit",
     ]
-    # Other errors are HttpError on both prefixes; every answer is JSON, unknown paths too.
+    # Other errors are the fork's shape on both prefixes; every answer is JSON, unknown paths too,
+    # and a wrong path says so (ENDPOINT_NOT_FOUND), unlike a missing version.
     missing = http.get(f"/api/ml/v1/model-versions/{uuid.uuid4()}")
-    assert (missing.status_code, missing.json()["statusCode"]) == (404, 404)
+    assert (missing.status_code, missing.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
     unknown = http.post("/api/ml/v1/model-versions")
-    assert (unknown.status_code, unknown.json()["statusCode"]) == (404, 404)
+    assert (unknown.status_code, unknown.json()["error_code"]) == (404, "ENDPOINT_NOT_FOUND")
     deleted = http.delete(f"/api/ml/v1/model-versions/{version['id']}")
     assert (deleted.status_code, deleted.json()) == (200, {})
 
@@ -581,3 +590,64 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         with pytest.raises(NotFoundError):
             client.model_versions.get(id=two.id)
         assert client.models.create_or_update(manifest=manifest()).data.manifest.version == 3
+
+
+def test_a_truefoundry_source_exists_only_after_staging(sdk: TrueFoundry, admin: TfyAdminClient) -> None:
+    """`truefoundry`'s log_model: stage, upload, then PUT with uri = the staged storage root."""
+    unstaged = api_error(
+        lambda: sdk.models.create_or_update(manifest=manifest(source=TrueFoundryManagedSource(uri=URI)))
+    )
+    assert (unstaged.status_code, unstaged.body["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert "stage" in unstaged.body["message"]
+
+    staged = sdk.artifact_versions.stage(manifest=manifest(metadata={}, source=TrueFoundryManagedSource()))
+    committed = sdk.models.create_or_update(
+        manifest=manifest(source=TrueFoundryManagedSource(uri=staged.storage_root))
+    ).data
+    assert committed.id == staged.id
+    assert committed.model_id == staged.artifact_id
+    assert committed.manifest.source == TrueFoundryManagedSource(uri=staged.storage_root)
+    assert [e["Status"] for e in admin.journal("StageArtifactVersion")] == [200]
+
+    # A failed stage (what log_model reports when an upload fails) commits nothing.
+    failed = sdk.artifact_versions.stage(manifest=manifest(metadata={}, source=TrueFoundryManagedSource()))
+    sdk.artifact_versions.mark_stage_failure(id=failed.id)
+    after_failure = api_error(
+        lambda: sdk.models.create_or_update(
+            manifest=manifest(source=TrueFoundryManagedSource(uri=failed.storage_root))
+        )
+    )
+    assert after_failure.status_code == 404
+    assert [v["id"] for v in admin.versions(REPO, "m1")] == [committed.id]
+
+
+def test_dialect_switches_per_test(admin: TfyAdminClient, http: httpx.Client, sdk: TrueFoundry) -> None:
+    first = sdk.models.create_or_update(manifest=manifest(version_alias="v1")).data
+    body = {"manifest": manifest(version_alias="v1").model_dump(mode="json", exclude_none=True)}
+
+    conflict = http.put("/api/svc/v1/model-versions", json=body)
+    assert (conflict.status_code, conflict.json()["error_code"]) == (400, "RESOURCE_ALREADY_EXISTS")
+    admin.set_dialect(conflict_status=409)
+    assert http.put("/api/svc/v1/model-versions", json=body).status_code == 409
+    admin.set_dialect(error_shape="current")
+    current = http.put("/api/svc/v1/model-versions", json=body)
+    assert (current.status_code, current.json()["code"]) == (400, "VERSION_ALIAS_IN_USE")
+    unknown = http.get("/api/svc/v2/model-versions")
+    assert unknown.json() == {"statusCode": 404, "message": "Cannot GET /api/svc/v2/model-versions"}
+
+    sdk.model_versions.delete(id=first.id)
+    assert http.get(f"/api/svc/v1/model-versions/{first.id}").status_code == 404
+    admin.set_dialect(deleted_visible=True)
+    deleted = http.get(f"/api/svc/v1/model-versions/{first.id}")
+    assert (deleted.status_code, deleted.json()["data"]["status"]) == (200, "DELETED")
+    assert sdk.model_versions.get(id=first.id).data.id == first.id  # the SDK parses it (extra="allow")
+    assert http.get("/api/svc/v1/model-versions", params={"name": "m1"}).json()["data"] == []
+    admin.reset()
+    assert admin.dialect() == {"ErrorShape": "mlflow", "ConflictStatus": 400, "DeletedVisible": False}
+
+
+def test_metrics_with_float_fields_parse_in_the_sdk(sdk: TrueFoundry, admin: TfyAdminClient) -> None:
+    version = sdk.models.create_or_update(manifest=manifest()).data
+    admin.set_metrics(version.id, [{"key": "loss", "value": 0.25, "timestamp": 1767225600123.5, "step": 1.5}])
+    (metric,) = sdk.model_versions.get(id=version.id).data.metrics or []
+    assert (metric.key, metric.timestamp, metric.step) == ("loss", 1767225600123.5, 1.5)

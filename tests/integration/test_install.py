@@ -120,7 +120,14 @@ def assert_lease_rights(cluster: Cluster, sa: str, namespace: str, lease: str) -
 
 
 def assert_nothing_cluster_level(cluster: Cluster, sa: str) -> None:
+    # Its own two CRDs by name (is one being deleted?), and nothing else of CRDs.
+    for crd in ("modelversions.pai.mlops.dev", "modelversions.truefoundry.mlops.dev"):
+        assert can_i(cluster, sa, "get", f"customresourcedefinitions.apiextensions.k8s.io/{crd}")
     for verb, resource in [
+        ("get", "customresourcedefinitions.apiextensions.k8s.io/someone-elses.example.com"),
+        ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("delete", "customresourcedefinitions.apiextensions.k8s.io/modelversions.pai.mlops.dev"),
+        ("update", "customresourcedefinitions.apiextensions.k8s.io/modelversions.pai.mlops.dev"),
         ("list", "customresourcedefinitions.apiextensions.k8s.io"),
         ("create", "customresourcedefinitions.apiextensions.k8s.io"),
         ("list", "namespaces"),

@@ -4,6 +4,7 @@ real kube-apiserver and the PAI emulator. One Lease, one writer, handover on SIG
 from __future__ import annotations
 
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -14,8 +15,19 @@ import pytest
 from kubernetes import client
 
 from pai_operator import __version__
+from tests.integration.test_truefoundry_lifecycle import (
+    API_KEY as TFY_API_KEY,
+)
+from tests.integration.test_truefoundry_lifecycle import (
+    TfyModelVersions,
+    crds,  # noqa: F401  (a fixture: both CRDs)
+    tfy_namespace,  # noqa: F401  (a fixture)
+    tfy_service,  # noqa: F401  (a fixture)
+)
+from tests.integration.test_truefoundry_lifecycle import spec as tfy_spec
 from tests.support.emulator import AdminClient
 from tests.support.operator import ModelVersions, OperatorProcess, wait_for
+from tests.support.tfy_emulator import TfyEmulatorProcess
 
 pytestmark = pytest.mark.integration
 
@@ -191,3 +203,46 @@ def test_a_leader_that_loses_its_lease_stops_at_once(
     assert code == 3, only.log_text()[-3000:]
     assert "leadership lost" in only.log_text()
     assert holder(kube_api, namespace, only.lease_name) == "someone-else"
+
+
+def test_without_pod_name_or_identity_exactly_one_of_two_leads_for_both_registries(
+    start_operator: Callable[..., OperatorProcess],
+    kube_api: client.ApiClient,
+    namespace: str,
+    tfy_namespace: str,  # noqa: F811
+    mvs: ModelVersions,
+    pai: AdminClient,
+    model_id: str,
+    tfy_service: TfyEmulatorProcess,  # noqa: F811
+    crds: None,  # noqa: F811
+) -> None:
+    """Started as the README's bare run: no POD_NAME, no --identity. Each replica is named after
+    its host and pid (an empty name once made both read the free Lease as their own)."""
+    tfy_service.admin.clear_journal()
+    lease_name = f"pai-operator-{uuid.uuid4().hex[:6]}"
+    env = {"PAI_OPERATOR_TRUEFOUNDRY_HOST": tfy_service.url, "TFY_API_KEY": TFY_API_KEY}
+    a, b = (
+        start_operator(lease_name=lease_name, namespaces=(namespace, tfy_namespace), extra_env=env)
+        for _ in range(2)
+    )
+    assert (a.identity, b.identity) == (None, None)  # neither POD_NAME nor --identity
+    names = {p: f"{socket.gethostname()}-{p.proc.pid if p.proc else 0}" for p in (a, b)}
+    leader = wait_for("a leader", lambda: next((p for p in (a, b) if p.is_leader()), None), timeout=30)
+    standby = b if leader is a else a
+    for _ in range(8):  # over several retry periods: never two
+        assert [p.is_leader() for p in (a, b)].count(True) == 1
+        time.sleep(0.5)
+    assert holder(kube_api, namespace, lease_name) == names[leader]
+
+    mvs.create("bare", spec(model_id))
+    mvs.wait_condition("bare", "Ready")
+    tfy = TfyModelVersions(kube_api, tfy_namespace)
+    tfy.create("bare", tfy_spec(f"bare-{uuid.uuid4().hex[:6]}"))
+    tfy.wait("bare", "Ready")
+    # Both registries heard from the elected process only, under its name (never "()").
+    assert {e["UserAgent"] for e in pai.journal() if e["ModelId"] == model_id} == {agent(names[leader])}
+    assert {e["UserAgent"] for e in tfy_service.admin.journal()} == {agent(names[leader])}
+    assert "became the leader" in leader.log_text()
+    assert "became the leader" not in standby.log_text()
+    tfy.delete("bare")
+    tfy.wait_gone("bare")

@@ -79,6 +79,10 @@ def test_operator_runs_with_exactly_the_charts_rbac(
             lambda: as_sa.list_namespaced_secret(namespace),
             lambda: as_sa.list_namespaced_secret("default"),
             lambda: client.ApiextensionsV1Api(as_sa.api_client).list_custom_resource_definition(),
+            # CRDs: its own two by name only (the uninstall check), never another one.
+            lambda: client.ApiextensionsV1Api(as_sa.api_client).read_custom_resource_definition(
+                "leases.example.com"
+            ),
             lambda: as_sa.list_namespaced_config_map(namespace),
             # Leases: its own only, in its own namespace only.
             lambda: client.CoordinationV1Api(as_sa.api_client).list_namespaced_lease(namespace),
@@ -91,6 +95,9 @@ def test_operator_runs_with_exactly_the_charts_rbac(
             with pytest.raises(client.ApiException) as caught:
                 forbidden()
             assert caught.value.status == 403
+        extensions = client.ApiextensionsV1Api(as_sa.api_client)
+        assert extensions.read_custom_resource_definition(crd).metadata.name == crd
+        assert "cannot read CustomResourceDefinition" not in log  # the deletion read its CRD
         if scope == "single-namespace":
             with pytest.raises(client.ApiException) as caught:
                 client.CustomObjectsApi(as_sa.api_client).list_namespaced_custom_object(

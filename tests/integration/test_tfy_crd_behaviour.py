@@ -155,8 +155,23 @@ def test_version_may_be_set_once_and_never_changed(
         ),
         (_spec(source={"type": "external", "uri": "oss://bucket/m/"}), "spec.source.uri", "should match"),
         (_spec(mlRepo="-bad"), "spec.mlRepo", "should match"),
+        (
+            _spec(source={"type": "truefoundry", "uri": "s3://tfy/root/1/"}),
+            "spec.source.type",
+            "source.type truefoundry cannot be created by the operator",
+        ),
+        (_spec(step=3), "spec.step", "spec.step needs spec.runId"),
     ],
-    ids=["alias-no-v", "alias-trailing-dash", "framework-wrong-type", "json-not-xgboost", "uri", "ml-repo"],
+    ids=[
+        "alias-no-v",
+        "alias-trailing-dash",
+        "framework-wrong-type",
+        "json-not-xgboost",
+        "uri",
+        "ml-repo",
+        "truefoundry-source-created",
+        "step-without-run",
+    ],
 )
 def test_bad_input_is_refused_on_create(
     create: Create, spec: dict[str, Any], field: str, complaint: str
@@ -165,6 +180,15 @@ def test_bad_input_is_refused_on_create(
         create("bad", spec)
     causes = _rejection(caught)
     assert any(c.get("field") == field and complaint in c["message"] for c in causes), caught.value.body
+
+
+def test_a_truefoundry_source_may_be_adopted_or_observed(create: Create) -> None:
+    """The way out the refusal names: a version logged with truefoundry, named by its number."""
+    source = {"type": "truefoundry", "uri": "s3://tfy/root/1/"}
+    adopted = create("tfy-adopt", _spec(source=source, version=1, adoptionPolicy="IfExists"))
+    assert adopted["spec"]["source"] == source
+    observed = create("tfy-observe", _spec(source=source, version=2, managementPolicy="Observe"))
+    assert observed["spec"]["version"] == 2
 
 
 def test_printer_columns_and_names(

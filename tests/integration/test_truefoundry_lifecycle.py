@@ -8,7 +8,10 @@ and version lists never mix between tests."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,8 +20,10 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from truefoundry_sdk import ExternalBlobStorageSource, ModelManifest, TrueFoundry
+from truefoundry_sdk import ExternalBlobStorageSource, ModelManifest, TrueFoundry, TrueFoundryManagedSource
 
+from pai_operator.errors import AuthError
+from pai_operator.truefoundry import StaticApiKey, TrueFoundryClient, TrueFoundryClientConfig
 from pai_operator.truefoundry import spec as tfy
 from tests.integration.conftest import CRD_FILE as PAI_CRD_FILE
 from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess
@@ -433,6 +438,177 @@ def test_unknown_ml_repo_is_model_not_found(mvs: TfyModelVersions, admin: TfyAdm
     mvs.create("mv", {**spec(model), "mlRepo": "no-such-repo"})
     mvs.wait("mv", "Synced", "False", "ModelNotFound")
     assert applies(admin) == []
+
+
+# --- The core paths under each dialect switch of the emulator -------------------------------
+#
+# What TrueFoundry's own client packages show but do not prove for the v1 endpoints is a switch
+# of the emulator (tfy_emulator/README.md "Dialect switches"); the operator must be right under
+# every setting. One emulator serves the module, so each test switches it through the admin API
+# and puts the defaults back afterwards.
+
+DIALECTS: dict[str, dict[str, Any]] = {
+    "mlflow-400": {"error_shape": "mlflow", "conflict_status": 400, "deleted_visible": False},
+    "mlflow-409": {"error_shape": "mlflow", "conflict_status": 409, "deleted_visible": False},
+    "current": {"error_shape": "current", "conflict_status": 400, "deleted_visible": False},
+    "deleted-visible": {"error_shape": "mlflow", "conflict_status": 400, "deleted_visible": True},
+}
+DEFAULT_DIALECT = DIALECTS["mlflow-400"]
+
+
+@pytest.fixture(params=list(DIALECTS))
+def dialect(admin: TfyAdminClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    admin.set_dialect(**DIALECTS[request.param])
+    yield str(request.param)
+    admin.set_dialect(**DEFAULT_DIALECT)
+
+
+def log_like_truefoundry(sdk: TrueFoundry, model: str, **fields: Any) -> tuple[Any, str]:
+    """The calls `truefoundry`'s log_model makes (tests/contract/test_truefoundry_ml.py shows the
+    real client making them): stage, then the PUT that commits the staged storage root, with
+    the `.truefoundry` metadata the library writes. The version and its storage root."""
+    staged = sdk.artifact_versions.stage(
+        manifest=ModelManifest(name=model, ml_repo=REPO, metadata={}, source=TrueFoundryManagedSource())
+    )
+    metadata = {"team": "search", ".truefoundry": INTERNAL}
+    manifest = ModelManifest(
+        name=model,
+        ml_repo=REPO,
+        metadata=metadata,
+        source=TrueFoundryManagedSource(uri=staged.storage_root),
+        **fields,
+    )
+    return sdk.models.create_or_update(manifest=manifest).data, staged.storage_root
+
+
+INTERNAL = {"created_by": {"job_run_name": "train-42"}, "artifact_size": 4096}
+
+
+def test_matrix_alias_moves_between_objects(
+    mvs: TfyModelVersions, admin: TfyAdminClient, model: str, dialect: str
+) -> None:
+    """The new holder is patched first: its apply meets the alias still held (a conflict in every
+    shape: 400 RESOURCE_ALREADY_EXISTS, 409, or 400 VERSION_ALIAS_IN_USE), is retried with
+    backoff, and succeeds once the old holder lets go. No version is created on the way."""
+    mvs.create("a", spec(model, versionAlias="v1-prod"))
+    mvs.wait("a", "Ready")
+    mvs.create("b", spec(model))
+    mvs.wait("b", "Ready")
+    admin.clear_journal()
+
+    mvs.patch("b", {"spec": {"versionAlias": "v1-prod"}})
+    wait_for(
+        "b's apply refused while a holds the alias", lambda: [e for e in applies(admin) if e["Status"] >= 400]
+    )
+    b = mvs.wait("b", "Synced", "False")
+    synced = next(c for c in b["status"]["conditions"] if c["type"] == "Synced")
+    assert synced["reason"] == "ReconcileError", synced  # a conflict retried, not an invalid spec
+    mvs.patch("a", {"spec": {"versionAlias": "v1-old"}})
+
+    def moved() -> bool:
+        versions = live(admin, model)
+        return [v["manifest"].get("version_alias") for v in versions] == ["v1-old", "v1-prod"]
+
+    wait_for("alias moved from a to b", moved, timeout=RESYNC * 10)
+    mvs.wait("b", "Synced")
+    mvs.wait("a", "Synced")
+    assert len(admin.versions(REPO, model)) == 2
+    refused = {e["Status"] for e in applies(admin) if e["Status"] >= 400}
+    expected = {"mlflow-409": 409}.get(dialect, 400)
+    assert refused == {expected}, [(e["Status"], e["Message"]) for e in applies(admin)]
+
+
+def test_matrix_version_logged_by_truefoundry_adopted_and_updated(
+    mvs: TfyModelVersions, admin: TfyAdminClient, sdk: TrueFoundry, model: str, dialect: str
+) -> None:
+    logged, root = log_like_truefoundry(sdk, model, description="by the training job")
+    source = {"type": "truefoundry", "uri": root}
+    mvs.create(
+        "mv", spec(model, source=source, version=1, adoptionPolicy="IfExists", metadata={"team": "ml"})
+    )
+    obj = mvs.wait("mv", "Ready")
+    mvs.wait("mv", "Synced")
+    assert obj["status"]["id"] == logged.id
+    wait_for("metadata applied", lambda: live(admin, model)[0]["manifest"]["metadata"].get("team") == "ml")
+    (remote,) = live(admin, model)
+    assert remote["manifest"]["metadata"][".truefoundry"] == INTERNAL  # intact
+    assert owner_of(remote)["uid"] == obj["metadata"]["uid"]
+
+    mvs.patch("mv", {"spec": {"description": "promoted"}})
+    wait_for(
+        "description applied", lambda: live(admin, model)[0]["manifest"].get("description") == "promoted"
+    )
+    obj = mvs.wait("mv", "Synced")
+    (remote,) = live(admin, model)
+    assert remote["manifest"]["metadata"] == {
+        "team": "ml",
+        ".truefoundry": INTERNAL,
+        OWNER_KEY: {"uid": obj["metadata"]["uid"], "ref": f"{mvs.namespace}/mv"},
+    }
+    assert "drift" not in obj["status"]  # .truefoundry is never drift
+    assert len(admin.versions(REPO, model)) == 1
+
+    # Released (Retain): the mark goes, TrueFoundry's own metadata stays.
+    mvs.patch("mv", {"spec": {"deletionPolicy": "Retain"}})
+    mvs.wait("mv", "Synced")
+    mvs.delete("mv")
+    mvs.wait_gone("mv")
+    (kept,) = live(admin, model)
+    assert kept["manifest"]["metadata"] == {"team": "ml", ".truefoundry": INTERNAL}
+
+
+def test_matrix_version_deleted_behind_the_operators_back(
+    mvs: TfyModelVersions, admin: TfyAdminClient, sdk: TrueFoundry, model: str, dialect: str
+) -> None:
+    """Deleted by hand: under --deleted-visible get by id still answers the row (DELETED). In
+    every dialect the operator reads it as gone and creates the version again (level-triggered),
+    never reports the deleted one as present."""
+    mvs.create("mv", spec(model, description="wanted"))
+    first = mvs.wait("mv", "Ready")
+    sdk.model_versions.delete(id=first["status"]["id"])
+
+    def recreated() -> dict[str, Any] | None:
+        obj = mvs.get("mv") or {}
+        status = obj.get("status") or {}
+        return obj if status.get("version") == 2 and status.get("id") != first["status"]["id"] else None
+
+    obj = wait_for("a new version after the deletion", recreated, timeout=RESYNC * 10)
+    mvs.wait("mv", "Ready")
+    (remote,) = live(admin, model)
+    assert (remote["id"], remote["manifest"]["version"]) == (obj["status"]["id"], 2)
+    assert owner_of(remote)["uid"] == obj["metadata"]["uid"]
+    gets = [e for e in admin.journal("GetModelVersion") if e["VersionId"] == first["status"]["id"]]
+    if dialect == "deleted-visible":
+        assert any(e["Status"] == 200 for e in gets), gets  # the row was answered, and read as gone
+
+
+def test_creating_a_truefoundry_source_is_refused_at_admission(mvs: TfyModelVersions) -> None:
+    with pytest.raises(client.ApiException) as caught:
+        mvs.create("mv", spec("m-refused", source={"type": "truefoundry", "uri": "s3://tfy/root/1/"}))
+    assert caught.value.status == 422
+    assert "source.type external" in caught.value.body
+    assert "adopt" in caught.value.body
+
+
+def test_an_expired_jwt_key_is_auth_failed_without_calls(
+    admin: TfyAdminClient, tfy_service: TfyEmulatorProcess, model: str
+) -> None:
+    """The client's own check: nothing is sent with an expired JWT, and a TrueFoundry client built
+    on it fails with AuthFailed's error class, saying why, in one attempt."""
+
+    def part(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    expired = f"{part({'alg': 'RS256'})}.{part({'tenantName': 't', 'exp': int(time.time()) - 5})}.c2ln"
+
+    async def read() -> None:
+        config = TrueFoundryClientConfig(host=tfy_service.url)
+        async with TrueFoundryClient(config, StaticApiKey(expired)) as tfy:
+            await tfy.list_versions(name=model)
+
+    with pytest.raises(AuthError, match="expired at"):
+        asyncio.run(read())
+    assert admin.journal() == []
 
 
 # --- honest status: kstatus, kubectl wait and Argo CD follow what reached TrueFoundry ----------

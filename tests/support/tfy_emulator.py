@@ -109,6 +109,30 @@ class TfyAdminClient:
         order, each as the API renders it (internal metadata included)."""
         return list(self._call("GET", f"/versions/{ml_repo}/{name}")["Versions"])
 
+    def dialect(self) -> dict[str, Any]:
+        """{"ErrorShape", "ConflictStatus", "DeletedVisible"} as the emulator speaks now."""
+        return dict(self._call("GET", "/dialect"))
+
+    def set_dialect(
+        self,
+        *,
+        error_shape: str | None = None,
+        conflict_status: int | None = None,
+        deleted_visible: bool | None = None,
+    ) -> dict[str, Any]:
+        """Switch the emulator's dialect (the switches given; the others stay). A reset restores
+        the one it was started with."""
+        body = {
+            "ErrorShape": error_shape,
+            "ConflictStatus": conflict_status,
+            "DeletedVisible": deleted_visible,
+        }
+        return dict(self._call("PUT", "/dialect", {k: v for k, v in body.items() if v is not None}))
+
+    def set_metrics(self, version_id: str, metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The version's metrics as the service renders them (floats allowed)."""
+        return list(self._call("PUT", f"/metrics/{version_id}", {"Metrics": metrics})["Metrics"])
+
     def quotas(self) -> dict[str, float]:
         return dict(self._call("GET", "/quotas")["Quotas"])
 

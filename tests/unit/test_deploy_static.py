@@ -18,6 +18,15 @@ OPERATOR_VERBS = {
     ("", "events"): {"create"},
     ("", "namespaces"): {"get"},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
+    ("apiextensions.k8s.io", "customresourcedefinitions"): {"get"},
+}
+# The operator's own CRDs, the only ones it may read (and only by name).
+CRD_NAMES = ["modelversions.pai.mlops.dev", "modelversions.truefoundry.mlops.dev"]
+CRD_RULE = {
+    "apiGroups": ["apiextensions.k8s.io"],
+    "resources": ["customresourcedefinitions"],
+    "resourceNames": CRD_NAMES,
+    "verbs": ["get"],
 }
 
 
@@ -85,8 +94,20 @@ def test_single_namespace_install_grants_nothing_cluster_wide_but_its_own_namesp
                     "resources": ["namespaces"],
                     "resourceNames": ["NAMESPACE"],
                     "verbs": ["get"],
-                }
+                },
+                CRD_RULE,
             ]
+
+
+def test_crds_are_read_only_by_name_and_only_the_operators_own() -> None:
+    crd_rules = [
+        (p.parent.name, rule)
+        for p, role in _rbac_roles()
+        for rule in role["rules"]
+        if "customresourcedefinitions" in rule["resources"]
+    ]
+    assert sorted(scope for scope, _ in crd_rules) == ["cluster-wide", "single-namespace"]
+    assert all(rule == CRD_RULE for _, rule in crd_rules)
 
 
 def test_leases_only_in_the_operators_own_namespace_and_only_its_own_lease() -> None:

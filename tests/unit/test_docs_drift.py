@@ -72,6 +72,7 @@ NOT_OURS = {
     "config.json",  # the kubelet's configuration, written at run time by hack/node.py
     "config.toml",  # containerd's configuration, written at run time by hack/node.py
     "pai-state.json",  # the emulator state file bench/chaos.py keeps in a temporary directory
+    "tfy-state.json",  # the same for bench/chaos_tfy.py
     "helm.sh",  # the domain of helm's Go module path, not a script
     "install.yaml",  # written by hack/dist.sh into dist/ (a release artefact, not in git)
     "path/to/workflow.yml",  # a usage example in hack/actionlint.sh

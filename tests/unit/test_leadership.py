@@ -260,3 +260,25 @@ async def test_sigterm_on_standby_ends_the_wait_without_leading_or_writing() -> 
     await asyncio.wait_for(waiting, 5)
     assert led == []
     assert api.spec().holder_identity == "other"  # a standby never writes the lease on its way out
+
+
+def test_an_empty_identity_is_refused_by_the_election() -> None:
+    # "" is what a free Lease's holder reads as: a replica named "" would take every free Lease
+    # for its own, and two such replicas would both lead.
+    for empty in ("", "  "):
+        with pytest.raises(ValueError, match="non-empty identity"):
+            election(empty)
+
+
+def test_without_pod_name_or_identity_a_replica_is_named_after_its_host_and_pid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("POD_NAME", raising=False)
+    settings = OperatorSettings()
+    assert settings.identity == f"{socket.gethostname()}-{os.getpid()}"
+    assert ElectionSettings.from_operator(settings).identity == settings.identity
+    assert settings.user_agent.endswith(f"({settings.identity})")
+    assert "()" not in settings.user_agent
+    for blank in ("", "   "):
+        assert OperatorSettings(identity=blank).identity == settings.identity
+    assert OperatorSettings(identity="pod-a").identity == "pod-a"

@@ -112,3 +112,18 @@ def test_this_environment_was_installed_from_the_dev_lock() -> None:
     installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in metadata.distributions()}
     wrong = {n: (str(v), str(installed.get(n))) for n, v in pins.items() if installed.get(n) != v}
     assert wrong == {}, f"(locked, installed): {wrong}; run `make venv`"
+
+
+def test_the_truefoundry_client_lock_matches_its_input() -> None:
+    """tests/contract/tfy_ml: `truefoundry`'s own venv (its pins exclude the project's)."""
+    source = REPO / "tests" / "contract" / "tfy_ml" / "requirements.in"
+    lock = source.with_suffix(".lock")
+    first = lock.read_text().splitlines()[0]
+    assert first == f"# requirements-in-sha256: {hashlib.sha256(source.read_bytes()).hexdigest()}", (
+        "tests/contract/tfy_ml/requirements.in changed: run `make lock`"
+    )
+    pins = {
+        canonicalize_name(m.group(1)): m.group(2) for m in map(PIN.match, lock.read_text().splitlines()) if m
+    }
+    assert pins["truefoundry"] == "0.17.5"
+    assert pins["truefoundry-sdk"] == metadata.version("truefoundry-sdk")  # the same SDK as the main venv's

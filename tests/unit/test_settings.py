@@ -266,3 +266,16 @@ def test_typing_of_the_declaration_is_what_argparse_sees() -> None:
         annotation = OperatorSettings.model_fields[option.name].annotation
         assert option.is_flag == (annotation is bool)
         assert option.repeatable == (typing.get_origin(annotation) is tuple)
+
+
+def test_identity_defaults_to_host_and_pid_from_the_flags_and_an_empty_pod_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POD_NAME", "")
+    s = settings([])
+    assert s.identity.endswith(f"-{os.getpid()}")
+    assert len(s.identity) > len(f"-{os.getpid()}")
+    assert "()" not in s.user_agent
+    monkeypatch.setenv("POD_NAME", "pod-7")
+    assert settings([]).identity == "pod-7"
+    assert settings(["--identity", "me"]).identity == "me"

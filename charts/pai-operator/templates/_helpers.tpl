@@ -72,3 +72,13 @@ app.kubernetes.io/part-of: pai-model-operator
 {{- default (include "pai-operator.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
 
+{{/*
+Uninstall never deletes remote data: the operator reads its own two CRDs by name (is the CRD of an
+object being deleted itself being deleted?). Nothing else on CRDs: no list, no watch.
+*/}}
+{{- define "pai-operator.crdRule" -}}
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  resourceNames: ["modelversions.pai.mlops.dev", "modelversions.truefoundry.mlops.dev"]
+  verbs: ["get"]
+{{- end }}

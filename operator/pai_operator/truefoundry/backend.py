@@ -38,6 +38,7 @@ from pai_operator.truefoundry.spec import (
     TrueFoundryAtProvider,
     TrueFoundryModelVersionSpec,
     TrueFoundryModelVersionStatus,
+    is_reserved_metadata_key,
 )
 from pai_operator.vocabulary import Condition, DeletionPolicy, last_observation
 
@@ -111,6 +112,12 @@ class TrueFoundryBackend:
         problems: list[str] = []
         if spec.metadata is not None and OWNER_METADATA_KEY in spec.metadata:
             problems.append(f"spec.metadata must not contain {OWNER_METADATA_KEY}: the operator reserves it")
+        reserved = sorted(k for k in spec.metadata or {} if is_reserved_metadata_key(k))
+        if reserved:
+            problems.append(
+                f"spec.metadata must not contain {', '.join(reserved)}: keys starting with '.' are "
+                "TrueFoundry's own (its client writes .truefoundry); the operator keeps them as they are"
+            )
         problems += needs_key_to_observe(policies.management, self.planner.spec_key(spec), "version")
         if spec.version is not None and recorded_key and str(spec.version) != recorded_key:
             problems.append(

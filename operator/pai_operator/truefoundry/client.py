@@ -178,8 +178,16 @@ class TrueFoundryClient(AsyncClosing):
         return parse_as(ModelVersionEnvelope, data, "ApplyModelVersion").data
 
     async def get(self, version_id: str) -> ModelVersion:
-        data = await self._call("GetModelVersion", "GET", self._path("model-versions", version_id))
-        return parse_as(ModelVersionEnvelope, data, "GetModelVersion").data
+        """NotFoundError when there is no such version, and when the service returns one whose
+        status says it is deleted (a two-phase delete keeps the row for a while)."""
+        query = _query({"include_internal_metadata": True})
+        data = await self._call(
+            "GetModelVersion", "GET", self._path("model-versions", version_id), query=query
+        )
+        found = parse_as(ModelVersionEnvelope, data, "GetModelVersion").data
+        if found.gone:
+            raise NotFoundError(f"model version {version_id} is {found.status}", code=found.status)
+        return found
 
     async def list_versions(
         self,
@@ -196,7 +204,11 @@ class TrueFoundryClient(AsyncClosing):
         """One page of versions matching every filter given (the service sorts them by version,
         newest first). `fqn` may name a model (all its versions) or one version."""
         filters = _version_filters(tag, fqn, model_id, ml_repo_id, name, version)
-        return await self._page(_VERSIONS, filters, limit=limit, offset=offset)
+        page = await self._page(_VERSIONS, filters, limit=limit, offset=offset)
+        if any(item.gone for item in page.data):
+            # Lists return committed versions only; should one say otherwise, it is gone.
+            return page.model_copy(update={"data": [item for item in page.data if not item.gone]})
+        return page
 
     async def iter_versions(
         self,
@@ -270,7 +282,7 @@ class TrueFoundryClient(AsyncClosing):
         while True:
             page = await self._page(listing, filters, limit=page_size, offset=offset)
             for item in page.data:
-                if item.id not in seen:
+                if item.id not in seen and not item.gone:
                     seen.add(item.id)
                     yield item
             offset += len(page.data)
@@ -365,8 +377,10 @@ def _version_filters(
         "ml_repo_id": ml_repo_id,
         "name": name,
         "version": version,
-        # The SDK always sends it; it keeps the service's internal metadata block out.
-        "include_internal_metadata": False,
+        # Asked for: the versions' reserved metadata (`.truefoundry`, what `truefoundry` writes
+        # for itself) is then seen, never counted as drift, and sent back whole on update, so
+        # it survives whether the service keeps an omitted key or replaces metadata whole.
+        "include_internal_metadata": True,
     }
 
 

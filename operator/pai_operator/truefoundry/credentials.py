@@ -4,17 +4,28 @@
 The client asks its source on every request, so a rotated key is used without a restart. No
 source ever shows the key: not in its repr, not in an error. A missing or empty key raises
 `NoCredentialsError` before anything is sent.
+
+JWT keys expire (their `exp` claim); `truefoundry`'s own client decodes them without verifying
+and stops once `exp` is past (`truefoundry.common.entities.Token.is_expired`). So does this
+one: an expired JWT is an `AuthError` (reason AuthFailed: permanent until someone puts a new key
+in place, so no retries) saying so, before anything is sent. PATs (`tfy_...`) and other opaque
+tokens are not inspected.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from pai_operator.errors import CredentialsError, NoCredentialsError
+from pai_operator.errors import AuthError, CredentialsError, NoCredentialsError
 
 DEFAULT_ENV_VAR = "TFY_API_KEY"
 """The variable the official SDK and CLI read."""
@@ -24,16 +35,41 @@ class ApiKeySource(Protocol):
     async def api_key(self) -> str: ...
 
 
-def _checked(key: str | None, origin: str) -> str:
+def jwt_expiry(key: str) -> float | None:
+    """The `exp` claim (Unix seconds) of a JWT-shaped key, unverified (as `truefoundry` reads
+    it); None for anything else (a PAT, an opaque token, a JWT without `exp`)."""
+    parts = key.split(".")
+    if len(parts) != 3 or not all(parts[:2]):
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    if isinstance(exp, int | float) and not isinstance(exp, bool):
+        return float(exp)
+    return None
+
+
+def _checked(key: str | None, origin: str, clock: Callable[[], float] = time.time) -> str:
     """The key without surrounding whitespace (a Secret file often ends with a newline), or
     NoCredentialsError. A key a header cannot carry is refused here, in words that do not
-    repeat it: httpx's own error would quote the header value."""
+    repeat it: httpx's own error would quote the header value. An expired JWT is an AuthError."""
     key = (key or "").strip()
     if not key:
         raise NoCredentialsError(f"no TrueFoundry API key: {origin} is empty or not set")
     if not key.isascii() or not key.isprintable() or any(char.isspace() for char in key):
         raise NoCredentialsError(
             f"the TrueFoundry API key from {origin} has characters an HTTP header cannot carry"
+        )
+    expiry = jwt_expiry(key)
+    if expiry is not None and clock() >= expiry:
+        when = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise AuthError(
+            f"the TrueFoundry API key from {origin} is a JWT that expired at {when} (its exp "
+            "claim), and TrueFoundry refuses expired tokens: put a new key there (a personal "
+            "access token or a virtual-account token); it is read again without a restart",
+            code="ApiKeyExpired",
         )
     return key
 

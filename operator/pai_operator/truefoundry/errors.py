@@ -1,30 +1,38 @@
 """TrueFoundry errors: `classify` maps the service's wire (HTTP status, error body, headers) to the
 shared taxonomy in `pai_operator.errors` (drawn there), once, at the client boundary.
 
-TrueFoundry has no error codes to speak of, so the status decides:
+The status decides, refined by the error code where the body carries one:
 
     status                                          class
-    401, 403                                        AuthError
-    404 with the service's error body               NotFoundError
-    404 without one, or FastAPI's route miss        InvalidRequestError
-    409, or 400 saying a unique name is in use      ConflictError
+    401, 403 (UNAUTHORIZED, PERMISSION_DENIED)      AuthError
+    404 RESOURCE_DOES_NOT_EXIST, or another 404     NotFoundError
+        with the service's error body
+    404 ENDPOINT_NOT_FOUND, a route miss            InvalidRequestError (a wrong path, not "gone")
+        (FastAPI's, NestJS's), or no service body
+    409; 400 RESOURCE_ALREADY_EXISTS; 400 with      ConflictError
+        VERSION_ALIAS_IN_USE / TAG_IN_USE
     408, 429                                        ThrottledError (retry_after from the headers)
     5xx with a retry-after header                   ThrottledError (the server asked for a pause)
     5xx                                             ServerError
     other 4xx (400, 422, ...)                       InvalidRequestError
 
-Error bodies come in two shapes: servicefoundry's `{"statusCode", "message", "code"?, "details"?}`
-and FastAPI's `{"detail": str | [{"loc", "msg", "type"}]}` (mlfoundry, 422). A 404 is "not found"
-only when the service says so: a proxy or a wrong path (a host with an `/api` suffix doubles the
-prefix) answers 404 too, and reading that as "the version is gone" would make the reconciler
-create duplicates. FastAPI answers an unknown route with exactly `{"detail": "Not Found"}`, so
-that body counts as a route miss as well.
+Error bodies come in three shapes, all read:
+- the mlflow fork's `{"error_code": NAME, "message"}` (tfy-mlflow-client's `MlflowException`:
+  the server family behind `/api/ml`; see tfy_emulator/README.md, E8);
+- servicefoundry's `HttpError` `{"statusCode", "message", "code"?, "details"?}`;
+- FastAPI's `{"detail": str | [{"loc", "msg", "type"}]}` (validation, route misses).
+
+A 404 is "not found" only when the service says so: a proxy or a wrong path (a host with an
+`/api` suffix doubles the prefix) answers 404 too, and reading that as "the version is gone" would
+make the reconciler create duplicates. So `ENDPOINT_NOT_FOUND`, FastAPI's `{"detail": "Not
+Found"}` and NestJS's `Cannot GET /path` message are route misses.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping
 
@@ -44,12 +52,18 @@ __all__ = ["classify", "retry_after_seconds"]
 Body = bytes | str | Mapping[str, object] | None
 
 _ROUTE_MISS = {"detail": "Not Found"}
+# NestJS's default answer to a path no controller serves: `HttpError` is NestJS's exception body
+# (`statusCode`, `message`), so servicefoundry most likely answers a route miss this way (inferred).
+_NEST_ROUTE_MISS = re.compile(r"^Cannot (GET|PUT|POST|DELETE|PATCH|HEAD|OPTIONS) /")
 
-IN_USE_CODES = frozenset({"VERSION_ALIAS_IN_USE", "TAG_IN_USE"})
-"""400 codes for "another version of the model holds this alias/tag" (the emulator's; the
-service's are not public). Not the spec's fault: the holder may be releasing it in the same
-apply (an alias moved between two objects), so it is a conflict, retried with backoff, rather
-than an invalid request looked at again only at the resync pace."""
+ROUTE_MISS_CODES = frozenset({"ENDPOINT_NOT_FOUND"})
+NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST"})
+IN_USE_CODES = frozenset({"RESOURCE_ALREADY_EXISTS", "VERSION_ALIAS_IN_USE", "TAG_IN_USE"})
+"""Codes for "another version of the model holds this alias/tag": the fork's
+`RESOURCE_ALREADY_EXISTS` (400 there; 409 per TrueFoundry's API notes) and the names an earlier
+emulator used. Not the spec's fault: the holder may be releasing it in the same apply (an alias
+moved between two objects), so it is a conflict, retried with backoff, rather than an invalid
+request looked at again only at the resync pace."""
 
 
 def classify(
@@ -69,19 +83,25 @@ def classify(
     parsed = _json(body)
     fields = parsed if isinstance(parsed, Mapping) else {}
     message = redact(_message(fields) or _fallback_message(status, body), list(secrets))
-    code = fields.get("code")
-    code_text = str(code) if isinstance(code, str | int) and not isinstance(code, bool) else None
+    code_text = _code(fields)
     request_id = lowered.get("x-request-id")
 
-    def make(cls: type[RemoteError]) -> RemoteError:
-        return cls(message, status=status, code=code_text, request_id=request_id)
+    def make(cls: type[RemoteError], text: str = message) -> RemoteError:
+        return cls(text, status=status, code=code_text, request_id=request_id)
 
     if status in (401, 403):
         return make(AuthError)
     if status == 404:
+        if code_text in NOT_FOUND_CODES:
+            return make(NotFoundError)
+        if _route_miss(fields, code_text):
+            return make(
+                InvalidRequestError,
+                f"{message} (the API path is not served there: check the operator's TrueFoundry "
+                "host, which is the control plane's root URL, and its API prefix)",
+            )
         said_by_service = "statusCode" in fields or _message(fields) is not None
-        service_said_so = said_by_service and dict(fields) != _ROUTE_MISS
-        return make(NotFoundError if service_said_so else InvalidRequestError)
+        return make(NotFoundError if said_by_service else InvalidRequestError)
     if status == 409 or (status == 400 and code_text in IN_USE_CODES):
         return make(ConflictError)
     retry_after = retry_after_seconds(lowered, now=now)
@@ -139,6 +159,22 @@ def _json(body: Body) -> object:
         except ValueError:
             return None
     return body
+
+
+def _code(fields: Mapping[str, object]) -> str | None:
+    """The fork's `error_code`, else servicefoundry's `code`."""
+    for name in ("error_code", "code"):
+        code = fields.get(name)
+        if isinstance(code, str | int) and not isinstance(code, bool) and str(code):
+            return str(code)
+    return None
+
+
+def _route_miss(fields: Mapping[str, object], code: str | None) -> bool:
+    if code in ROUTE_MISS_CODES or dict(fields) == _ROUTE_MISS:
+        return True
+    message = fields.get("message")
+    return isinstance(message, str) and _NEST_ROUTE_MISS.match(message) is not None
 
 
 def _message(fields: Mapping[str, object]) -> str | None:

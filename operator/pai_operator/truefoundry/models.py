@@ -250,11 +250,14 @@ class Subject(WireModel):
 
 
 class Metric(WireModel):
+    """Numbers are floats, as the v1 SDK types them (`truefoundry_sdk.types.metric.Metric`): a float
+    timestamp or step must not fail the read of a whole version."""
+
     key: str
     value: float | None = None
-    timestamp: int | None = None
+    timestamp: float | None = None
     """Unix milliseconds."""
-    step: int | None = None
+    step: float | None = None
 
 
 _FQN_VERSION = re.compile(r":(\d+)$")
@@ -264,6 +267,16 @@ class Identified(WireModel):
     """Anything the service lists: it has an id."""
 
     id: str
+
+    @property
+    def gone(self) -> bool:
+        """Deleted, though the service still returned it (see ModelVersion.status)."""
+        return False
+
+
+GONE_STATUSES = frozenset({"DELETED", "HARD_DELETED"})
+"""The server family's two-phase delete (tfy-mlflow-client's ArtifactVersionStatus): a deleted
+version is first DELETED, then HARD_DELETED, then removed; its get by id applies no status filter."""
 
 
 class ModelVersion(Identified):
@@ -281,6 +294,13 @@ class ModelVersion(Identified):
     metrics: list[Metric] = Field(default_factory=list)
     deployable: bool = False
     usage_code_snippet: str | None = None
+    status: str | None = None
+    """COMMITTED, DELETED or HARD_DELETED where the service says (the v1 SDK's type has no such
+    field; the legacy DTO and the server's store do). Absent means committed."""
+
+    @property
+    def gone(self) -> bool:
+        return (self.status or "").upper() in GONE_STATUSES
 
     @property
     def version(self) -> int | None:

@@ -9,6 +9,11 @@ a create whose response was lost is found by listing the model's versions before
 Updates are the same PUT with `version`: TrueFoundry replaces every mutable field from the
 manifest sent, so the manifest is the remote one with the fields the spec sets laid over it;
 fields the spec leaves unset keep their remote values (unset means unmanaged).
+
+TrueFoundry's reserved metadata keys (`.truefoundry`: `spec.is_reserved_metadata_key`) are never
+compared and always sent back as read, so a version logged with `truefoundry` and then adopted
+keeps its internal metadata. `step` is compared only with a `runId`: TrueFoundry stores no step
+without a run (the CRD refuses one; an object admitted before that rule is not stuck drifting).
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ from typing import Any, Final
 from pai_operator.normalize import object_equal
 from pai_operator.plans import Owner, Problem
 from pai_operator.truefoundry.models import ModelManifest, ModelVersion
-from pai_operator.truefoundry.spec import OWNER_METADATA_KEY, TrueFoundryModelVersionSpec
+from pai_operator.truefoundry.spec import (
+    OWNER_METADATA_KEY,
+    TrueFoundryModelVersionSpec,
+    is_reserved_metadata_key,
+)
 from pai_operator.vocabulary import Reason
 
 
@@ -49,7 +58,12 @@ def owner_mark(owner: Owner) -> dict[str, str]:
 
 
 def _user_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metadata.items() if k != OWNER_METADATA_KEY}
+    """What a spec's metadata is compared with: neither the ownership key nor TrueFoundry's own."""
+    return {k: v for k, v in metadata.items() if k != OWNER_METADATA_KEY and not is_reserved_metadata_key(k)}
+
+
+def _reserved_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if is_reserved_metadata_key(k)}
 
 
 def _wire(value: Any) -> Any:
@@ -146,7 +160,7 @@ class TrueFoundryPlanner:
         source = manifest.source.to_wire()
         if (source.get("type"), source.get("uri")) != (spec.source.type, spec.source.uri):
             found.append(("source", source))
-        if spec.step is not None and spec.step != manifest.step:
+        if spec.step is not None and spec.run_id is not None and spec.step != manifest.step:
             found.append(("step", manifest.step))
         if spec.run_id is not None and spec.run_id != manifest.run_id:
             found.append(("runId", manifest.run_id))
@@ -160,6 +174,15 @@ class TrueFoundryPlanner:
                 "version created, or point it at an existing version"
             )
             return Problem(Reason.CONFLICT, message)
+        if spec.source.type == "truefoundry":
+            # The CRD refuses this; an object admitted before that rule gets the same answer.
+            message = (
+                "source.type truefoundry cannot be created by the operator: TrueFoundry-managed "
+                "files exist only after truefoundry's log_model staged and uploaded them. Use "
+                "source.type external, or set spec.version to adopt or observe a version logged "
+                "with truefoundry"
+            )
+            return Problem(Reason.INVALID_SPEC, message)
         wire: dict[str, Any] = {
             "name": spec.name,
             "ml_repo": spec.ml_repo,
@@ -183,7 +206,8 @@ class TrueFoundryPlanner:
         in_sync = all(not _differs(f, v, current) for f, v in _desired(spec).items())
         if in_sync and remote.manifest.metadata.get(OWNER_METADATA_KEY) == mark:
             return []
-        wanted["metadata"] = {**wanted["metadata"], OWNER_METADATA_KEY: mark}
+        reserved = _reserved_metadata(remote.manifest.metadata)
+        wanted["metadata"] = {**wanted["metadata"], **reserved, OWNER_METADATA_KEY: mark}
         wanted["version"] = remote.version
         return [Apply(ModelManifest.model_validate(wanted))]
 
@@ -192,6 +216,7 @@ class TrueFoundryPlanner:
 
     def release(self, spec: TrueFoundryModelVersionSpec, remote: ModelVersion) -> TrueFoundryCall:
         wanted = _remote(remote)  # the metadata without the ownership key, all else unchanged
+        wanted["metadata"] = {**wanted["metadata"], **_reserved_metadata(remote.manifest.metadata)}
         wanted["version"] = remote.version
         return Apply(ModelManifest.model_validate(wanted))
 

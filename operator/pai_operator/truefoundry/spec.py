@@ -47,6 +47,18 @@ object `{"uid": <metadata.uid>, "ref": "<namespace>/<name>"}`. TrueFoundry has n
 create without `version` is not idempotent (each PUT makes the next version), so this mark is
 how a create whose response was lost is found again by listing the model's versions."""
 
+RESERVED_METADATA_PREFIX: Final = "."
+"""Metadata keys TrueFoundry keeps for itself: `.truefoundry`, which the `truefoundry` library
+writes on every logged version (application and job ids, artifact size) and which the service
+hides from reads unless asked, and by the same rule every other key starting with a dot. The
+operator never compares them (not drift) and always sends them back as read (never erased); a
+spec may not set them."""
+
+
+def is_reserved_metadata_key(key: str) -> bool:
+    return key.startswith(RESERVED_METADATA_PREFIX)
+
+
 ML_REPO_PATTERN: Final = r"^[a-zA-Z][a-zA-Z0-9\-]{1,98}[a-zA-Z0-9]$"
 MODEL_NAME_PATTERN: Final = r"^[A-Za-z0-9_\-]+$"
 VERSION_ALIAS_PATTERN: Final = r"^v[a-zA-Z0-9.-]*([a-zA-Z0-9]+)$"
@@ -79,7 +91,32 @@ def _immutable(field: str, why: str) -> JsonValue:
 
 
 _NEW: Final = "create a new ModelVersion instead"
+_TRUEFOUNDRY_SOURCE_NEEDS_VERSION: Final[JsonValue] = {
+    # Only `truefoundry`'s log_model makes such a version: it stages one (the service hands out
+    # the storage root), uploads the files and commits it. The operator uploads nothing, so a
+    # create with this source would fail in TrueFoundry and stay stuck.
+    "rule": "self.source.type != 'truefoundry' || has(self.version)",
+    "message": (
+        "source.type truefoundry cannot be created by the operator: TrueFoundry-managed files "
+        "exist only after truefoundry's log_model staged and uploaded them. Use source.type "
+        "external (files already in the ML repo's bucket) to create a version, or set "
+        "spec.version to adopt (adoptionPolicy IfExists) or observe (managementPolicy Observe) "
+        "a version logged with truefoundry"
+    ),
+    "fieldPath": ".source.type",
+    "reason": "FieldValueForbidden",
+}
+_STEP_NEEDS_RUN: Final[JsonValue] = {
+    # TrueFoundry stores a step only with a run: without runId it is dropped, and the spec
+    # would disagree with the version forever.
+    "rule": "!has(self.step) || has(self.runId)",
+    "message": "spec.step needs spec.runId: TrueFoundry keeps a version's step only with its run",
+    "fieldPath": ".step",
+    "reason": "FieldValueForbidden",
+}
 _SPEC_RULES: Final[list[JsonValue]] = [
+    _TRUEFOUNDRY_SOURCE_NEEDS_VERSION,
+    _STEP_NEEDS_RUN,
     _immutable("mlRepo", f"a version cannot move to another ML repo; {_NEW}"),
     _immutable("name", f"a version cannot move to another model; {_NEW}"),
     _immutable("version", f"TrueFoundry cannot renumber a version; {_NEW}"),
@@ -124,8 +161,9 @@ class Source(CamelModel):
 
     type: SourceType = Field(
         description=(
-            "truefoundry: storage managed by TrueFoundry; external: a path in the blob storage "
-            "bucket linked to the ML repo."
+            "external: a path in the blob storage bucket linked to the ML repo (what the operator "
+            "creates). truefoundry: storage managed by TrueFoundry, which only truefoundry's "
+            "log_model fills; such a version can be adopted or observed (spec.version), not created."
         )
     )
     uri: str = Field(pattern=URI_PATTERN, description="s3://, gs:// or wasbs:// URI of the files.")
@@ -212,14 +250,21 @@ class TrueFoundryModelVersionSpec(CamelModel):
         default=None,
         description=(
             "Arbitrary nested JSON kept with the version. When set, this is the whole metadata "
-            f"except the operator's ownership key ({OWNER_METADATA_KEY}), which it adds."
+            f"except the operator's ownership key ({OWNER_METADATA_KEY}), which it adds, and "
+            "TrueFoundry's reserved keys (starting with '.', e.g. .truefoundry), which it keeps as "
+            "they are and which the spec may not set."
         ),
         json_schema_extra=PRESERVE_UNKNOWN_FIELDS,
     )
     framework: Framework | None = None
     environment: Environment | None = None
     step: int | None = Field(
-        default=None, ge=0, description="Training step this version comes from (default 0). Immutable."
+        default=None,
+        ge=0,
+        description=(
+            "Training step of spec.runId this version comes from (default 0); needs runId, as "
+            "TrueFoundry keeps a step only with its run. Immutable."
+        ),
     )
     run_id: str | None = Field(
         default=None, min_length=1, description="ID of the ML repo run that produced it. Immutable."

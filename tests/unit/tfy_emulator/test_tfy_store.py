@@ -100,8 +100,7 @@ def test_update_replaces_the_mutable_fields_and_keeps_identity(store: Store) -> 
         "metadata": {"k": 1},
         "source": {"type": "external", "uri": "s3://b/m"},
         "environment": {"python_version": "3.11"},
-        "step": 0,
-    }  # description, alias and framework were left out, so they are unset now
+    }  # description, alias and framework were left out, so they are unset now (no run: no step)
     assert updated.updated_at > updated.created_at
 
 
@@ -237,7 +236,6 @@ def test_wire_shape_of_a_version(store: Store) -> None:
         "metadata": {},
         "source": {"type": "external", "uri": "s3://b/m"},
         "framework": {"type": "transformers", "pipeline_tag": "text-generation"},
-        "step": 0,
     }
     assert body["fqn"] == "model:acme/repo-a/m1:1"
     assert (body["ml_repo_id"], body["model_id"], body["id"]) == (str(FIRST_ML_REPO_ID), "id-1", "id-2")
@@ -267,3 +265,65 @@ def test_snapshot_round_trips_including_deleted_records(store: Store) -> None:
     assert apply(restored, "doomed").number == 1
     assert restored.add_ml_repo("repo-d")[0].id == str(FIRST_ML_REPO_ID + 3)
     assert error_of(lambda: apply(restored, version=3, version_alias="v1")).status == 400
+
+
+def test_internal_metadata_survives_an_update_that_leaves_it_out(store: Store) -> None:
+    version = apply(store, metadata={"k": 1, ".truefoundry": {"artifact_size": 10}})
+    # What `truefoundry`'s ModelVersion.update() sends: metadata as read (hidden key absent).
+    apply(store, version=1, metadata={"k": 2})
+    assert version.manifest["metadata"] == {"k": 2, ".truefoundry": {"artifact_size": 10}}
+    # Sent explicitly, it is replaced.
+    apply(store, version=1, metadata={"k": 2, ".truefoundry": {"artifact_size": 11}})
+    assert version.manifest["metadata"][".truefoundry"] == {"artifact_size": 11}
+
+
+def test_step_is_kept_only_with_a_run(store: Store) -> None:
+    without_run = apply(store, step=7)
+    assert "step" not in without_run.manifest
+    # Sending the SDK's default (or any) step back without a run is not an immutable change.
+    apply(store, version=1, step=0, description="d")
+    with_run = apply(store, step=7, run_id="r1")
+    assert (with_run.manifest["step"], with_run.manifest["run_id"]) == (7, "r1")
+    assert error_of(lambda: apply(store, version=2, step=8, run_id="r1")).status == 400
+    _, found = store.list_versions(VersionQuery(run_steps=(7.0,)), 0, 10)
+    assert [v.id for v in found] == [with_run.id]
+
+
+def test_a_truefoundry_source_commits_only_a_staged_version(store: Store) -> None:
+    staged_manifest = manifest(source={"type": "truefoundry"})
+    error = error_of(lambda: apply(store, source={"type": "truefoundry", "uri": "s3://b/anything/"}))
+    assert (error.status, error.error_code) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert store.versions == {}
+    staged, model = store.stage(staged_manifest, ALICE)
+    assert staged.storage_root.startswith("s3://")
+    assert staged.id in staged.storage_root
+    version = apply(store, source={"type": "truefoundry", "uri": staged.storage_root})
+    assert (version.id, version.model_id, version.number) == (staged.id, model.id, 1)
+    # Consumed: the same root cannot commit a second version.
+    again = {"type": "truefoundry", "uri": staged.storage_root}
+    assert error_of(lambda: apply(store, source=again)).status == 404
+    # A stage marked failed commits nothing.
+    failed, _ = store.stage(staged_manifest, ALICE)
+    store.mark_stage_failure(failed.id)
+    assert (
+        error_of(lambda: apply(store, source={"type": "truefoundry", "uri": failed.storage_root})).status
+        == 404
+    )
+    assert error_of(lambda: store.mark_stage_failure("nope")).status == 404
+
+
+def test_a_deleted_version_is_visible_by_id_only_when_asked(store: Store) -> None:
+    version = apply(store)
+    store.delete_version(version.id)
+    assert error_of(lambda: store.get_version(version.id)).status == 404
+    assert store.get_version(version.id, include_deleted=True) is version
+    assert store.version_json(version, with_status=True)["status"] == "DELETED"
+    assert "status" not in store.version_json(version)
+    assert store.list_versions(VersionQuery(), 0, 10) == (0, [])
+
+
+def test_metrics_keep_float_fields(store: Store) -> None:
+    version = apply(store)
+    metrics = [{"key": "acc", "value": 0.9, "timestamp": 1767225600123.0, "step": 2.5}]
+    store.set_metrics(version.id, metrics)
+    assert store.version_json(version)["metrics"] == metrics

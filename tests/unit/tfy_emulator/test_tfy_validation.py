@@ -8,9 +8,9 @@ import pytest
 
 from tfy_emulator import errors, validation
 from tfy_emulator import fqn as fqns
-from tfy_emulator.config import ApiKey, EmulatorConfig
+from tfy_emulator.config import ApiKey, Dialect, EmulatorConfig
 from tfy_emulator.quotas import Quotas
-from tfy_emulator.runtime import Emulator, error_body
+from tfy_emulator.runtime import Emulator, error_body, error_status
 
 
 def body(**fields: Any) -> dict[str, Any]:
@@ -154,21 +154,42 @@ def test_fqn_parse_rejects(value: str) -> None:
     assert caught.value.status == 422
 
 
-def test_error_bodies_per_api() -> None:
+@pytest.mark.parametrize("shape", ["mlflow", "current"])
+def test_validation_error_bodies_per_api(shape: Any) -> None:
+    dialect = Dialect(error_shape=shape)
     invalid = errors.invalid_field(("query", "limit"), "too small", "greater_than_equal")
     item = {"loc": ["query", "limit"], "msg": "too small", "type": "greater_than_equal"}
-    assert error_body("ml", invalid) == {"detail": [item]}
-    assert error_body("svc", invalid) == {
+    assert error_body("ml", invalid, dialect) == {"detail": [item]}
+    assert error_body("svc", invalid, dialect) == {
         "statusCode": 422,
         "message": "Validation failed: query.limit: too small",
         "details": [item],
     }
+
+
+def test_other_error_bodies_per_shape() -> None:
+    mlflow, current = Dialect(), Dialect(error_shape="current")
     missing = errors.ml_repo_not_found("r")
     assert (
-        error_body("ml", missing)
-        == error_body("svc", missing)
-        == {"statusCode": 404, "message": "ml repo r not found"}
+        error_body("ml", missing, mlflow)
+        == error_body("svc", missing, mlflow)
+        == {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "ml repo r not found"}
     )
+    assert error_body("svc", missing, current) == {"statusCode": 404, "message": "ml repo r not found"}
+    route = errors.route_not_found("GET", "/api/svc/v2/x")
+    assert error_body("svc", route, mlflow)["error_code"] == "ENDPOINT_NOT_FOUND"
+    conflict = errors.alias_in_use("v1", "model:t/r/n:1")
+    assert error_body("svc", conflict, mlflow)["error_code"] == "RESOURCE_ALREADY_EXISTS"
+    assert error_body("svc", conflict, current)["code"] == "VERSION_ALIAS_IN_USE"
+    assert error_status(conflict, mlflow) == 400
+    assert error_status(conflict, Dialect(conflict_status=409)) == 409
+    assert error_status(conflict, Dialect(error_shape="current", conflict_status=409)) == 400
+    injected = errors.injected(403, "PERMISSION_DENIED")
+    assert error_body("svc", injected, mlflow) == {
+        "error_code": "PERMISSION_DENIED",
+        "message": "Injected fault.",
+    }
+    assert errors.injected(503, None).error_code == "TEMPORARILY_UNAVAILABLE"
 
 
 def test_quotas_refill_and_answer_whole_seconds() -> None:

@@ -146,9 +146,10 @@ async def test_get_delete_and_tags_wire_shape(prefix: str) -> None:
         await client.apply_tags("vid-2", ["prod", "eu"], force=True)
     assert version.version == 2
     get, delete, tags = transport.requests
+    # Reserved metadata asked for, on get as on lists: it is sent back whole on update.
     assert (get.method, get.url.raw_path, get.content) == (
         "GET",
-        f"{prefix}/model-versions/vid-2".encode(),
+        f"{prefix}/model-versions/vid-2?include_internal_metadata=true".encode(),
         b"",
     )
     assert "content-type" not in get.headers
@@ -174,7 +175,8 @@ async def test_path_segments_are_percent_encoded() -> None:
     client, transport = make_client(lambda _: data(version_json(1)))
     async with client:
         await client.get("a/b c?")
-    assert transport.requests[0].url.raw_path == b"/api/svc/v1/model-versions/a%2Fb%20c%3F"
+    assert transport.requests[0].url.path == "/api/svc/v1/model-versions/a/b c?"
+    assert transport.requests[0].url.raw_path.startswith(b"/api/svc/v1/model-versions/a%2Fb%20c%3F?")
 
 
 async def test_list_query_is_encoded_like_the_sdk() -> None:
@@ -186,7 +188,8 @@ async def test_list_query_is_encoded_like_the_sdk() -> None:
     assert result.pagination.total == 1
     (sent,) = transport.requests
     assert (sent.method, sent.url.path) == ("GET", "/api/svc/v1/model-versions")
-    # The SDK's order, None dropped, booleans lowercase, include_internal_metadata always sent.
+    # The SDK's order, None dropped, booleans lowercase, include_internal_metadata always sent
+    # (true: the operator keeps TrueFoundry's reserved metadata, so it must see it).
     assert sent.url.query.decode().split("&") == [
         "limit=5",
         "offset=0",
@@ -194,7 +197,7 @@ async def test_list_query_is_encoded_like_the_sdk() -> None:
         "ml_repo_id=17",
         "name=m1",
         "version=4",
-        "include_internal_metadata=false",
+        "include_internal_metadata=true",
     ]
 
 
@@ -208,7 +211,7 @@ async def test_get_by_fqn_takes_the_first_item_of_a_one_item_page() -> None:
         "limit": "1",
         "offset": "0",
         "fqn": fqn,
-        "include_internal_metadata": "false",
+        "include_internal_metadata": "true",
     }
 
 
@@ -539,7 +542,8 @@ async def test_host_is_the_root_url(host: str, base_url: str) -> None:
     transport = RecordingTransport(lambda _: data(version_json(1)))
     async with TrueFoundryClient(config, StaticApiKey(API_KEY), transport=transport) as client:
         await client.get("vid")
-    assert str(transport.requests[0].url) == f"{base_url}/api/svc/v1/model-versions/vid"
+    url = f"{base_url}/api/svc/v1/model-versions/vid?include_internal_metadata=true"
+    assert str(transport.requests[0].url) == url
 
 
 @pytest.mark.parametrize(
@@ -673,3 +677,38 @@ async def test_on_real_sockets_a_refused_connection_is_known_unsent_and_a_droppe
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_deleted_version_returned_by_id_is_not_found() -> None:
+    """Two-phase deletes: the service may still return the row, with its DELETED status."""
+    deleted = {**version_json(3), "status": "DELETED"}
+    client, _ = make_client(lambda _: data(deleted))
+    async with client:
+        with pytest.raises(NotFoundError, match="DELETED"):
+            await client.get("vid-3")
+    committed = {**version_json(3), "status": "COMMITTED"}
+    client, _ = make_client(lambda _: data(committed))
+    async with client:
+        assert (await client.get("vid-3")).version == 3
+
+
+async def test_lists_never_yield_a_deleted_version() -> None:
+    items = [version_json(2), {**version_json(1), "status": "HARD_DELETED"}]
+    client, _ = make_client(lambda _: page(items, total=2, offset=0, limit=100))
+    async with client:
+        assert [v.version for v in (await client.list_versions(name="m1")).data] == [2]
+    client, _ = make_client(
+        scripted(page(items, total=2, offset=0, limit=100), page([], total=2, offset=2, limit=100))
+    )
+    async with client:
+        assert [v.version async for v in client.iter_versions(name="m1")] == [2]
+
+
+async def test_float_metric_fields_parse() -> None:
+    metrics = [{"key": "loss", "value": 0.5, "timestamp": 1767225600123.5, "step": 2.5}]
+    client, _ = make_client(lambda _: data({**version_json(1), "metrics": metrics}))
+    async with client:
+        version = await client.get("vid")
+    (metric,) = version.metrics
+    assert (metric.timestamp, metric.step) == (1767225600123.5, 2.5)
+    assert metric.to_wire() == metrics[0]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from pai_operator.errors import CredentialsError, NoCredentialsError
+from pai_operator.errors import AuthError, CredentialsError, NoCredentialsError
 from pai_operator.truefoundry import EnvApiKey, FileApiKey, StaticApiKey
 
 KEY = "tfy_abcdef0123456789"
@@ -105,3 +108,29 @@ async def test_an_unreadable_file_is_a_retryable_credentials_error(tmp_path: Pat
         await FileApiKey(tmp_path / "api-key").api_key()
     assert caught.value.retryable
     assert "IsADirectoryError" in str(caught.value)
+
+
+def jwt(**claims: object) -> str:
+    def part(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+async def test_an_expired_jwt_is_auth_failed_before_anything_is_sent() -> None:
+    expired = jwt(tenantName="acme", exp=int(time.time()) - 60, subjectType="serviceaccount")
+    with pytest.raises(AuthError, match="expired at") as caught:
+        await StaticApiKey(expired).api_key()
+    error = caught.value
+    assert not isinstance(error, NoCredentialsError)
+    assert not error.retryable  # no retry storm: permanent until a new key is in place
+    assert error.code == "ApiKeyExpired"
+    assert expired not in str(error)
+    assert expired.split(".")[1] not in str(error)
+
+
+async def test_a_valid_jwt_a_pat_and_odd_tokens_pass() -> None:
+    valid = jwt(tenantName="acme", exp=int(time.time()) + 3600)
+    assert await StaticApiKey(valid).api_key() == valid
+    for token in (KEY, jwt(tenantName="acme"), "a.b.c", "x.!!!.y", jwt(exp="soon")):
+        assert await StaticApiKey(token).api_key() == token

@@ -171,3 +171,38 @@ def test_an_alias_or_tag_in_use_is_a_conflict_retried_soon_not_an_invalid_spec()
         assert isinstance(error, ConflictError), code
     other = classify(400, {"statusCode": 400, "message": "bad", "code": "IMMUTABLE_FIELD"})
     assert isinstance(other, InvalidRequestError)
+
+
+def mlflow(code: str, message: str = "boom") -> bytes:
+    """The mlflow fork's error body (tfy-mlflow-client's MlflowException.serialize_as_json)."""
+    return json.dumps({"error_code": code, "message": message}).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (404, mlflow("RESOURCE_DOES_NOT_EXIST", "Artifact version with ID x not found"), NotFoundError),
+        # A wrong prefix is not a missing version, in either shape.
+        (404, mlflow("ENDPOINT_NOT_FOUND", "No API route"), InvalidRequestError),
+        (404, svc(404, "Cannot GET /api/svc/v2/model-versions/x", error="Not Found"), InvalidRequestError),
+        (404, svc(404, "Cannot version x"), NotFoundError),  # not NestJS's route-miss sentence
+        (400, mlflow("RESOURCE_ALREADY_EXISTS", "alias v1 in use"), ConflictError),
+        (409, mlflow("RESOURCE_ALREADY_EXISTS", "alias v1 in use"), ConflictError),
+        (400, mlflow("INVALID_PARAMETER_VALUE", "source cannot change"), InvalidRequestError),
+        (400, mlflow("BAD_REQUEST"), InvalidRequestError),
+        (403, mlflow("PERMISSION_DENIED", "no access to repo"), AuthError),
+        (401, mlflow("UNAUTHORIZED"), AuthError),
+        (429, mlflow("REQUEST_LIMIT_EXCEEDED"), ThrottledError),
+        (503, mlflow("TEMPORARILY_UNAVAILABLE"), ServerError),
+    ],
+)
+def test_the_mlflow_shape_is_read(status: int, body: bytes, expected: type[RemoteError]) -> None:
+    error = classify(status, body, {})
+    assert type(error) is expected
+    assert error.code == json.loads(body).get("error_code", json.loads(body).get("code"))
+
+
+def test_a_route_miss_says_where_to_look() -> None:
+    error = classify(404, mlflow("ENDPOINT_NOT_FOUND", "No route"), {})
+    assert "host" in error.message
+    assert "API prefix" in error.message

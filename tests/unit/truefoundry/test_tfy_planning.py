@@ -179,3 +179,56 @@ def test_delete_and_retain() -> None:
     left = plan_deletion(PLANNER, spec(), owner=OWNER, policies=MANAGE, observed=other, owned=None)
     assert left.action is DeletionAction.NOTHING
     assert not left.calls
+
+
+INTERNAL = {".truefoundry": {"created_by": {"job_run_name": "train-7"}, "artifact_size": 1234}}
+
+
+def test_reserved_metadata_is_never_drift_and_never_erased() -> None:
+    """A version logged with `truefoundry`, adopted, then its metadata managed: `.truefoundry`
+    stays as it was, whatever the spec's metadata says."""
+    logged = remote(1, owner=None, metadata={"team": "a", **INTERNAL}, description="by hand")
+    adopted = plan(spec(version=1, metadata={"team": "a"}), ADOPT, observed=logged)
+    assert adopted.action is Action.ADOPT
+    assert adopted.drift == []  # .truefoundry is not drift
+    (call,) = adopted.calls
+    assert call.manifest.to_wire()["metadata"] == {
+        "team": "a",
+        **INTERNAL,
+        OWNER_METADATA_KEY: {"uid": UID, "ref": "ns/obj"},
+    }
+    owned = remote(1, metadata={"team": "a", **INTERNAL}, description="by hand")
+    assert plan(spec(version=1, metadata={"team": "a"}), observed=owned, recorded_key="1").calls == ()
+    updated = plan(spec(version=1, metadata={"team": "b"}), observed=owned, recorded_key="1")
+    assert updated.drift == ["metadata"]
+    (repair,) = updated.calls
+    assert repair.manifest.to_wire()["metadata"][".truefoundry"] == INTERNAL[".truefoundry"]
+    released = plan_deletion(
+        PLANNER, spec(version=1), owner=OWNER, policies=RETAIN, observed=owned, owned=None
+    )
+    (release,) = released.calls
+    assert release.manifest.to_wire()["metadata"] == {"team": "a", **INTERNAL}
+
+
+def test_a_step_without_a_run_is_never_compared() -> None:
+    # TrueFoundry keeps no step without a run: the answer says 0 whatever the spec said.
+    p = plan(spec(step=5), observed=remote(1), recorded_key="1")
+    assert p.action is Action.IN_SYNC
+    assert p.drift == []
+    with_run = plan(spec(step=5, runId="r1"), observed=remote(1, run_id="r1", step=4), recorded_key="1")
+    assert with_run.action is Action.BLOCKED
+    assert with_run.reason is Reason.IMMUTABLE_FIELD_MISMATCH
+
+
+def test_a_truefoundry_source_is_never_created_but_may_be_adopted() -> None:
+    source = {"type": "truefoundry", "uri": "s3://tfy/root/1/"}
+    refused = plan(spec(source=source))
+    assert refused.action is Action.BLOCKED
+    assert refused.reason is Reason.INVALID_SPEC
+    assert "source.type external" in refused.message
+    assert not refused.calls
+    logged = remote(1, owner=None, source=source, metadata=INTERNAL)
+    adopted = plan(spec(version=1, source=source), ADOPT, observed=logged)
+    assert adopted.action is Action.ADOPT
+    (call,) = adopted.calls
+    assert call.manifest.to_wire()["source"] == source

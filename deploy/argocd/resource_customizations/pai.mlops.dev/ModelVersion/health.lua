@@ -4,7 +4,7 @@
 -- Conditions written by pai-operator, each with the generation it describes (observedGeneration):
 --   Ready:       True only when the remote version exists AND this generation's spec is applied to it
 --                (Available); False: Creating | UpdateFailed | NotApplied | Unavailable | Deleting
---   Synced:      ReconcileSuccess | ReconcileError | ReconcilePaused | DeletionBlocked | <terminal reason>
+--   Synced:      ReconcileSuccess | ReconcileError | ReconcilePaused | DeletionBlocked | DeletionHeld | <terminal reason>
 --   Reconciling: True while this generation is still being applied (retrying)     -> Progressing
 --   Stalled:     True when a terminal reason needs a human                           -> Degraded
 -- Terminal reasons need a human (fix the spec or the registry side); retries cannot succeed, so Argo CD
@@ -58,9 +58,10 @@ local stalled = condition(conditions, "Stalled")
 -- Deletion wins over everything: the finalizer is removing the remote version (pausing does not stop it).
 if metadata.deletionTimestamp ~= nil or (ready ~= nil and ready.status == "False" and ready.reason == "Deleting") then
   hs.status = "Progressing"
-  if synced ~= nil and synced.reason == "DeletionBlocked" then
-    -- Still Progressing (the finalizer keeps retrying), but say why it is stuck.
-    hs.message = "DeletionBlocked: " .. describe(synced, "waiting for the remote version")
+  if synced ~= nil and (synced.reason == "DeletionBlocked" or synced.reason == "DeletionHeld") then
+    -- Still Progressing (the finalizer keeps retrying, or waits for the breaker's confirmation),
+    -- but say why it is stuck.
+    hs.message = synced.reason .. ": " .. describe(synced, "waiting for the remote version")
   else
     hs.message = describe(ready ~= nil and ready.reason == "Deleting" and ready or nil, "Deleting the model version in " .. registry)
   end
