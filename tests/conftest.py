@@ -31,6 +31,7 @@ def control_plane() -> Iterator[Cluster]:
             kubectl=str(plane.binaries.kubectl),
             helm=str(plane.binaries.helm),
             expected_version=controlplane.VERSIONS["KUBERNETES_VERSION"],
+            service_account_key=root / "pki" / "sa.key",
         )
     finally:
         plane.stop()

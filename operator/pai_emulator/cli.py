@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+import json
 import logging
 import signal
 import sys
@@ -16,10 +18,12 @@ from pai_emulator.config import (
     ERROR_DIALECTS,
     LABEL_UPSERTS,
     NOT_FOUND_STATUSES,
+    OIDC_PROVIDER_ARN_RE,
     OPERATIONS,
     AccessKey,
     Dialect,
     EmulatorConfig,
+    OidcProvider,
     Role,
     StsCredential,
     default_quotas,
@@ -47,6 +51,33 @@ def _role(value: str) -> Role:
     if role is None:
         raise argparse.ArgumentTypeError("expected a RAM role ARN, acs:ram::<account>:role/<name>")
     return role
+
+
+def _oidc_provider(value: str) -> OidcProvider:
+    # ARN=ISSUER@JWKS_FILE: the ARN has no "=", the file name follows the last "@" (issuer URLs
+    # may hold "@" in a userinfo part, file names rarely do).
+    arn, eq, rest = value.partition("=")
+    issuer, at, jwks_file = rest.rpartition("@")
+    match = OIDC_PROVIDER_ARN_RE.fullmatch(arn.strip())
+    if not eq or not at or match is None or not issuer or not jwks_file:
+        raise argparse.ArgumentTypeError(
+            "expected ARN=ISSUER@JWKS_FILE with ARN acs:ram::<account>:oidc-provider/<name>"
+        )
+    try:
+        jwks = json.loads(Path(jwks_file).read_text())
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read the JWKS file {jwks_file}: {exc}") from None
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise argparse.ArgumentTypeError(f'{jwks_file} is not a JSON Web Key Set ({{"keys": [...]}})')
+    return OidcProvider(arn=match[0], account=match[1], issuer=issuer, jwks=jwks)
+
+
+def _role_subject(value: str) -> tuple[str, str]:
+    arn, eq, subject = value.partition("=")
+    role = parse_role_arn(arn)
+    if not eq or role is None or not subject:
+        raise argparse.ArgumentTypeError("expected ROLE_ARN=SUBJECT, e.g. ...=system:serviceaccount:NS:NAME")
+    return role.arn, subject
 
 
 def _model(value: str) -> str:
@@ -108,6 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="a RAM role AssumeRole may assume (acs:ram::<account>:role/<name>); any key may assume it",
     )
     parser.add_argument(
+        "--oidc-provider",
+        type=_oidc_provider,
+        action="append",
+        default=[],
+        metavar="ARN=ISSUER@JWKS_FILE",
+        help="an OIDC provider as registered in RAM (its issuer URL and key set), for AssumeRoleWithOIDC",
+    )
+    parser.add_argument(
+        "--role-subject",
+        type=_role_subject,
+        action="append",
+        default=[],
+        metavar="ROLE_ARN=SUBJECT",
+        help="who may assume the role through AssumeRoleWithOIDC (the token's sub); the role then exists",
+    )
+    parser.add_argument(
         "--sts-token-lifetime",
         type=float,
         metavar="SECONDS",
@@ -164,11 +211,16 @@ def _positive(value: str) -> int:
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     quotas = default_quotas()
     quotas.update(dict(args.quota))
+    role_subjects: dict[str, list[str]] = {}
+    for arn, subject in args.role_subject:
+        role_subjects.setdefault(arn, []).append(subject)
     return EmulatorConfig(
         access_keys=args.access_key,
         sts_credentials=args.sts_token,
         models=args.model,
         roles=args.role,
+        oidc_providers=args.oidc_provider,
+        role_subjects=role_subjects,
         sts_token_lifetime=args.sts_token_lifetime,
         owner_id=args.default_account,
         admin=args.admin,
@@ -214,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.oidc_provider and importlib.util.find_spec("cryptography") is None:
+        log.error("--oidc-provider needs the cryptography package (pip install 'pai-model-operator[test]')")
+        return 2
     if not args.access_key and not args.sts_token:
         log.warning("no --access-key or --sts-token given: every API request will be rejected")
     asyncio.run(serve(config_from_args(args), args.host, args.port))

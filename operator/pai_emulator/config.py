@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 API_VERSION = "2021-02-04"
 
@@ -111,6 +111,20 @@ def parse_role_arn(arn: str) -> Role | None:
     return Role(arn=f"acs:ram::{account}:role/{name}", account=account, name=name)
 
 
+OIDC_PROVIDER_ARN_RE = re.compile(r"acs:ram::(\d+):oidc-provider/([A-Za-z0-9._-]{1,128})")
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    """An OIDC identity provider as registered in RAM (ACK's RRSA registers `ack-rrsa-<cluster>`):
+    the issuer its tokens must name and the public keys (a JWKS document) they are signed with."""
+
+    arn: str
+    account: str
+    issuer: str
+    jwks: dict[str, Any] = field(repr=False)
+
+
 @dataclass(frozen=True)
 class StsCredential:
     """A temporary credential: it is only valid together with its security token."""
@@ -130,6 +144,10 @@ class EmulatorConfig:
     models: list[str] = field(default_factory=list)
     """Model ids of the default account, or `ACCOUNT/MODEL_ID` for another account."""
     roles: list[Role] = field(default_factory=list)
+    # AssumeRoleWithOIDC: the registered providers, and who may assume which role through them
+    # (role ARN -> token subjects, e.g. system:serviceaccount:<namespace>:<name>).
+    oidc_providers: list[OidcProvider] = field(default_factory=list)
+    role_subjects: dict[str, list[str]] = field(default_factory=dict)
     # Lifetime of credentials AssumeRole issues, overriding the requested DurationSeconds (which
     # must still be valid, 900-43200): tests make tokens expire mid-run. None: as requested.
     sts_token_lifetime: float | None = None

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from pai_emulator import errors
-from pai_emulator.config import Dialect, EmulatorConfig
+from pai_emulator.config import Dialect, EmulatorConfig, parse_role_arn
 from pai_emulator.faults import FaultInjector, Journal
 from pai_emulator.quotas import Quotas
 from pai_emulator.signing import SignatureVerifier
@@ -34,6 +34,12 @@ class Emulator:
         self.roles = {role.arn: role for role in config.roles}
         # One running dialect shared by every account's store; the config keeps the start value.
         self.dialect = replace(config.dialect)
+        # A role with an OIDC trust rule (--role-subject) exists too, as it does in RAM.
+        for arn in config.role_subjects:
+            role = parse_role_arn(arn)
+            if role is not None:
+                self.roles.setdefault(role.arn, role)
+        self.oidc_providers = {provider.arn: provider for provider in config.oidc_providers}
         # One store per account: an account sees and changes only its own models and versions.
         self.stores: dict[str, Store] = {}
         for account, models in _models_by_account(config.models, config.owner_id).items():

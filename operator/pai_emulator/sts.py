@@ -1,4 +1,5 @@
-"""STS `AssumeRole` (API version 2015-04-01), RPC style, as `sts.aliyuncs.com` serves it.
+"""STS `AssumeRole` and `AssumeRoleWithOIDC` (API version 2015-04-01), RPC style, as
+`sts.aliyuncs.com` serves them.
 
 RPC requests carry every parameter in the query string (GET) or a form body (POST) and are signed
 with the RPC signature (SignatureVersion 1.0, HMAC-SHA1): StringToSign is
@@ -6,6 +7,10 @@ with the RPC signature (SignatureVersion 1.0, HMAC-SHA1): StringToSign is
 secret followed by `&`, and the Base64 digest travels as `Signature`. That is what
 `alibabacloud-credentials`' RAM-role-ARN provider sends. Written from the published algorithm,
 not from the operator's or the SDK's code, like the ACS3 verifier next to it.
+
+`AssumeRoleWithOIDC` (RRSA on ACK) is not signed: the OIDC token is the caller's proof, checked in
+`pai_emulator.oidc` against the provider registered with `--oidc-provider`, then against the
+role's trust rule (`--role-subject`).
 
 Issued credentials are registered with the PAI verifier and carry the role's account, so PAI
 calls made with them see that account's models only.
@@ -27,7 +32,7 @@ from urllib.parse import quote, unquote_plus
 from aiohttp import web
 
 from pai_emulator import errors
-from pai_emulator.config import StsCredential, parse_role_arn
+from pai_emulator.config import Role, StsCredential, parse_role_arn
 from pai_emulator.runtime import EMULATOR, Emulator, error_response, json_response, new_request_id
 from pai_emulator.store import iso_millis
 
@@ -106,8 +111,7 @@ def verify_rpc(emulator: Emulator, method: str, params: dict[str, str]) -> tuple
     return access_key_id, principal.account
 
 
-def assume_role(emulator: Emulator, params: dict[str, str]) -> dict[str, Any]:
-    arn = _require(params, "RoleArn")
+def _session_and_duration(params: dict[str, str]) -> tuple[str, int]:
     session = _require(params, "RoleSessionName")
     if not SESSION_NAME_RE.fullmatch(session):
         raise errors.ApiError(
@@ -126,12 +130,21 @@ def assume_role(emulator: Emulator, params: dict[str, str]) -> dict[str, Any]:
             "InvalidParameter.DurationSeconds",
             f"DurationSeconds must be between {MIN_DURATION_SECONDS} and {MAX_DURATION_SECONDS}.",
         )
+    return session, duration
+
+
+def _role(emulator: Emulator, arn: str) -> Role:
     parsed = parse_role_arn(arn)
     if parsed is None:
         raise errors.ApiError(400, "InvalidParameter.RoleArn", f"The parameter RoleArn {arn!r} is invalid.")
     role = emulator.roles.get(parsed.arn)
     if role is None:
         raise errors.ApiError(404, "EntityNotExist.Role", f"The role not exists: {arn}.")
+    return role
+
+
+def _issue(emulator: Emulator, role: Role, session: str, duration: int) -> dict[str, Any]:
+    """Temporary credentials of `role` for `session`, registered with the PAI verifier."""
     lifetime = emulator.config.sts_token_lifetime or float(duration)
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=lifetime)
     credential = StsCredential(
@@ -157,8 +170,63 @@ def assume_role(emulator: Emulator, params: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def assume_role(emulator: Emulator, params: dict[str, str]) -> dict[str, Any]:
+    arn = _require(params, "RoleArn")
+    session, duration = _session_and_duration(params)
+    return _issue(emulator, _role(emulator, arn), session, duration)
+
+
+def _no_permission(message: str) -> errors.ApiError:
+    return errors.ApiError(401, "AuthenticationFail.NoPermission", message)
+
+
+def assume_role_with_oidc(
+    emulator: Emulator, params: dict[str, str], entry: dict[str, Any]
+) -> dict[str, Any]:
+    """AssumeRoleWithOIDC: anonymous (the OIDC token is the proof). The token is checked against
+    the named provider (`pai_emulator.oidc`), then the role's trust rule: the provider belongs to
+    the role's account and the token's subject is one `--role-subject` allows for the role (RAM's
+    trust policy conditions `oidc:iss`, `oidc:aud` and `oidc:sub`, the last one the rule ACK's RRSA
+    guide has users add)."""
+    from pai_emulator import oidc  # needs `cryptography`, a test dependency (pyproject [test])
+
+    arn = _require(params, "RoleArn")
+    provider_arn = _require(params, "OIDCProviderArn")
+    token = params.get("OIDCToken", "")
+    session, duration = _session_and_duration(params)
+    provider = emulator.oidc_providers.get(provider_arn.strip())
+    if provider is None:
+        raise _no_permission("No such OIDC Provider registered.")
+    claims = oidc.verify_token(token, provider, time.time())
+    subject = str(claims["sub"])
+    # Who presented the token, and which token (its issue time shows the kubelet's rotations).
+    entry["Subject"] = subject
+    entry["TokenIssuedAt"] = _claim_time(claims.get("iat"))
+    role = _role(emulator, arn)
+    entry["Account"] = role.account
+    if provider.account != role.account or subject not in emulator.config.role_subjects.get(role.arn, []):
+        raise _no_permission("There is no permission")
+    payload = _issue(emulator, role, session, duration)
+    audience = claims.get("aud")
+    payload["OIDCTokenInfo"] = {
+        "Subject": subject,
+        "Issuer": claims["iss"],
+        "ClientIds": ",".join(audience) if isinstance(audience, list) else str(audience),
+        "ExpirationTime": _claim_time(claims.get("exp")),
+        "IssuanceTime": _claim_time(claims.get("iat")),
+        "VerificationInfo": "Success",
+    }
+    return payload
+
+
+def _claim_time(value: Any) -> str | None:
+    if not isinstance(value, int | float):
+        return None
+    return datetime.fromtimestamp(value, UTC).strftime(TIMESTAMP_FORMAT)
+
+
 async def sts_handler(request: web.Request) -> web.Response:
-    """`/` with Action=AssumeRole: the only STS action the operator needs."""
+    """`/` with Action=AssumeRole or AssumeRoleWithOIDC: the STS actions the operator needs."""
     emulator = request.app[EMULATOR]
     request_id = new_request_id()
     params = _parse_form(request.raw_path.partition("?")[2])
@@ -180,17 +248,22 @@ async def sts_handler(request: web.Request) -> web.Response:
     }
     started = time.perf_counter()
     try:
-        _, account = verify_rpc(emulator, request.method, params)
-        entry["Account"] = account
-        if params.get("Action") != "AssumeRole":
-            raise errors.ApiError(
-                404, "InvalidAction.NotFound", f"Specified api {params.get('Action')!r} is not found."
-            )
+        action = params.get("Action")
+        if action != "AssumeRoleWithOIDC":
+            # AssumeRoleWithOIDC is the one anonymous action: the token proves who calls.
+            _, account = verify_rpc(emulator, request.method, params)
+            entry["Account"] = account
+        if action not in ("AssumeRole", "AssumeRoleWithOIDC"):
+            raise errors.ApiError(404, "InvalidAction.NotFound", f"Specified api {action!r} is not found.")
         if params.get("Version") != STS_API_VERSION:
             raise errors.ApiError(400, "InvalidVersion", f"Version must be {STS_API_VERSION}.")
         if params.get("Format", "JSON").upper() != "JSON":
             raise errors.invalid_parameter("Only Format=JSON is emulated.")
-        payload = assume_role(emulator, params)
+        if action == "AssumeRoleWithOIDC":
+            entry["OIDCProviderArn"] = params.get("OIDCProviderArn")
+            payload = assume_role_with_oidc(emulator, params, entry)
+        else:
+            payload = assume_role(emulator, params)
         response = json_response({"RequestId": request_id, **payload})
     except errors.ApiError as exc:
         entry["Status"], entry["Code"] = exc.status, exc.code
@@ -198,12 +271,14 @@ async def sts_handler(request: web.Request) -> web.Response:
     finally:
         entry["LatencyMs"] = round((time.perf_counter() - started) * 1000, 3)
         emulator.journal.record(entry)
-        # The role and session are not secrets; keys, tokens and signatures are never logged.
+        # The role, session and token subject are not secrets; keys, tokens and signatures are
+        # never logged.
         log.info(
-            "STS %s %s session=%s -> %s %s",
+            "STS %s %s session=%s%s -> %s %s",
             entry["Operation"],
             entry["RoleArn"],
             entry["RoleSessionName"],
+            f" subject={entry['Subject']}" if entry.get("Subject") else "",
             entry["Status"],
             entry["Code"] or "",
         )

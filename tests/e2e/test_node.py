@@ -10,6 +10,7 @@ The last test prints the timings of each step.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -46,6 +47,12 @@ FINALIZER = "pai.mlops.dev/finalizer"
 # A tag of this run's own: two runs (two worktrees) share the project's image storage.
 IMAGE_TAG = f"e2e-{os.getpid()}"
 IMAGE = f"pai-operator:{IMAGE_TAG}"
+# RRSA (test_rrsa_...): a second release, its own namespace and STS emulator.
+NS_RRSA = "pai-rrsa"
+RRSA_RELEASE = "pai-rrsa"
+RRSA_ACCOUNT = "9999999999999999"
+RRSA_ROLE = f"acs:ram::{RRSA_ACCOUNT}:role/pai-operator-rrsa"
+RRSA_PROVIDER = f"acs:ram::{RRSA_ACCOUNT}:oidc-provider/ack-rrsa-e2e"
 
 pytestmark = [
     pytest.mark.e2e,
@@ -137,23 +144,26 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 180, every: 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def loopback_values(e2e: E2E) -> list[str]:
+def loopback_values(
+    e2e: E2E, emulator_url: str | None = None, ports: dict[str, int] | None = None
+) -> list[str]:
     """Loopback only: host networking, the endpoints bound to the node's own 127.0.0.<n> (from
     the downward API, after the chart's bindAddress: the later variable wins), the API server and
     the emulator reached on 127.0.0.1 (no Service routing: no kube-proxy, no pod network)."""
+    ports = ports or e2e.ports
     env = [
         ("KUBERNETES_SERVICE_HOST", "value", "127.0.0.1"),
         ("KUBERNETES_SERVICE_PORT", "value", str(e2e.server_port)),
         ("PAI_OPERATOR_BIND_ADDRESS", "valueFrom.fieldRef.fieldPath", "status.hostIP"),
     ]
-    values = ["--set", "hostNetwork=true", "--set", f"endpoint={e2e.emulator.url}"]
+    values = ["--set", "hostNetwork=true", "--set", f"endpoint={emulator_url or e2e.emulator.url}"]
     values += [
         "--set",
-        f"metrics.port={e2e.ports['metrics']}",
+        f"metrics.port={ports['metrics']}",
         "--set",
-        f"metrics.service.port={e2e.ports['metrics']}",
+        f"metrics.service.port={ports['metrics']}",
     ]
-    values += ["--set", f"health.port={e2e.ports['health']}"]
+    values += ["--set", f"health.port={ports['health']}"]
     for index, (name, key, value) in enumerate(env):
         values += [
             "--set",
@@ -169,8 +179,8 @@ def ready(pod: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-def mv_ready(e2e: E2E, name: str = MV_NAME) -> bool:
-    mv = e2e.kubectl_json("-n", NS_MODELS, "get", "modelversion", name)
+def mv_ready(e2e: E2E, name: str = MV_NAME, namespace: str = NS_MODELS) -> bool:
+    mv = e2e.kubectl_json("-n", namespace, "get", "modelversion", name)
     conditions = mv.get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
@@ -341,6 +351,97 @@ def test_logs_show_no_secret(e2e: E2E) -> None:
         assert AK_SECRET not in text
     # Debug logging (verbose=true) includes the PAI calls: the most likely place for a leak.
     assert any(MODEL_ID in text for text in e2e.logs_seen)
+
+
+def test_rrsa_pod_assumes_its_role_with_the_projected_token_and_rotates(e2e: E2E) -> None:
+    """credentials.mode=rrsa as on ACK, beside the first release (its own namespace, watching
+    only that one): the kubelet projects a ServiceAccount token with audience sts.aliyuncs.com,
+    the operator exchanges it with STS AssumeRoleWithOIDC (a second emulator, registered with this
+    API server's issuer and keys and trusting only this ServiceAccount) and a ModelVersion becomes
+    Ready in the role's account. Tokens of 600 s (the least the API server issues) are rotated by
+    the kubelet after 80% of that; the pod, never restarted, sends the new one."""
+    issuer = json.loads(e2e.run(e2e.kubectl, "get", "--raw", "/.well-known/openid-configuration").stdout)[
+        "issuer"
+    ]
+    jwks = e2e.root / "rrsa-jwks.json"
+    jwks.write_text(e2e.run(e2e.kubectl, "get", "--raw", "/openid/v1/jwks").stdout)
+    subject = f"system:serviceaccount:{NS_RRSA}:{RRSA_RELEASE}"
+    args = [
+        "--oidc-provider", f"{RRSA_PROVIDER}={issuer}@{jwks}",
+        "--role-subject", f"{RRSA_ROLE}={subject}",
+        "--model", f"{RRSA_ACCOUNT}/{MODEL_ID}",
+        "--sts-token-lifetime", "30",  # the operator exchanges again every ~24 s
+    ]  # fmt: skip
+    ports = {name: controlplane.free_port() for name in ("metrics", "health")}
+    with EmulatorProcess(credentials=[], models=(), extra_args=args) as sts:
+        e2e.run(e2e.kubectl, "create", "namespace", NS_RRSA)
+        start = time.monotonic()
+        e2e.run(
+            e2e.helm, "install", RRSA_RELEASE, str(REPO_ROOT / "charts" / "pai-operator"), "-n", NS_RRSA,
+            "--set", f"fullnameOverride={RRSA_RELEASE}",
+            "--set", "image.repository=pai-operator", "--set", f"image.tag={IMAGE_TAG}",
+            "--set", "image.pullPolicy=Never",
+            "--set", "replicaCount=1", "--set", "leaderElection.enabled=false",
+            "--set", f"watchNamespaces={{{NS_RRSA}}}",
+            "--set", "credentials.mode=rrsa",
+            "--set", f"credentials.rrsa.roleArn={RRSA_ROLE}",
+            "--set", f"credentials.rrsa.oidcProviderArn={RRSA_PROVIDER}",
+            "--set", "credentials.rrsa.tokenExpirationSeconds=600",
+            "--set", f"identity.stsEndpoint={sts.url}",
+            *loopback_values(e2e, sts.url, ports),
+            "--set", "logFormat=plain", "--set", "resyncInterval=20",
+            "--wait", "--timeout", "240s",
+        )  # fmt: skip
+        (pod,) = e2e.kubectl_json("-n", NS_RRSA, "get", "pods", "-l", SELECTOR)["items"]
+        env = {v["name"]: v.get("value") for v in pod["spec"]["containers"][0]["env"]}
+        assert "ALIBABA_CLOUD_ACCESS_KEY_ID" not in env
+        assert env["ALIBABA_CLOUD_ROLE_ARN"] == RRSA_ROLE
+        token_path = env["ALIBABA_CLOUD_OIDC_TOKEN_FILE"]
+        exec_ = [e2e.kubectl, "-n", NS_RRSA, "exec", pod["metadata"]["name"], "--"]
+        token = e2e.run(*exec_, "cat", token_path).stdout
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        assert (claims["aud"], claims["sub"], claims["iss"]) == (["sts.aliyuncs.com"], subject, issuer)
+        assert claims["exp"] - claims["iat"] == 600
+
+        manifest = (REPO_ROOT / "samples" / "modelversion-1.0.0.yaml").read_text()
+        e2e.run(e2e.kubectl, "-n", NS_RRSA, "apply", "-f", "-", input_=manifest)
+        wait_for("the RRSA ModelVersion Ready", lambda: mv_ready(e2e, MV_NAME, NS_RRSA), timeout=120)
+        e2e.timings["rrsa_install_to_modelversion_ready_s"] = time.monotonic() - start
+        versions = sts.admin.versions(MODEL_ID, RRSA_ACCOUNT)
+        assert [v["VersionName"] for v in versions] == [VERSION_NAME]
+
+        def issued() -> set[str]:
+            exchanges = sts.admin.journal("AssumeRoleWithOIDC")
+            assert {e["Status"] for e in exchanges} == {200}, exchanges
+            assert {e["Subject"] for e in exchanges} == {subject}
+            return {e["TokenIssuedAt"] for e in exchanges}
+
+        first = issued()
+        assert len(first) == 1
+        e2e.timings["rrsa_token_rotated_s"] = wait_for(
+            "the kubelet's rotated token in an exchange", lambda: len(issued()) >= 2, timeout=660, every=5
+        )
+        # Still the same container, never restarted; a new object is Ready with the new token.
+        (after,) = e2e.kubectl_json("-n", NS_RRSA, "get", "pods", "-l", SELECTOR)["items"]
+        assert after["metadata"]["uid"] == pod["metadata"]["uid"]
+        assert after["status"]["containerStatuses"][0]["restartCount"] == 0
+        manifest = manifest.replace(f"name: {MV_NAME}", "name: sentiment-1-0-1").replace('"1.0.0"', '"1.0.1"')
+        e2e.run(e2e.kubectl, "-n", NS_RRSA, "apply", "-f", "-", input_=manifest)
+        wait_for("a ModelVersion Ready after rotation", lambda: mv_ready(e2e, "sentiment-1-0-1", NS_RRSA))
+        pai_calls = [e for e in sts.admin.journal() if e.get("ModelId") == MODEL_ID]
+        assert {e["Account"] for e in pai_calls} == {RRSA_ACCOUNT}
+        assert [e for e in sts.admin.journal() if e["Code"] == "InvalidSecurityToken.Expired"] == []
+        logs = e2e.run(e2e.kubectl, "-n", NS_RRSA, "logs", after["metadata"]["name"]).stdout
+        assert f"credentials: RRSA, role {RRSA_ROLE}" in logs
+        assert token.split(".")[2] not in logs
+        rotated = e2e.timings["rrsa_token_rotated_s"]
+        print(f"\nrrsa: the kubelet's rotated token reached STS {rotated:.0f}s after Ready")
+        # Leave nothing for the later releases, which watch every namespace: the objects go first
+        # (their remote versions with them, through this release), then the release.
+        e2e.run(e2e.kubectl, "-n", NS_RRSA, "delete", "modelversions", "--all", "--timeout=120s")
+        assert sts.admin.versions(MODEL_ID, RRSA_ACCOUNT) == []
+        e2e.run(e2e.helm, "uninstall", RRSA_RELEASE, "-n", NS_RRSA, "--wait", "--timeout", "120s")
+        e2e.run(e2e.kubectl, "delete", "namespace", NS_RRSA, "--wait=false")
 
 
 def test_helm_uninstall_keeps_crd_and_modelversions(e2e: E2E) -> None:

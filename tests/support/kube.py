@@ -29,6 +29,8 @@ class Cluster:
     kubectl: str
     helm: str
     expected_version: str | None  # None when PAI_TEST_KUBECONFIG points at a foreign cluster
+    # The key kube-apiserver signs ServiceAccount tokens with (local control plane only).
+    service_account_key: Path | None = None
 
     @property
     def env(self) -> dict[str, str]:

@@ -36,7 +36,7 @@ class OperatorProcess:
         self,
         kubeconfig: Path,
         endpoint: str,
-        credential: Credential,
+        credential: Credential | None,
         *,
         namespaces: Sequence[str] = (),
         resync_interval: float = 3.0,
@@ -94,13 +94,14 @@ class OperatorProcess:
             env["POD_NAME"] = self.identity
         env.update(
             KUBECONFIG=str(self.kubeconfig),
-            ALIBABA_CLOUD_ACCESS_KEY_ID=self.credential.access_key_id,
-            ALIBABA_CLOUD_ACCESS_KEY_SECRET=self.credential.access_key_secret,
             # Never let a misconfigured test fall through the chain to the ECS metadata address.
             ALIBABA_CLOUD_ECS_METADATA_DISABLED="true",
-            **self.extra_env,
         )
-        if self.credential.security_token:
+        if self.credential is not None:  # None: the identity comes from extra_env (e.g. RRSA)
+            env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = self.credential.access_key_id
+            env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = self.credential.access_key_secret
+        env.update(self.extra_env)
+        if self.credential is not None and self.credential.security_token:
             env["ALIBABA_CLOUD_SECURITY_TOKEN"] = self.credential.security_token
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

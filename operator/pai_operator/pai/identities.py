@@ -2,15 +2,17 @@
 rate limits and connection pools are never shared across either.
 
 An identity is the RAM role a Namespace is mapped to by its admin-owned annotation
-`pai.mlops.dev/role-arn`, or "" for the operator's own identity (the default credential chain).
-The operator's own identity assumes a namespace's role with STS AssumeRole; the credentials are
-refreshed before they expire. Annotations on a ModelVersion never choose an identity: a tenant
-who can edit objects in a namespace cannot edit the Namespace itself.
+`pai.mlops.dev/role-arn`, or "" for the operator's own identity (RRSA's AssumeRoleWithOIDC when
+its variables are set, else the default credential chain). The operator's own identity assumes
+a namespace's role with STS AssumeRole; the credentials are refreshed before they expire.
+Annotations on a ModelVersion never choose an identity: a tenant who can edit objects in a
+namespace cannot edit the Namespace itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -76,7 +78,10 @@ class ClientPool:
         self._settings = settings
         self._on_request = metrics.request_hook(RESOURCE.registry)
         self._namespaces = namespaces
-        self._source = SourceCredentials()
+        # The operator's own identity: RRSA when its variables are set, else the default chain.
+        self._source = SourceCredentials.from_environment(
+            os.environ, sts_endpoint=settings.sts_endpoint, duration_seconds=settings.sts_duration
+        )
         self._clients: dict[tuple[str, str], PaiClient] = {}
         self._providers: dict[tuple[str, str], CredentialsProvider] = {}
 
@@ -150,11 +155,12 @@ class ClientPool:
         return client
 
     def _provider(self, identity: str, namespace: str | None) -> CredentialsProvider | None:
-        """None: the client's default chain. A role's provider is shared by its regions, so one
+        """The operator's own identity: RRSA's provider, or None for the client's default chain. A
+        role's provider is shared by its regions, so one
         assumed session serves them all. The session is named after the namespace that first
         needed it: a role mapped to several namespaces is one identity with one session."""
         if identity == DEFAULT_IDENTITY:
-            return None
+            return self._source.operator_provider()
         key = (identity, "")
         provider = self._providers.get(key)
         if provider is None:

@@ -34,10 +34,11 @@ class PaiSettings(BaseModel):
         flag="--write-rate", metavar="PER_SECOND", chart="rateLimits.write", gt=0,
     )  # fmt: skip
     # Per-namespace identities: the admin maps a Namespace to a RAM role (annotation
-    # pai.mlops.dev/role-arn); the operator's own identity assumes it with STS AssumeRole.
+    # pai.mlops.dev/role-arn); the operator's own identity assumes it with STS AssumeRole. The
+    # operator's own identity under RRSA comes from the same STS (AssumeRoleWithOIDC).
     sts_endpoint: str | None = setting(
-        None, "STS endpoint for AssumeRole of namespace roles (host, or URL with scheme: tests, the demo, "
-        "private endpoints).",
+        None, "STS endpoint for AssumeRole of namespace roles and RRSA's AssumeRoleWithOIDC (host, or URL "
+        "with scheme: tests, the demo, private endpoints).",
         flag="--sts-endpoint", metavar="URL", chart="identity.stsEndpoint",
         shown_default="sts.aliyuncs.com (alibabacloud-credentials' default; ALIBABA_CLOUD_STS_REGION and "
         "ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED adjust it)", pattern=r"^\S+$",
