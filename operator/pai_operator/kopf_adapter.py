@@ -17,6 +17,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import os
 import signal
 import sys
 import time
@@ -415,6 +416,8 @@ async def run_operator(settings: OperatorSettings) -> None:
         "; ".join(plugin.describe(settings) for plugin in PLUGINS),
     )
 
+    lost_crds: list[Controller] = []
+
     async def run_kopf() -> None:
         # One kopf operator per controller, stopped together: a signal reaches the last one to
         # install its handlers, and whichever stops first stops the others through the flag.
@@ -457,20 +460,20 @@ async def run_operator(settings: OperatorSettings) -> None:
                         return
                     except APINotFoundError:
                         # kopf's watch ends with a 404 once the CRD is gone (it watches no CRDs
-                        # itself, with scanning off) and would end the process. Every object went
-                        # with the CRD: start afresh once a reinstall brings the CRD back.
-                        if stop.is_set():
-                            return
-                        log.warning(
-                            "%s: the CRD %s.%s is gone (an uninstall?); waiting for it to come back",
-                            controller.names.registry,
-                            controller.names.plural,
-                            controller.names.group,
-                        )
-                        controller.engine.forget_all()
-                        if not await wait_for_crd(controller, liveness):
-                            return
-                        log.info("%s: the CRD is back; watching again", controller.names.registry)
+                        # itself, with scanning off). kopf cannot be restarted beside the other
+                        # controllers' operators: an operator that exits cancels every task
+                        # started after it started, theirs included. So everything stops, and
+                        # the process starts again in place once the CRD is back (a reinstall).
+                        if not stop.is_set():
+                            log.warning(
+                                "%s: the CRD %s.%s is gone (an uninstall?); the operator stops and "
+                                "starts again in place once it is back",
+                                controller.names.registry,
+                                controller.names.plural,
+                                controller.names.group,
+                            )
+                            lost_crds.append(controller)
+                    return
             finally:
                 stop.set()
                 await controller.close()
@@ -491,3 +494,26 @@ async def run_operator(settings: OperatorSettings) -> None:
     else:
         metrics.LEADER.set(1)
         await run_kopf()
+    if lost_crds:
+        await _restart_in_place_when_back(lost_crds, settings)
+
+
+async def _restart_in_place_when_back(lost: Sequence[Controller], settings: OperatorSettings) -> None:
+    """After an uninstall deleted a CRD under a running operator: wait (healthy, and stopping on
+    SIGTERM) until every lost CRD is back, then replace this process with a fresh one (same
+    PID, arguments and environment), so that a reinstall is managed without a restart from
+    outside. The Lease was released already: a standby may act meanwhile."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    state = {"leader": False, "waitingForCrd": ", ".join(f"{c.names.plural}.{c.names.group}" for c in lost)}
+    async with leadership.StandbyHealth(
+        settings.health_port, settings.identity, settings.bind_address, state
+    ):
+        for controller in lost:
+            if not await controller.wait_for_crd(stop):
+                return
+    log.info("the CRDs are back; the operator starts again in place")
+    logging.shutdown()
+    os.execv(sys.executable, sys.orig_argv)  # noqa: S606 (this very program, as it was started)

@@ -353,9 +353,22 @@ def test_logs_show_no_secret(e2e: E2E) -> None:
     assert any(MODEL_ID in text for text in e2e.logs_seen)
 
 
+def test_helm_uninstall_keeps_crd_and_modelversions(e2e: E2E) -> None:
+    e2e.helm_run("uninstall", "--wait", "--timeout", "120s")
+    # Gone, not merely terminating: a pod in its grace period still reconciles.
+    wait_for("the operator pods to be gone", lambda: not e2e.operator_pods(terminating=True), timeout=120)
+    # Helm never deletes what it installed from crds/ (documented Helm behaviour), so the objects
+    # and the remote versions they manage survive an uninstall.
+    e2e.run(e2e.kubectl, "get", "crd", "modelversions.pai.mlops.dev")
+    mv = e2e.kubectl_json("-n", NS_MODELS, "get", "modelversion", MV_NAME)
+    assert FINALIZER in mv["metadata"]["finalizers"]
+    assert len(e2e.remote_versions()) == 1
+
+
 def test_rrsa_pod_assumes_its_role_with_the_projected_token_and_rotates(e2e: E2E) -> None:
-    """credentials.mode=rrsa as on ACK, beside the first release (its own namespace, watching
-    only that one): the kubelet projects a ServiceAccount token with audience sts.aliyuncs.com,
+    """credentials.mode=rrsa as on ACK, once the first release (cluster-wide) is uninstalled: a
+    release in its own namespace, watching only that one (the chart refuses overlapping
+    watchNamespaces). The kubelet projects a ServiceAccount token with audience sts.aliyuncs.com,
     the operator exchanges it with STS AssumeRoleWithOIDC (a second emulator, registered with this
     API server's issuer and keys and trusting only this ServiceAccount) and a ModelVersion becomes
     Ready in the role's account. Tokens of 600 s (the least the API server issues) are rotated by
@@ -442,18 +455,6 @@ def test_rrsa_pod_assumes_its_role_with_the_projected_token_and_rotates(e2e: E2E
         assert sts.admin.versions(MODEL_ID, RRSA_ACCOUNT) == []
         e2e.run(e2e.helm, "uninstall", RRSA_RELEASE, "-n", NS_RRSA, "--wait", "--timeout", "120s")
         e2e.run(e2e.kubectl, "delete", "namespace", NS_RRSA, "--wait=false")
-
-
-def test_helm_uninstall_keeps_crd_and_modelversions(e2e: E2E) -> None:
-    e2e.helm_run("uninstall", "--wait", "--timeout", "120s")
-    # Gone, not merely terminating: a pod in its grace period still reconciles.
-    wait_for("the operator pods to be gone", lambda: not e2e.operator_pods(terminating=True), timeout=120)
-    # Helm never deletes what it installed from crds/ (documented Helm behaviour), so the objects
-    # and the remote versions they manage survive an uninstall.
-    e2e.run(e2e.kubectl, "get", "crd", "modelversions.pai.mlops.dev")
-    mv = e2e.kubectl_json("-n", NS_MODELS, "get", "modelversion", MV_NAME)
-    assert FINALIZER in mv["metadata"]["finalizers"]
-    assert len(e2e.remote_versions()) == 1
 
 
 def test_deletion_with_the_operator_gone_stays_blocked(e2e: E2E) -> None:
