@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
 from alibabacloud_tea_openapi.models import Config
@@ -111,14 +112,24 @@ def wait_ready(api: client.ApiClient, namespace: str, n: int, timeout: float = 1
     wait_for(f"{n} objects Ready", probe, timeout=timeout, interval=1.0)
 
 
-def crd_exists(api: client.ApiClient) -> bool:
+def crd_exists(api: client.ApiClient, name: str = CRD) -> bool:
     try:
-        client.ApiextensionsV1Api(api).read_custom_resource_definition(CRD)
+        client.ApiextensionsV1Api(api).read_custom_resource_definition(name)
         return True
     except client.ApiException as exc:
         if exc.status == 404:
             return False
         raise
+
+
+def any_installed_crd_exists(api: client.ApiClient) -> bool:
+    """Any CRD of crds/ left: an uninstall is complete (and a reinstall starts afresh) once
+    every one of them is gone, as `kubectl delete -f` without --wait=false would wait for."""
+    names = [
+        yaml.safe_load(p.read_text())["metadata"]["name"]
+        for p in sorted((REPO_ROOT / "crds").glob("*_*.yaml"))
+    ]
+    return any(crd_exists(api, name) for name in names)
 
 
 @pytest.fixture
@@ -201,8 +212,9 @@ def test_uninstall_with_the_operator_running_deletes_nothing_remotely_and_a_rein
     assert len(remote_names(sdk, model_id)) == N  # not one remote version deleted
     print(f"uninstall of {N} objects with the operator running: {took:.1f}s")
 
-    # A reinstall (the CRDs: the old namespace is still terminating here): the same process
-    # manages new objects without a restart.
+    # A reinstall (the CRDs: the old namespace is still terminating here), once every CRD of
+    # the uninstall is gone: the same process (started again in place) manages new objects.
+    wait_for("every CRD deleted", lambda: not any_installed_crd_exists(kube_api), timeout=180, interval=0.5)
     install_crds(control_plane)
     mvs = ModelVersions(kube_api, namespace)
     mvs.create("after-reinstall", spec(model_id, 999))
