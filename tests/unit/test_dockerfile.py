@@ -154,7 +154,11 @@ def test_image_also_ships_the_emulator(image_venv: Path) -> None:
 
 
 def test_emulator_needs_nothing_the_operator_does_not_already_install() -> None:
-    """The other half of the shipping decision: the emulator adds no dependency to the image."""
+    """The other half of the shipping decision: the emulator adds no dependency to the image.
+    One exception: the OIDC token checks (`oidc.py`, STS AssumeRoleWithOIDC) need `cryptography`,
+    a test extra; the emulator imports that module only when an OIDC provider is registered, and
+    its CLI refuses `--oidc-provider` with the way out when the package is missing."""
+    optional = {"oidc.py": {"cryptography"}}
     third_party = set()
     for path in (REPO / "operator" / "pai_emulator").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -167,9 +171,22 @@ def test_emulator_needs_nothing_the_operator_does_not_already_install() -> None:
             third_party |= {
                 n.split(".")[0]
                 for n in names
-                if n.split(".")[0] not in sys.stdlib_module_names and not n.startswith("pai_emulator")
+                if n.split(".")[0] not in sys.stdlib_module_names
+                and not n.startswith("pai_emulator")
+                and n.split(".")[0] not in optional.get(path.name, set())
             }
-    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+            if path.name != "oidc.py" and node.col_offset == 0:  # a module-level import
+                imports_oidc = "pai_emulator.oidc" in names or (
+                    isinstance(node, ast.ImportFrom)
+                    and node.module == "pai_emulator"
+                    and any(alias.name == "oidc" for alias in node.names)
+                )
+                assert not imports_oidc, (
+                    f"{path.name} imports oidc at module level: the image needs cryptography"
+                )
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert any(d.startswith("cryptography") for d in project["optional-dependencies"]["test"])
+    dependencies = project["dependencies"]
     declared = {re.split(r"[<>=!~ ]", d, maxsplit=1)[0].lower() for d in dependencies}
     assert "aiohttp" in third_party  # the scan sees the emulator's HTTP server
     assert third_party <= declared
