@@ -495,7 +495,9 @@ async def run_operator(settings: OperatorSettings) -> None:
         metrics.LEADER.set(1)
         await run_kopf()
     if lost_crds:
-        await _restart_in_place_when_back(lost_crds, settings)
+        # Every controller, not only the one that saw the 404: kopf may have ended the others
+        # before they released their own objects, whose CRD deletion would then wait forever.
+        await _restart_in_place_when_back(operator.controllers, settings)
 
 
 async def _restart_in_place_when_back(lost: Sequence[Controller], settings: OperatorSettings) -> None:
