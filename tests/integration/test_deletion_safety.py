@@ -122,14 +122,14 @@ def crd_exists(api: client.ApiClient, name: str = CRD) -> bool:
         raise
 
 
+def installed_crds() -> list[dict[str, Any]]:
+    return [yaml.safe_load(p.read_text()) for p in sorted((REPO_ROOT / "crds").glob("*_*.yaml"))]
+
+
 def any_installed_crd_exists(api: client.ApiClient) -> bool:
     """Any CRD of crds/ left: an uninstall is complete (and a reinstall starts afresh) once
     every one of them is gone, as `kubectl delete -f` without --wait=false would wait for."""
-    names = [
-        yaml.safe_load(p.read_text())["metadata"]["name"]
-        for p in sorted((REPO_ROOT / "crds").glob("*_*.yaml"))
-    ]
-    return any(crd_exists(api, name) for name in names)
+    return any(crd_exists(api, crd["metadata"]["name"]) for crd in installed_crds())
 
 
 @pytest.fixture
@@ -170,12 +170,41 @@ def install(cluster: Cluster, path: Path) -> None:
 
 @pytest.fixture
 def installed(control_plane: Cluster, install_yaml: Path, kube_api: client.ApiClient) -> Iterator[Path]:
+    # Earlier tests' objects stay behind (no namespace controller deletes their namespaces), with
+    # finalizers no running operator will remove: they would hold this test's CRD deletion.
+    release_leftovers(kube_api)
     # The CRD may be left terminating by another test: wait until it is gone or usable.
     wait_for("no terminating CRD", lambda: not _terminating(kube_api), timeout=120)
     install(control_plane, install_yaml)
     yield install_yaml
     if not crd_exists(kube_api):  # later tests expect the CRDs (their fixture re-creates one too)
         install_crds(control_plane)
+
+
+def release_leftovers(api: client.ApiClient) -> None:
+    """Drop the finalizers of every object of our CRDs, cluster-wide: each is a finished test's."""
+    custom = client.CustomObjectsApi(api)
+    for crd in installed_crds():
+        group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+        if not crd_exists(api, crd["metadata"]["name"]):
+            continue
+        for version in (v["name"] for v in crd["spec"]["versions"] if v.get("served", True)):
+            for obj in custom.list_cluster_custom_object(group, version, plural)["items"]:
+                if not obj["metadata"].get("finalizers"):
+                    continue
+                try:
+                    custom.patch_namespaced_custom_object(
+                        group,
+                        version,
+                        obj["metadata"]["namespace"],
+                        plural,
+                        obj["metadata"]["name"],
+                        {"metadata": {"finalizers": None}},
+                    )
+                except client.ApiException as exc:
+                    if exc.status != 404:
+                        raise
+            break  # one served version lists every object
 
 
 def _terminating(api: client.ApiClient) -> bool:
