@@ -21,6 +21,8 @@ from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 T = TypeVar("T")
 CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
+MODEL_CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_models.yaml"
+SEED_EXAMPLE = REPO_ROOT / "samples" / "seed-example"
 
 
 @pytest.fixture
@@ -58,6 +60,37 @@ def crd(control_plane: Cluster, kube_api: client.ApiClient) -> str:
     control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
     control_plane.kubectl_run("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
     return name
+
+
+@pytest.fixture
+def model_crd(control_plane: Cluster, crd: str) -> str:
+    """The Model CRD next to the ModelVersion one (`crd` installs that, freshly generated)."""
+    control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(MODEL_CRD_FILE))
+    control_plane.kubectl_run(
+        "wait", "--for=condition=Established", "crd/models.pai.mlops.dev", "--timeout=60s"
+    )
+    return "models.pai.mlops.dev"
+
+
+@pytest.fixture
+def models(kube_api: client.ApiClient, namespace: str, model_crd: str) -> ModelVersions:
+    return ModelVersions(kube_api, namespace, kind="Model", plural="models")
+
+
+def remote_models(pai: AdminClient, workspace: str) -> list[dict[str, Any]]:
+    return [m for m in pai.models() if m.get("WorkspaceId") == workspace]
+
+
+def seed_copy(tmp_path: Path, workspace: str) -> Path:
+    """The seed example (samples/seed-example/) with a workspace of the test's own: the emulator
+    is shared by tests."""
+    target = tmp_path / "seed-example"
+    target.mkdir()
+    for path in SEED_EXAMPLE.glob("*.yaml"):
+        (target / path.name).write_text(
+            path.read_text().replace('workspaceId: "1234"', f'workspaceId: "{workspace}"')
+        )
+    return target
 
 
 @pytest.fixture(scope="session")

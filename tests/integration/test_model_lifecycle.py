@@ -14,35 +14,14 @@ import pytest
 from kubernetes import client
 
 from pai_operator.pai import CreateModelVersionRequest
-from tests.integration.conftest import Remote
+from tests.integration.conftest import Remote, remote_models, seed_copy
 from tests.support.emulator import AdminClient
-from tests.support.kube import REPO_ROOT, Cluster
+from tests.support.kube import Cluster
 from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 pytestmark = pytest.mark.integration
 
-MODEL_CRD = REPO_ROOT / "crds" / "pai.mlops.dev_models.yaml"
-SEED = REPO_ROOT / "samples" / "seed-example"
 OWNER = "pai.mlops.dev/owner-uid"
-
-
-@pytest.fixture
-def model_crd(control_plane: Cluster, crd: str) -> str:
-    """The Model CRD next to the ModelVersion one (`crd` installs that, freshly generated)."""
-    control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(MODEL_CRD))
-    control_plane.kubectl_run(
-        "wait", "--for=condition=Established", "crd/models.pai.mlops.dev", "--timeout=60s"
-    )
-    return "models.pai.mlops.dev"
-
-
-@pytest.fixture
-def models(kube_api: client.ApiClient, namespace: str, model_crd: str) -> ModelVersions:
-    return ModelVersions(kube_api, namespace, kind="Model", plural="models")
-
-
-def remote_models(pai: AdminClient, workspace: str) -> list[dict[str, Any]]:
-    return [m for m in pai.models() if m.get("WorkspaceId") == workspace]
 
 
 def labels_of(item: dict[str, Any]) -> dict[str, str]:
@@ -53,17 +32,6 @@ def kubectl(
     cluster: Cluster, namespace: str, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     return cluster.kubectl_run("-n", namespace, *args, check=check)
-
-
-def seed_copy(tmp_path: Path, workspace: str) -> Path:
-    """The seed example with this test's own workspace (the emulator is shared by tests)."""
-    target = tmp_path / "seed-example"
-    target.mkdir()
-    for path in SEED.glob("*.yaml"):
-        (target / path.name).write_text(
-            path.read_text().replace('workspaceId: "1234"', f'workspaceId: "{workspace}"')
-        )
-    return target
 
 
 def test_seed_example_converges_by_reference_diff_clean_and_deletes_cleanly(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,3 +184,56 @@ def aggregate_cluster_roles(api: client.ApiClient) -> None:
         if not changed:
             return
     raise AssertionError("ClusterRole aggregation did not settle")
+
+
+def kube_controller_manager_binary() -> Path:
+    """Where hack/build-tools.sh's opt-in `node` set puts kube-controller-manager."""
+    return (
+        controlplane.cache_root()
+        / f"kubernetes-{controlplane.VERSIONS['KUBERNETES_VERSION']}"
+        / ("kube-controller-manager")
+    )
+
+
+@contextlib.contextmanager
+def namespace_controller(cluster: Cluster, log_dir: Path) -> Iterator[None]:
+    """kube-controller-manager running only its namespace controller, for the local control plane
+    (etcd + kube-apiserver, where a deleted namespace otherwise stays Terminating for ever).
+
+    The controller does what it does in every cluster: it deletes each namespaced resource of the
+    namespace (discovery of all groups, custom resources included), waits until none is left,
+    then removes the `kubernetes` finalizer and the namespace goes. An external cluster
+    (PAI_TEST_KUBECONFIG) runs its own, so nothing is started there.
+    """
+    if cluster.expected_version is None:
+        yield
+        return
+    binary = kube_controller_manager_binary()
+    log_path = log_dir / "kube-controller-manager.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(binary),
+                f"--kubeconfig={cluster.kubeconfig}",
+                "--controllers=namespace",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",  # no serving endpoint: nothing probes it here
+                # The default sync period is 5 min: a namespace whose content is still being
+                # finalized is looked at again after this (the controller's own back-off
+                # starts from its work queue anyway).
+                "--namespace-sync-period=10s",
+                "--v=2",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
