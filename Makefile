@@ -109,10 +109,11 @@ e2e: venv tools ## image + Helm + a Pod on a real kubelet (containerd/runc, loop
 e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
 	@bash hack/e2e-kind.sh
 
-bench: venv tools ## PAI calls, K8s writes, latency, throughput, leader handover, scale (bench/RESULTS.md)
+bench: venv tools ## PAI calls, K8s writes, latency, throughput, leader handover, scale, Models in sync (bench/RESULTS.md)
 	@$(BIN)/python -m bench.economy
 	@$(BIN)/python -m bench.ha
 	@$(BIN)/python -m bench.scale
+	@$(BIN)/python -m bench.model_sync
 
 bench-quick: venv tools ## the scale benchmark at 200 objects (development; writes nothing)
 	@$(BIN)/python -m bench.scale --quick
