@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from alibabacloud_aiworkspace20210204.client import Client
+from alibabacloud_tea_openapi.models import Config
 from kubernetes import client
 
 from pai_operator.pai import PaiClient, PaiClientConfig, StaticCredentialsProvider
@@ -149,6 +151,23 @@ def start_operator(
 @pytest.fixture
 def operator(start_operator: Callable[..., OperatorProcess]) -> OperatorProcess:
     return start_operator()
+
+
+@pytest.fixture
+def sdk(emulator_service: EmulatorProcess) -> Client:
+    """The official SDK (alibabacloud_aiworkspace20210204): the second, independent client that
+    makes drift behind the operator's back and says what PAI holds. Per test: a module may run
+    an emulator of its own (`emulator_service` overridden)."""
+    return Client(
+        Config(
+            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
+            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
+            endpoint=emulator_service.endpoint,
+            protocol="http",
+            read_timeout=30_000,
+            connect_timeout=5_000,
+        )
+    )
 
 
 class Remote:

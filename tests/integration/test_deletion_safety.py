@@ -24,10 +24,8 @@ import pytest
 import yaml
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
-from alibabacloud_tea_openapi.models import Config
 from kubernetes import client
 
-from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess
 from tests.support.kube import REPO_ROOT, Cluster, unique_name
 from tests.support.operator import GROUP, PLURAL, VERSION, ModelVersions, OperatorProcess, wait_for
 
@@ -40,20 +38,6 @@ N = 200 if FULL else int(os.environ.get("DELETION_SAFETY_N", "40"))
 BREAKER_N, BREAKER_DELETED, THRESHOLD = (300, 200, 50) if FULL else (60, 40, 12)
 CRD = f"{PLURAL}.{GROUP}"
 CONFIRM = f"{GROUP}/confirm-deletions"
-
-
-@pytest.fixture
-def sdk(emulator_service: EmulatorProcess) -> Client:
-    return Client(
-        Config(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=emulator_service.endpoint,
-            protocol="http",
-            read_timeout=30_000,
-            connect_timeout=5_000,
-        )
-    )
 
 
 def remote_names(sdk: Client, model_id: str) -> set[str]:

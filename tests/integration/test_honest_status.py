@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
-from alibabacloud_tea_openapi.models import Config
 
 from tests.integration.conftest import one_remote
-from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
+from tests.support.emulator import AdminClient
 from tests.support.kube import Cluster, kstatus
 from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 from tests.unit.test_argocd_health import HEALTH_LUA, run_health
@@ -117,21 +116,6 @@ def test_kstatus_kubectl_wait_and_argocd_follow_what_reached_pai(
 
     mvs.delete("mv")
     mvs.wait_gone("mv")
-
-
-@pytest.fixture
-def sdk(emulator_service: EmulatorProcess) -> Client:
-    """The official SDK: drift made by a second, independent client, as a person would."""
-    return Client(
-        Config(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=emulator_service.endpoint,
-            protocol="http",
-            read_timeout=10_000,
-            connect_timeout=5_000,
-        )
-    )
 
 
 def test_reconcile_now_repairs_drift_within_seconds_with_an_hourly_resync(

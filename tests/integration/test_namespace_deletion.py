@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
-from alibabacloud_tea_openapi.models import Config
 from kubernetes import client
 
 from tests.integration.conftest import seed_copy
-from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
+from tests.support.emulator import AdminClient
 from tests.support.kube import Cluster, kube_controller_manager_binary, namespace_controller
 from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
@@ -37,19 +36,6 @@ pytestmark = [
         "no namespace controller to delete a namespace with",
     ),
 ]
-
-
-@pytest.fixture
-def sdk(emulator_service: EmulatorProcess) -> Client:
-    """The official SDK: the second client that says what is left in PAI."""
-    return Client(
-        Config(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=emulator_service.endpoint,
-            protocol="http",
-        )
-    )
 
 
 def sdk_models_in(sdk: Client, workspace: str) -> list[str]:

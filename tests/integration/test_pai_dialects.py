@@ -25,7 +25,6 @@ from typing import Any
 import pytest
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
-from alibabacloud_tea_openapi.models import Config
 from kubernetes import client
 
 from tests.integration.conftest import CRD_FILE
@@ -73,19 +72,6 @@ def matrix_operator(
         log_dir=tmp_path_factory.mktemp("dialects"),
     ) as operator:
         yield operator
-
-
-@pytest.fixture(scope="module")
-def sdk(emulator_service: EmulatorProcess) -> Client:
-    """The official SDK: the "someone else" who changes PAI behind the operator's back."""
-    return Client(
-        Config(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=emulator_service.endpoint,
-            protocol="http",
-        )
-    )
 
 
 def labels_of(version: dict[str, Any]) -> list[tuple[str, str]]:
