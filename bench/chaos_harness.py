@@ -230,23 +230,24 @@ def confirm_held(
     namespace: str,
 ) -> None:  # fmt: skip
     """What a person does when the deletion breaker holds a bulk deletion: confirm the batch the
-    DeletionHeld message names, on the operator's Lease (each batch once)."""
-    for obj in left:
-        for cond in (obj.get("status") or {}).get("conditions") or []:
-            if cond.get("reason") != "DeletionHeld" or "confirm batch " not in cond.get("message", ""):
-                continue
-            batch = cond["message"].split("confirm batch ", 1)[1].split(":", 1)[0]
-            if batch in confirmed:
-                continue
-            body = {"metadata": {"annotations": {f"{group}/confirm-deletions": batch}}}
-            retrying(
-                "confirm",
-                lambda body=body: client.CoordinationV1Api(api).patch_namespaced_lease(
-                    lease, namespace, body, _request_timeout=15
-                ),
-            )
-            confirmed.append(batch)
-            log(f"confirmed deletion batch {batch}")
+    DeletionHeld messages name, on the operator's Lease. Only the newest: an operator restarted
+    mid-deletion trips again with a new batch while objects still name the old one, and the
+    annotation holds one value (confirming an old batch last would hold the new one for ever).
+    Batch names start with their UTC time, so the newest sorts last."""
+    batches = {
+        cond["message"].split("confirm batch ", 1)[1].split(":", 1)[0]
+        for obj in left
+        for cond in (obj.get("status") or {}).get("conditions") or []
+        if cond.get("reason") == "DeletionHeld" and "confirm batch " in cond.get("message", "")
+    }
+    if not batches or max(batches) in confirmed:
+        return
+    batch = max(batches)
+    body = {"metadata": {"annotations": {f"{group}/confirm-deletions": batch}}}
+    leases = client.CoordinationV1Api(api)
+    retrying("confirm", lambda: leases.patch_namespaced_lease(lease, namespace, body, _request_timeout=15))
+    confirmed.append(batch)
+    log(f"confirmed deletion batch {batch}")
 
 
 # --- The moving parts ---------------------------------------------------------------------------
