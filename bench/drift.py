@@ -74,7 +74,9 @@ def run(env: Env, n: int, models: int, drifts: int) -> dict[str, str]:
     print(f"  [{n}] creating {n} objects over {models} models ...", file=sys.stderr)
     specs = numbered_specs(n, model_ids, URI)
     create_batch(mvs, specs)
-    ready = wait_until(f"{n} Ready", lambda: rec.ready_count() >= n, timeout=max(300.0, n / 20 * 3), interval=1.0)
+    ready = wait_until(
+        f"{n} Ready", lambda: rec.ready_count() >= n, timeout=max(300.0, n / 20 * 3), interval=1.0
+    )
     row["ready"] = f"{ready:.0f} s"
 
     print(f"  [{n}] in sync for {IN_SYNC_WINDOW:.0f} s ...", file=sys.stderr)
@@ -93,8 +95,8 @@ def run(env: Env, n: int, models: int, drifts: int) -> dict[str, str]:
     list_rate = lists / elapsed
     pages = sum(-(-len(env.emulator.admin.versions(m)) // 100) for m in model_ids)
     row["read_share"] = (
-        f"{list_rate / READ_QUOTA * 100:.1f} % ({list_rate:.2f} lists/s; {fmt_counts(ops)} in {elapsed:.0f} s; "
-        f"{pages} pages)"
+        f"{list_rate / READ_QUOTA * 100:.1f} % ({list_rate:.2f} lists/s; "
+        f"{fmt_counts(ops)} in {elapsed:.0f} s; {pages} pages)"
     )
     # Each model's pages are listed once per interval: interval = window x pages / lists.
     row["per_group"] = f"{elapsed * pages / lists:.1f} s" if lists else "never"
@@ -115,7 +117,8 @@ def run(env: Env, n: int, models: int, drifts: int) -> dict[str, str]:
             model = model_ids[target % models]
             if model not in by_model:
                 by_model[model] = {
-                    v["VersionName"]: str(v.get("VersionDescription", "")) for v in env.emulator.admin.versions(model)
+                    v["VersionName"]: str(v.get("VersionDescription", ""))
+                    for v in env.emulator.admin.versions(model)
                 }
             if by_model[model].get(f"1.{target}.0") == f"bench object {target}":
                 repaired[target] = time.monotonic() - pending.pop(target)
@@ -123,7 +126,9 @@ def run(env: Env, n: int, models: int, drifts: int) -> dict[str, str]:
     for target in targets:
         model = model_ids[target % models]
         sdk.update_model_version(
-            model, f"1.{target}.0", sdk_models.UpdateModelVersionRequest(version_description="changed by hand")
+            model,
+            f"1.{target}.0",
+            sdk_models.UpdateModelVersionRequest(version_description="changed by hand"),
         )
         pending[target] = time.monotonic()
         spacing_end = time.monotonic() + DRIFT_SPACING
@@ -165,7 +170,8 @@ def render(n: int, models: int, drifts: int, row: dict[str, str], note: str) -> 
         f"(p90 {row['drift_p90']}) | {row['load_drift']} |",
         f"| PAI read rate spent on observation in sync | ≤ 10 % of the read quota | {row['read_share']} "
         f"| {row['load_sync']} |",
-        f"| each model observed every | budget: pages / 5 per s, ≥ 5 s | {row['per_group']} | {row['load_sync']} |",
+        f"| each model observed every | budget: pages / 5 per s, ≥ 5 s | {row['per_group']} "
+        f"| {row['load_sync']} |",
         f"| operator CPU in sync | ≤ 5 % of a core | {row['cpu']} | {row['load_sync']} |",
         f"| Kubernetes writes in sync | 0 | {row['writes']} | |",
         f"| all N Ready after creation | | {row['ready']} | |",
@@ -180,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="5000:50", help="N:models (default 5000:50)")
     parser.add_argument("--drifts", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="200 objects over 5 models, 5 drifts; writes nothing")
+    parser.add_argument(
+        "--quick", action="store_true", help="200 objects over 5 models, 5 drifts; writes nothing"
+    )
     parser.add_argument("--note", default="", help="a line written under the table (e.g. why N is smaller)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

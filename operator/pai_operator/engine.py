@@ -448,19 +448,19 @@ class Engine:
             groups = self._observe_due.pop_due(now, limit=1)
             if not groups:
                 break
-            key = groups[0]
-            group = self._groups.get(key)
+            group_key = groups[0]
+            group = self._groups.get(group_key)
             if group is None:
                 continue
-            quota = _quota(key)
+            quota = _quota(group_key)
             start = self._pacer.start_at(quota, now)
             if start > now + PACING_SLACK:  # the budget is spent until then: spread, never burst
-                self._observe_due.reschedule(key, start)
+                self._observe_due.reschedule(group_key, start)
                 continue
             group.charged = self._cost(group)
             self._pacer.spend(quota, group.charged, now)
-            self._observing.add(key)
-            started.append(self._spawn(self._observe_group(key)))
+            self._observing.add(group_key)
+            started.append(self._spawn(self._observe_group(group_key)))
         return started
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
@@ -709,7 +709,9 @@ class Engine:
             if key in self._groups and key not in self._observe_due:
                 group = self._groups[key]
                 delay = (
-                    self._passes.backoff(group.failures) if group.failures else self._observation_interval(key)
+                    self._passes.backoff(group.failures)
+                    if group.failures
+                    else self._observation_interval(key)
                 )
                 self._observe_due.schedule(key, self._clock() + delay)
             self._wake.set()

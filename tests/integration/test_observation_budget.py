@@ -6,6 +6,7 @@ interval, sets the pace."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -83,13 +84,15 @@ def test_sdk_drift_is_repaired_within_seconds_with_default_settings(
         lists = [_seconds(e) for e in pai.journal("ListModelVersions")]
         # One model, one page: observed every minimum interval, never more often.
         assert 2 <= len(lists) <= 4, lists
-        assert all(b - a >= DEFAULT_MIN_INTERVAL - 0.5 for a, b in zip(lists, lists[1:], strict=False)), lists
+        assert all(b - a >= DEFAULT_MIN_INTERVAL - 0.5 for a, b in itertools.pairwise(lists)), lists
         assert pai.journal("GetModelVersion") == []  # in sync: lists only
 
         for drift in range(2):
             made = time.monotonic()
             sdk.update_model_version(
-                model_id, "1.1.0", sdk_models.UpdateModelVersionRequest(version_description=f"by hand {drift}")
+                model_id,
+                "1.1.0",
+                sdk_models.UpdateModelVersionRequest(version_description=f"by hand {drift}"),
             )
 
             def repaired() -> bool:
@@ -116,10 +119,13 @@ def test_the_journal_shows_observation_within_the_budget_when_the_budget_sets_th
     start_operator(
         resync_interval=DEFAULT_RESYNC,
         extra_args=[
-            "--read-rate", str(read_rate),
-            "--observation-budget", str(budget),
-            "--min-observation-interval", "0.5",
-        ],  # fmt: skip
+            "--read-rate",
+            str(read_rate),
+            "--observation-budget",
+            str(budget),
+            "--min-observation-interval",
+            "0.5",
+        ],
     )
     model_ids = [f"budget-{i}-{time.time_ns()}" for i in range(models)]
     specs = {}
@@ -141,7 +147,7 @@ def test_the_journal_shows_observation_within_the_budget_when_the_budget_sets_th
         assert {e["ModelId"] for e in lists} == set(model_ids)  # every group in turn
         times = sorted(_seconds(e) for e in lists)
         # Spread evenly: never two lists of this identity closer than the budget's spacing allows.
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert min(gaps) >= 0.5 / allowed, gaps
         assert pai.journal("GetModelVersion") == []
     finally:

@@ -588,7 +588,9 @@ async def test_a_large_fleet_is_observed_as_often_as_the_budget_allows_spread_ev
     # 60 groups of one page at 5 calls/s: each group every 12 s, never all at once.
     assert w.engine._pacer.interval(("", "cn-hangzhou"), 5.0, RESYNC) == pytest.approx(12.0)
     # The budget spent, not more: 5 lists a second from the first observation on.
-    assert (120 - STARTUP_OBSERVE_DELAY) * rate * 0.95 <= len(log.at) <= (120 - STARTUP_OBSERVE_DELAY) * rate + 1
+    assert (
+        (120 - STARTUP_OBSERVE_DELAY) * rate * 0.95 <= len(log.at) <= (120 - STARTUP_OBSERVE_DELAY) * rate + 1
+    )
     for start in range(0, 120):
         window = [t for t in log.at if w.clock.now - 120 + start <= t < w.clock.now - 120 + start + 1]
         assert len(window) <= rate + 1, (start, len(window))

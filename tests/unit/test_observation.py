@@ -58,7 +58,7 @@ def test_forgetting_the_last_group_of_a_quota_drops_its_state() -> None:
     pacer.forget(A, "g")  # twice: harmless
     assert pacer.total(A) == 0
     assert pacer.start_at(A, 0.0) == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rate must be positive"):
         ObservationPacer(rate=0)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from pai_operator.backend import GroupKey, Requeue, Standalone, Waiting
+from pai_operator.observation import ObservationPacer
 from pai_operator.pai import (
     ListModelVersionsRequest,
     ModelNotFoundError,
@@ -21,7 +22,6 @@ from pai_operator.pai import (
 from pai_operator.pai.comparison import at_provider
 from pai_operator.pai.labels import owner_ref_needles
 from pai_operator.pai.model_refs import ModelDirectory
-from pai_operator.observation import ObservationPacer
 from pai_operator.pai.observation import LIST_PAGE_SIZE, complete_listed, observation_pacer
 from pai_operator.pai.planning import (
     PLANNER,

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from pai_operator import plans
 from pai_operator.backend import GroupKey, Standalone
+from pai_operator.observation import ObservationPacer
 from pai_operator.pai import (
     ListModelsRequest,
     ListModelVersionsRequest,
@@ -37,7 +38,6 @@ from pai_operator.pai.model_planning import (
     at_provider,
 )
 from pai_operator.pai.model_refs import ModelDirectory
-from pai_operator.pai.observation import observation_pacer
 from pai_operator.pai.model_spec import (
     DELETE_VERSIONS_ANNOTATION,
     MODEL_RESOURCE,
@@ -46,8 +46,8 @@ from pai_operator.pai.model_spec import (
     ModelSpec,
     ModelStatus,
 )
+from pai_operator.pai.observation import observation_pacer
 from pai_operator.pai.spec import GROUP, MAX_REMOTE_LABELS, RESERVED_LABEL_KEYS
-from pai_operator.observation import ObservationPacer
 from pai_operator.plans import Owner, Policies
 from pai_operator.vocabulary import Condition, DeletionPolicy, last_observation
 

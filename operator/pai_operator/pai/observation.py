@@ -34,6 +34,7 @@ def observation_pacer(budget: float | None = None, read_rate: float | None = Non
         read_rate = float(PaiSettings.model_fields["read_rate"].default)
     return ObservationPacer(budget * read_rate)
 
+
 # Spec fields that carry the remote field of the same name (options excepted: a string remotely).
 _SPEC_FIELDS: Final = (
     "version_description",

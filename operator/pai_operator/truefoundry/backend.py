@@ -14,8 +14,8 @@ from typing import Any, Final
 
 from pai_operator.backend import GroupKey, Standalone
 from pai_operator.core_settings import CoreSettings
-from pai_operator.observation import ObservationPacer
 from pai_operator.errors import NotFoundError
+from pai_operator.observation import ObservationPacer
 from pai_operator.plans import (
     Owner,
     Policies,
@@ -80,7 +80,9 @@ class TrueFoundryBackend(Standalone):
             else float(CoreSettings.model_fields["observation_budget"].default)
         )
         # TrueFoundry publishes no quota; an unlimited client still observes at the declared rate's share.
-        read_rate = client.config.read_rate or float(TrueFoundryClientConfig.model_fields["read_rate"].default)
+        read_rate = client.config.read_rate or float(
+            TrueFoundryClientConfig.model_fields["read_rate"].default
+        )
         self.observation_pacer = ObservationPacer(budget * read_rate)
         # ML repo name -> id. An ML repo's id never changes while it exists; a repo deleted and
         # made again under the same name is looked up afresh when a lookup by id finds nothing.
