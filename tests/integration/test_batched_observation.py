@@ -11,30 +11,14 @@ from typing import Any
 import pytest
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
-from alibabacloud_tea_openapi.models import Config
 
-from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
+from tests.support.emulator import AdminClient
 from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 pytestmark = pytest.mark.integration
 
 N = 6
 RESYNC = 3.0
-
-
-@pytest.fixture
-def sdk(emulator_service: EmulatorProcess) -> Client:
-    """The official SDK: drift is made by a second, independent client, as a person would."""
-    return Client(
-        Config(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=emulator_service.endpoint,
-            protocol="http",
-            read_timeout=10_000,
-            connect_timeout=5_000,
-        )
-    )
 
 
 def _spec(model_id: str, i: int) -> dict[str, Any]:
