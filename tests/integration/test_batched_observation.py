@@ -123,6 +123,9 @@ def test_get_path_when_the_list_cannot_answer(
     pai.clear_journal()
     wait_for("a refused list", lambda: pai.journal("ListModelVersions"), timeout=3 * RESYNC)
     assert len(pai.journal("ListModelVersions")) == 1
+    # The GET round the refusal started ends before the drift is made: on a loaded machine a GET
+    # of that round could otherwise see the drift and leave the next round's GETs unneeded.
+    wait_for("the GET round", lambda: len(pai.journal("GetModelVersion")) >= N, timeout=3 * RESYNC)
     sdk.update_model_version(
         model_id, "1.1.0", sdk_models.UpdateModelVersionRequest(approval_status="Rejected")
     )
