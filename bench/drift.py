@@ -75,7 +75,7 @@ def run(env: Env, n: int, models: int, drifts: int) -> dict[str, str]:
     specs = numbered_specs(n, model_ids, URI)
     create_batch(mvs, specs)
     ready = wait_until(
-        f"{n} Ready", lambda: rec.ready_count() >= n, timeout=max(300.0, n / 20 * 3), interval=1.0
+        f"{n} Ready", lambda: rec.ready_count() >= n, timeout=max(600.0, n / 20 * 6), interval=1.0
     )
     row["ready"] = f"{ready:.0f} s"
 

@@ -114,7 +114,11 @@ def settle(reconciler: Reconciler[Any, Any, Any, Any], record: Tracked, item: Mo
         obj, ObjectState(), "cn-hangzhou", plan, conditions_of(obj.status), [], plan.version_name, observed
     )
     body = {
-        "metadata": {"generation": 1, "resourceVersion": record.resource_version, "finalizers": [RESOURCE.finalizer]},
+        "metadata": {
+            "generation": 1,
+            "resourceVersion": record.resource_version,
+            "finalizers": [RESOURCE.finalizer],
+        },
         "spec": obj.spec,
         "status": {**obj.status, **(result.status_patch or {})},
     }
