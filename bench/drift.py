@@ -30,6 +30,7 @@ from pathlib import Path
 
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 
+from bench import profile_observation
 from bench.harness import (
     RESULTS,
     URI,
@@ -149,6 +150,7 @@ def run(env: Env, n: int, models: int, drifts: int) -> dict[str, str]:
     )
     row["drift_p90"] = f"{percentile(times, 0.9):.1f} s" if times else "-"
     row["load_drift"] = load()
+    row["profile"] = profile_observation.measure(5000)
     env.stop_operator()
     rec.stop()
     return row
@@ -175,6 +177,11 @@ def render(n: int, models: int, drifts: int, row: dict[str, str], note: str) -> 
         f"| operator CPU in sync | ≤ 5 % of a core | {row['cpu']} | {row['load_sync']} |",
         f"| Kubernetes writes in sync | 0 | {row['writes']} | |",
         f"| all N Ready after creation | | {row['ready']} | |",
+    ]
+    out += [
+        "",
+        "CPU per listed object in one observation (in process, `.venv/bin/python -m "
+        f"bench.profile_observation`): {row['profile']}.",
     ]
     if note:
         out += ["", note]

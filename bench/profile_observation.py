@@ -132,14 +132,11 @@ def per_object_us(n: int, judge: object) -> float:
     return (time.perf_counter() - started) / n * 1e6
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--objects", type=int, default=5000)
-    parser.add_argument("--cprofile", action="store_true")
-    args = parser.parse_args(argv)
+def measure(n: int, cprofile: bool = False) -> str:
+    """One line: µs per object of the comparison and of the digest, with the load average."""
     settings = OperatorSettings(region="cn-hangzhou")
     reconciler = Reconciler(settings, PaiBackend(None, settings.region), Namespaces())  # type: ignore[arg-type]
-    pairs = objects(args.objects)
+    pairs = objects(n)
     state = ObjectState()
     for record, item in pairs:
         settle(reconciler, record, item)
@@ -157,19 +154,27 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> tuple[float, float]:
         compare()  # warm up (imports, caches)
-        return per_object_us(args.objects, compare), per_object_us(args.objects, digest)
+        return per_object_us(n, compare), per_object_us(n, digest)
 
     full, skipped = asyncio.run(run())
     one, five, fifteen = os.getloadavg()
-    print(
-        f"{args.objects} objects: full comparison {full:.1f} µs per object "
-        f"({sum(verdicts)} judged to need a pass), digest {skipped:.1f} µs per object "
-        f"({full / skipped:.0f}x less); load average {one:.1f} / {five:.1f} / {fifteen:.1f}"
-    )
-    if args.cprofile:
+    if cprofile:
         profiler = cProfile.Profile()
         profiler.runcall(compare)
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(15)
+    return (
+        f"{n:,} settled objects: comparison {full:.0f} µs per object ({sum(verdicts)} judged to need a "
+        f"pass), digest {skipped:.0f} µs per object ({full / skipped:.0f}x less); load average "
+        f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=5000)
+    parser.add_argument("--cprofile", action="store_true")
+    args = parser.parse_args(argv)
+    print(measure(args.objects, args.cprofile))
     return 0
 
 
