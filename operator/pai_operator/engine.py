@@ -268,6 +268,10 @@ class Engine:
         self._running: dict[ObjectKey, asyncio.Task[None]] = {}
         self._rerun: set[ObjectKey] = set()
         self._observing: set[GroupKey] = set()
+        # Groups whose first observation in this process is due (a restart, a new identity): not
+        # held back by the budget's spacing, so a restart observes every object promptly; charged
+        # to it all the same, so the observations after it are spread.
+        self._first_observations: set[GroupKey] = set()
         self._active = 0
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._wake = asyncio.Event()
@@ -454,9 +458,11 @@ class Engine:
                 continue
             quota = _quota(group_key)
             start = self._pacer.start_at(quota, now)
-            if start > now + PACING_SLACK:  # the budget is spent until then: spread, never burst
+            first = group_key in self._first_observations
+            if start > now + PACING_SLACK and not first:  # the budget is spent until then: spread
                 self._observe_due.reschedule(group_key, start)
                 continue
+            self._first_observations.discard(group_key)
             group.charged = self._cost(group)
             self._pacer.spend(quota, group.charged, now)
             self._observing.add(group_key)
@@ -641,6 +647,7 @@ class Engine:
         self._pacer.set_cost(_quota(key), self._budget_name(key), self._cost(group))
         now = self._clock()
         if first_observation:
+            self._first_observations.add(key)
             self._observe_due.reschedule(key, now + STARTUP_OBSERVE_DELAY)
             self._wake.set()
         elif key not in self._observe_due and key not in self._observing:
@@ -656,6 +663,7 @@ class Engine:
             if not group.members:
                 del self._groups[record.group]
                 self._observe_due.cancel(record.group)
+                self._first_observations.discard(record.group)
                 self._pacer.forget(_quota(record.group), self._budget_name(record.group))
             else:
                 self._pacer.set_cost(_quota(record.group), self._budget_name(record.group), self._cost(group))

@@ -42,8 +42,8 @@ class ObservationPacer:
     Two rules, both O(1) per observation:
     - *spacing*: an observation of cost c (its list pages, or its GETs) starts no sooner than the
       quota key's previous one plus that one's cost / rate, so observations are spread evenly
-      (a restart's burst of groups is spread over cost / rate seconds instead of spending the
-      read bucket at once);
+      (the engine lets a group's first observation after a restart through at once, charged all
+      the same: the restart is observed promptly and the budget's average holds);
     - *period*: a group is due again `interval` after its observation: the key's total cost / rate
       (the time the budget needs to observe every group once), never below the minimum interval
       and never above the resync interval.
