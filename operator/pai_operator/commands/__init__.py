@@ -14,4 +14,6 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add every subcommand of this package to `pai-operator`'s parser (one line per command)."""
-    del subparsers  # the commands land in the following commits
+    from pai_operator.commands import preview
+
+    preview.register(subparsers)  # plan
