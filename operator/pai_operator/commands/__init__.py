@@ -14,6 +14,7 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add every subcommand of this package to `pai-operator`'s parser (one line per command)."""
-    from pai_operator.commands import preview
+    from pai_operator.commands import explain, preview
 
     preview.register(subparsers)  # plan
+    explain.register(subparsers)
