@@ -18,7 +18,6 @@ import pytest
 import yaml
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
-from alibabacloud_tea_openapi.models import Config
 
 from pai_operator.pai.labels import owner_ref_label
 from pai_operator.pai.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY
@@ -33,17 +32,19 @@ WRITES = ("Create", "Update", "Delete")
 
 
 @pytest.fixture
-def sdk(emulator_service: EmulatorProcess) -> Client:
-    return Client(
-        Config(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=emulator_service.endpoint,
-            protocol="http",
-            read_timeout=10_000,
-            connect_timeout=5_000,
-        )
-    )
+def sdk(official_sdk: Client) -> Client:
+    return official_sdk
+
+
+def cli_env() -> dict[str, str]:
+    """The CLI's environment: the emulator's access key through the standard chain, no cluster."""
+    env = {
+        **os.environ,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_CREDENTIAL.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_CREDENTIAL.access_key_secret,
+    }
+    env.pop("KUBECONFIG", None)
+    return env
 
 
 @pytest.fixture
@@ -54,12 +55,6 @@ def plan(
     checks that the calls it made (the journal's new entries) are reads only."""
 
     def run(*manifests: dict[str, Any], args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_CREDENTIAL.access_key_id,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_CREDENTIAL.access_key_secret,
-        }
-        env.pop("KUBECONFIG", None)
         before = len(pai.journal())
         command = [
             sys.executable,
@@ -74,7 +69,7 @@ def plan(
         result = subprocess.run(
             [*command, *args],
             input=yaml.safe_dump_all(manifests),
-            env=env,
+            env=cli_env(),
             capture_output=True,
             text=True,
             timeout=120,
@@ -239,6 +234,24 @@ def test_every_terminal_condition_exits_1(plan: Callable[..., Any], sdk: Client,
     assert "adoptionPolicy: IfExists" in text  # the planner's own advice
 
 
+def test_observe_and_paused_show_drift_and_change_nothing(
+    plan: Callable[..., Any], sdk: Client, model_id: str
+) -> None:
+    create_remote(sdk, model_id, "3.0.0", owner=("uid-3", "team/paused"), version_description="remote")
+    observed = version(
+        "observed", modelId=model_id, versionName="3.0.0", versionDescription="declared",
+        managementPolicy="Observe",
+    )  # fmt: skip
+    paused = version("paused", modelId=model_id, versionName="3.0.0", versionDescription="declared")
+    paused["metadata"]["annotations"] = {"pai.mlops.dev/paused": "true"}
+    result = plan(observed, paused, args=("-o", "json", "--detailed-exitcode"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    objects = by_name(as_json(result))
+    drift = [{"field": "versionDescription", "old": "remote", "new": "declared"}]
+    assert (objects["observed"]["action"], objects["observed"]["changes"]) == ("observe", drift)
+    assert (objects["paused"]["action"], objects["paused"]["changes"]) == ("paused", drift)
+
+
 def test_a_version_waits_for_the_model_this_plan_creates(plan: Callable[..., Any]) -> None:
     name = f"fraud-{uuid.uuid4().hex[:6]}"
     model = {
@@ -341,18 +354,13 @@ def test_explain_shows_conditions_events_drift_and_the_next_pass(
     sdk.update_model_version(
         model_id, "1.0.0", sdk_models.UpdateModelVersionRequest(version_description="changed by hand")
     )
-    env = {
-        **os.environ,
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_CREDENTIAL.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_CREDENTIAL.access_key_secret,
-    }
     before = len(pai.journal())
 
     def explain(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "pai_operator.cli", "explain", f"{namespace}/fraud"]
         common = ["--kubeconfig", str(control_plane.kubeconfig), "--endpoint", emulator_service.url]
         return subprocess.run(
-            [*command, *common, *args], env=env, capture_output=True, text=True, timeout=120
+            [*command, *common, *args], env=cli_env(), capture_output=True, text=True, timeout=120
         )
 
     result = explain("-o", "json", "--resync-interval", "60")
