@@ -117,7 +117,8 @@ def create_remote(
     sdk.create_model_version(model_id, request)
 
 
-def test_creates_with_fixed_and_assigned_names(plan: Callable[..., Any], model_id: str) -> None:
+def test_creates_with_fixed_and_assigned_names(plan: Callable[..., Any], sdk: Client, model_id: str) -> None:
+    create_remote(sdk, model_id, "1.3.0", owner=("uid-other", "team/other"))
     result = plan(
         version("fixed", modelId=model_id, versionName="1.0.0"),
         version("assigned", modelId=model_id),
@@ -131,6 +132,12 @@ def test_creates_with_fixed_and_assigned_names(plan: Callable[..., Any], model_i
     assert objects["fixed"]["version"] == f"{model_id}:1.0.0"
     assert objects["assigned"]["action"] == "create"
     assert "assigned by PAI" in objects["assigned"]["message"]
+    # The name PAI gives it: the highest major.minor with the minor incremented.
+    assert (objects["assigned"]["version"], objects["assigned"]["versionPredicted"]) == (
+        f"{model_id}:1.4.0",
+        True,
+    )
+    assert objects["fixed"]["versionPredicted"] is False
     assert report["ignored"] == ["<stdin>#3: ConfigMap v1 is not ours, ignored"]
     assert report["changes"] == 2
 
