@@ -11,24 +11,28 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import yaml
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
+from truefoundry_sdk import ExternalBlobStorageSource, ModelManifest, TrueFoundry
 
 from pai_operator.pai.labels import owner_ref_label
 from pai_operator.pai.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY
 from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
 from tests.support.kube import Cluster
 from tests.support.operator import ModelVersions, OperatorProcess
+from tests.support.tfy_emulator import TfyEmulatorProcess
 
 pytestmark = pytest.mark.integration
 
 URI = "oss://bucket.oss-cn-hangzhou.aliyuncs.com/models/fraud/"
 WRITES = ("Create", "Update", "Delete")
+TFY_KEY = "tfy-plan-test-key"
+TFY_REPO = "repo-plan"
 
 
 @pytest.fixture
@@ -406,3 +410,72 @@ def test_explain_shows_conditions_events_drift_and_the_next_pass(
     missing = explain("--kind", "model")
     assert missing.returncode == 1
     assert f"Model {namespace}/fraud not found" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def tfy_service() -> Iterator[TfyEmulatorProcess]:
+    with TfyEmulatorProcess(api_key=TFY_KEY, ml_repos=[TFY_REPO]) as emulator:
+        yield emulator
+
+
+def test_truefoundry_versions_are_planned_the_same_way(tfy_service: TfyEmulatorProcess) -> None:
+    model = f"ranker-{uuid.uuid4().hex[:6]}"
+    sdk = TrueFoundry(api_key=TFY_KEY, base_url=tfy_service.url, timeout=10)
+    source = {"type": "external", "uri": "s3://bucket/ranker/"}
+    made = sdk.models.create_or_update(
+        manifest=ModelManifest(
+            name=model,
+            ml_repo=TFY_REPO,
+            description="by hand",
+            metadata={"team": "search"},
+            source=ExternalBlobStorageSource(uri=source["uri"]),
+        )
+    ).data
+
+    def tfv(name: str, **spec: Any) -> dict[str, Any]:
+        return {
+            "apiVersion": "truefoundry.mlops.dev/v1alpha1",
+            "kind": "ModelVersion",
+            "metadata": {"name": name, "namespace": "team"},
+            "spec": {"mlRepo": TFY_REPO, "name": model, "source": source, **spec},
+        }
+
+    before = len(tfy_service.admin.journal())
+    command = [
+        sys.executable,
+        "-m",
+        "pai_operator.cli",
+        "plan",
+        "-f",
+        "-",
+        "-o",
+        "json",
+        "--detailed-exitcode",
+    ]
+    result = subprocess.run(
+        [*command, "--truefoundry-host", tfy_service.url],
+        input=yaml.safe_dump_all(
+            [
+                tfv(
+                    "adopted",
+                    version=made.manifest.version,
+                    adoptionPolicy="IfExists",
+                    description="declared",
+                ),
+                tfv("next"),
+            ]
+        ),
+        env={**cli_env(), "TFY_API_KEY": TFY_KEY},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    objects = by_name(as_json(result))
+    adopted = objects["adopted"]
+    assert (adopted["action"], adopted["registry"]) == ("adopt", "TrueFoundry")
+    assert adopted["changes"] == [{"field": "description", "old": "by hand", "new": "declared"}]
+    assert objects["next"]["action"] == "create"
+    calls = tfy_service.admin.journal()[before:]
+    assert calls
+    assert [c["Operation"] for c in calls if c["Method"] != "GET"] == []
