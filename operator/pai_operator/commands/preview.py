@@ -162,7 +162,7 @@ def _inherited_uid(backend: AnyBackend, ref: str, reads: Sequence[Any]) -> str |
     return uids.pop() if len(uids) == 1 else None
 
 
-class Planner:
+class ManifestPlanner:
     """Plans manifests one by one with the operator's reconcilers; never calls `run`."""
 
     def __init__(self, registries: Registries, live: Live | None) -> None:
@@ -295,7 +295,7 @@ def _object_plan(
             changes = fields.changes(plan.drift, spec, remote)
     message = plan.message
     if outcome is Outcome.CREATE and version is None:
-        message += f" (its name is assigned by {backend.names.registry})"  # see Planner._predict_name
+        message += f" (its name is assigned by {backend.names.registry})"  # see ManifestPlanner._predict_name
     reason = plan.problem.reason.value if plan.problem else None
     return ObjectPlan(
         manifest,
@@ -316,7 +316,7 @@ async def plan_manifests(
     """Every manifest's plan, in the order given. Objects that wait for another (a version for
     its Model) are planned again once every other object has been: a Model in the same manifests
     then resolves as it will be after the apply."""
-    planner = Planner(registries, await read_live(cluster, registries))
+    planner = ManifestPlanner(registries, await read_live(cluster, registries))
     plans = [await planner.plan(m) for m in manifests.objects]
     for index, planned in enumerate(plans):
         if planned.outcome is Outcome.WAITING:
