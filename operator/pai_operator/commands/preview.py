@@ -106,6 +106,12 @@ class ObjectPlan:
         """An adoption that writes the ownership marks and nothing else (freshly imported)."""
         return self.outcome is Outcome.ADOPT and not self.changes
 
+    @property
+    def changes_something(self) -> bool:
+        """Whether applying changes the version: an adoption that only writes the ownership
+        marks changes none of its fields, so imported manifests plan clean (exit 0)."""
+        return self.outcome in CHANGES and not self.ownership_only
+
     def as_json(self) -> dict[str, Any]:
         m = self.manifest
         return {
@@ -358,7 +364,7 @@ def render(out: Output, plans: Sequence[ObjectPlan], notes: Sequence[str]) -> No
         out.json(
             {
                 "summary": summary(plans),
-                "changes": sum(p.outcome in CHANGES for p in plans),
+                "changes": sum(p.changes_something for p in plans),
                 "failures": sum(p.outcome in FAILURES for p in plans),
                 "objects": [p.as_json() for p in plans],
                 "ignored": list(notes),
@@ -395,10 +401,10 @@ def _line_style(line: str) -> str | None:
 def exit_code(plans: Sequence[ObjectPlan], *, detailed: bool) -> int:
     """Terraform's: 1 when anything failed (a read, or a pass that would end blocked: apply
     would leave that object stuck), else with `--detailed-exitcode` 2 when applying changes
-    something, 0 when it changes nothing."""
+    something, 0 when it changes nothing (ownership marks alone change no field)."""
     if any(p.outcome in FAILURES for p in plans):
         return 1
-    return 2 if detailed and any(p.outcome in CHANGES for p in plans) else 0
+    return 2 if detailed and any(p.changes_something for p in plans) else 0
 
 
 # --- the command ------------------------------------------------------------------------------
