@@ -66,6 +66,8 @@ def quiet_logging(verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The Kubernetes client's retries: the final failure is reported once (ClusterReadError).
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     # alibabacloud-credentials' refresh logger may echo a security token on failure (see cli.py).
     logging.getLogger("credentials").addFilter(lambda record: False)
 
@@ -122,6 +124,10 @@ async def open_registries(
 # --- the cluster (optional) -------------------------------------------------------------------
 
 
+class ClusterReadError(Exception):
+    """The cluster could not be read (unreachable, RBAC): the command cannot do its work."""
+
+
 class Cluster:
     """Reads of the live objects through the Kubernetes API (the synchronous client in worker
     threads, as `pai_operator.kube` does). Read-only: GET and LIST only."""
@@ -135,7 +141,14 @@ class Cluster:
     async def _get(self, path: str) -> dict[str, Any] | None:
         from pai_operator.kube import get_json
 
-        return await asyncio.to_thread(get_json, self.api_client, path)
+        try:
+            return await asyncio.to_thread(get_json, self.api_client, path)
+        except Exception as exc:  # the client's ApiException, urllib3's connection errors
+            status = getattr(exc, "status", None)
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            raise ClusterReadError(
+                f"cannot read {path} from the cluster: {status or ''} {reason}".strip()
+            ) from None
 
     @staticmethod
     def _path(resource: Resource, namespace: str | None, name: str | None = None) -> str:
@@ -201,6 +214,7 @@ def failed(message: str) -> int:
 __all__ = [
     "AnyBackend",
     "Cluster",
+    "ClusterReadError",
     "NoNamespaceAnnotations",
     "Registries",
     "add_cluster_arguments",

@@ -26,6 +26,7 @@ from typing import Any
 from pai_operator.backend import Resource
 from pai_operator.commands.context import (
     Cluster,
+    ClusterReadError,
     add_cluster_arguments,
     add_registry_arguments,
     connect_cluster,
@@ -323,7 +324,10 @@ def main(args: argparse.Namespace) -> int:
     settings = registry_settings(args)
     cluster = connect_cluster(args, required=True)
     assert cluster is not None
-    report = asyncio.run(explain(cluster, resource, namespace, name, settings))
+    try:
+        report = asyncio.run(explain(cluster, resource, namespace, name, settings))
+    except ClusterReadError as exc:
+        return failed(str(exc))
     if report is None:
         return failed(f"{resource.kind} {namespace}/{name} not found")
     render(Output.from_arguments(args), report)

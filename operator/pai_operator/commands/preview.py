@@ -33,6 +33,7 @@ from pai_operator.commands import fields
 from pai_operator.commands.context import (
     AnyBackend,
     Cluster,
+    ClusterReadError,
     Registries,
     add_cluster_arguments,
     add_registry_arguments,
@@ -455,6 +456,9 @@ def main(args: argparse.Namespace) -> int:
         async with open_registries(settings, namespaces) as registries:
             return await plan_manifests(manifests, registries, cluster)
 
-    plans = asyncio.run(planned())
+    try:
+        plans = asyncio.run(planned())
+    except ClusterReadError as exc:
+        return failed(str(exc))
     render(out, plans, manifests.notes)
     return exit_code(plans, detailed=args.detailed_exitcode)

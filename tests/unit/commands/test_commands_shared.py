@@ -97,3 +97,23 @@ def test_piped_output_is_plain() -> None:
     out.table(["NAME", "ACTION"], [["a", "create"], ["longer-name", "update"]])
     assert stream.getvalue() == "hello\nNAME         ACTION\na            create\nlonger-name  update\n"
     assert "\x1b" not in stream.getvalue()
+
+
+def test_an_unreachable_cluster_is_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pai_operator.cli import main
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: x}}]\n"
+    )
+    manifest = tmp_path / "v.yaml"
+    manifest.write_text(MIXED)
+    assert main(["plan", "-f", str(manifest), "--kubeconfig", str(kubeconfig)]) == 1
+    assert main(["explain", "ns/v1", "--kubeconfig", str(kubeconfig)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("pai-operator: cannot read /apis/pai.mlops.dev/v1alpha1/") == 2
+    assert "Traceback" not in err
