@@ -486,3 +486,41 @@ def test_truefoundry_versions_are_planned_the_same_way(tfy_service: TfyEmulatorP
     calls = tfy_service.admin.journal()[before:]
     assert calls
     assert [c["Operation"] for c in calls if c["Method"] != "GET"] == []
+
+
+def test_explain_a_stalled_object(
+    control_plane: Cluster,
+    start_operator: Callable[..., OperatorProcess],
+    mvs: ModelVersions,
+    namespace: str,
+    pai: AdminClient,
+    model_id: str,
+    sdk: Client,
+    emulator_service: EmulatorProcess,
+) -> None:
+    create_remote(sdk, model_id, "1.0.0")  # nobody's: the object may not take it (adoptionPolicy Never)
+    operator = start_operator()
+    mvs.create("taken", {"modelId": model_id, "versionName": "1.0.0", "uri": URI})
+    mvs.wait_condition("taken", "Synced", status="False", reason="AlreadyExists")
+    operator.stop()
+    before = len(pai.journal())
+    command = [sys.executable, "-m", "pai_operator.cli", "explain", f"{namespace}/taken", "-o", "json"]
+    common = ["--kubeconfig", str(control_plane.kubeconfig), "--endpoint", emulator_service.url]
+    result = subprocess.run([*command, *common], env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in report["conditions"]}
+    assert conditions["Synced"] == ("False", "AlreadyExists")
+    assert conditions["Stalled"][0] == "True"
+    assert ("Warning", "AlreadyExists") in [(e["type"], e["reason"]) for e in report["events"]]
+    nxt = report["next"]
+    assert (nxt["action"], nxt["reason"], nxt["headline"]) == (
+        "blocked",
+        "AlreadyExists",
+        "blocked: AlreadyExists",
+    )
+    assert nxt["due"] == "within 11m"
+    assert nxt["why"].startswith("AlreadyExists: nothing changes until")
+    calls = [e["Operation"] for e in pai.journal()[before:]]
+    assert calls
+    assert [c for c in calls if c.startswith(WRITES)] == []
