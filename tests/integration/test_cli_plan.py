@@ -51,6 +51,18 @@ def cli_env() -> dict[str, str]:
     return env
 
 
+def pai_operator(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as a process, as a CI job runs it (`env` adds to `cli_env()`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pai_operator.cli", *args],
+        input=stdin,
+        env={**cli_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.fixture
 def plan(
     emulator_service: EmulatorProcess, pai: AdminClient
@@ -60,23 +72,8 @@ def plan(
 
     def run(*manifests: dict[str, Any], args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
         before = len(pai.journal())
-        command = [
-            sys.executable,
-            "-m",
-            "pai_operator.cli",
-            "plan",
-            "-f",
-            "-",
-            "--endpoint",
-            emulator_service.url,
-        ]
-        result = subprocess.run(
-            [*command, *args],
-            input=yaml.safe_dump_all(manifests),
-            env=cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
+        result = pai_operator(
+            "plan", "-f", "-", "--endpoint", emulator_service.url, *args, stdin=yaml.safe_dump_all(manifests)
         )
         calls = [e["Operation"] for e in pai.journal()[before:]]
         assert calls, "plan read nothing"
@@ -353,15 +350,32 @@ def test_kubeconfig_reads_the_recorded_server_assigned_name(
     assert as_json(without)["objects"][0]["version"] == f"{model_id}:{assigned}"
 
 
+@pytest.fixture
+def explain(
+    control_plane: Cluster, emulator_service: EmulatorProcess, pai: AdminClient
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Runs `pai-operator explain TARGET` against the control plane and the emulator, and checks
+    that the calls it made are reads only."""
+
+    def run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
+        before = len(pai.journal())
+        cluster = ("--kubeconfig", str(control_plane.kubeconfig), "--endpoint", emulator_service.url)
+        result = pai_operator("explain", target, *args, *cluster)
+        calls = [e["Operation"] for e in pai.journal()[before:]]
+        assert [c for c in calls if c.startswith(WRITES)] == []
+        return result
+
+    return run
+
+
 def test_explain_shows_conditions_events_drift_and_the_next_pass(
-    control_plane: Cluster,
+    explain: Callable[..., subprocess.CompletedProcess[str]],
     start_operator: Callable[..., OperatorProcess],
     mvs: ModelVersions,
     namespace: str,
     pai: AdminClient,
     model_id: str,
     sdk: Client,
-    emulator_service: EmulatorProcess,
 ) -> None:
     operator = start_operator()
     spec = {"modelId": model_id, "versionName": "1.0.0", "uri": URI, "versionDescription": "declared"}
@@ -373,15 +387,7 @@ def test_explain_shows_conditions_events_drift_and_the_next_pass(
         model_id, "1.0.0", sdk_models.UpdateModelVersionRequest(version_description="changed by hand")
     )
     before = len(pai.journal())
-
-    def explain(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "pai_operator.cli", "explain", f"{namespace}/fraud"]
-        common = ["--kubeconfig", str(control_plane.kubeconfig), "--endpoint", emulator_service.url]
-        return subprocess.run(
-            [*command, *common, *args], env=cli_env(), capture_output=True, text=True, timeout=120
-        )
-
-    result = explain("-o", "json", "--resync-interval", "60")
+    result = explain(f"{namespace}/fraud", "-o", "json", "--resync-interval", "60")
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     conditions = {c["type"]: c for c in report["conditions"]}
@@ -404,17 +410,15 @@ def test_explain_shows_conditions_events_drift_and_the_next_pass(
     assert nxt["changes"] == [{"field": "versionDescription", "old": "changed by hand", "new": "declared"}]
     assert nxt["due"] == "within 66s"  # the resync interval given, +10% jitter
 
-    text = explain().stdout
+    text = explain(f"{namespace}/fraud").stdout
     assert f"ModelVersion {namespace}/fraud" in text
     assert "Next pass: update" in text
     assert 'versionDescription: "changed by hand" → "declared"' in text
     assert "≠  versionDescription" in text
     assert "the drift shown is repaired then" in text
-    calls = [e["Operation"] for e in pai.journal()[before:]]
-    assert calls
-    assert [c for c in calls if c.startswith(WRITES)] == []
+    assert [e["Operation"] for e in pai.journal()[before:]]  # it read the registry
 
-    missing = explain("--kind", "model")
+    missing = explain(f"{namespace}/fraud", "--kind", "model")
     assert missing.returncode == 1
     assert f"Model {namespace}/fraud not found" in missing.stderr
 
@@ -448,35 +452,14 @@ def test_truefoundry_versions_are_planned_the_same_way(tfy_service: TfyEmulatorP
         }
 
     before = len(tfy_service.admin.journal())
-    command = [
-        sys.executable,
-        "-m",
-        "pai_operator.cli",
-        "plan",
-        "-f",
-        "-",
-        "-o",
-        "json",
-        "--detailed-exitcode",
+    manifests = [
+        tfv("adopted", version=made.manifest.version, adoptionPolicy="IfExists", description="declared"),
+        tfv("next"),
     ]
-    result = subprocess.run(
-        [*command, "--truefoundry-host", tfy_service.url],
-        input=yaml.safe_dump_all(
-            [
-                tfv(
-                    "adopted",
-                    version=made.manifest.version,
-                    adoptionPolicy="IfExists",
-                    description="declared",
-                ),
-                tfv("next"),
-            ]
-        ),
-        env={**cli_env(), "TFY_API_KEY": TFY_KEY},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = pai_operator(
+        "plan", "-f", "-", "-o", "json", "--detailed-exitcode", "--truefoundry-host", tfy_service.url,
+        stdin=yaml.safe_dump_all(manifests), TFY_API_KEY=TFY_KEY,
+    )  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
     objects = by_name(as_json(result))
     adopted = objects["adopted"]
@@ -489,24 +472,19 @@ def test_truefoundry_versions_are_planned_the_same_way(tfy_service: TfyEmulatorP
 
 
 def test_explain_a_stalled_object(
-    control_plane: Cluster,
+    explain: Callable[..., subprocess.CompletedProcess[str]],
     start_operator: Callable[..., OperatorProcess],
     mvs: ModelVersions,
     namespace: str,
-    pai: AdminClient,
     model_id: str,
     sdk: Client,
-    emulator_service: EmulatorProcess,
 ) -> None:
     create_remote(sdk, model_id, "1.0.0")  # nobody's: the object may not take it (adoptionPolicy Never)
     operator = start_operator()
     mvs.create("taken", {"modelId": model_id, "versionName": "1.0.0", "uri": URI})
     mvs.wait_condition("taken", "Synced", status="False", reason="AlreadyExists")
     operator.stop()
-    before = len(pai.journal())
-    command = [sys.executable, "-m", "pai_operator.cli", "explain", f"{namespace}/taken", "-o", "json"]
-    common = ["--kubeconfig", str(control_plane.kubeconfig), "--endpoint", emulator_service.url]
-    result = subprocess.run([*command, *common], env=cli_env(), capture_output=True, text=True, timeout=120)
+    result = explain(f"{namespace}/taken", "-o", "json")
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     conditions = {c["type"]: (c["status"], c["reason"]) for c in report["conditions"]}
@@ -521,6 +499,3 @@ def test_explain_a_stalled_object(
     )
     assert nxt["due"] == "within 11m"
     assert nxt["why"].startswith("AlreadyExists: nothing changes until")
-    calls = [e["Operation"] for e in pai.journal()[before:]]
-    assert calls
-    assert [c for c in calls if c.startswith(WRITES)] == []
