@@ -14,4 +14,7 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add every subcommand of this package to `pai-operator`'s parser (one line per command)."""
-    del subparsers  # the commands land in the following commits
+    from pai_operator.commands import importing, orphans
+
+    importing.register(subparsers)
+    orphans.register(subparsers)
