@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import builtins
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,7 +107,7 @@ async def open_registries(
     """Every configured backend, built by its plug-in as `run` builds it, closed on exit.
     `namespaces`: the cluster's Namespace annotations (a namespace's RAM role), else none."""
     registries = Registries(settings)
-    closers = []
+    closers: list[Callable[[], Awaitable[None]]] = []
     for plugin in PLUGINS:
         for built in plugin.build(settings, namespaces or NoNamespaceAnnotations()):
             registries.backends[built.backend.names.crd_name] = built.backend
@@ -148,13 +149,13 @@ class Cluster:
         """The live object, or None when there is none."""
         return await self._get(self._path(resource, namespace, name))
 
-    async def list(self, resource: Resource, namespace: str | None = None) -> list[dict[str, Any]]:
+    async def list(self, resource: Resource, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         """Every object of the kind (in every namespace when `namespace` is None); [] when the
         CRD is not installed."""
         found = await self._get(self._path(resource, namespace))
         return [item for item in (found or {}).get("items") or [] if isinstance(item, dict)]
 
-    async def events(self, namespace: str, uid: str) -> list[dict[str, Any]]:
+    async def events(self, namespace: str, uid: str) -> builtins.list[dict[str, Any]]:
         """The core/v1 Events about one object (the operator posts through kopf, which writes
         core/v1 Events), oldest first."""
         selector = urllib.parse.quote(f"involvedObject.uid={uid}")
@@ -178,7 +179,8 @@ def connect_cluster(args: argparse.Namespace, *, required: bool = False) -> Clus
     from kubernetes import config
 
     if kubeconfig or context:
-        return Cluster(config.new_client_from_config(config_file=kubeconfig, context=context))
+        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
+        return Cluster(api_client)
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:

@@ -57,7 +57,9 @@ def test_lists_are_unwrapped_and_namespace_defaults() -> None:
         "- {apiVersion: pai.mlops.dev/v1alpha1, kind: ModelVersion, metadata: {name: a}, spec: {}}\n"
     )
     found = parse_documents([("list.yaml", text)])
-    assert [(m.namespace, m.name, m.origin) for m in found.objects] == [("default", "a", "list.yaml.items[1]")]
+    assert [(m.namespace, m.name, m.origin) for m in found.objects] == [
+        ("default", "a", "list.yaml.items[1]")
+    ]
 
 
 def test_directories_are_read_in_name_order_and_stdin(tmp_path: Path) -> None:
