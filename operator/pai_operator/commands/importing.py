@@ -105,6 +105,16 @@ class ImportOptions:
     deletion_policy: DeletionPolicy | None = None
 
 
+class _KubectlSafeDumper(yaml.SafeDumper):
+    """YAML that kubectl reads back as written. kubectl's YAML (sigs.k8s.io/yaml over go-yaml v2)
+    takes YAML 1.1's `y`, `Y`, `n` and `N` for booleans, which PyYAML does not: unquoted, a key
+    `n` in spec.options would arrive as `false` and the first pass would "repair" it. Resolving
+    them as booleans here makes PyYAML quote such strings."""
+
+
+_KubectlSafeDumper.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
+
+
 def render_documents(outcomes: Iterable[Outcome]) -> str:
     """The manifests as one YAML stream, each preceded by comments: its source, and the remote
     fields left unmanaged because the spec cannot state them."""
@@ -114,7 +124,7 @@ def render_documents(outcomes: Iterable[Outcome]) -> str:
             continue
         lines = [f"# imported from {outcome.source}"]
         lines += [f"# not managed: {name}: {why}" for name, why in sorted(outcome.skipped.items())]
-        body = yaml.safe_dump(outcome.manifest, sort_keys=False, allow_unicode=True)
+        body = yaml.dump(outcome.manifest, Dumper=_KubectlSafeDumper, sort_keys=False, allow_unicode=True)
         documents.append("\n".join(lines) + "\n" + body)
     return "---\n".join(documents)
 

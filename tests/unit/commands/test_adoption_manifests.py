@@ -218,3 +218,13 @@ def test_documents_are_one_yaml_stream_with_their_source_and_skipped_fields_as_c
     )
     assert "# imported from PAI m:1.0.0\n# not managed: options: not JSON\n" in text
     assert list(yaml.safe_load_all(text)) == [{"kind": "A", "spec": {"x": 1}}, {"kind": "B"}]
+
+
+def test_documents_quote_the_strings_kubectl_would_read_as_booleans() -> None:
+    """go-yaml v2 (kubectl) resolves y/n as booleans where PyYAML does not: found by the import
+    round trip, where an Options key `n` reached the API server as `false`."""
+    text = render_documents([Imported({"spec": {"options": {"n": 1, "Y": "y", "no": "N"}}}, "x")])
+    assert "'n': 1" in text
+    assert "'Y': 'y'" in text
+    assert "'no': 'N'" in text
+    assert next(yaml.safe_load_all(text)) == {"spec": {"options": {"n": 1, "Y": "y", "no": "N"}}}
