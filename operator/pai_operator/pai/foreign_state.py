@@ -18,7 +18,7 @@ Terraform (state format v4, hashicorp/terraform `internal/states/statefile/versi
 Pulumi (`pulumi stack export`: `{"version": 3, "deployment": {"resources": [...]}}`, each resource
 `apitype.ResourceV3` in pulumi/pulumi `sdk/go/common/apitype/core.go`: `urn`, `custom`, `id`,
 `type`, `inputs`, `outputs`), provider pulumi/pulumi-alicloud, which bridges the Terraform
-resources with camelCase properties (`sdk/python/pulumi_alicloud/pai/workspace_model_version.py`:
+resources with camelCase properties (its Python SDK module `pulumi_alicloud.pai.workspace_model_version`:
 `modelId`, `versionName`; `pulumi import alicloud:pai/workspaceModelVersion:WorkspaceModelVersion
 example <model_id>:<version_name>`, and `alicloud:pai/workspaceModel:WorkspaceModel example <id>`).
 """
