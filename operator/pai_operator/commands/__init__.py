@@ -14,7 +14,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add every subcommand of this package to `pai-operator`'s parser (one line per command)."""
-    from pai_operator.commands import importing, orphans
+    from pai_operator.commands import importing, orphans, preview
 
+    preview.register(subparsers)  # plan
     importing.register(subparsers)
     orphans.register(subparsers)
