@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from alibabacloud_aiworkspace20210204.client import Client as SdkClient
+from alibabacloud_tea_openapi.models import Config as SdkConfig
 from kubernetes import client
 
 from pai_operator.pai import PaiClient, PaiClientConfig, StaticCredentialsProvider
@@ -84,6 +86,21 @@ def pai(emulator_service: EmulatorProcess) -> AdminClient:
     admin.clear_faults()
     admin.clear_journal()
     return admin
+
+
+@pytest.fixture
+def sdk(emulator_service: EmulatorProcess) -> SdkClient:
+    """The official Alibaba SDK against the emulator: a second client, independent of ours."""
+    return SdkClient(
+        SdkConfig(
+            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
+            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
+            endpoint=emulator_service.endpoint,
+            protocol="http",
+            read_timeout=30_000,
+            connect_timeout=5_000,
+        )
+    )
 
 
 @pytest.fixture

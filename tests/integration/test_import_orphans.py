@@ -28,7 +28,6 @@ import pytest
 import yaml
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
-from alibabacloud_tea_openapi.models import Config
 from kubernetes import client
 
 from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
@@ -41,20 +40,6 @@ OWNER_UID = "pai.mlops.dev/owner-uid"
 OWNER_REF = "pai.mlops.dev/owner-ref"
 VERSION_TYPE = "alicloud:pai/workspaceModelVersion:WorkspaceModelVersion"
 READS = {"GetModelVersion", "ListModelVersions", "GetModel", "ListModels"}
-
-
-@pytest.fixture
-def sdk(emulator_service: EmulatorProcess) -> Client:
-    return Client(
-        Config(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=emulator_service.endpoint,
-            protocol="http",
-            read_timeout=30_000,
-            connect_timeout=5_000,
-        )
-    )
 
 
 def cli(emulator: EmulatorProcess, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
