@@ -320,3 +320,74 @@ def test_kubeconfig_reads_the_recorded_server_assigned_name(
     without = plan(body, args=("-o", "json", "--detailed-exitcode"))
     assert without.returncode == 0, without.stdout + without.stderr
     assert as_json(without)["objects"][0]["version"] == f"{model_id}:{assigned}"
+
+
+def test_explain_shows_conditions_events_drift_and_the_next_pass(
+    control_plane: Cluster,
+    start_operator: Callable[..., OperatorProcess],
+    mvs: ModelVersions,
+    namespace: str,
+    pai: AdminClient,
+    model_id: str,
+    sdk: Client,
+    emulator_service: EmulatorProcess,
+) -> None:
+    operator = start_operator()
+    spec = {"modelId": model_id, "versionName": "1.0.0", "uri": URI, "versionDescription": "declared"}
+    mvs.create("fraud", spec)
+    mvs.wait_condition("fraud", "Ready")
+    operator.stop()
+    # Drift made behind the operator's back, by a second client.
+    sdk.update_model_version(
+        model_id, "1.0.0", sdk_models.UpdateModelVersionRequest(version_description="changed by hand")
+    )
+    env = {
+        **os.environ,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_CREDENTIAL.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_CREDENTIAL.access_key_secret,
+    }
+    before = len(pai.journal())
+
+    def explain(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pai_operator.cli", "explain", f"{namespace}/fraud"]
+        common = ["--kubeconfig", str(control_plane.kubeconfig), "--endpoint", emulator_service.url]
+        return subprocess.run(
+            [*command, *common, *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    result = explain("-o", "json", "--resync-interval", "60")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    conditions = {c["type"]: c for c in report["conditions"]}
+    assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == ("True", "Available")
+    assert conditions["Ready"]["age"].endswith(("s", "m"))
+    assert "Created" in [e["reason"] for e in report["events"]]
+    fields = {f["field"]: f for f in report["fields"]}
+    assert fields["versionDescription"] == {
+        "field": "versionDescription",
+        "spec": "declared",
+        "remote": "changed by hand",
+        "drift": True,
+        "managed": True,
+        "remoteHasField": True,
+    }
+    assert fields["uri"]["drift"] is False
+    assert fields["approvalStatus"]["managed"] is False  # set remotely, unset in spec: unmanaged
+    nxt = report["next"]
+    assert (nxt["action"], nxt["version"]) == ("update", f"{model_id}:1.0.0")
+    assert nxt["changes"] == [{"field": "versionDescription", "old": "changed by hand", "new": "declared"}]
+    assert nxt["due"] == "within 66s"  # the resync interval given, +10% jitter
+
+    text = explain().stdout
+    assert f"ModelVersion {namespace}/fraud" in text
+    assert "Next pass: update" in text
+    assert 'versionDescription: "changed by hand" → "declared"' in text
+    assert "≠  versionDescription" in text
+    assert "the drift shown is repaired then" in text
+    calls = [e["Operation"] for e in pai.journal()[before:]]
+    assert calls
+    assert [c for c in calls if c.startswith(WRITES)] == []
+
+    missing = explain("--kind", "model")
+    assert missing.returncode == 1
+    assert f"Model {namespace}/fraud not found" in missing.stderr

@@ -88,6 +88,10 @@ class ObjectPlan:
     reason: str | None = None  # the condition reason a blocked or failed pass ends in
     version: str | None = None  # the remote version's name, when known
     changes: list[fields.FieldChange] = field(default_factory=list)
+    # Spec and remote side by side (spec names; `drift`: the planner's list of differing fields).
+    spec: dict[str, Any] = field(default_factory=dict)
+    remote: dict[str, Any] | None = None
+    drift: list[str] = field(default_factory=list)
 
     @property
     def ownership_only(self) -> bool:
@@ -116,7 +120,7 @@ class ObjectPlan:
 
 
 @dataclass
-class _Live:
+class Live:
     """What the cluster says, when one is named: the objects by (kind, namespace, name) and the
     UIDs that exist (for succession: a version marked by a UID that is gone may be taken over)."""
 
@@ -124,10 +128,10 @@ class _Live:
     uids: set[str] = field(default_factory=set)
 
 
-async def _read_live(cluster: Cluster | None, registries: Registries) -> _Live | None:
+async def read_live(cluster: Cluster | None, registries: Registries) -> Live | None:
     if cluster is None:
         return None
-    live = _Live()
+    live = Live()
     for crd_name, backend in registries.backends.items():
         for body in await cluster.list(backend.names):
             meta = body.get("metadata") or {}
@@ -152,7 +156,7 @@ def _inherited_uid(backend: AnyBackend, ref: str, reads: Sequence[Any]) -> str |
 class Planner:
     """Plans manifests one by one with the operator's reconcilers; never calls `run`."""
 
-    def __init__(self, registries: Registries, live: _Live | None) -> None:
+    def __init__(self, registries: Registries, live: Live | None) -> None:
         self.registries = registries
         self.live = live
         self._reconcilers: dict[str, Reconciler[Any, Any, Any, Any]] = {}
@@ -250,14 +254,29 @@ def _object_plan(
     if version is not None:
         version = backend.planner.ident(prepared.spec, version) or version
     changes: list[fields.FieldChange] = []
-    if plan.observed is not None and plan.drift and isinstance(prepared.spec, BaseModel):
-        remote = fields.remote_fields(type(prepared.spec), plan.observed, backend.names.annotation_prefix)
-        changes = fields.changes(plan.drift, fields.spec_fields(prepared.spec), remote)
+    spec: dict[str, Any] = {}
+    remote: dict[str, Any] | None = None
+    if isinstance(prepared.spec, BaseModel):
+        spec = fields.spec_fields(prepared.spec)
+        if plan.observed is not None:
+            prefix = backend.names.annotation_prefix
+            remote = fields.remote_fields(type(prepared.spec), plan.observed, prefix)
+            changes = fields.changes(plan.drift, spec, remote)
     message = plan.message
     if outcome is Outcome.CREATE and version is None:
         message += f" (its name is assigned by {backend.names.registry})"
     reason = plan.problem.reason.value if plan.problem else None
-    return ObjectPlan(manifest, outcome, message, reason=reason, version=version, changes=changes)
+    return ObjectPlan(
+        manifest,
+        outcome,
+        message,
+        reason=reason,
+        version=version,
+        changes=changes,
+        spec=spec,
+        remote=remote,
+        drift=list(plan.drift),
+    )
 
 
 async def plan_manifests(
@@ -266,7 +285,7 @@ async def plan_manifests(
     """Every manifest's plan, in the order given. Objects that wait for another (a version for
     its Model) are planned again once every other object has been: a Model in the same manifests
     then resolves as it will be after the apply."""
-    planner = Planner(registries, await _read_live(cluster, registries))
+    planner = Planner(registries, await read_live(cluster, registries))
     plans = [await planner.plan(m) for m in manifests.objects]
     for index, planned in enumerate(plans):
         if planned.outcome is Outcome.WAITING:
