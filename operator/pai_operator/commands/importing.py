@@ -14,7 +14,7 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -38,6 +38,7 @@ from pai_operator.pai import adoption_manifests as pai_manifests
 from pai_operator.pai.backend import PaiBackend
 from pai_operator.pai.client import PaiClient
 from pai_operator.pai.foreign_state import ForeignObject, pulumi_objects, terraform_objects
+from pai_operator.pai.models import ListModelVersionsRequest
 from pai_operator.pai.spec import RESOURCE as PAI_RESOURCE
 from pai_operator.registry import OperatorSettings
 from pai_operator.truefoundry import adoption_manifests as tfy_manifests
@@ -138,13 +139,19 @@ async def pai_versions(
     version: str | None,
     options: ImportOptions,
     names: Names,
+    on_listed: Callable[[], None] | None = None,
 ) -> AsyncIterator[Outcome]:
-    """The versions of `model_id` (only `version` when given), one manifest each."""
+    """The versions of `model_id` (only `version` when given), one manifest each; `on_listed`
+    is called as each version arrives from the (paged) listing."""
     if version is not None:
         remote = await client.get_model_version(model_id, version)
         yield _pai_version(model_id, remote, options, names, f"PAI {model_id}:{version}", None)
         return
-    listed = [v async for v in client.iter_model_versions(model_id)]
+    listed = []
+    async for remote in client.iter_model_versions(model_id):
+        listed.append(remote)
+        if on_listed:
+            on_listed()
     # Oldest first, so that names and output order do not depend on PAI's list order.
     for remote in sorted(listed, key=lambda v: (v.gmt_create_time or "", v.version_name)):
         yield _pai_version(model_id, remote, options, names, f"PAI {model_id}:{remote.version_name}", None)
@@ -348,10 +355,13 @@ async def _collect(
         # credentials chain's own.
         client = await pai.client(args.namespace or DEFAULT_NAMESPACE, settings.region)
         if objects is None:
-            return [
-                outcome
-                async for outcome in pai_versions(client, args.model, args.import_version, options, names)
-            ]
+            total = 1
+            if args.import_version is None:  # one extra read: how many versions the walk will list
+                first = await client.list_model_versions(args.model, ListModelVersionsRequest(page_size=1))
+                total = first.total_count
+            with output.progress(total, f"listing {args.model}") as progress:
+                found = pai_versions(client, args.model, args.import_version, options, names, progress.step)
+                return [outcome async for outcome in found]
         outcomes: list[Outcome] = []
         with output.progress(len(objects), "reading PAI") as progress:
             async for outcome in pai_foreign(client, objects, options, names):
