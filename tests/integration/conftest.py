@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from alibabacloud_aiworkspace20210204.client import Client as SdkClient
-from alibabacloud_tea_openapi.models import Config as SdkConfig
+from alibabacloud_aiworkspace20210204.client import Client
+from alibabacloud_tea_openapi.models import Config
 from kubernetes import client
 
 from pai_operator.pai import PaiClient, PaiClientConfig, StaticCredentialsProvider
@@ -80,27 +80,28 @@ def emulator_service() -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture
+def official_sdk(emulator_service: EmulatorProcess) -> Client:
+    """The official Alibaba Cloud SDK against the emulator: remote state made by a second,
+    independent client, as a person, Terraform or the console would have made it."""
+    return Client(
+        Config(
+            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
+            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
+            endpoint=emulator_service.endpoint,
+            protocol="http",
+            read_timeout=10_000,
+            connect_timeout=5_000,
+        )
+    )
+
+
+@pytest.fixture
 def pai(emulator_service: EmulatorProcess) -> AdminClient:
     """The emulator's admin API, with faults and the journal cleared for this test."""
     admin = emulator_service.admin
     admin.clear_faults()
     admin.clear_journal()
     return admin
-
-
-@pytest.fixture
-def sdk(emulator_service: EmulatorProcess) -> SdkClient:
-    """The official Alibaba SDK against the emulator: a second client, independent of ours."""
-    return SdkClient(
-        SdkConfig(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=emulator_service.endpoint,
-            protocol="http",
-            read_timeout=30_000,
-            connect_timeout=5_000,
-        )
-    )
 
 
 @pytest.fixture

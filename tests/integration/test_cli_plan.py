@@ -11,39 +11,44 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import yaml
 from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
-from alibabacloud_tea_openapi.models import Config
+from truefoundry_sdk import ExternalBlobStorageSource, ModelManifest, TrueFoundry
 
 from pai_operator.pai.labels import owner_ref_label
 from pai_operator.pai.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY
 from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
 from tests.support.kube import Cluster
 from tests.support.operator import ModelVersions, OperatorProcess
+from tests.support.tfy_emulator import TfyEmulatorProcess
 
 pytestmark = pytest.mark.integration
 
 URI = "oss://bucket.oss-cn-hangzhou.aliyuncs.com/models/fraud/"
 WRITES = ("Create", "Update", "Delete")
+TFY_KEY = "tfy-plan-test-key"
+TFY_REPO = "repo-plan"
 
 
 @pytest.fixture
-def sdk(emulator_service: EmulatorProcess) -> Client:
-    return Client(
-        Config(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=emulator_service.endpoint,
-            protocol="http",
-            read_timeout=10_000,
-            connect_timeout=5_000,
-        )
-    )
+def sdk(official_sdk: Client) -> Client:
+    return official_sdk
+
+
+def cli_env() -> dict[str, str]:
+    """The CLI's environment: the emulator's access key through the standard chain, no cluster."""
+    env = {
+        **os.environ,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_CREDENTIAL.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_CREDENTIAL.access_key_secret,
+    }
+    env.pop("KUBECONFIG", None)
+    return env
 
 
 @pytest.fixture
@@ -54,12 +59,6 @@ def plan(
     checks that the calls it made (the journal's new entries) are reads only."""
 
     def run(*manifests: dict[str, Any], args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_CREDENTIAL.access_key_id,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_CREDENTIAL.access_key_secret,
-        }
-        env.pop("KUBECONFIG", None)
         before = len(pai.journal())
         command = [
             sys.executable,
@@ -74,7 +73,7 @@ def plan(
         result = subprocess.run(
             [*command, *args],
             input=yaml.safe_dump_all(manifests),
-            env=env,
+            env=cli_env(),
             capture_output=True,
             text=True,
             timeout=120,
@@ -122,7 +121,8 @@ def create_remote(
     sdk.create_model_version(model_id, request)
 
 
-def test_creates_with_fixed_and_assigned_names(plan: Callable[..., Any], model_id: str) -> None:
+def test_creates_with_fixed_and_assigned_names(plan: Callable[..., Any], sdk: Client, model_id: str) -> None:
+    create_remote(sdk, model_id, "1.3.0", owner=("uid-other", "team/other"))
     result = plan(
         version("fixed", modelId=model_id, versionName="1.0.0"),
         version("assigned", modelId=model_id),
@@ -136,6 +136,12 @@ def test_creates_with_fixed_and_assigned_names(plan: Callable[..., Any], model_i
     assert objects["fixed"]["version"] == f"{model_id}:1.0.0"
     assert objects["assigned"]["action"] == "create"
     assert "assigned by PAI" in objects["assigned"]["message"]
+    # The name PAI gives it: the highest major.minor with the minor incremented.
+    assert (objects["assigned"]["version"], objects["assigned"]["versionPredicted"]) == (
+        f"{model_id}:1.4.0",
+        True,
+    )
+    assert objects["fixed"]["versionPredicted"] is False
     assert report["ignored"] == ["<stdin>#3: ConfigMap v1 is not ours, ignored"]
     assert report["changes"] == 2
 
@@ -237,6 +243,24 @@ def test_every_terminal_condition_exits_1(plan: Callable[..., Any], sdk: Client,
     assert "! ModelVersion team/exists (PAI" in text
     assert "blocked: AlreadyExists" in text
     assert "adoptionPolicy: IfExists" in text  # the planner's own advice
+
+
+def test_observe_and_paused_show_drift_and_change_nothing(
+    plan: Callable[..., Any], sdk: Client, model_id: str
+) -> None:
+    create_remote(sdk, model_id, "3.0.0", owner=("uid-3", "team/paused"), version_description="remote")
+    observed = version(
+        "observed", modelId=model_id, versionName="3.0.0", versionDescription="declared",
+        managementPolicy="Observe",
+    )  # fmt: skip
+    paused = version("paused", modelId=model_id, versionName="3.0.0", versionDescription="declared")
+    paused["metadata"]["annotations"] = {"pai.mlops.dev/paused": "true"}
+    result = plan(observed, paused, args=("-o", "json", "--detailed-exitcode"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    objects = by_name(as_json(result))
+    drift = [{"field": "versionDescription", "old": "remote", "new": "declared"}]
+    assert (objects["observed"]["action"], objects["observed"]["changes"]) == ("observe", drift)
+    assert (objects["paused"]["action"], objects["paused"]["changes"]) == ("paused", drift)
 
 
 def test_a_version_waits_for_the_model_this_plan_creates(plan: Callable[..., Any]) -> None:
@@ -341,18 +365,13 @@ def test_explain_shows_conditions_events_drift_and_the_next_pass(
     sdk.update_model_version(
         model_id, "1.0.0", sdk_models.UpdateModelVersionRequest(version_description="changed by hand")
     )
-    env = {
-        **os.environ,
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_CREDENTIAL.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_CREDENTIAL.access_key_secret,
-    }
     before = len(pai.journal())
 
     def explain(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "pai_operator.cli", "explain", f"{namespace}/fraud"]
         common = ["--kubeconfig", str(control_plane.kubeconfig), "--endpoint", emulator_service.url]
         return subprocess.run(
-            [*command, *common, *args], env=env, capture_output=True, text=True, timeout=120
+            [*command, *common, *args], env=cli_env(), capture_output=True, text=True, timeout=120
         )
 
     result = explain("-o", "json", "--resync-interval", "60")
@@ -391,3 +410,72 @@ def test_explain_shows_conditions_events_drift_and_the_next_pass(
     missing = explain("--kind", "model")
     assert missing.returncode == 1
     assert f"Model {namespace}/fraud not found" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def tfy_service() -> Iterator[TfyEmulatorProcess]:
+    with TfyEmulatorProcess(api_key=TFY_KEY, ml_repos=[TFY_REPO]) as emulator:
+        yield emulator
+
+
+def test_truefoundry_versions_are_planned_the_same_way(tfy_service: TfyEmulatorProcess) -> None:
+    model = f"ranker-{uuid.uuid4().hex[:6]}"
+    sdk = TrueFoundry(api_key=TFY_KEY, base_url=tfy_service.url, timeout=10)
+    source = {"type": "external", "uri": "s3://bucket/ranker/"}
+    made = sdk.models.create_or_update(
+        manifest=ModelManifest(
+            name=model,
+            ml_repo=TFY_REPO,
+            description="by hand",
+            metadata={"team": "search"},
+            source=ExternalBlobStorageSource(uri=source["uri"]),
+        )
+    ).data
+
+    def tfv(name: str, **spec: Any) -> dict[str, Any]:
+        return {
+            "apiVersion": "truefoundry.mlops.dev/v1alpha1",
+            "kind": "ModelVersion",
+            "metadata": {"name": name, "namespace": "team"},
+            "spec": {"mlRepo": TFY_REPO, "name": model, "source": source, **spec},
+        }
+
+    before = len(tfy_service.admin.journal())
+    command = [
+        sys.executable,
+        "-m",
+        "pai_operator.cli",
+        "plan",
+        "-f",
+        "-",
+        "-o",
+        "json",
+        "--detailed-exitcode",
+    ]
+    result = subprocess.run(
+        [*command, "--truefoundry-host", tfy_service.url],
+        input=yaml.safe_dump_all(
+            [
+                tfv(
+                    "adopted",
+                    version=made.manifest.version,
+                    adoptionPolicy="IfExists",
+                    description="declared",
+                ),
+                tfv("next"),
+            ]
+        ),
+        env={**cli_env(), "TFY_API_KEY": TFY_KEY},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    objects = by_name(as_json(result))
+    adopted = objects["adopted"]
+    assert (adopted["action"], adopted["registry"]) == ("adopt", "TrueFoundry")
+    assert adopted["changes"] == [{"field": "description", "old": "by hand", "new": "declared"}]
+    assert objects["next"]["action"] == "create"
+    calls = tfy_service.admin.journal()[before:]
+    assert calls
+    assert [c["Operation"] for c in calls if c["Method"] != "GET"] == []

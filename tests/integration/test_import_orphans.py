@@ -42,6 +42,11 @@ VERSION_TYPE = "alicloud:pai/workspaceModelVersion:WorkspaceModelVersion"
 READS = {"GetModelVersion", "ListModelVersions", "GetModel", "ListModels"}
 
 
+@pytest.fixture
+def sdk(official_sdk: Client) -> Client:
+    return official_sdk
+
+
 def cli(emulator: EmulatorProcess, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     """`pai-operator` as a user runs it, with the default credential chain's variables."""
     hidden = ("ALIBABA_CLOUD_", "PAI_OPERATOR_")

@@ -32,7 +32,7 @@ class Manifest:
 
     resource: Resource
     body: Mapping[str, Any]
-    origin: str  # "file.yaml#2": where it came from, for messages
+    origin: str  # the path, and the document number in a multi-document file: for messages
 
     @property
     def name(self) -> str:

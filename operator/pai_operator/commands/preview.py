@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -50,6 +50,13 @@ from pai_operator.plans import Action, Plan, object_ref
 from pai_operator.reconciler import ObjectState, ObjectView, Prepared, Reconciler, describe_error
 from pai_operator.refs import ref_matches
 from pai_operator.vocabulary import Reason
+
+
+@runtime_checkable
+class AssignsKeys(Protocol):
+    """A planner that can tell the name its registry gives a version created without one."""
+
+    def assigned_key(self, existing: Sequence[Any]) -> str: ...
 
 
 class Outcome(StrEnum):
@@ -87,6 +94,7 @@ class ObjectPlan:
     message: str
     reason: str | None = None  # the condition reason a blocked or failed pass ends in
     version: str | None = None  # the remote version's name, when known
+    version_predicted: bool = False  # a name the registry would assign (not fixed by the spec)
     changes: list[fields.FieldChange] = field(default_factory=list)
     # Spec and remote side by side (spec names; `drift`: the planner's list of differing fields).
     spec: dict[str, Any] = field(default_factory=dict)
@@ -110,6 +118,7 @@ class ObjectPlan:
             "action": self.outcome.value,
             "ownershipOnly": self.ownership_only,
             "version": self.version,
+            "versionPredicted": self.version_predicted,
             "reason": self.reason,
             "message": self.message,
             "changes": [c.as_json() for c in self.changes],
@@ -217,7 +226,29 @@ class Planner:
                 prepared = again
         plan = reconciler.plan(prepared, observed, owned)
         self._record(backend, manifest, prepared, plan)
-        return _object_plan(manifest, backend, prepared, plan)
+        planned = _object_plan(manifest, backend, prepared, plan)
+        if plan.action is Action.CREATE and plan.version_name is None:
+            await self._predict_name(backend, prepared, planned)
+        return planned
+
+    async def _predict_name(self, backend: AnyBackend, prepared: Prepared[Any], planned: ObjectPlan) -> None:
+        """The name the registry would assign a create, when its planner can tell (PAI: from the
+        model's versions, one more list call); unknown otherwise, or when the list fails."""
+        planner = backend.planner
+        if not isinstance(planner, AssignsKeys):
+            return
+        obj = prepared.obj
+        try:
+            group = backend.group_of(obj.spec, obj.status, await backend.resolve_identity(obj.namespace))
+            existing = await backend.list_group(group) if group is not None else None
+        except RemoteError:
+            return
+        if existing is None:
+            return
+        key = planner.assigned_key(existing)
+        planned.version = backend.planner.ident(prepared.spec, key) or key
+        planned.version_predicted = True
+        planned.message = f"{planned.message}; {backend.names.registry} would name it {key}"
 
     def _record(
         self, backend: AnyBackend, manifest: Manifest, prepared: Prepared[Any], plan: Plan[Any, Any]
@@ -264,7 +295,7 @@ def _object_plan(
             changes = fields.changes(plan.drift, spec, remote)
     message = plan.message
     if outcome is Outcome.CREATE and version is None:
-        message += f" (its name is assigned by {backend.names.registry})"
+        message += f" (its name is assigned by {backend.names.registry})"  # see Planner._predict_name
     reason = plan.problem.reason.value if plan.problem else None
     return ObjectPlan(
         manifest,

@@ -16,6 +16,7 @@ from pai_operator.commands.output import Output
 from pai_operator.commands.preview import ObjectPlan, Outcome, exit_code, headline, render
 from pai_operator.core_settings import CoreSettings
 from pai_operator.pai.models import Label, ModelVersion
+from pai_operator.pai.planning import assigned_version_name
 from pai_operator.pai.spec import OWNER_LABEL_KEY, RESOURCE, ModelVersionSpec
 from pai_operator.truefoundry.models import ModelVersion as TfyVersion
 from pai_operator.truefoundry.spec import OWNER_METADATA_KEY, TrueFoundryModelVersionSpec
@@ -158,3 +159,10 @@ def test_kinds_accept_short_and_qualified_names_only_where_unambiguous() -> None
     assert names["model"].kind == "Model"
     assert names["modelversions.truefoundry.mlops.dev"].group == "truefoundry.mlops.dev"
     assert "modelversion" not in names  # both registries have one
+
+
+def test_the_name_pai_would_assign() -> None:
+    assert assigned_version_name([]) == "0.1.0"
+    assert assigned_version_name(["0.1.0", "0.2.0"]) == "0.3.0"
+    assert assigned_version_name(["1.9.3", "1.10.0_beta", "0.20.0"]) == "1.11.0"
+    assert assigned_version_name(["custom", "2.0.0-rc"]) == "0.1.0"
