@@ -204,11 +204,14 @@ def test_adopting_an_identical_version_writes_ownership_labels_only(
         adoptionPolicy="IfExists",
     )  # fmt: skip
     result = plan(same, args=("--detailed-exitcode",))
-    assert result.returncode == 2, result.stdout + result.stderr
+    # Freshly imported: only the ownership labels would be written, no field changes: exit 0.
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "imported (PAI" in result.stdout
     assert "adopt: ownership labels only" in result.stdout
     drifted = {**same, "spec": {**same["spec"], "versionDescription": "by the operator"}}
-    (adopt,) = as_json(plan(drifted, args=("-o", "json")))["objects"]
+    drifted_plan = plan(drifted, args=("-o", "json", "--detailed-exitcode"))
+    assert drifted_plan.returncode == 2
+    (adopt,) = as_json(drifted_plan)["objects"]
     assert (adopt["action"], adopt["ownershipOnly"]) == ("adopt", False)
     assert adopt["changes"] == [
         {"field": "versionDescription", "old": "by terraform", "new": "by the operator"}
@@ -292,8 +295,12 @@ def test_a_version_whose_model_exists_is_planned_against_it(
         "metadata": {"name": name, "namespace": "team"},
         "spec": {"modelName": name, "modelId": model_id, "adoptionPolicy": "IfExists"},
     }
-    result = plan(model, version("v1", modelRef={"name": name}, versionName="1.0.0"), args=("-o", "json"))
-    assert result.returncode == 0, result.stderr
+    result = plan(
+        model,
+        version("v1", modelRef={"name": name}, versionName="1.0.0"),
+        args=("-o", "json", "--detailed-exitcode"),
+    )
+    assert result.returncode == 2, result.stderr  # the version's create
     objects = {o["kind"]: o for o in as_json(result)["objects"]}
     assert (objects["Model"]["action"], objects["Model"]["ownershipOnly"]) == ("adopt", True)
     assert objects["ModelVersion"]["action"] == "create"

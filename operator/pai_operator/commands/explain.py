@@ -1,6 +1,6 @@
 """`pai-operator explain NAMESPACE/NAME`: one screen on why an object is where it is. Its
 conditions with their ages, its last Events, the remote version beside its spec (drift marked),
-and what the next pass would do (the operator's own pass, read-only: `preview.Planner`) and when
+and what the next pass would do (the operator's own pass, read-only: `preview.ManifestPlanner`) and when
 it is due.
 
 When: the engine keeps its due times in memory only, so they are derived here from what status
@@ -37,9 +37,10 @@ from pai_operator.commands.context import (
 from pai_operator.commands.fields import FieldChange, render_change
 from pai_operator.commands.manifests import Manifest, served_resources
 from pai_operator.commands.output import Output, add_output_argument
-from pai_operator.commands.preview import CHANGES, ObjectPlan, Outcome, Planner, headline, read_live
+from pai_operator.commands.preview import CHANGES, ManifestPlanner, ObjectPlan, Outcome, headline, read_live
 from pai_operator.core_settings import CoreSettings
 from pai_operator.reconciler import LAST_HANDLED_RECONCILE_AT
+from pai_operator.registry import OperatorSettings
 from pai_operator.settings import OPTIONS, add_run_arguments
 from pai_operator.vocabulary import Reason
 
@@ -139,7 +140,7 @@ def next_due(body: Mapping[str, Any], resource: Resource, settings: CoreSettings
 
 
 async def explain(
-    cluster: Cluster, resource: Resource, namespace: str, name: str, settings: Any
+    cluster: Cluster, resource: Resource, namespace: str, name: str, settings: OperatorSettings
 ) -> dict[str, Any] | None:
     body = await cluster.get(resource, namespace, name)
     if body is None:
@@ -147,7 +148,7 @@ async def explain(
     meta = body.get("metadata") or {}
     events = await cluster.events(namespace, str(meta.get("uid")))
     async with open_registries(settings, cluster.namespaces) as registries:
-        planner = Planner(registries, await read_live(cluster, registries))
+        planner = ManifestPlanner(registries, await read_live(cluster, registries))
         planned = await planner.plan(Manifest(resource, body, "cluster"))
     now = datetime.now(UTC)
     status = body.get("status") or {}
@@ -301,7 +302,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--kind",
         default="pmv",
         metavar="KIND",
-        help="pmv (PAI ModelVersion, the default), model (PAI Model) or tfmv (TrueFoundry ModelVersion)",
+        help="pmv (PAI ModelVersion, the default), pmm or model (PAI Model), tfmv (TrueFoundry ModelVersion)",
     )
     add_output_argument(parser)
     add_cluster_arguments(parser, required=True)

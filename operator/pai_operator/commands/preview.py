@@ -106,6 +106,12 @@ class ObjectPlan:
         """An adoption that writes the ownership marks and nothing else (freshly imported)."""
         return self.outcome is Outcome.ADOPT and not self.changes
 
+    @property
+    def changes_something(self) -> bool:
+        """Whether applying changes the version: an adoption that only writes the ownership
+        marks changes none of its fields, so imported manifests plan clean (exit 0)."""
+        return self.outcome in CHANGES and not self.ownership_only
+
     def as_json(self) -> dict[str, Any]:
         m = self.manifest
         return {
@@ -162,7 +168,7 @@ def _inherited_uid(backend: AnyBackend, ref: str, reads: Sequence[Any]) -> str |
     return uids.pop() if len(uids) == 1 else None
 
 
-class Planner:
+class ManifestPlanner:
     """Plans manifests one by one with the operator's reconcilers; never calls `run`."""
 
     def __init__(self, registries: Registries, live: Live | None) -> None:
@@ -295,7 +301,7 @@ def _object_plan(
             changes = fields.changes(plan.drift, spec, remote)
     message = plan.message
     if outcome is Outcome.CREATE and version is None:
-        message += f" (its name is assigned by {backend.names.registry})"  # see Planner._predict_name
+        message += f" (its name is assigned by {backend.names.registry})"  # see ManifestPlanner._predict_name
     reason = plan.problem.reason.value if plan.problem else None
     return ObjectPlan(
         manifest,
@@ -316,7 +322,7 @@ async def plan_manifests(
     """Every manifest's plan, in the order given. Objects that wait for another (a version for
     its Model) are planned again once every other object has been: a Model in the same manifests
     then resolves as it will be after the apply."""
-    planner = Planner(registries, await read_live(cluster, registries))
+    planner = ManifestPlanner(registries, await read_live(cluster, registries))
     plans = [await planner.plan(m) for m in manifests.objects]
     for index, planned in enumerate(plans):
         if planned.outcome is Outcome.WAITING:
@@ -358,7 +364,7 @@ def render(out: Output, plans: Sequence[ObjectPlan], notes: Sequence[str]) -> No
         out.json(
             {
                 "summary": summary(plans),
-                "changes": sum(p.outcome in CHANGES for p in plans),
+                "changes": sum(p.changes_something for p in plans),
                 "failures": sum(p.outcome in FAILURES for p in plans),
                 "objects": [p.as_json() for p in plans],
                 "ignored": list(notes),
@@ -395,10 +401,10 @@ def _line_style(line: str) -> str | None:
 def exit_code(plans: Sequence[ObjectPlan], *, detailed: bool) -> int:
     """Terraform's: 1 when anything failed (a read, or a pass that would end blocked: apply
     would leave that object stuck), else with `--detailed-exitcode` 2 when applying changes
-    something, 0 when it changes nothing."""
+    something, 0 when it changes nothing (ownership marks alone change no field)."""
     if any(p.outcome in FAILURES for p in plans):
         return 1
-    return 2 if detailed and any(p.outcome in CHANGES for p in plans) else 0
+    return 2 if detailed and any(p.changes_something for p in plans) else 0
 
 
 # --- the command ------------------------------------------------------------------------------

@@ -101,6 +101,9 @@ def test_headlines_and_exit_codes_follow_terraform() -> None:
     assert exit_code([none, update], detailed=False) == 0
     assert exit_code([update, _plan(Outcome.ERROR, reason="AuthFailed")], detailed=True) == 1
     assert exit_code([_plan(Outcome.OBSERVE), _plan(Outcome.PAUSED)], detailed=True) == 0
+    # Imported manifests: the ownership labels are written, no field of the version changes.
+    assert exit_code([none, adopt], detailed=True) == 0
+    assert exit_code([_plan(Outcome.ADOPT, changes=[FieldChange("uri", "a", "b")])], detailed=True) == 2
 
 
 def test_plan_report_piped_is_plain_text() -> None:
