@@ -143,9 +143,8 @@ def test_import_of_a_model_s_versions_is_adopted_with_one_label_call_each_and_di
     documents = list(yaml.safe_load_all(done.stdout))
     assert sorted(d["spec"]["versionName"] for d in documents) == sorted(versions)
     assert all(d["spec"]["adoptionPolicy"] == "IfExists" for d in documents)
-    # `plan` agrees before anything is applied: no change but the ownership labels. (Its exit
-    # code for an ownership-only adoption is plan's to decide, and tested there.)
-    planned = cli(emulator_service, "plan", "-f", "-", input=done.stdout)
+    # `plan` agrees before anything is applied: no change but the ownership labels (exit 0).
+    planned = cli(emulator_service, "plan", "-f", "-", "--detailed-exitcode", input=done.stdout)
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert planned.stdout.count("ownership labels only") == len(versions), planned.stdout
     assert writes(pai) == []
