@@ -23,6 +23,7 @@ from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 T = TypeVar("T")
 CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
+MODEL_CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_models.yaml"
 
 
 @pytest.fixture
@@ -60,6 +61,16 @@ def crd(control_plane: Cluster, kube_api: client.ApiClient) -> str:
     control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
     control_plane.kubectl_run("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
     return name
+
+
+@pytest.fixture
+def model_crd(control_plane: Cluster, crd: str) -> str:
+    """The Model CRD next to the ModelVersion one (`crd` installs that, freshly generated)."""
+    control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(MODEL_CRD_FILE))
+    control_plane.kubectl_run(
+        "wait", "--for=condition=Established", "crd/models.pai.mlops.dev", "--timeout=60s"
+    )
+    return "models.pai.mlops.dev"
 
 
 @pytest.fixture(scope="session")

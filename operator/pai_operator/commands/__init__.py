@@ -14,7 +14,9 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add every subcommand of this package to `pai-operator`'s parser (one line per command)."""
-    from pai_operator.commands import explain, preview
+    from pai_operator.commands import explain, importing, orphans, preview
 
     preview.register(subparsers)  # plan
+    importing.register(subparsers)
+    orphans.register(subparsers)
     explain.register(subparsers)
