@@ -28,7 +28,7 @@ The scenario:
 
 Writes its section of bench/RESULTS.md between the `chaos` markers (the rest of the file is kept),
 and its curves (objects settled and present, operator kills, PAI calls by outcome) to
-bench/data/chaos.json (chaos-quick.json with `--quick`) for bench/plots.py.
+chaos.json in bench/data/ (chaos-quick.json with `--quick`) for bench/plots.py.
 `tests/integration/test_chaos.py` runs the same scenario at 50 objects with shorter timings.
 """
 
@@ -650,7 +650,7 @@ def call_outcome(entry: Mapping[str, Any]) -> str:
         return "injected fault"
     if entry.get("Status") == 429:
         return "throttled by quota"
-    return "answered" if entry.get("Status") == 200 else f"error {entry.get('Status')}"
+    return "answered" if entry.get("Status") == 200 else f"{entry.get('Status')} {entry.get('Code')}"
 
 
 def confirm_held(

@@ -19,7 +19,6 @@ their captions go into bench/RESULTS.md between the `plots` markers.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,13 +90,9 @@ class Loaded:
             raise PlotError(f"{self.source}: no numeric parameter {name!r}")
         return float(value)
 
-    def load(self) -> str:
-        """The load average the run was measured under, for a caption."""
-        values = self.data.series.get("load_1m")
-        if values is None or not values.points:
-            return "load average not recorded"
-        loads = [v for _, v in values.points]
-        return f"load average (1 min) median {statistics.median(loads):.1f}, max {max(loads):.1f}"
+    def provenance(self) -> str:
+        """Which run, when, under which load: every caption says it."""
+        return f"{self.data.case}: recorded {self.data.date}, {self.data.load_summary()}"
 
 
 def load_dir(data_dir: Path) -> list[Loaded]:
@@ -144,6 +139,15 @@ def scale_ready(runs: list[Loaded]) -> Drawing:
         end = (done - start) * 1.15 + 5
         shown = [(t - start, v) for t, v in zip(times, ready, strict=True) if 0 <= t - start <= end]
         ax.plot([t for t, _ in shown], [v for _, v in shown], label="objects Ready", linewidth=2)
+        if "created" in run.data.series:  # recorded since 2026-12-05; earlier files lack it
+            created_t, created = run.series("created")
+            ax.plot(
+                [t - start for t in created_t],
+                created,
+                label="objects created (API server)",
+                linewidth=1,
+                color="0.6",
+            )
         floor = n / quota
         ax.plot(
             [0, floor, end],
@@ -163,8 +167,16 @@ def scale_ready(runs: list[Loaded]) -> Drawing:
         ax.set_ylim(0, n * 1.05)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
-        notes.append(f"N = {n:,.0f}: {done - start:.0f} s, floor {floor:.0f} s ({run.load()})")
-    return Drawing(fig, "Objects Ready over time against the quota floor", "; ".join(notes) + ".")
+        notes.append(
+            f"{run.provenance()}; all Ready {done - start:.0f} s after the first create, floor {floor:.0f} s"
+        )
+    return Drawing(
+        fig,
+        "Objects Ready over time against the quota floor",
+        "Counted from the first create (the scale table's row counts from the last create sent); "
+        + "; ".join(notes)
+        + ".",
+    )
 
 
 def scale_calls(runs: list[Loaded]) -> Drawing:
@@ -188,7 +200,7 @@ def scale_calls(runs: list[Loaded]) -> Drawing:
         "PAI calls per interval",
         "Emulator journal, by operation, through create, one in-sync resync interval (60 s), a drift "
         "repair, a restart and idle (log scale; intervals without a call are not drawn); "
-        + "; ".join(f"{run.data.case}: {run.load()}" for run in runs)
+        + "; ".join(run.provenance() for run in runs)
         + ".",
     )
 
@@ -209,12 +221,12 @@ def scale_rss(runs: list[Loaded]) -> Drawing:
     ax.set_ylabel("operator RSS (MiB)")
     ax.set_ylim(0, None)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
     return Drawing(
         fig,
         "Operator RSS over the run",
         "From /proc every second; a new operator process after the restart; "
-        + "; ".join(f"{run.data.case}: {run.load()}" for run in runs)
+        + "; ".join(run.provenance() for run in runs)
         + ".",
     )
 
@@ -252,8 +264,11 @@ def chaos_convergence(run: Loaded) -> Drawing:
     top.set_ylim(-0.03 * run.param("objects"), run.param("objects") * 1.05)
     top.grid(alpha=0.3)
     top.legend(loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
-    top.set_title(f"Chaos, {run.data.case} (shaded: faults injected)", fontsize=10)
-    outcomes = run.prefixed("pai:")
+    top.set_title(
+        f"Chaos, {run.data.case}, bench/data/{run.source.name} (shaded: faults injected)", fontsize=10
+    )
+    # Answered calls at the bottom of the stack, the rest above them.
+    outcomes = dict(sorted(run.prefixed("pai:").items(), key=lambda item: (item[0] != "answered", item[0])))
     first = next(iter(outcomes.values()))[0]
     bottom.stackplot(first, *(counts for _, counts in outcomes.values()), labels=list(outcomes), step="post")
     bottom.set_ylabel(f"PAI calls per {run.param('call_bucket_s'):g} s")
@@ -262,9 +277,11 @@ def chaos_convergence(run: Loaded) -> Drawing:
     bottom.legend(loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
     return Drawing(
         fig,
-        f"Chaos convergence ({run.data.case})",
-        f"Recorded {run.data.date}; objects listed every 2 s (gaps: the API server was being restarted); "
-        f"{run.load()}.",
+        f"Chaos convergence ({run.data.case}, {run.source.name})",
+        f"Objects listed every 2 s (gaps: the API server was being restarted); PAI calls from the "
+        "emulator's journal by outcome (other answers by HTTP status and PAI error code); operator "
+        f"SIGKILLed every {run.data.params.get('kill_every', '?')}, the PAI emulator stopped for "
+        f"{run.data.params.get('outage_s', '?')} s; {run.provenance()}.",
     )
 
 
@@ -290,7 +307,9 @@ def section(drawn: list[Drawn], results: Path) -> str:
         "<!-- plots:start -->",
         "## Pictures\n",
         "Drawn by `.venv/bin/python -m bench.plots` (`make plots`; `make bench` ends with it) from the "
-        "time series the benches above recorded in bench/data/.\n",
+        "time series the benches above recorded in bench/data/. Each caption says when its run was "
+        "recorded and under which load (the machine is shared); a table above may come from another "
+        "run (`make bench` writes both from the same one).\n",
     ]
     for item in drawn:
         link = (

@@ -17,8 +17,8 @@ defaults except the resync interval:
    read in the operator that created the N objects, just before it was stopped for step 4).
 
 Writes its section of bench/RESULTS.md (between the `scale` markers), leaving the rest alone,
-and each size's curves (Ready, PAI calls, operator RSS) to bench/data/scale-N.json for
-bench/plots.py.
+and each size's curves (Ready, PAI calls, operator RSS) to one file per size in bench/data/
+(bench/data/scale-1000.json, ...) for bench/plots.py.
 """
 
 from __future__ import annotations
@@ -64,7 +64,10 @@ def operator_rss(env: Env) -> dict[str, float] | None:
     op = env.operator
     if op is None or op.proc is None or op.proc.poll() is not None:
         return None
-    return {"operator_rss_mib": rss_mib(op.proc.pid)}
+    try:
+        return {"operator_rss_mib": rss_mib(op.proc.pid)}
+    except FileNotFoundError:  # it exited since the poll
+        return None
 
 
 def run_size(env: Env, n: int, models: int, anomalies: list[str], timeline: Timeline) -> dict[str, str]:
@@ -90,6 +93,11 @@ def run_size(env: Env, n: int, models: int, anomalies: list[str], timeline: Time
     )
     total = all_ready + 0.0
     timeline.mark("all Ready")
+    # When the API server took each create (from the watch), on the timeline's clock.
+    offset = time.time() - time.monotonic() - timeline.start
+    added = sorted(seen.t for seen in list(rec.seen) if seen.kind == "ADDED")
+    for count, t in enumerate(added, 1):
+        timeline.record("created", count, "objects created", t=round(t + offset, 3))
     create_cpu = cpu_seconds(op.proc.pid) - cpu0  # type: ignore[union-attr]
     row["ready"] = (
         f"{total:.0f} s (floor {floor:.0f} s: {total / floor:.2f}x; API creates took {created:.0f} s)"
@@ -169,6 +177,7 @@ def run_size(env: Env, n: int, models: int, anomalies: list[str], timeline: Time
     if max(rss_restarted, rss_created) > 150:
         anomalies.append(f"N={n}: operator RSS {max(rss_restarted, rss_created):.0f} MiB (target ≤ 150)")
     timeline.add_calls(env.journal_since(journal_start), bucket=5.0)
+    row["load"] = timeline.data().load_summary()
     env.stop_operator()
     rec.stop()
     return row
@@ -197,6 +206,12 @@ def render(sizes: list[tuple[int, int]], rows: dict[int, dict[str, str]], anomal
     ]
     for label, target, key in lines:
         out.append(f"| {label} | {target} | " + " | ".join(rows[n].get(key, "-") for n, _ in sizes) + " |")
+    out.append("")
+    out.append(
+        "Measured on a machine shared with other work (2 cores): "
+        + "; ".join(f"N = {n:,}: {rows[n].get('load', '-')}" for n, _ in sizes)
+        + ". Pictures of these runs: section Pictures below (`bench/plots.py`)."
+    )
     out.append("")
     out.append(
         "Before (the per-object-timer design, as measured in issue #8): at 1,000 objects about one "

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import math
 import os
+import statistics
 import sys
 import threading
 import time
@@ -55,6 +56,14 @@ class TimelineData(BaseModel):
     params: dict[str, float | int | str] = Field(default_factory=dict)
     series: dict[str, Series] = Field(default_factory=dict)
     marks: list[Mark] = Field(default_factory=list)
+
+    def load_summary(self) -> str:
+        """The load average the run was measured under, for a caption or a report."""
+        values = self.series.get("load_1m")
+        if values is None or not values.points:
+            return "load average not recorded"
+        loads = [v for _, v in values.points]
+        return f"load average (1 min) median {statistics.median(loads):.1f}, max {max(loads):.1f}"
 
 
 def load_average() -> float:

@@ -41,6 +41,7 @@ def scale_data(n: int = 100) -> TimelineData:
         params={"objects": n, "models": 2, "write_quota": 20.0, "call_bucket_s": 5.0},
         series={
             "ready": Series(unit="objects Ready", points=ready),
+            "created": Series(unit="objects created", points=[(10.0 + i / 10, i + 1.0) for i in range(n)]),
             "operator_rss_mib": Series(unit="MiB", points=rss),
             "load_1m": Series(unit="load", points=[(0.0, 1.5), (30.0, 2.5)]),
             "calls:CreateModelVersion": Series(
@@ -143,6 +144,7 @@ def test_the_figures_draw_the_recorded_series(tmp_path: Path) -> None:
     assert lines["objects Ready"][0][:3] == [0.0, 1.0, 2.0]
     assert lines["objects Ready"][1][:3] == [0.0, 6.0, 12.0]
     assert lines["quota floor (20 creates/s)"][0][:2] == [0.0, 5.0]
+    assert lines["objects created (API server)"][1][-1] == 100.0
     assert "all Ready after 17 s (3.40x the floor)" in ready.get_title()
 
     calls = plots.scale_calls([small]).figure.axes[0]
