@@ -23,6 +23,7 @@ from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 T = TypeVar("T")
 CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
+MODEL_CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_models.yaml"
 
 
 @pytest.fixture
@@ -62,6 +63,16 @@ def crd(control_plane: Cluster, kube_api: client.ApiClient) -> str:
     return name
 
 
+@pytest.fixture
+def model_crd(control_plane: Cluster, crd: str) -> str:
+    """The Model CRD next to the ModelVersion one (`crd` installs that, freshly generated)."""
+    control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(MODEL_CRD_FILE))
+    control_plane.kubectl_run(
+        "wait", "--for=condition=Established", "crd/models.pai.mlops.dev", "--timeout=60s"
+    )
+    return "models.pai.mlops.dev"
+
+
 @pytest.fixture(scope="session")
 def emulator_service() -> Iterator[EmulatorProcess]:
     with EmulatorProcess(models=()) as emulator:
@@ -69,8 +80,9 @@ def emulator_service() -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture
-def sdk(emulator_service: EmulatorProcess) -> Client:
-    """The official SDK: drift is made by a second, independent client, as a person would."""
+def official_sdk(emulator_service: EmulatorProcess) -> Client:
+    """The official Alibaba Cloud SDK against the emulator: remote state made by a second,
+    independent client, as a person, Terraform or the console would have made it."""
     return Client(
         Config(
             access_key_id=DEFAULT_CREDENTIAL.access_key_id,

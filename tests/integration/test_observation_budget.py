@@ -58,7 +58,7 @@ def test_sdk_drift_is_repaired_within_seconds_with_default_settings(
     mvs: ModelVersions,
     pai: AdminClient,
     model_id: str,
-    sdk: Client,
+    official_sdk: Client,
 ) -> None:
     start_operator(resync_interval=DEFAULT_RESYNC)
     names = [f"mv-{i}" for i in range(4)]
@@ -74,7 +74,7 @@ def test_sdk_drift_is_repaired_within_seconds_with_default_settings(
 
         for drift in range(2):
             made = time.monotonic()
-            sdk.update_model_version(
+            official_sdk.update_model_version(
                 model_id,
                 "1.1.0",
                 sdk_models.UpdateModelVersionRequest(version_description=f"by hand {drift}"),
@@ -96,7 +96,7 @@ def test_the_journal_shows_observation_within_the_budget_when_the_budget_sets_th
     start_operator: Callable[..., OperatorProcess],
     mvs: ModelVersions,
     pai: AdminClient,
-    sdk: Client,
+    official_sdk: Client,
 ) -> None:
     # 10 % of 10 reads/s = 1 list per second for 6 models of 2 versions each: each model every
     # 6 s, although the minimum interval (0.5 s) would allow far more.
