@@ -18,9 +18,9 @@ import os
 import pstats
 import sys
 import time
-from collections.abc import Mapping
 from typing import Any
 
+from pai_operator.commands.context import NoNamespaceAnnotations
 from pai_operator.engine import Tracked
 from pai_operator.observation import listed_digest
 from pai_operator.pai import Label, ModelVersion
@@ -32,17 +32,6 @@ from pai_operator.reconciler import _conditions as conditions_of
 from pai_operator.settings import OperatorSettings
 
 URI = "oss://bench-bucket.oss-cn-hangzhou-internal.aliyuncs.com/models/bench/"
-
-
-class Namespaces:
-    async def get(self, namespace: str) -> Mapping[str, str]:
-        return {}
-
-    async def get_strict(self, namespace: str) -> Mapping[str, str]:
-        return {}
-
-    def peek(self, namespace: str) -> Mapping[str, str] | None:
-        return {}
 
 
 def objects(n: int) -> list[tuple[Tracked, ModelVersion]]:
@@ -135,7 +124,7 @@ def per_object_us(n: int, judge: object) -> float:
 def measure(n: int, cprofile: bool = False) -> str:
     """One line: µs per object of the comparison and of the digest, with the load average."""
     settings = OperatorSettings(region="cn-hangzhou")
-    reconciler = Reconciler(settings, PaiBackend(None, settings.region), Namespaces())  # type: ignore[arg-type]
+    reconciler = Reconciler(settings, PaiBackend(None, settings.region), NoNamespaceAnnotations())  # type: ignore[arg-type]
     pairs = objects(n)
     state = ObjectState()
     for record, item in pairs:

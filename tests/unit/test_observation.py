@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+from pai_operator.commands.context import NoNamespaceAnnotations
 from pai_operator.observation import ObservationPacer, QuotaKey, list_is_cheaper, listed_digest, pages_for
 from pai_operator.pai import Label, ModelVersion
 from pai_operator.registry import PAI, TRUEFOUNDRY
@@ -75,27 +76,16 @@ def test_the_listed_digest_changes_with_any_byte_of_the_item_or_the_object() -> 
     assert listed_digest(item, "7") != listed_digest(changed, "7")
 
 
-class _NoNamespaces:
-    async def get(self, namespace: str) -> dict[str, str]:
-        return {}
-
-    async def get_strict(self, namespace: str) -> dict[str, str]:
-        return {}
-
-    def peek(self, namespace: str) -> dict[str, str] | None:
-        return {}
-
-
 def test_each_registry_budgets_its_share_of_its_read_rate_and_pai_shares_one_budget() -> None:
     settings = OperatorSettings(
         read_rate=40.0, observation_budget=0.25, truefoundry_host="https://tfy.example.com"
     )
-    pai = PAI.build(settings, _NoNamespaces())
+    pai = PAI.build(settings, NoNamespaceAnnotations())
     pacers = {built.backend.names.kind: built.backend.observation_pacer for built in pai}
     # Models and ModelVersions spend the same clients' quota: one budget, 25 % of 40 reads/s.
     assert pacers["ModelVersion"] is pacers["Model"]
     assert pacers["ModelVersion"].rate == 10.0
-    (tfy,) = TRUEFOUNDRY.build(settings, _NoNamespaces())
+    (tfy,) = TRUEFOUNDRY.build(settings, NoNamespaceAnnotations())
     assert tfy.backend.observation_pacer.rate == 0.25 * 20.0  # the TrueFoundry client's read rate
     for built in (*pai, tfy):
         for close in built.closers:
