@@ -26,7 +26,9 @@ The scenario:
    faults stop, orphans are the versions left in PAI.
 6. The access-key secret is searched for in every operator log, every Event and every status.
 
-Writes its section of bench/RESULTS.md between the `chaos` markers (the rest of the file is kept).
+Writes its section of bench/RESULTS.md between the `chaos` markers (the rest of the file is kept),
+and its curves (objects settled and present, operator kills, PAI calls by outcome) to
+chaos.json in bench/data/ (chaos-quick.json with `--quick`) for bench/plots.py.
 `tests/integration/test_chaos.py` runs the same scenario at 50 objects with shorter timings.
 """
 
@@ -40,11 +42,14 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import urllib3
+from kubernetes import client
 
 from bench.chaos_harness import (
     Chaos,
@@ -64,10 +69,12 @@ from bench.chaos_harness import (
     quick,
     scenario_of,
     section,
+    settled,
     supervised_operator,
 )
 from bench.chaos_harness import Report as BaseReport
 from bench.harness import cluster, utc_now
+from bench.timeline import DATA, Timeline
 from tests.support.emulator import DEFAULT_CREDENTIAL, EmulatorProcess
 from tests.support.kube import controlplane
 from tests.support.operator import GROUP
@@ -92,6 +99,36 @@ DEFAULT_DIALECT = "the defaults (numeric not-found codes, status 400, label repl
 class Report(BaseReport):
     attempts: list[int] = field(default_factory=list)
     delete_attempts: list[int] = field(default_factory=list)
+    timeline: Timeline = field(default_factory=lambda: Timeline("chaos", ""))
+
+
+CENSUS_UNITS = {"settled": "objects", "present": "objects", "kills": "SIGKILLs so far"}
+
+
+def census(run_: Chaos, objects: Objects) -> dict[str, float] | None:
+    """Objects Ready and Synced at their latest generation, objects still there, operator kills
+    so far; None while the API server does not answer (it is restarted on purpose)."""
+    try:
+        listing: dict[str, Any] = objects.custom.list_namespaced_custom_object(
+            *objects.args, _request_timeout=10
+        )
+    except (client.ApiException, urllib3.exceptions.HTTPError, OSError):
+        return None
+    items = listing["items"]
+    return {
+        "settled": sum(1 for obj in items if settled(obj)),
+        "present": len(items),
+        "kills": run_.supervisor.kills,
+    }
+
+
+def call_outcome(entry: Mapping[str, Any]) -> str:
+    """What became of one PAI call: answered, an injected fault, or refused by the quota."""
+    if entry.get("Fault"):
+        return "injected fault"
+    if entry.get("Status") == 429:
+        return "throttled by quota"
+    return "answered" if entry.get("Status") == 200 else f"{entry.get('Status')} {entry.get('Code')}"
 
 
 def pai_emulator(root: Path, emulator_args: tuple[str, ...] = ()) -> Restartable:
@@ -135,7 +172,11 @@ def environment(s: Scenario, report: BaseReport, rng: random.Random, prefix: str
 
 def run(s: Scenario) -> Report:
     rng = random.Random(s.seed)
-    report = Report(s)
+    timeline = Timeline(
+        "chaos", f"{s.objects} objects, seed {s.seed}", objects=s.objects, outage_s=s.outage,
+        kill_every=f"{s.kill_every[0]:g}-{s.kill_every[1]:g} s",
+    )  # fmt: skip
+    report = Report(s, timeline=timeline)
     started = time.monotonic()
     names = [f"mv-{i:04d}" for i in range(s.objects)]
     models = {name: f"model-chaos-{i:04d}" for i, name in enumerate(names)}
@@ -153,9 +194,11 @@ def run(s: Scenario) -> Report:
             spec["versionName"] = "1.0.0"
         specs[name] = spec
 
-    with environment(s, report, rng) as run_:
+    with environment(s, report, rng) as run_, timeline.sampling(every=2.0):
         pai = run_.service
         objects = Objects(run_.cluster.api, GROUP, NAMESPACE)
+        run_.mark = timeline.mark
+        timeline.watch(lambda: census(run_, objects), CENSUS_UNITS)
         for model in models.values():
             pai.admin.add_model(model)
 
@@ -205,6 +248,7 @@ def run(s: Scenario) -> Report:
             left = pai.admin.versions(models[name])
             report.orphans += [f"{models[name]}:{v['VersionName']}" for v in left]
         run_.scan_secrets(DEFAULT_CREDENTIAL.access_key_secret, NAMESPACE, last)
+        timeline.add_calls(journal + delete_journal, bucket=5.0, by=call_outcome, prefix="pai:")
     report.total = time.monotonic() - started
     return report
 
@@ -263,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     extra = [f"--emulator-args {shlex.quote(args.emulator_args)}"] if emulator_args else []
     scenario = dataclasses.replace(scenario_of(args, "bench.chaos", *extra), emulator_args=emulator_args)
     report = run(scenario)
+    if not args.no_write:
+        report.timeline.save(DATA / ("chaos-quick.json" if args.quick else "chaos.json"))
     return publish(render(report), args, "chaos", report.ok)
 
 

@@ -440,6 +440,7 @@ class Chaos:
     rules: list[dict[str, Any]]
     supervisor: Supervisor
     logs: Path
+    mark: Callable[[str], None] = lambda _what: None  # a moment worth marking on a timeline
 
     def faults(self, on: bool) -> None:
         self.service.set_faults(self.rules if on else [])
@@ -460,10 +461,12 @@ class Chaos:
             time.sleep(s.disruption_gap)
             t0 = time.monotonic()
             log(f"restarting {what}")
+            self.mark(f"{what} restart")
             self.cluster.plane.restart(what)
             disruptions.append(f"{what} restarted (back in {time.monotonic() - t0:.1f} s)")
         time.sleep(s.disruption_gap)
         log(f"{self.service_name} outage: emulator stopped for {s.outage:.0f} s")
+        self.mark(f"{self.service_name} outage")
         t0 = time.monotonic()
         self.service.outage(s.outage)
         disruptions.append(
@@ -478,6 +481,7 @@ class Chaos:
         wait_until("first operator start", lambda: self.supervisor.starts > 0, 180)
         self.faults(True)
         t_faults = time.monotonic()
+        self.mark("faults on")
         disruptions = threading.Thread(target=self.disrupt, name="chaos-disruptions")
         disruptions.start()
         log(f"faults on; creating {len(creates)} objects")
@@ -488,6 +492,7 @@ class Chaos:
         disruptions.join()
         log("faults off; waiting for convergence")
         self.faults(False)
+        self.mark("faults off")
         self.report.fault_phase = time.monotonic() - t_faults
 
     def converge(self, list_all: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -524,6 +529,7 @@ class Chaos:
         self.service.journal = []
         self.faults(True)
         t_delete = time.monotonic()
+        self.mark("delete all, faults on")
         with ThreadPoolExecutor(self.s.workers) as pool:
             list(
                 pool.map(lambda pair: pair[0].delete(pair[1]), [(o, n) for o, names in kinds for n in names])
@@ -535,6 +541,7 @@ class Chaos:
             s.delete_fault_time if s.delete_fault_time is not None else min(self.report.fault_phase, 60.0)
         )
         self.faults(False)
+        self.mark("faults off")
 
         def all_gone() -> bool:
             left = [obj for objects, _ in kinds for obj in objects.list()]

@@ -102,6 +102,22 @@ def emulator_service() -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture
+def official_sdk(emulator_service: EmulatorProcess) -> Client:
+    """The official Alibaba Cloud SDK against the emulator: remote state made by a second,
+    independent client, as a person, Terraform or the console would have made it."""
+    return Client(
+        Config(
+            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
+            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
+            endpoint=emulator_service.endpoint,
+            protocol="http",
+            read_timeout=10_000,
+            connect_timeout=5_000,
+        )
+    )
+
+
+@pytest.fixture
 def pai(emulator_service: EmulatorProcess) -> AdminClient:
     """The emulator's admin API, with faults and the journal cleared for this test."""
     admin = emulator_service.admin
@@ -154,20 +170,9 @@ def operator(start_operator: Callable[..., OperatorProcess]) -> OperatorProcess:
 
 
 @pytest.fixture
-def sdk(emulator_service: EmulatorProcess) -> Client:
-    """The official SDK (alibabacloud_aiworkspace20210204): the second, independent client that
-    makes drift behind the operator's back and says what PAI holds. Per test: a module may run
-    an emulator of its own (`emulator_service` overridden)."""
-    return Client(
-        Config(
-            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
-            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
-            endpoint=emulator_service.endpoint,
-            protocol="http",
-            read_timeout=30_000,
-            connect_timeout=5_000,
-        )
-    )
+def sdk(official_sdk: Client) -> Client:
+    """`official_sdk` by its short name, for the tests that call it `sdk`."""
+    return official_sdk
 
 
 class Remote:
