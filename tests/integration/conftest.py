@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,17 @@ T = TypeVar("T")
 CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
 MODEL_CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_models.yaml"
 SEED_EXAMPLE = REPO_ROOT / "samples" / "seed-example"
+# The chaos suites (bench/chaos*.py at test scale) restart kube-apiserver and etcd: they run on a
+# control plane of their own, never on a foreign cluster.
+CHAOS_MARKS = [
+    pytest.mark.integration,
+    pytest.mark.timeout(420),
+    pytest.mark.skipif(
+        bool(os.environ.get("PAI_TEST_KUBECONFIG")),
+        reason="PAI_TEST_KUBECONFIG names a foreign cluster, and the chaos suite restarts "
+        "kube-apiserver and etcd: it needs the local control plane",
+    ),
+]
 
 
 @pytest.fixture

@@ -13,19 +13,10 @@ import dataclasses
 import os
 import random
 
-import pytest
-
 from bench import chaos_harness, chaos_models
+from tests.integration.conftest import CHAOS_MARKS
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.timeout(420),
-    pytest.mark.skipif(
-        bool(os.environ.get("PAI_TEST_KUBECONFIG")),
-        reason="PAI_TEST_KUBECONFIG names a foreign cluster, and the chaos suite restarts "
-        "kube-apiserver and etcd: it needs the local control plane",
-    ),
-]
+pytestmark = CHAOS_MARKS
 MODELS, VERSIONS = 5, 3
 
 

@@ -13,19 +13,10 @@ import dataclasses
 import os
 import random
 
-import pytest
-
 from bench import chaos, chaos_tfy
+from tests.integration.conftest import CHAOS_MARKS
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.timeout(420),
-    pytest.mark.skipif(
-        bool(os.environ.get("PAI_TEST_KUBECONFIG")),
-        reason="PAI_TEST_KUBECONFIG names a foreign cluster, and the chaos suite restarts "
-        "kube-apiserver and etcd: it needs the local control plane",
-    ),
-]
+pytestmark = CHAOS_MARKS
 
 
 def test_twenty_truefoundry_objects_converge_through_chaos_with_nothing_duplicated_or_leaked() -> None:
