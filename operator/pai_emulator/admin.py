@@ -10,9 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
 from pydantic.alias_generators import to_pascal
 
+from emulator_kit.faults import FaultRule
 from pai_emulator import errors
 from pai_emulator.config import OPERATIONS, Dialect, ErrorDialect, LabelUpsert
-from pai_emulator.faults import FaultRule
 from pai_emulator.runtime import EMULATOR, error_response, json_response, new_request_id
 
 PREFIX = "/_emulator"

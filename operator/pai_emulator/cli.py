@@ -7,13 +7,11 @@ import asyncio
 import importlib.util
 import json
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiohttp import web
-
+from emulator_kit.cli import add_control_arguments, add_listen_arguments, serve, setup_logging
 from pai_emulator.config import (
     ERROR_DIALECTS,
     LABEL_UPSERTS,
@@ -94,25 +92,11 @@ def _sts(value: str) -> StsCredential:
     return StsCredential(parts[0], parts[1], parts[2])
 
 
-def _quota(value: str) -> tuple[str, float]:
-    operation, sep, rate = value.partition("=")
-    if not sep or operation not in OPERATIONS:
-        raise argparse.ArgumentTypeError(f"expected Operation=rate with Operation in {', '.join(OPERATIONS)}")
-    try:
-        parsed = float(rate)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"rate must be a number, got {rate!r}") from None
-    if parsed < 0:
-        raise argparse.ArgumentTypeError("rate must be >= 0 (0 = unlimited)")
-    return operation, parsed
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pai-emulator", description="PAI AIWorkSpace model-version emulator"
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8089, help="0 picks a free port")
+    add_listen_arguments(parser, default_port=8089)
     parser.add_argument(
         "--access-key",
         type=_access_key,
@@ -166,9 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ACCOUNT",
         help="the account of keys and models given without one",
     )
-    parser.add_argument("--admin", action="store_true", help="enable the unauthenticated /_emulator/ API")
-    parser.add_argument("--state-file", type=Path, help="JSON snapshot: loaded at start, saved on change")
-    parser.add_argument("--quota", type=_quota, action="append", default=[], metavar="Operation=rate")
+    add_control_arguments(parser, OPERATIONS)
     dialect = parser.add_argument_group(
         "dialect", "answers where PAI's public docs are silent (README: Dialects, with sources)"
     )
@@ -235,43 +217,17 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
-async def serve(config: EmulatorConfig, host: str, port: int) -> None:
-    runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    bound_port = sockets[0].getsockname()[1] if sockets else port
-    url_host = f"[{host}]" if ":" in host else host
-    # The one line on stdout: how a parent process learns the port when it asked for port 0.
-    print(f"{URL_PREFIX}http://{url_host}:{bound_port}", flush=True)
-    log.info("serving on %s:%s (admin %s)", host, bound_port, "on" if config.admin else "off")
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-        log.info("shutting down")
-    finally:
-        await runner.cleanup()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.log_level)
     if args.oidc_provider and importlib.util.find_spec("cryptography") is None:
         log.error("--oidc-provider needs the cryptography package (pip install 'pai-model-operator[test]')")
         return 2
     if not args.access_key and not args.sts_token:
         log.warning("no --access-key or --sts-token given: every API request will be rejected")
-    asyncio.run(serve(config_from_args(args), args.host, args.port))
+    config = config_from_args(args)
+    log.info("admin API %s", "on" if config.admin else "off")
+    asyncio.run(serve(create_app(config), args.host, args.port, URL_PREFIX, log))
     return 0
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator_kit.faults import FaultInjector, Journal
+from emulator_kit.quotas import Quotas
 from pai_emulator import errors
 from pai_emulator.config import Dialect, EmulatorConfig, parse_role_arn
-from pai_emulator.faults import FaultInjector, Journal
-from pai_emulator.quotas import Quotas
 from pai_emulator.signing import SignatureVerifier
 from pai_emulator.store import Store
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
 from pydantic.alias_generators import to_pascal
 
+from emulator_kit.faults import FaultRule
 from tfy_emulator import errors
 from tfy_emulator.config import (
     CONFLICT_STATUSES,
@@ -20,7 +21,6 @@ from tfy_emulator.config import (
     Dialect,
     ErrorShape,
 )
-from tfy_emulator.faults import FaultRule
 from tfy_emulator.runtime import EMULATOR, error_response, json_response
 from tfy_emulator.validation import ML_REPO_PATTERN
 

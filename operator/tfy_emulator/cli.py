@@ -6,13 +6,10 @@ import argparse
 import asyncio
 import logging
 import re
-import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from aiohttp import web
-
+from emulator_kit.cli import add_control_arguments, add_listen_arguments, serve, setup_logging
 from tfy_emulator.config import (
     CONFLICT_STATUSES,
     DEFAULT_TENANT,
@@ -44,25 +41,11 @@ def _ml_repo(value: str) -> str:
     return value
 
 
-def _quota(value: str) -> tuple[str, float]:
-    operation, sep, rate = value.partition("=")
-    if not sep or operation not in OPERATIONS:
-        raise argparse.ArgumentTypeError(f"expected Operation=rate with Operation in {', '.join(OPERATIONS)}")
-    try:
-        parsed = float(rate)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"rate must be a number, got {rate!r}") from None
-    if parsed < 0:
-        raise argparse.ArgumentTypeError("rate must be >= 0 (0 = unlimited)")
-    return operation, parsed
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfy-emulator", description="TrueFoundry model-version API emulator"
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8090, help="0 picks a free port")
+    add_listen_arguments(parser, default_port=8090)
     parser.add_argument(
         "--api-key",
         type=_api_key,
@@ -80,16 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="an ML repo (repeatable)",
     )
     parser.add_argument("--tenant", default=DEFAULT_TENANT, help="the tenant name in every fqn")
-    parser.add_argument("--admin", action="store_true", help="enable the unauthenticated /_emulator/ API")
-    parser.add_argument("--state-file", type=Path, help="JSON snapshot: loaded at start, saved on change")
-    parser.add_argument(
-        "--quota",
-        type=_quota,
-        action="append",
-        default=[],
-        metavar="Operation=rate",
-        help="requests per second for one operation (default: unlimited)",
-    )
+    add_control_arguments(parser, OPERATIONS, "requests per second for one operation (default: unlimited)")
     parser.add_argument(
         "--error-shape",
         choices=ERROR_SHAPES,
@@ -130,38 +104,14 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
-async def serve(config: EmulatorConfig, host: str, port: int) -> None:
-    runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound_host, bound_port = runner.addresses[0][:2]
-    url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    # The one line on stdout: how a parent process learns the port when it asked for port 0.
-    print(f"{URL_PREFIX}http://{url_host}:{bound_port}", flush=True)
-    log.info("serving on %s:%s (admin %s)", bound_host, bound_port, "on" if config.admin else "off")
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-        log.info("shutting down")
-    finally:
-        await runner.cleanup()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.log_level)
     if not args.api_key:
         log.warning("no --api-key given: every API request will be rejected")
-    asyncio.run(serve(config_from_args(args), args.host, args.port))
+    config = config_from_args(args)
+    log.info("admin API %s", "on" if config.admin else "off")
+    asyncio.run(serve(create_app(config), args.host, args.port, URL_PREFIX, log))
     return 0
 
 

@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from emulator_kit.faults import FaultInjector, Journal
+from emulator_kit.quotas import Quotas
 from tfy_emulator import errors
 from tfy_emulator.config import Dialect, EmulatorConfig, subject_for
-from tfy_emulator.faults import FaultInjector, Journal
-from tfy_emulator.quotas import Quotas
 from tfy_emulator.store import Store
 
 JSON_CONTENT_TYPE = "application/json"

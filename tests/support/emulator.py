@@ -17,10 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json as jsonlib
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -28,10 +24,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import httpx
+
+from tests.support.emulator_process import AdminBase, EmulatorSubprocess
+from tests.support.emulator_process import AdminError as AdminError  # tests catch it from here
 
 if TYPE_CHECKING:
     from pai_emulator.config import EmulatorConfig
@@ -54,73 +52,15 @@ class Credential:
 DEFAULT_CREDENTIAL = Credential(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET)
 
 
-class AdminError(RuntimeError):
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(f"admin API answered {status}: {body}")
-        self.status = status
-        self.body = body
-
-
-class AdminClient:
-    """Synchronous client for /_emulator/ (the emulator must run with admin enabled)."""
-
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
-        self._http = httpx.Client(base_url=f"{base_url.rstrip('/')}/_emulator", timeout=timeout)
-
-    def _call(self, method: str, path: str, json: Any = None) -> Any:
-        response = self._http.request(method, path, json=json)
-        body = response.json()
-        if response.status_code >= 400:
-            raise AdminError(response.status_code, body)
-        return body
+class AdminClient(AdminBase):
+    """The PAI emulator's admin API: the common part (faults, journal with Operation, ModelId,
+    VersionName, Status, Code, LatencyMs, Time, Fault, UserAgent; reset; quotas) and models,
+    versions, dialect."""
 
     def add_model(self, model_id: str, account: str | None = None) -> bool:
         """Register a model (of the default account, or of `account`); True if it was new."""
         body = {"ModelId": model_id, **({"Account": account} if account else {})}
         return bool(self._call("POST", "/models", body)["Created"])
-
-    def add_fault(
-        self,
-        operation: str,
-        mode: str,
-        *,
-        error_rate: float = 1.0,
-        code: str | None = None,
-        http_status: int | None = None,
-        latency_ms: float | None = None,
-        latency_ms_max: float | None = None,
-        count: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """Add a rule (mode: error | reset | commit_then_drop | latency); returns all active rules."""
-        rule: dict[str, Any] = {"Operation": operation, "Mode": mode, "ErrorRate": error_rate}
-        optional = {
-            "Code": code,
-            "HttpStatus": http_status,
-            "LatencyMs": latency_ms,
-            "LatencyMsMax": latency_ms_max,
-            "Count": count,
-        }
-        rule.update({key: value for key, value in optional.items() if value is not None})
-        return list(self._call("POST", "/faults", rule)["Faults"])
-
-    def faults(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/faults")["Faults"])
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/faults")
-
-    def journal(self, operation: str | None = None) -> list[dict[str, Any]]:
-        """Journal entries (Operation, ModelId, VersionName, Status, Code, LatencyMs, Time, Fault,
-        UserAgent)."""
-        entries = list(self._call("GET", "/journal")["Entries"])
-        return [entry for entry in entries if operation is None or entry["Operation"] == operation]
-
-    def clear_journal(self) -> None:
-        self._call("DELETE", "/journal")
-
-    def reset(self) -> None:
-        """Drop all versions, admin-added models, faults, journal and nonces; restore quotas."""
-        self._call("POST", "/reset")
 
     def versions(self, model_id: str, account: str | None = None) -> list[dict[str, Any]]:
         """The full stored state of a model's versions (default account, or `account`), in
@@ -166,29 +106,14 @@ class AdminClient:
             body["MaxPageSize"] = max_page_size
         return dict(self._call("PUT", "/dialect", body)["Dialect"])
 
-    def quotas(self) -> dict[str, float]:
-        return dict(self._call("GET", "/quotas")["Quotas"])
-
     def set_quota(self, operation: str, rate: float) -> dict[str, float]:
         """Requests per second for one operation (0 = unlimited); returns all quotas."""
         return self.set_quotas({operation: rate})
 
-    def set_quotas(self, rates: Mapping[str, float]) -> dict[str, float]:
-        return dict(self._call("PUT", "/quotas", dict(rates))["Quotas"])
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 class _RunningEmulator:
     url: str
-    _admin: AdminClient | None = None
+    _admin: Any = None  # an AdminClient once asked for
 
     @property
     def host(self) -> str:
@@ -217,7 +142,7 @@ class _RunningEmulator:
             self._admin = None
 
 
-class EmulatorProcess(_RunningEmulator):
+class EmulatorProcess(_RunningEmulator, EmulatorSubprocess):
     """`python -m pai_emulator.cli` on a free port; a context manager that stops it on exit."""
 
     def __init__(
@@ -234,75 +159,28 @@ class EmulatorProcess(_RunningEmulator):
     ) -> None:
         self.credentials = list(credentials)
         self.models = list(models)
-        self._args = [sys.executable, "-m", "pai_emulator.cli", "--host", host, "--port", "0"]
+        args: list[str] = []
         for cred in self.credentials:
             if cred.security_token is None:
-                self._args += ["--access-key", f"{cred.access_key_id}:{cred.access_key_secret}"]
+                args += ["--access-key", f"{cred.access_key_id}:{cred.access_key_secret}"]
             else:
-                token = f"{cred.access_key_id}:{cred.access_key_secret}:{cred.security_token}"
-                self._args += ["--sts-token", token]
+                args += [
+                    "--sts-token",
+                    f"{cred.access_key_id}:{cred.access_key_secret}:{cred.security_token}",
+                ]
         for model in self.models:
-            self._args += ["--model", model]
-        if admin:
-            self._args.append("--admin")
-        if state_file is not None:
-            self._args += ["--state-file", str(state_file)]
-        for operation, rate in (quotas or {}).items():
-            self._args += ["--quota", f"{operation}={rate}"]
-        self._args += list(extra_args)
-        self._startup_timeout = startup_timeout
-        self._dir = Path(tempfile.mkdtemp(prefix="pai-emulator-"))
-        self.log_path = self._dir / "stderr.log"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Self:
-        stdout_path = self._dir / "stdout.log"
-        with stdout_path.open("wb") as stdout, self.log_path.open("wb") as stderr:
-            # Files, not pipes: nobody has to drain them, so the child can never block on a full pipe.
-            self._process = subprocess.Popen(
-                self._args, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL
-            )
-        deadline = time.monotonic() + self._startup_timeout
-        while time.monotonic() < deadline:
-            for line in stdout_path.read_text().splitlines():
-                if line.startswith(URL_PREFIX):
-                    self.url = line[len(URL_PREFIX) :].strip()
-                    return self
-            if self._process.poll() is not None:
-                break
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"pai-emulator did not start; stderr:\n{self.log_text()[-4000:]}")
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
-        self._close_admin()
-        process, self._process = self._process, None
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return process.returncode
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+            args += ["--model", model]
+        super().__init__(
+            "pai_emulator.cli",
+            URL_PREFIX,
+            args,
+            admin=admin,
+            state_file=state_file,
+            quotas=quotas,
+            host=host,
+            extra_args=extra_args,
+            startup_timeout=startup_timeout,
+        )
 
 
 class InProcessEmulator(_RunningEmulator):

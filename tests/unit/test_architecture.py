@@ -57,8 +57,14 @@ def _parents(module: str) -> list[str]:
 def test_every_top_level_package_is_under_contract() -> None:
     packages = sorted(p.name for p in SOURCE_ROOT.iterdir() if (p / "__init__.py").exists())
     assert packages == sorted(CONFIG["root_packages"])
-    # Every emulator (pai_emulator, a future tfy_emulator) and the operator stay mutually independent.
-    assert sorted(CONTRACTS["independent-emulators"]["modules"]) == packages
+    # Every emulator and the operator stay mutually independent; the emulators' shared kit sits
+    # below both emulators and is kept apart from the operator by contracts of its own.
+    assert sorted(CONTRACTS["independent-emulators"]["modules"]) == [
+        p for p in packages if p != "emulator_kit"
+    ]
+    assert CONTRACTS["emulator-kit"]["source_modules"] == ["emulator_kit"]
+    assert set(CONTRACTS["emulator-kit"]["forbidden_modules"]) == set(packages) - {"emulator_kit"}
+    assert CONTRACTS["operator-without-emulator-kit"]["forbidden_modules"] == ["emulator_kit"]
 
 
 def test_every_planner_module_is_held_pure() -> None:
@@ -110,6 +116,8 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
     "backend-clients-know-no-kubernetes": ("pai_operator/pai/errors.py", "import kubernetes"),
     "independent-backends": ("pai_operator/pai/signing.py", "import pai_operator.truefoundry.client"),
     "independent-emulators": ("pai_emulator/store.py", "import pai_operator.pai.models"),
+    "emulator-kit": ("emulator_kit/quotas.py", "import pai_emulator.errors"),
+    "operator-without-emulator-kit": ("pai_operator/engine.py", "import emulator_kit.faults"),
 }
 
 # The same contracts seen from the second backend: its client matches `pai_operator.*.client`.

@@ -160,7 +160,9 @@ def test_emulator_needs_nothing_the_operator_does_not_already_install() -> None:
     its CLI refuses `--oidc-provider` with the way out when the package is missing."""
     optional = {"oidc.py": {"cryptography"}}
     third_party = set()
-    for path in (REPO / "operator" / "pai_emulator").rglob("*.py"):
+    first_party = ("pai_emulator", "emulator_kit")  # the kit it shares with tfy_emulator ships too
+    sources = [p for package in first_party for p in (REPO / "operator" / package).rglob("*.py")]
+    for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
@@ -172,7 +174,7 @@ def test_emulator_needs_nothing_the_operator_does_not_already_install() -> None:
                 n.split(".")[0]
                 for n in names
                 if n.split(".")[0] not in sys.stdlib_module_names
-                and not n.startswith("pai_emulator")
+                and n.split(".")[0] not in first_party
                 and n.split(".")[0] not in optional.get(path.name, set())
             }
             if path.name != "oidc.py" and node.col_offset == 0:  # a module-level import

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from emulator_kit.quotas import Quotas
 from tfy_emulator import errors, validation
 from tfy_emulator import fqn as fqns
 from tfy_emulator.config import ApiKey, Dialect, EmulatorConfig
-from tfy_emulator.quotas import Quotas
 from tfy_emulator.runtime import Emulator, error_body, error_status
 
 

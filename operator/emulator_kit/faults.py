@@ -18,11 +18,11 @@ class FaultRule(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="forbid")
 
-    operation: str  # an action name such as "CreateModelVersion", or "*" for every operation
+    operation: str  # an operation (PAI action or TrueFoundry route) name, or "*" for every one
     mode: FaultMode
     error_rate: float = Field(default=1.0, ge=0.0, le=1.0)
-    code: str | None = None
     http_status: int | None = Field(default=None, ge=400, le=599)
+    code: str | None = None  # the error `code` of an injected error (absent: the registry's default)
     latency_ms: float | None = Field(default=None, ge=0)
     latency_ms_max: float | None = Field(default=None, ge=0)
     count: int | None = Field(default=None, ge=1)
@@ -63,7 +63,8 @@ class FaultInjector:
         ]
 
     def pick(self, operation: str) -> tuple[float, FaultRule | None]:
-        """Added latency (sum of firing latency rules) and the first firing terminal rule, if any."""
+        """Added latency (the sum of the firing latency rules) and the first firing terminal rule.
+        A rule whose Count is used up no longer fires; one that does not fire keeps its Count."""
         latency = 0.0
         terminal: FaultRule | None = None
         for active in self._rules:
@@ -84,6 +85,8 @@ class FaultInjector:
 
 
 class Journal:
+    """The last `limit` requests, oldest first."""
+
     def __init__(self, limit: int) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
 

@@ -1,4 +1,5 @@
-"""Per-operation token buckets: the emulator's stand-in for PAI's published API quotas."""
+"""Per-operation token buckets: the emulators' stand-in for a registry's API quotas (PAI publishes
+its per-action quotas; TrueFoundry publishes none, so its emulator starts with none)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class TokenBucket:
         self._updated = clock()
 
     def take(self) -> float:
-        """Take one token; 0.0 when granted, otherwise the seconds until one is available."""
+        """Take one token: 0.0 when granted, otherwise the seconds until one is available."""
         if self.rate <= 0:
             return 0.0
         now = self._clock()
@@ -37,16 +38,19 @@ class Quotas:
         self.configure(rates)
 
     def configure(self, rates: Mapping[str, float]) -> None:
+        """Set some operations' rates (others keep theirs); a new rate starts with a full bucket."""
         for operation, rate in rates.items():
             if rate < 0:
                 raise ValueError(f"quota for {operation} must be >= 0 (0 = unlimited), got {rate}")
+        for operation, rate in rates.items():
             self._buckets[operation] = TokenBucket(float(rate), self._clock)
 
     def rates(self) -> dict[str, float]:
         return {operation: bucket.rate for operation, bucket in self._buckets.items()}
 
     def retry_after(self, operation: str) -> int | None:
-        """None when the request may proceed; else whole seconds to wait (>= 1, as the SDK requires)."""
+        """None when the request may proceed, else whole seconds to wait (>= 1): the official SDK
+        reads `Retry-After` as whole seconds and ignores 0."""
         bucket = self._buckets.get(operation)
         if bucket is None:
             return None
