@@ -86,7 +86,12 @@ def run_size(
     created = time.monotonic() - t0
     floor = n / write_rate
     all_ready = wait_until(
-        f"{n} Ready", lambda: rec.ready_count() >= n, timeout=max(300.0, floor * 3), interval=1.0
+        # Bounded by PAI's default quota even when it was raised: a loaded machine, not the
+        # quota, may then be what paces the creation.
+        f"{n} Ready",
+        lambda: rec.ready_count() >= n,
+        timeout=max(300.0, n / WRITE_QUOTA * 3),
+        interval=1.0,
     )
     total = all_ready + 0.0
     create_cpu = cpu_seconds(op.proc.pid) - cpu0  # type: ignore[union-attr]
