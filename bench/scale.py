@@ -9,9 +9,8 @@ defaults except the resync interval:
 
 1. create: N objects as fast as the API server takes them; time until all N are Ready, against
    the floor N / write quota (every create is one CreateModelVersion). `--creation-write-rate`
-   raises the write quota for this step only (the emulator's and the operator's --write-rate):
-   at PAI's 20/s, 20,000 objects take 17 minutes to create. The operator that created them is then
-   replaced by one with the shipped write rate, quotas back at PAI's defaults;
+   raises the write quota for this step only (the emulator's, and the operator's --write-rate,
+   which then only bounds bursts): at PAI's 20/s, 20,000 objects take 17 minutes to create;
 2. in sync, resync 60 s: PAI calls per object per resync interval and Kubernetes writes over
    one whole interval, while nothing changes;
 3. drift: one version changed through the official SDK; time until the operator repaired it;
@@ -101,14 +100,11 @@ def run_size(
     if creation_write_rate:
         row["ready"] += f"; write quota raised to {creation_write_rate:.0f}/s for the creation only"
     row["create_cpu"] = f"{create_cpu / total * 100:.0f} % of a core while creating"
-    rss_created_early: float | None = None
     if creation_write_rate:
+        # PAI's quotas again for the steps below. The operator keeps its raised --write-rate (it
+        # only bounds bursts: in sync there are no writes, a drift repair is one), so that its
+        # memory is still read minutes after the burst, as without a raised quota.
         env.emulator.admin.set_quotas(default_quotas)
-        # Read as the creation ended (not trimmed minutes later, as without a raised quota).
-        rss_created_early = rss_mib(op.proc.pid)  # type: ignore[union-attr]
-        # The operator for the steps below runs with the shipped write rate, as in production.
-        op = env.start_operator([ns], STEADY_RESYNC, production_like=True)
-        wait_until("every object observed", lambda: all_observed(op, n), timeout=600, interval=1.0)
 
     # 2. in sync over one whole interval, then 3. drift in the next one
     time.sleep(5)  # trailing status events of the creation burst
@@ -147,7 +143,7 @@ def run_size(
     print(f"  [{n}] restart ...", file=sys.stderr)
     time.sleep(3)
     # The operator that created the N objects, minutes after its burst (its freed memory trimmed).
-    rss_created = rss_created_early or rss_mib(op.proc.pid)  # type: ignore[union-attr]
+    rss_created = rss_mib(op.proc.pid)  # type: ignore[union-attr]
     env.stop_operator()
     j0 = env.journal_len()
     r0 = time.monotonic()
@@ -198,7 +194,7 @@ def render(sizes: list[tuple[int, int]], rows: dict[int, dict[str, str]], anomal
         "|---|---|" + "---|" * len(sizes),
     ]
     lines = [
-        ("all N Ready after creation (vs floor N / 20 per s)", "≤ 1.1x (1,000), ≤ 1.2x (5,000)", "ready"),
+        ("all N Ready after creation (vs floor N / write quota)", "≤ 1.1x (1,000), ≤ 1.2x (5,000)", "ready"),
         ("operator CPU while creating", "", "create_cpu"),
         ("PAI calls per object per resync interval, in sync", "≤ 0.05", "calls"),
         ("Kubernetes writes over one in-sync interval", "0", "writes"),
