@@ -15,7 +15,7 @@ PYTEST_MIN_ARGS ?=
 # The oldest supported Kubernetes (hack/versions.env); `make test` runs a subset against it too.
 KUBERNETES_MIN_VERSION := $(shell sed -n 's/^KUBERNETES_MIN_VERSION=//p' hack/versions.env)
 
-.PHONY: help venv lock tools node-tools crds monitoring lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick chaos test-min \
+.PHONY: help venv lock tools node-tools crds monitoring lint test unit cluster-up cluster-down e2e demo demo-down bench bench-quick plots chaos test-min \
 	e2e-kind clean install deploy docs version dist image image-push tfy-ml-venv
 
 ##@ Develop
@@ -109,18 +109,25 @@ e2e: venv tools ## image + Helm + a Pod on a real kubelet (containerd/runc, loop
 e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
 	@bash hack/e2e-kind.sh
 
-bench: venv tools ## PAI calls, K8s writes, latency, throughput, leader handover, scale (bench/RESULTS.md)
+bench: venv tools ## PAI calls, K8s writes, latency, throughput, leader handover, scale, drift freshness (bench/RESULTS.md)
 	@$(BIN)/python -m bench.economy
 	@$(BIN)/python -m bench.client_cost
 	@$(BIN)/python -m bench.ha
 	@$(BIN)/python -m bench.scale
+	@$(BIN)/python -m bench.drift
+	@$(BIN)/python -m bench.plots
 
-bench-quick: venv tools ## the scale benchmark at 200 objects (development; writes nothing)
+plots: venv ## draw bench/plots/*.png again from the recorded bench/data/*.json (no bench runs) and embed them in bench/RESULTS.md
+	@$(BIN)/python -m bench.plots
+
+bench-quick: venv tools ## the scale and drift benchmarks at 200 objects (development; writes nothing)
 	@$(BIN)/python -m bench.scale --quick
+	@$(BIN)/python -m bench.drift --quick
 
 CHAOS_ARGS ?=
 chaos: venv tools ## 1,000 objects through faults, kills, restarts and a PAI outage (bench/RESULTS.md; CHAOS_ARGS="--seed N")
 	@$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+	@$(BIN)/python -m bench.plots
 
 ##@ Build
 

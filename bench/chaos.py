@@ -26,7 +26,9 @@ The scenario:
    faults stop, orphans are the versions left in PAI.
 6. The access-key secret is searched for in every operator log, every Event and every status.
 
-Writes its section of bench/RESULTS.md between the `chaos` markers (the rest of the file is kept).
+Writes its section of bench/RESULTS.md between the `chaos` markers (the rest of the file is kept),
+and its curves (objects settled and present, operator kills, PAI calls by outcome) to
+chaos.json in bench/data/ (chaos-quick.json with `--quick`) for bench/plots.py.
 `tests/integration/test_chaos.py` runs the same scenario at 50 objects with shorter timings.
 """
 
@@ -42,7 +44,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +55,7 @@ import urllib3
 from kubernetes import client, config
 
 from bench.harness import RESULTS, Cluster, cluster, utc_now, wait_until, write_section
+from bench.timeline import DATA, Timeline
 from tests.support.emulator import DEFAULT_CREDENTIAL, AdminClient, EmulatorProcess
 from tests.support.kube import controlplane
 from tests.support.operator import GROUP, PLURAL, VERSION, OperatorProcess
@@ -140,6 +143,7 @@ class Report:
     secret_hits: list[str] = field(default_factory=list)
     scanned: str = ""
     total: float = 0.0
+    timeline: Timeline = field(default_factory=lambda: Timeline("chaos", ""))
 
     @property
     def ok(self) -> bool:
@@ -442,7 +446,11 @@ def environment(s: Scenario, rng: random.Random) -> Iterator[Env]:
 
 def run(s: Scenario) -> Report:
     rng = random.Random(s.seed)
-    report = Report(s)
+    timeline = Timeline(
+        "chaos", f"{s.objects} objects, seed {s.seed}", objects=s.objects, outage_s=s.outage,
+        kill_every=f"{s.kill_every[0]:g}-{s.kill_every[1]:g} s",
+    )  # fmt: skip
+    report = Report(s, timeline=timeline)
     started = time.monotonic()
     names = [f"mv-{i:04d}" for i in range(s.objects)]
     models = {name: f"model-chaos-{i:04d}" for i, name in enumerate(names)}
@@ -460,7 +468,8 @@ def run(s: Scenario) -> Report:
             spec["versionName"] = "1.0.0"
         specs[name] = spec
 
-    with environment(s, rng) as env:
+    with environment(s, rng) as env, timeline.sampling(every=2.0):
+        timeline.watch(lambda: census(env), CENSUS_UNITS)
         pai, objects, supervisor = env.pai, env.objects, env.supervisor
         for model in models.values():
             pai.admin.add_model(model)
@@ -471,6 +480,7 @@ def run(s: Scenario) -> Report:
         pai.set_faults(fault_rules(s))
         supervisor.killing.set()
         t_faults = time.monotonic()
+        timeline.mark("faults on")
         disruptions = threading.Thread(target=disrupt, args=(env, s, report), name="chaos-disruptions")
         disruptions.start()
         with ThreadPoolExecutor(s.workers) as pool:
@@ -493,6 +503,7 @@ def run(s: Scenario) -> Report:
         pai.set_faults([])
         supervisor.killing.clear()
         t_calm = time.monotonic()
+        timeline.mark("faults off")
         report.fault_phase = t_calm - t_faults
 
         last: list[dict[str, Any]] = []
@@ -546,6 +557,7 @@ def run(s: Scenario) -> Report:
         pai.set_faults(fault_rules(s))
         supervisor.killing.set()
         t_delete = time.monotonic()
+        timeline.mark("delete all, faults on")
         with ThreadPoolExecutor(s.workers) as pool:
             list(pool.map(objects.delete, names))
         # Faults for a while during deletion (as long as the creation phase had them, at most),
@@ -553,6 +565,7 @@ def run(s: Scenario) -> Report:
         time.sleep(s.delete_fault_time if s.delete_fault_time is not None else min(report.fault_phase, 60.0))
         pai.set_faults([])
         supervisor.killing.clear()
+        timeline.mark("faults off")
 
         def all_gone() -> bool:
             left = objects.list()
@@ -587,6 +600,7 @@ def run(s: Scenario) -> Report:
             report.secret_hits.append("a status")
         report.scanned = f"{len(log_files)} operator logs, {len(messages)} events, {len(last)} statuses"
         report.kills, report.starts = supervisor.kills, supervisor.starts
+        timeline.add_calls(journal + delete_journal, bucket=5.0, by=call_outcome, prefix="pai:")
     report.total = time.monotonic() - started
     return report
 
@@ -597,15 +611,46 @@ def disrupt(env: Env, s: Scenario, report: Report) -> None:
         time.sleep(s.disruption_gap)
         t0 = time.monotonic()
         log(f"restarting {what}")
+        report.timeline.mark(f"{what} restart")
         env.cluster.plane.restart(what)
         report.disruptions.append(f"{what} restarted (back in {time.monotonic() - t0:.1f} s)")
     time.sleep(s.disruption_gap)
     log(f"PAI outage: emulator stopped for {s.outage:.0f} s")
+    report.timeline.mark("PAI outage")
     t0 = time.monotonic()
     env.pai.outage(s.outage)
     report.disruptions.append(
         f"PAI outage: emulator stopped, restarted from its state file after {time.monotonic() - t0:.1f} s"
     )
+
+
+CENSUS_UNITS = {"settled": "objects", "present": "objects", "kills": "SIGKILLs so far"}
+
+
+def census(env: Env) -> dict[str, float] | None:
+    """Objects Ready and Synced at their latest generation, objects still there, operator kills
+    so far; None while the API server does not answer (it is restarted on purpose)."""
+    try:
+        listing: dict[str, Any] = env.objects.custom.list_namespaced_custom_object(  # type: ignore[assignment]
+            GROUP, VERSION, NAMESPACE, PLURAL, _request_timeout=10
+        )
+    except (client.ApiException, *_TRANSIENT):
+        return None
+    items = listing["items"]
+    return {
+        "settled": sum(1 for obj in items if settled(obj)),
+        "present": len(items),
+        "kills": env.supervisor.kills,
+    }
+
+
+def call_outcome(entry: Mapping[str, Any]) -> str:
+    """What became of one PAI call: answered, an injected fault, or refused by the quota."""
+    if entry.get("Fault"):
+        return "injected fault"
+    if entry.get("Status") == 429:
+        return "throttled by quota"
+    return "answered" if entry.get("Status") == 200 else f"{entry.get('Status')} {entry.get('Code')}"
 
 
 def confirm_held(
@@ -734,6 +779,7 @@ def main(argv: list[str] | None = None) -> int:
     print(section)
     if not args.no_write:
         write_section(args.out, "chaos", section)
+        report.timeline.save(DATA / ("chaos-quick.json" if args.quick else "chaos.json"))
     return 0 if report.ok else 1
 
 

@@ -19,7 +19,9 @@ defaults except the resync interval:
 5. idle: operator CPU over 30 s in sync at the default resync, and its resident memory (also
    read in the operator that created the N objects, just before it was stopped for step 4).
 
-Writes its section of bench/RESULTS.md (between the `scale` markers), leaving the rest alone.
+Writes its section of bench/RESULTS.md (between the `scale` markers), leaving the rest alone,
+and each size's curves (Ready, PAI calls, operator RSS) to one file per size in bench/data/
+(bench/data/scale-1000.json, ...) for bench/plots.py.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from bench.harness import (
     wait_until,
     write_section,
 )
+from bench.timeline import DATA, Timeline
 
 WRITE_QUOTA = 20.0
 RSS_TARGET = 200  # MiB, at 20,000 objects (issue 26)
@@ -60,11 +63,30 @@ def rss_mib(pid: int) -> float:
     return proc_memory(pid).get("VmRSS", float("nan"))
 
 
+def operator_rss(env: Env) -> dict[str, float] | None:
+    """The running operator's RSS (none between a stop and the next start)."""
+    op = env.operator
+    if op is None or op.proc is None or op.proc.poll() is not None:
+        return None
+    try:
+        return {"operator_rss_mib": rss_mib(op.proc.pid)}
+    except FileNotFoundError:  # it exited since the poll
+        return None
+
+
 def run_size(
-    env: Env, n: int, models: int, anomalies: list[str], creation_write_rate: float | None = None
+    env: Env,
+    n: int,
+    models: int,
+    anomalies: list[str],
+    timeline: Timeline,
+    creation_write_rate: float | None = None,
 ) -> dict[str, str]:
     ns = f"scale-{n}-{uuid.uuid4().hex[:4]}"
     mvs, rec = env.namespace(ns)
+    journal_start = env.journal_len()
+    timeline.watch(lambda: {"ready": rec.ready_count()}, {"ready": "objects Ready"})
+    timeline.watch(lambda: operator_rss(env), {"operator_rss_mib": "MiB"})
     model_ids = [env.new_model() for _ in range(models)]
     write_rate = creation_write_rate or WRITE_QUOTA
     default_quotas = env.emulator.admin.quotas()
@@ -80,7 +102,7 @@ def run_size(
     print(f"  [{n}] creating {n} objects over {models} models ...", file=sys.stderr)
     t0 = time.monotonic()
     cpu0 = cpu_seconds(op.proc.pid)  # type: ignore[union-attr]
-
+    timeline.mark("create")
     create_batch(mvs, numbered_specs(n, model_ids, URI))
     created = time.monotonic() - t0
     floor = n / write_rate
@@ -93,6 +115,12 @@ def run_size(
         interval=1.0,
     )
     total = all_ready + 0.0
+    timeline.mark("all Ready")
+    # When the API server took each create (from the watch), on the timeline's clock.
+    offset = time.time() - time.monotonic() - timeline.start
+    added = sorted(seen.t for seen in list(rec.seen) if seen.kind == "ADDED")
+    for count, t in enumerate(added, 1):
+        timeline.record("created", count, "objects created", t=round(t + offset, 3))
     create_cpu = cpu_seconds(op.proc.pid) - cpu0  # type: ignore[union-attr]
     row["ready"] = (
         f"{total:.0f} s (floor {floor:.0f} s: {total / floor:.2f}x; API creates took {created:.0f} s)"
@@ -111,6 +139,7 @@ def run_size(
     print(f"  [{n}] in sync for one resync interval ({STEADY_RESYNC:.0f} s) ...", file=sys.stderr)
     j0 = env.journal_len()
     w0 = time.monotonic()
+    timeline.mark("in sync")
     time.sleep(STEADY_RESYNC * 1.1)
     calls = env.journal_since(j0)
     w1 = time.monotonic()
@@ -130,6 +159,7 @@ def run_size(
     model, name = model_ids[target % models], f"1.{target}.0"
     sdk.update_model_version(model, name, sdk_models.UpdateModelVersionRequest(version_description="by hand"))
     drifted_at = time.monotonic()
+    timeline.mark("drift")
 
     def repaired() -> bool:
         version = sdk.get_model_version(model, name, sdk_models.GetModelVersionRequest()).body
@@ -147,6 +177,7 @@ def run_size(
     env.stop_operator()
     j0 = env.journal_len()
     r0 = time.monotonic()
+    timeline.mark("restart")
     op = env.start_operator([ns], 600.0, production_like=True)
     observed_s = wait_until(
         "every object observed after the restart", lambda: all_observed(op, n), timeout=300, interval=0.5
@@ -165,6 +196,7 @@ def run_size(
     print(f"  [{n}] idle CPU ...", file=sys.stderr)
     time.sleep(5)
     c0, t_idle = cpu_seconds(op.proc.pid), time.monotonic()  # type: ignore[union-attr]
+    timeline.mark("idle")
     time.sleep(30)
     idle = (cpu_seconds(op.proc.pid) - c0) / (time.monotonic() - t_idle)  # type: ignore[union-attr]
     row["idle_cpu"] = f"{idle * 100:.1f} %"
@@ -176,6 +208,8 @@ def run_size(
         anomalies.append(
             f"N={n}: operator RSS {max(rss_restarted, rss_created):.0f} MiB (target ≤ {RSS_TARGET})"
         )
+    timeline.add_calls(env.journal_since(journal_start), bucket=5.0)
+    row["load"] = timeline.data().load_summary()
     env.stop_operator()
     rec.stop()
     return row
@@ -209,6 +243,12 @@ def render(sizes: list[tuple[int, int]], rows: dict[int, dict[str, str]], anomal
     ]
     for label, target, key in lines:
         out.append(f"| {label} | {target} | " + " | ".join(rows[n].get(key, "-") for n, _ in sizes) + " |")
+    out.append("")
+    out.append(
+        "Measured on a machine shared with other work (2 cores): "
+        + "; ".join(f"N = {n:,}: {rows[n].get('load', '-')}" for n, _ in sizes)
+        + ". Pictures of these runs: section Pictures below (`bench/plots.py`)."
+    )
     out.append("")
     out.append(
         "Before (the per-object-timer design, as measured in issue #8): at 1,000 objects about one "
@@ -245,15 +285,26 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[int, dict[str, str]] = {}
     anomalies: list[str] = []
     started = time.monotonic()
+    timelines: dict[int, Timeline] = {}
     with environment() as env:
         for n, models in sizes:
-            rows[n] = run_size(env, n, models, anomalies, args.creation_write_rate)
+            timelines[n] = Timeline(
+                "scale",
+                f"N = {n:,} ({models} models)",
+                objects=n,
+                models=models,
+                write_quota=args.creation_write_rate or WRITE_QUOTA,
+            )
+            with timelines[n].sampling(every=1.0):
+                rows[n] = run_size(env, n, models, anomalies, timelines[n], args.creation_write_rate)
             print(f"  [{n}] {rows[n]}", file=sys.stderr)
     section = render(sizes, rows, anomalies)
     print(section)
     print(f"scale bench took {time.monotonic() - started:.0f} s", file=sys.stderr)
     if not args.quick:
         write_section(args.out, "scale", section)
+        for n, timeline in timelines.items():
+            timeline.save(DATA / f"scale-{n}.json")
     return 0
 
 

@@ -12,7 +12,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT="$(cd "${HACK_DIR}/.." && pwd)"
 bash "${HACK_DIR}/build-tools.sh" actionlint
 if [[ $# -eq 0 ]]; then
-  set -- "${ROOT}"/.github/workflows/*.yml
+  # deploy/ci/: example workflows for users (plan on a pull request), linted like our own.
+  set -- "${ROOT}"/.github/workflows/*.yml "${ROOT}"/deploy/ci/*.yml
 fi
 cd "${ROOT}"  # local reusable workflows (uses: ./.github/...) resolve from the repository root
 exec "${ACTIONLINT}" -shellcheck= -pyflakes= "$@"

@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from pai_operator.observation import ObservationPacer
 from pai_operator.plans import Owner, Planner, Policies
 from pai_operator.vocabulary import Condition, DeletionPolicy
 
@@ -121,6 +122,12 @@ class Backend(Protocol[S, R, C, K]):
     @property
     def list_page_size(self) -> int:
         """Versions per page of `list_group`'s walk (observation weighs a list against GETs)."""
+        ...
+
+    @property
+    def observation_pacer(self) -> ObservationPacer:
+        """The read budget drift observation spends (`--observation-budget` of the registry's read
+        rate, per identity); shared by the backends whose clients share a quota."""
         ...
 
     # --- a pass's inputs (pure) -------------------------------------------------------------

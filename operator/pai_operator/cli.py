@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from pai_operator import __version__
+from pai_operator import __version__, commands
 from pai_operator.settings import OperatorSettings, add_run_arguments, from_arguments
 
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "crd", help="print the CustomResourceDefinitions (PAI and TrueFoundry ModelVersion) as YAML"
     )
+    commands.register(sub)
     return parser
 
 
@@ -59,6 +60,10 @@ def configure_logging(settings: OperatorSettings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is not None:  # plan, import, orphans, explain (pai_operator.commands)
+        code: int = handler(args)
+        return code
     if args.command == "crd":
         from pai_operator.crd import RESOURCES, render_crd_yaml
 

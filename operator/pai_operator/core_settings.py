@@ -76,9 +76,22 @@ class CoreSettings(BaseModel):
         all_flag=("--all-namespaces", "-A", "watch every namespace (the default without --namespace)"),
     )  # fmt: skip
     resync_interval: float = setting(
-        600.0, "Seconds between drift checks of in-sync objects: one ListModelVersions per region and "
-        "model (jittered by +-10%).",
+        600.0, "Longest time in seconds between two drift checks of in-sync objects (one "
+        "ListModelVersions walk per identity, region and model; jittered by +-10%); the observation "
+        "budget checks more often when it can.",
         flag="--resync-interval", metavar="SECONDS", chart="resyncInterval", gt=0,
+    )  # fmt: skip
+    # Observation paced by a read budget (observation.ObservationPacer): a small fleet is checked
+    # every few seconds, a large one as often as its share of the read quota allows.
+    observation_budget: float = setting(
+        0.1, "Share of each identity's read quota (--read-rate for PAI) that drift observation may "
+        "spend (0.1: 10 %); passes for events, retries and creates never wait for it.",
+        flag="--observation-budget", metavar="FRACTION", chart="observation.budget", gt=0, le=1,
+    )  # fmt: skip
+    min_observation_interval: float = setting(
+        5.0, "Shortest time in seconds between two drift checks of one group (PAI: identity, region "
+        "and model), however much budget is left.",
+        flag="--min-observation-interval", metavar="SECONDS", chart="observation.minInterval", gt=0,
     )  # fmt: skip
     concurrency: int = setting(
         20, "Passes (reconcile or deletion) running at once, across all objects.",

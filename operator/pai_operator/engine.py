@@ -11,8 +11,12 @@ Cost follows work, not object count:
 - an object with nothing due costs nothing per second: there are no per-object timers, only
   one due-time queue for passes (watch events, retries, backoff) and one for observations;
 - an object in sync (a "settled" one) is not passed at resync: its group (PAI: identity, region,
-  model) is observed once per resync interval with one list (all pages), and only objects whose
-  listed version calls for it get a full pass (which re-reads before writing);
+  model) is observed with one list (all pages), as often as the observation budget allows
+  (`observation.ObservationPacer`: a share of the identity's read quota, spread evenly; at least
+  once per resync interval, at most once per minimum interval), and only objects whose listed
+  version calls for it get a full pass (which re-reads before writing); a listed item
+  byte-identical to the one last compared with its unchanged object is not compared again;
+- passes come first: no observation starts while a pass is due and waiting for a slot;
 - a restart observes settled objects through those lists and writes nothing to Kubernetes.
 """
 
@@ -35,7 +39,7 @@ from pai_operator import metrics
 from pai_operator.backend import Backend, GroupKey, Resource
 from pai_operator.core_settings import CoreSettings
 from pai_operator.errors import AuthError, InvalidRequestError, ModelNotFoundError, RemoteError
-from pai_operator.observation import list_is_cheaper
+from pai_operator.observation import QuotaKey, list_is_cheaper, listed_digest, pages_for
 from pai_operator.reconciler import (
     LAST_HANDLED_RECONCILE_AT,
     DeletionResult,
@@ -57,6 +61,9 @@ STARTUP_OBSERVE_DELAY: Final = 2.0
 """Seconds a group's first observation waits for more members (a restart's initial listing
 arrives object by object); each new member pushes it back, so one list serves them all."""
 MAX_CONCURRENT_OBSERVATIONS: Final = 4
+PACING_SLACK: Final = 0.001
+"""Seconds an observation may start before the budget's exact slot: a wake-up that lands a
+rounding error early must not cost a whole extra sleep."""
 STALLED: Final = "Stalled"
 """The condition type whose turns to True are counted (pai_operator_stalled_transitions_total)."""
 
@@ -109,6 +116,11 @@ class Tracked:
     # (generation, engine clock) of the watch event that showed a generation not yet Ready:
     # pai_operator_time_to_ready_seconds measures from there.
     ready_clock: tuple[int | None, float] | None = None
+    # The digest of the listed item (salted with resourceVersion) last compared and found in
+    # sync, and when: the same item for the same object needs no comparison until the resync
+    # interval has passed (which re-reads what a list does not show: Namespace policies, referents).
+    listed: bytes | None = None
+    compared_at: float = 0.0
 
     @property
     def key(self) -> ObjectKey:
@@ -202,6 +214,11 @@ def _encode(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _quota(key: GroupKey) -> QuotaKey:
+    """Whose read quota observing a group spends: its identity's, at its location."""
+    return (key[0], key[1])
+
+
 def _newer(candidate: str, current: str) -> bool:
     """resourceVersions are opaque, but etcd's are integers; where both are, an older event
     (one our own status write has already superseded) must not roll the record back."""
@@ -216,6 +233,7 @@ class _Group:
     last_total: int | None = None
     failures: int = 0
     list_refused: bool = False
+    charged: int = 0  # read calls charged to the budget when the running observation started
 
 
 class Engine:
@@ -242,6 +260,7 @@ class Engine:
         self._clock = clock
         self._wall = wall
         self._rng = rng or random.Random()
+        self._pacer = backend.observation_pacer
         self._objects: dict[ObjectKey, Tracked] = {}
         self._groups: dict[GroupKey, _Group] = {}
         self._due = DueQueue[ObjectKey]()
@@ -249,6 +268,10 @@ class Engine:
         self._running: dict[ObjectKey, asyncio.Task[None]] = {}
         self._rerun: set[ObjectKey] = set()
         self._observing: set[GroupKey] = set()
+        # Groups whose first observation in this process is due (a restart, a new identity): not
+        # held back by the budget's spacing, so a restart observes every object promptly; charged
+        # to it all the same, so the observations after it are spread.
+        self._first_observations: set[GroupKey] = set()
         self._active = 0
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._wake = asyncio.Event()
@@ -396,7 +419,7 @@ class Engine:
         candidates = []
         if self._active < self.settings.concurrency:
             candidates.append(self._due.next_due())
-        if len(self._observing) < MAX_CONCURRENT_OBSERVATIONS:
+        if len(self._observing) < MAX_CONCURRENT_OBSERVATIONS and not self._passes_waiting(self._clock()):
             candidates.append(self._observe_due.next_due())
         due = [c for c in candidates if c is not None]
         timeout = max(0.0, min(due) - self._clock()) if due else None
@@ -423,12 +446,27 @@ class Engine:
             task = self._spawn(self._pass(record))
             self._running[key] = task
             started.append(task)
-        while len(self._observing) < MAX_CONCURRENT_OBSERVATIONS:
+        # Passes first: while one is due and waiting for a slot, no observation starts (its list
+        # would take read calls the pass needs); it starts once the passes have slots.
+        while len(self._observing) < MAX_CONCURRENT_OBSERVATIONS and not self._passes_waiting(now):
             groups = self._observe_due.pop_due(now, limit=1)
             if not groups:
                 break
-            self._observing.add(groups[0])
-            started.append(self._spawn(self._observe_group(groups[0])))
+            group_key = groups[0]
+            group = self._groups.get(group_key)
+            if group is None:
+                continue
+            quota = _quota(group_key)
+            start = self._pacer.start_at(quota, now)
+            first = group_key in self._first_observations
+            if start > now + PACING_SLACK and not first:  # the budget is spent until then: spread
+                self._observe_due.reschedule(group_key, start)
+                continue
+            self._first_observations.discard(group_key)
+            group.charged = self._cost(group)
+            self._pacer.spend(quota, group.charged, now)
+            self._observing.add(group_key)
+            started.append(self._spawn(self._observe_group(group_key)))
         return started
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
@@ -606,12 +644,14 @@ class Engine:
         group = self._groups.setdefault(key, _Group())
         group.members.add(record.key)
         record.group = key
+        self._pacer.set_cost(_quota(key), self._budget_name(key), self._cost(group))
         now = self._clock()
         if first_observation:
+            self._first_observations.add(key)
             self._observe_due.reschedule(key, now + STARTUP_OBSERVE_DELAY)
             self._wake.set()
         elif key not in self._observe_due and key not in self._observing:
-            self._observe_due.schedule(key, now + self._passes.resync_delay())
+            self._observe_due.schedule(key, now + self._observation_interval(key))
             self._wake.set()
 
     def _leave_group(self, record: Tracked) -> None:
@@ -623,7 +663,40 @@ class Engine:
             if not group.members:
                 del self._groups[record.group]
                 self._observe_due.cancel(record.group)
+                self._first_observations.discard(record.group)
+                self._pacer.forget(_quota(record.group), self._budget_name(record.group))
+            else:
+                self._pacer.set_cost(_quota(record.group), self._budget_name(record.group), self._cost(group))
         record.group = None
+
+    # --- the observation budget -------------------------------------------------------------
+
+    def _budget_name(self, key: GroupKey) -> tuple[str, GroupKey]:
+        # One pacer may serve several engines (PAI's Models and versions): names carry the kind.
+        return (self.names.kind, key)
+
+    def _cost(self, group: _Group) -> int:
+        """Read calls one observation of `group` makes: its list's pages, or one GET per member
+        where that is cheaper (or the list is refused)."""
+        members = len(group.members)
+        page_size = self._backend.list_page_size
+        if group.list_refused or not list_is_cheaper(members, group.last_total, page_size):
+            return members
+        return pages_for(group.last_total, page_size) if group.last_total is not None else 1
+
+    def _observation_interval(self, key: GroupKey) -> float:
+        """Until the group's next observation: as long as the budget needs to observe every group
+        of its quota once, at least the minimum interval, at most the (jittered) resync interval."""
+        return self._pacer.interval(
+            _quota(key), self.settings.min_observation_interval, self._passes.resync_delay()
+        )
+
+    def _passes_waiting(self, now: float) -> bool:
+        """A pass (event, retry, create) is due but has no slot: observation waits for it."""
+        if self._slot_waiters:
+            return True
+        next_pass = self._due.next_due()
+        return next_pass is not None and next_pass <= now
 
     def _idle_members(self, group: _Group) -> list[Tracked]:
         members = []
@@ -644,7 +717,9 @@ class Engine:
             if key in self._groups and key not in self._observe_due:
                 group = self._groups[key]
                 delay = (
-                    self._passes.backoff(group.failures) if group.failures else self._passes.resync_delay()
+                    self._passes.backoff(group.failures)
+                    if group.failures
+                    else self._observation_interval(key)
                 )
                 self._observe_due.schedule(key, self._clock() + delay)
             self._wake.set()
@@ -699,17 +774,32 @@ class Engine:
             return
         group.failures = 0
         group.last_total = len(listed)
+        cost = self._cost(group)
+        self._pacer.set_cost(_quota(key), self._budget_name(key), cost)
+        if cost > group.charged:  # the group grew a page since: the walk spent more than charged
+            self._pacer.spend(_quota(key), cost - group.charged, self._clock())
         metrics.OBSERVATIONS.inc()
         by_name = {self._backend.planner.key(v): v for v in listed}
         needing: list[Tracked] = []
+        now = self._clock()
+        resync = self.settings.resync_interval
         for record in members:
             if record.deleting or record.key in self._running or record.key in self._due:
                 continue  # something happened to it while we listed: its own pass decides
             name = self._key(record)
             item = by_name.get(name) if name else None
             record.observed = True
-            if item is None or self._passes.needs_pass(record.view(), record.state, item):
+            if item is None:
                 needing.append(record)
+                continue
+            digest = listed_digest(item, record.resource_version)
+            if digest == record.listed and now - record.compared_at < resync:
+                continue  # byte-identical to what was compared last, object unchanged: in sync
+            if self._passes.needs_pass(record.view(), record.state, item):
+                record.listed = None
+                needing.append(record)
+            else:
+                record.listed, record.compared_at = digest, now
         if needing:
             self._pass_each(needing, "drift")
         log.debug("observed %s %s: %d members, %d need a pass", registry, parent, len(members), len(needing))

@@ -73,6 +73,12 @@ LAST_HANDLED_RECONCILE_AT: Final = "lastHandledReconcileAt"
 value a pass handled."""
 
 
+S = TypeVar("S")
+R = TypeVar("R")
+C = TypeVar("C")
+K = TypeVar("K")
+
+
 @dataclass(frozen=True)
 class Event:
     type: EventType
@@ -139,6 +145,19 @@ class ObjectView:
         )
 
 
+@dataclass(frozen=True)
+class Prepared(Generic[S]):
+    """A pass's inputs before any remote call (`Reconciler.prepare`)."""
+
+    obj: ObjectView  # its spec with references resolved
+    spec: S
+    policies: Policies
+    recorded_key: str | None
+    problems: list[str]  # validation: any makes the pass InvalidSpec without a remote call
+    location: str
+    owner: Owner
+
+
 class NamespaceAnnotations(Protocol):
     async def get(self, namespace: str) -> Mapping[str, str]: ...
 
@@ -163,12 +182,6 @@ def describe_error(error: RemoteError) -> str:
     would be a status write: the request ID, and the string-to-sign PAI echoes in signature
     errors (it contains the request's nonce and date). Both go to events and logs."""
     return f"{error.code or error.kind}: {_VOLATILE.sub('', error.message)}"
-
-
-S = TypeVar("S")
-R = TypeVar("R")
-C = TypeVar("C")
-K = TypeVar("K")
 
 
 class Reconciler(Generic[S, R, C, K]):
@@ -247,50 +260,68 @@ class Reconciler(Generic[S, R, C, K]):
         )
         return self._finish(obj, "waiting", conditions, previous, keep_at_provider=True)
 
-    async def reconcile(self, obj: ObjectView, state: ObjectState) -> PassResult:
-        previous = _conditions(obj.status)
+    def prepare(self, obj: ObjectView, state: ObjectState) -> Prepared[S] | Waiting | list[str]:
+        """A pass's inputs, with no I/O: the spec with its references resolved (Waiting while a
+        referent is not ready), parsed (a list of InvalidSpec messages when it does not match the
+        schema), its policies, recorded version name, validation problems and location."""
         resolved = self.backend.resolve(obj.namespace, obj.spec, obj.status, deleting=False)
         if isinstance(resolved, Waiting):
-            return self._waiting(obj, resolved, previous)
+            return resolved
         # From here on the spec carries its references resolved (status records them; spec never).
         obj = replace(obj, spec=resolved)
         parsed = self.backend.parse(obj.spec)
         if isinstance(parsed, list):
-            message = "; ".join(parsed)
+            return parsed
+        policies, recorded_key, problems = self._inputs(obj, state, parsed)
+        location = self.backend.location(parsed, obj.status)
+        return Prepared(obj, parsed, policies, recorded_key, problems, location, self._owner(obj))
+
+    async def read(self, client: K, prepared: Prepared[S]) -> tuple[R | None, list[R] | None]:
+        """The reads a pass starts with (none for an invalid spec: terminal without a call)."""
+        if prepared.problems:
+            return None, None
+        return await self.backend.read(
+            client,
+            prepared.spec,
+            prepared.recorded_key,
+            prepared.obj.status,
+            prepared.owner,
+            generation=prepared.obj.generation,
+        )
+
+    def plan(self, prepared: Prepared[S], observed: R | None, owned: list[R] | None) -> Plan[R, C]:
+        """The plan a pass runs, from its reads. Pure: `pai-operator plan` calls exactly this."""
+        return plan_reconcile(
+            self.backend.planner,
+            prepared.spec,
+            owner=prepared.owner,
+            policies=prepared.policies,
+            recorded_key=prepared.recorded_key,
+            observed=observed,
+            owned=owned,
+            problems=prepared.problems,
+            paused_annotation=self.backend.names.paused_annotation,
+            generation=prepared.obj.generation,
+        )
+
+    async def reconcile(self, obj: ObjectView, state: ObjectState) -> PassResult:
+        previous = _conditions(obj.status)
+        prepared = self.prepare(obj, state)
+        if isinstance(prepared, Waiting):
+            return self._waiting(obj, prepared, previous)
+        if isinstance(prepared, list):
+            message = "; ".join(prepared)
             conditions = conditions_for_failure(
                 Reason.INVALID_SPEC, message, obj.generation, remote_exists=None, previous=previous
             )
             return self._finish(obj, "invalid", conditions, previous)
-        spec = parsed
-        policies, recorded_key, problems = self._inputs(obj, state, spec)
-        location = self.backend.location(spec, obj.status)
+        obj, spec, location = prepared.obj, prepared.spec, prepared.location
         observed: R | None = None
         plan: Plan[R, C] | None = None
         try:
-            owned = None
-            owner = self._owner(obj)
             client = await self.backend.client(obj.namespace, location)
-            if not problems:  # an invalid spec is terminal without any remote call
-                observed, owned = await self.backend.read(
-                    client,
-                    spec,
-                    recorded_key,
-                    obj.status,
-                    owner,
-                    generation=obj.generation,
-                )
-            plan = plan_reconcile(
-                self.backend.planner,
-                spec,
-                owner=owner,
-                policies=policies,
-                recorded_key=recorded_key,
-                observed=observed,
-                owned=owned,
-                problems=problems,
-                paused_annotation=self.backend.names.paused_annotation,
-                generation=obj.generation,
-            )
+            observed, owned = await self.read(client, prepared)
+            plan = self.plan(prepared, observed, owned)
             events, version_name, after = await self._execute(client, spec, plan)
         except RemoteError as error:
             return self._failed(obj, state, location, error, previous, observed, plan)
@@ -300,37 +331,24 @@ class Reconciler(Generic[S, R, C, K]):
         """Whether a settled object needs a full pass, judged from its version as a list returned
         it (no call): True when the plan would write or the status would change. The full pass
         then confirms with a read before anything is written."""
-        resolved = self.backend.resolve(obj.namespace, obj.spec, obj.status, deleting=False)
-        if isinstance(resolved, Waiting):
+        prepared = self.prepare(obj, state)
+        if isinstance(prepared, (Waiting, list)) or prepared.problems:
             return True
-        obj = replace(obj, spec=resolved)
-        parsed = self.backend.parse(obj.spec)
-        if isinstance(parsed, list):
-            return True
-        spec = parsed
-        policies, recorded_key, problems = self._inputs(obj, state, spec)
-        if problems:
-            return True
-        owner = self._owner(obj)
-        observed = self.backend.complete_listed(listed, spec, owner, obj.status)
-        plan = plan_reconcile(
-            self.backend.planner,
-            spec,
-            owner=owner,
-            policies=policies,
-            recorded_key=recorded_key,
-            observed=observed,
-            owned=None,
-            problems=[],
-            paused_annotation=self.backend.names.paused_annotation,
-        )
+        observed = self.backend.complete_listed(listed, prepared.spec, prepared.owner, prepared.obj.status)
+        plan = self.plan(prepared, observed, None)
         if plan.calls or plan.action is Action.BLOCKED:
             return True
-        location = self.backend.location(spec, obj.status)
         # A copy: judging must not reset the failure streak or the last Warning of the real state.
         trial = ObjectState(state.failures, state.last_failure, state.version_name)
         result = self._succeeded(
-            obj, trial, location, plan, _conditions(obj.status), [], plan.version_name, observed
+            prepared.obj,
+            trial,
+            prepared.location,
+            plan,
+            _conditions(obj.status),
+            [],
+            plan.version_name,
+            observed,
         )
         return result.status_patch is not None or bool(result.events)
 
@@ -410,7 +428,7 @@ class Reconciler(Generic[S, R, C, K]):
         plan: Plan[R, C] | None,
     ) -> PassResult:
         state.failures += 1
-        reason, retry_in = self._classify(error, state.failures)
+        reason, retry_in = self.classify(error, state.failures)
         creating = plan is not None and plan.action is Action.CREATE
         remote_exists: bool | None = True if (observed is not None or (plan and plan.ours)) else None
         if creating:
@@ -462,7 +480,8 @@ class Reconciler(Generic[S, R, C, K]):
             retry_in=retry_in,
         )
 
-    def _classify(self, error: RemoteError, failures: int) -> tuple[Reason, float]:
+    def classify(self, error: RemoteError, failures: int) -> tuple[Reason, float]:
+        """The condition reason a failed pass ends in, and when it is tried again."""
         if isinstance(error, NoCredentialsError):
             # Only an admin can provide credentials; look again at the resync pace, no hot loop.
             return Reason.NO_CREDENTIALS, self.resync_delay()
@@ -735,5 +754,6 @@ __all__ = [
     "ObjectState",
     "ObjectView",
     "PassResult",
+    "Prepared",
     "Reconciler",
 ]

@@ -84,16 +84,19 @@ OPTIONS: tuple[Option, ...] = _options()
 """Every setting, in declaration order: the one list `--help`, the docs and the tests read."""
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `pai-operator run`, generated from `OPTIONS`. Values stay raw strings here:
-    the model converts and validates them, for flags and environment variables alike."""
-    for option in OPTIONS:
+def add_run_arguments(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, options: Sequence[Option] = OPTIONS
+) -> None:
+    """The flags of `pai-operator run`, generated from `OPTIONS` (the other subcommands take a
+    subset: `commands.context`). Values stay raw strings here: the model converts and validates
+    them, for flags and environment variables alike."""
+    for option in options:
         names = [option.flag, *([option.short] if option.short else [])]
         # argparse %-formats help strings.
         help_text = f"{option.description} [env {option.env}; default {option.shown_default}]".replace(
             "%", "%%"
         )
-        target: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup = parser
+        target: argparse.ArgumentParser | argparse._ArgumentGroup = parser
         if option.all_flag:
             target = parser.add_mutually_exclusive_group()
             flag, short, all_help = option.all_flag

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from alibabacloud_aiworkspace20210204.client import Client
+from alibabacloud_tea_openapi.models import Config
 from kubernetes import client
 
 from pai_operator.pai import PaiClient, PaiClientConfig, StaticCredentialsProvider
@@ -21,6 +23,7 @@ from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 T = TypeVar("T")
 CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
+MODEL_CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_models.yaml"
 
 
 @pytest.fixture
@@ -60,10 +63,36 @@ def crd(control_plane: Cluster, kube_api: client.ApiClient) -> str:
     return name
 
 
+@pytest.fixture
+def model_crd(control_plane: Cluster, crd: str) -> str:
+    """The Model CRD next to the ModelVersion one (`crd` installs that, freshly generated)."""
+    control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(MODEL_CRD_FILE))
+    control_plane.kubectl_run(
+        "wait", "--for=condition=Established", "crd/models.pai.mlops.dev", "--timeout=60s"
+    )
+    return "models.pai.mlops.dev"
+
+
 @pytest.fixture(scope="session")
 def emulator_service() -> Iterator[EmulatorProcess]:
     with EmulatorProcess(models=()) as emulator:
         yield emulator
+
+
+@pytest.fixture
+def official_sdk(emulator_service: EmulatorProcess) -> Client:
+    """The official Alibaba Cloud SDK against the emulator: remote state made by a second,
+    independent client, as a person, Terraform or the console would have made it."""
+    return Client(
+        Config(
+            access_key_id=DEFAULT_CREDENTIAL.access_key_id,
+            access_key_secret=DEFAULT_CREDENTIAL.access_key_secret,
+            endpoint=emulator_service.endpoint,
+            protocol="http",
+            read_timeout=10_000,
+            connect_timeout=5_000,
+        )
+    )
 
 
 @pytest.fixture

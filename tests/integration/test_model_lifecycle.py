@@ -21,19 +21,8 @@ from tests.support.operator import ModelVersions, OperatorProcess, wait_for
 
 pytestmark = pytest.mark.integration
 
-MODEL_CRD = REPO_ROOT / "crds" / "pai.mlops.dev_models.yaml"
 SEED = REPO_ROOT / "samples" / "seed-example"
 OWNER = "pai.mlops.dev/owner-uid"
-
-
-@pytest.fixture
-def model_crd(control_plane: Cluster, crd: str) -> str:
-    """The Model CRD next to the ModelVersion one (`crd` installs that, freshly generated)."""
-    control_plane.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(MODEL_CRD))
-    control_plane.kubectl_run(
-        "wait", "--for=condition=Established", "crd/models.pai.mlops.dev", "--timeout=60s"
-    )
-    return "models.pai.mlops.dev"
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from truefoundry_sdk import ExternalBlobStorageSource, ModelManifest, TrueFoundry, TrueFoundryManagedSource
 
@@ -39,6 +43,7 @@ URI = "s3://bucket/models/m/"
 OWNER_KEY = tfy.OWNER_METADATA_KEY
 RESYNC = 3.0
 CRD_NAME = f"{tfy.PLURAL}.{tfy.GROUP}"
+READS = {"GetModelVersion", "ListModelVersions", "GetModel", "ListModels", "GetMlRepo", "ListMlRepos"}
 
 
 def _install_crd(cluster: Cluster, path: Path, name: str) -> None:
@@ -683,3 +688,42 @@ def test_reconcile_request_is_handled_and_recorded(
     # Passed because of the request (the engine logs why a pass ran), not by a resync that happened
     # to come along: an annotation change bumps no generation.
     assert f"requested pass of {tfy_namespace}/mv" in tfy_operator.log_text()
+
+
+def test_import_of_sdk_made_versions_is_adopted_with_one_apply_each_and_diff_clean(
+    control_plane: Cluster,
+    tfy_service: TfyEmulatorProcess,
+    emulator_service: EmulatorProcess,
+    mvs: TfyModelVersions,
+    admin: TfyAdminClient,
+    sdk: TrueFoundry,
+    model: str,
+) -> None:
+    """`pai-operator import --ml-repo/--name` of versions logged with the official SDK, applied
+    with kubectl: the running operator's only write is one ApplyModelVersion per version (the
+    ownership key added to the metadata), and `kubectl diff` is clean."""
+    sdk_version(sdk, model, description="first", version_alias="v1-prod")
+    sdk_version(sdk, model, metadata={"team": "search", "nested": {"k": [1, 2]}}, step=0)
+    before = {v["manifest"]["version"]: v["manifest"] for v in live(admin, model)}
+    admin.clear_journal()
+    argv = [sys.executable, "-m", "pai_operator.cli", "import", "--ml-repo", REPO, "--name", model]
+    argv += ["-n", mvs.namespace, "--truefoundry-host", tfy_service.url, "--endpoint", emulator_service.url]
+    env = {**os.environ, "TFY_API_KEY": API_KEY}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert [e["Operation"] for e in admin.journal() if e["Operation"] not in READS] == []
+    documents = list(yaml.safe_load_all(done.stdout))
+    assert sorted(d["spec"]["version"] for d in documents) == [1, 2]
+
+    control_plane.kubectl_run("apply", "-n", mvs.namespace, "-f", "-", input=done.stdout)
+    for document in documents:
+        mvs.wait(document["metadata"]["name"], "Ready")
+    writes = [e for e in admin.journal() if e["Operation"] not in READS]
+    assert sorted(e["Operation"] for e in writes) == ["ApplyModelVersion", "ApplyModelVersion"]
+    for remote in live(admin, model):
+        manifest = remote["manifest"]
+        assert set(manifest["metadata"]) - set(before[manifest["version"]]["metadata"]) == {OWNER_KEY}
+        unmarked = {k: v for k, v in manifest.items() if k != "metadata"}
+        assert unmarked == {k: v for k, v in before[manifest["version"]].items() if k != "metadata"}
+    shown = control_plane.kubectl_run("diff", "-n", mvs.namespace, "-f", "-", input=done.stdout, check=False)
+    assert shown.returncode == 0, shown.stdout + shown.stderr

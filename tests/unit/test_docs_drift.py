@@ -73,6 +73,7 @@ NOT_OURS = {
     "config.toml",  # containerd's configuration, written at run time by hack/node.py
     "pai-state.json",  # the emulator state file bench/chaos.py keeps in a temporary directory
     "tfy-state.json",  # the same for bench/chaos_tfy.py
+    "chaos.json",  # what `make chaos` records (1,000 objects); the quick run's chaos-quick.json is committed
     "helm.sh",  # the domain of helm's Go module path, not a script
     "install.yaml",  # written by hack/dist.sh into dist/ (a release artefact, not in git)
     "path/to/workflow.yml",  # a usage example in hack/actionlint.sh

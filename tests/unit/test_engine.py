@@ -138,7 +138,12 @@ class FakeEvents:
 
 
 class World:
-    def __init__(self, concurrency: int = 20, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        concurrency: int = 20,
+        wall: Callable[[], float] = time.time,
+        min_observation_interval: float = 10 * RESYNC,
+    ) -> None:
         self.clock = Clock()
         self.passes = FakePasses()
         self.clients = FakeClients()
@@ -146,7 +151,13 @@ class World:
         self.writer = FakeWriter(self.versions)
         self.events = FakeEvents()
         self.engine = Engine(
-            OperatorSettings(concurrency=concurrency, region="cn-hangzhou"),
+            # By default the minimum interval exceeds the resync interval, which then wins: most
+            # tests here look at one observation per resync; the budget's own tests lower it.
+            OperatorSettings(
+                concurrency=concurrency,
+                region="cn-hangzhou",
+                min_observation_interval=min_observation_interval,
+            ),
             PaiBackend(self.clients, "cn-hangzhou"),
             self.passes,
             self.writer,
@@ -521,3 +532,131 @@ async def test_a_reconcile_request_during_a_pass_runs_one_more_pass() -> None:
     await w.step()
     assert w.passes.calls == [("a", 1), ("a", 1)]
     assert w.passes.max_in_flight == 1
+
+
+# --- observation paced by the read budget (default: 10 % of 50 reads/s = 5 calls/s per identity) --
+
+
+def _in_model(w: World, name: str, model: str, **kwargs: Any) -> dict[str, Any]:
+    body = w.body(name, **kwargs)
+    body["spec"]["modelId"] = model
+    return body
+
+
+class ListLog(FakeClient):
+    """Lists with the fake clock's time, so the pace of observation can be measured."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.at: list[float] = []
+
+    async def iter_model_versions(
+        self, model_id: str, request: ListModelVersionsRequest
+    ) -> AsyncIterator[ModelVersion]:
+        self.at.append(self.clock.now)
+        async for version in super().iter_model_versions(model_id, request):
+            yield version
+
+
+async def test_a_small_fleet_is_observed_every_minimum_interval_not_every_resync() -> None:
+    w = World(min_observation_interval=5.0)
+    w.clients.client.versions = [ModelVersion(version_name="1.0.0")]
+    for i in range(30):
+        w.engine.observe("ADDED", w.body(f"o{i}"))
+    await w.step()
+    for _ in range(10):
+        await w.step(advance=5.0)
+    # 30 objects of one model: one page, far inside the budget, so the floor decides.
+    assert len(w.clients.client.lists) == 10
+    assert len(w.passes.calls) == 30  # nobody drifted: no pass, no GET
+
+
+async def test_a_large_fleet_is_observed_as_often_as_the_budget_allows_spread_evenly() -> None:
+    w = World(min_observation_interval=5.0)
+    log = ListLog(w.clock)
+    log.versions = [ModelVersion(version_name="1.0.0")]
+    w.clients.client = log
+    models = [f"model-{m}" for m in range(60)]
+    for model in models:  # a restart: 60 groups of 2 settled objects, all due at once
+        for i in range(2):
+            w.engine.observe(None, _in_model(w, f"{model}-{i}", model, status=w.settled_status()))
+    start = w.clock.now
+    for _ in range(1200):  # two minutes of engine time in steps of 0.1 s
+        await w.step(advance=0.1)
+    rate = w.engine._pacer.rate
+    assert rate == 5.0
+    # 60 groups of one page at 5 calls/s: each group every 12 s.
+    assert w.engine._pacer.interval(("", "cn-hangzhou"), 5.0, RESYNC) == pytest.approx(12.0)
+    # The restart observes every group at once (promptly), and the budget pays for it: the next
+    # observations wait until 60 / 5 = 12 s have passed, then come one every 0.2 s.
+    first_round = start + STARTUP_OBSERVE_DELAY
+    assert [t for t in log.at if t < first_round + 1] == [pytest.approx(first_round)] * 60
+    paced = [t for t in log.at if t >= first_round + 1]
+    assert min(paced) >= first_round + 60 / rate - 0.01
+    span = w.clock.now - (first_round + 60 / rate)
+    assert span * rate * 0.9 <= len(paced) <= span * rate + 1  # spends the budget, never more
+    for second in range(int(span)):
+        begin = first_round + 60 / rate + second
+        window = [t for t in paced if begin <= t < begin + 1]
+        assert len(window) <= rate + 1, (second, len(window))
+    assert w.passes.calls == []  # observed, not passed
+
+
+async def test_the_resync_interval_bounds_the_interval_of_a_fleet_too_large_for_the_budget() -> None:
+    w = World(min_observation_interval=5.0)
+    pacer = w.engine._pacer
+    pacer.set_cost(("", "cn-hangzhou"), "elsewhere", 10_000)  # 10,000 pages: 2,000 s at 5/s
+    assert w.engine._observation_interval(("", "cn-hangzhou", MODEL)) == RESYNC
+
+
+async def test_event_passes_start_before_a_due_observation_and_it_waits_for_them() -> None:
+    w = World(concurrency=1, min_observation_interval=5.0)
+    w.clients.client.versions = [ModelVersion(version_name="1.0.0")]
+    for i in range(3):
+        w.engine.observe(None, w.body(f"settled-{i}", status=w.settled_status()))
+    w.passes.gate = asyncio.Event()
+    w.clock.now += STARTUP_OBSERVE_DELAY  # the group's first observation is due now...
+    w.engine.observe("ADDED", w.body("new-1"))  # ...and so are two creates
+    w.engine.observe("ADDED", w.body("new-2"))
+    started = w.engine.dispatch()
+    assert len(started) == 1  # the first create takes the only slot
+    await asyncio.sleep(0)
+    assert w.clients.client.lists == []  # a pass is due and waiting: no observation starts
+    assert w.engine.dispatch() == []
+    w.passes.gate.set()
+    await w.step()
+    assert [c[0] for c in w.passes.calls] == ["new-1", "new-2"]
+    assert w.clients.client.lists == [MODEL]  # once the passes had their slots
+
+
+async def test_an_unchanged_listed_item_is_not_compared_again_until_the_resync_interval() -> None:
+    w = World(min_observation_interval=5.0)
+    w.clients.client.versions = [ModelVersion(version_name="1.0.0", uri="oss://b/m/")]
+    for name in ("a", "b"):
+        w.engine.observe("ADDED", w.body(name))
+    await w.step()
+    await w.step(advance=5.0)
+    assert sorted(w.passes.judged) == ["a", "b"]
+    for _ in range(3):
+        await w.step(advance=5.0)
+    assert len(w.clients.client.lists) == 4
+    assert sorted(w.passes.judged) == ["a", "b"]  # byte-identical items: no comparison
+    # The item changes remotely (drift): compared again, and the drifted object passed.
+    w.passes.drifted = {"b"}
+    w.clients.client.versions = [ModelVersion(version_name="1.0.0", uri="oss://b/other/")]
+    await w.step(advance=5.0)
+    assert sorted(w.passes.judged) == ["a", "a", "b", "b"]
+    assert w.passes.calls[-1] == ("b", 1)
+    # The object changes (its resourceVersion moves): compared again even with the same item.
+    w.passes.drifted = set()
+    judged = len(w.passes.judged)
+    await w.step(advance=5.0)  # settle the new item's digests
+    w.engine.observe("MODIFIED", w.body("a", status=w.settled_status()))
+    await w.step(advance=5.0)
+    assert "a" in w.passes.judged[judged:]
+    # And once per resync interval (600 s here) everything is compared, whatever the digest.
+    judged = len(w.passes.judged)
+    await w.step(advance=w.engine.settings.resync_interval)
+    await w.step(advance=5.0)
+    assert sorted(set(w.passes.judged[judged:])) == ["a", "b"]

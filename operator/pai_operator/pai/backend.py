@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from pai_operator.backend import GroupKey, Requeue, Standalone, Waiting
+from pai_operator.observation import ObservationPacer
 from pai_operator.pai import (
     ListModelVersionsRequest,
     ModelNotFoundError,
@@ -21,7 +22,7 @@ from pai_operator.pai import (
 from pai_operator.pai.comparison import at_provider
 from pai_operator.pai.labels import owner_ref_needles
 from pai_operator.pai.model_refs import ModelDirectory
-from pai_operator.pai.observation import LIST_PAGE_SIZE, complete_listed
+from pai_operator.pai.observation import LIST_PAGE_SIZE, complete_listed, observation_pacer
 from pai_operator.pai.planning import (
     PLANNER,
     AddLabels,
@@ -69,9 +70,14 @@ class PaiBackend(Standalone):
     status_keys: Final[Sequence[str]] = STATUS_KEYS
 
     def __init__(
-        self, clients: PaiClients, default_region: str, models: ModelDirectory | None = None
+        self,
+        clients: PaiClients,
+        default_region: str,
+        models: ModelDirectory | None = None,
+        pacer: ObservationPacer | None = None,
     ) -> None:
         self.clients = clients
+        self.observation_pacer = pacer or observation_pacer()
         self.default_region = default_region
         # The Model controller's view of Models, for spec.modelRef (a fresh, empty one when the
         # operator runs versions alone: a reference then waits).

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from pai_operator import plans
 from pai_operator.backend import GroupKey, Standalone
+from pai_operator.observation import ObservationPacer
 from pai_operator.pai import (
     ListModelsRequest,
     ListModelVersionsRequest,
@@ -45,6 +46,7 @@ from pai_operator.pai.model_spec import (
     ModelSpec,
     ModelStatus,
 )
+from pai_operator.pai.observation import observation_pacer
 from pai_operator.pai.spec import GROUP, MAX_REMOTE_LABELS, RESERVED_LABEL_KEYS
 from pai_operator.plans import Owner, Policies
 from pai_operator.vocabulary import Condition, DeletionPolicy, last_observation
@@ -60,8 +62,15 @@ class ModelBackend(Standalone):
     planner: Final[ModelPlanner] = MODEL_PLANNER
     status_keys: Final[Sequence[str]] = MODEL_STATUS_KEYS
 
-    def __init__(self, clients: PaiClients, default_region: str, directory: ModelDirectory) -> None:
+    def __init__(
+        self,
+        clients: PaiClients,
+        default_region: str,
+        directory: ModelDirectory,
+        pacer: ObservationPacer | None = None,
+    ) -> None:
         self.clients = clients
+        self.observation_pacer = pacer or observation_pacer()
         self.default_region = default_region
         self.directory = directory
 

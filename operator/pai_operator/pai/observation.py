@@ -11,14 +11,29 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from pai_operator.core_settings import CoreSettings
 from pai_operator.normalize import options_to_wire
+from pai_operator.observation import ObservationPacer
 from pai_operator.pai.labels import owner_ref_label
 from pai_operator.pai.models import Label, ModelVersion
+from pai_operator.pai.settings import PaiSettings
 from pai_operator.pai.spec import OWNER_LABEL_KEY, OWNER_REF_LABEL_KEY, AtProvider, ModelVersionSpec
 from pai_operator.pai.validation import JSON_FIELDS
 
 LIST_PAGE_SIZE: Final = 100
 """ListModelVersions' largest page: fewest calls per model."""
+
+
+def observation_pacer(budget: float | None = None, read_rate: float | None = None) -> ObservationPacer:
+    """The read budget of PAI's drift observation: `budget` (a fraction) of each identity's read
+    rate, one pacer for the Model and ModelVersion controllers (their clients share a quota).
+    Unset: the settings' declared defaults."""
+    if budget is None:
+        budget = float(CoreSettings.model_fields["observation_budget"].default)
+    if read_rate is None:
+        read_rate = float(PaiSettings.model_fields["read_rate"].default)
+    return ObservationPacer(budget * read_rate)
+
 
 # Spec fields that carry the remote field of the same name (options excepted: a string remotely).
 _SPEC_FIELDS: Final = (

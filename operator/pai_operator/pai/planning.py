@@ -25,7 +25,8 @@ UID exists is an input (`owner_alive`), so planning stays pure.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -167,6 +168,21 @@ def _create_request(spec: ModelVersionSpec, owner: Owner) -> CreateModelVersionR
 # --- Planning -------------------------------------------------------------------------------
 
 
+# PAI's VersionName format; names outside it (none can be created) do not count.
+_NUMBERED: Final = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:_\w+)?$")
+
+
+def assigned_version_name(existing: Iterable[str]) -> str:
+    """The name PAI gives a version created without one: 0.1.0 first, then the highest
+    major.minor among the model's versions with its minor number incremented (PAI's VersionName:
+    "if omitted on create the server assigns one"; the emulator assigns names the same way)."""
+    numbered = [tuple(int(part) for part in m.groups()) for m in map(_NUMBERED.match, existing) if m]
+    if not numbered:
+        return "0.1.0"
+    major, minor, _ = max(numbered)
+    return f"{major}.{minor + 1}.0"
+
+
 class PaiPlanner:
     """PAI's part of planning (`plans.Planner`): versions are named by versionName within a
     model, owned through two labels, repaired by label and UpdateModelVersion calls."""
@@ -174,6 +190,11 @@ class PaiPlanner:
     registry = "PAI"
     key_field = "spec.versionName"
     mark = f"its {OWNER_LABEL_KEY} label"
+
+    def assigned_key(self, existing: Sequence[ModelVersion]) -> str:
+        """The name a create without spec.versionName would get, given the model's versions
+        (`pai-operator plan` shows it; the operator itself never needs to know in advance)."""
+        return assigned_version_name(v.version_name for v in existing)
 
     def spec_key(self, spec: ModelVersionSpec) -> str | None:
         return spec.version_name

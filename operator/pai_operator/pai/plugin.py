@@ -12,6 +12,7 @@ from pai_operator.pai.identities import ClientPool
 from pai_operator.pai.model_backend import ModelBackend
 from pai_operator.pai.model_refs import ModelDirectory
 from pai_operator.pai.model_spec import MODEL_RESOURCE
+from pai_operator.pai.observation import observation_pacer
 from pai_operator.pai.settings import PaiSettings
 from pai_operator.pai.spec import RESOURCE
 from pai_operator.plugin import Built, NamespaceAnnotations, Plugin
@@ -30,9 +31,11 @@ def build(settings: CoreSettings, namespaces: NamespaceAnnotations) -> Sequence[
     clients = ClientPool(settings, namespaces)
     # Versions find the Model their spec.modelRef names through the Model controller's watch.
     models = ModelDirectory()
+    # One read budget for both controllers: their clients, and so their quotas, are the pool's.
+    pacer = observation_pacer(settings.observation_budget, settings.read_rate)
     return [
-        Built(PaiBackend(clients, settings.region, models), closers=(clients.aclose,)),
-        Built(ModelBackend(clients, settings.region, models)),
+        Built(PaiBackend(clients, settings.region, models, pacer), closers=(clients.aclose,)),
+        Built(ModelBackend(clients, settings.region, models, pacer)),
     ]
 
 

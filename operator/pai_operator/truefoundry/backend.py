@@ -13,7 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from pai_operator.backend import GroupKey, Standalone
+from pai_operator.core_settings import CoreSettings
 from pai_operator.errors import NotFoundError
+from pai_operator.observation import ObservationPacer
 from pai_operator.plans import (
     Owner,
     Policies,
@@ -23,7 +25,7 @@ from pai_operator.plans import (
     parse_model,
     resolve_policies,
 )
-from pai_operator.truefoundry.client import DEFAULT_PAGE_SIZE, TrueFoundryClient
+from pai_operator.truefoundry.client import DEFAULT_PAGE_SIZE, TrueFoundryClient, TrueFoundryClientConfig
 from pai_operator.truefoundry.models import ModelVersion
 from pai_operator.truefoundry.planning import (
     PLANNER,
@@ -69,8 +71,19 @@ class TrueFoundryBackend(Standalone):
     planner: Final[TrueFoundryPlanner] = PLANNER
     status_keys: Final[Sequence[str]] = STATUS_KEYS
 
-    def __init__(self, client: TrueFoundryClient) -> None:
+    def __init__(self, client: TrueFoundryClient, observation_budget: float | None = None) -> None:
         self._client = client
+        # TrueFoundry's one identity per host: the client's read rate is the whole quota.
+        budget = (
+            observation_budget
+            if observation_budget is not None
+            else float(CoreSettings.model_fields["observation_budget"].default)
+        )
+        # TrueFoundry publishes no quota; an unlimited client still observes at the declared rate's share.
+        read_rate = client.config.read_rate or float(
+            TrueFoundryClientConfig.model_fields["read_rate"].default
+        )
+        self.observation_pacer = ObservationPacer(budget * read_rate)
         # ML repo name -> id. An ML repo's id never changes while it exists; a repo deleted and
         # made again under the same name is looked up afresh when a lookup by id finds nothing.
         self._repo_ids: dict[str, str] = {}

@@ -57,7 +57,7 @@ def owner_mark(owner: Owner) -> dict[str, str]:
     return {"uid": owner.uid, **({"ref": owner.ref} if owner.ref is not None else {})}
 
 
-def _user_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+def user_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """What a spec's metadata is compared with: neither the ownership key nor TrueFoundry's own."""
     return {k: v for k, v in metadata.items() if k != OWNER_METADATA_KEY and not is_reserved_metadata_key(k)}
 
@@ -92,7 +92,7 @@ def _desired(spec: TrueFoundryModelVersionSpec) -> dict[str, Any]:
 
 def _remote(remote: ModelVersion) -> dict[str, Any]:
     manifest = remote.manifest.to_wire()
-    manifest["metadata"] = _user_metadata(remote.manifest.metadata)
+    manifest["metadata"] = user_metadata(remote.manifest.metadata)
     return manifest
 
 

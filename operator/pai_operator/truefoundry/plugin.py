@@ -31,7 +31,7 @@ def build(settings: CoreSettings, namespaces: NamespaceAnnotations) -> Sequence[
         ),
         on_request=metrics.request_hook(RESOURCE.registry),
     )
-    backend = TrueFoundryBackend(client)
+    backend = TrueFoundryBackend(client, settings.observation_budget)
     return [Built(backend, closers=(backend.aclose,))]
 
 
