@@ -177,7 +177,18 @@ def installed(control_plane: Cluster, install_yaml: Path, kube_api: client.ApiCl
     wait_for("no terminating CRD", lambda: not _terminating(kube_api), timeout=120)
     install(control_plane, install_yaml)
     yield install_yaml
-    if not crd_exists(kube_api):  # later tests expect the CRDs (their fixture re-creates one too)
+    # The install's own objects go (a test that did not uninstall, or failed before it): a
+    # Deployment left watching every namespace would make the chart refuse later installs as
+    # overlapping. The CRDs stay, or come back: later tests expect them.
+    rest = [
+        d
+        for d in yaml.safe_load_all(install_yaml.read_text())
+        if d and d["kind"] != "CustomResourceDefinition"
+    ]
+    leftovers = install_yaml.with_name("install-without-crds.yaml")
+    leftovers.write_text(yaml.safe_dump_all(rest))
+    kubectl(control_plane, "delete", "-f", str(leftovers), "--ignore-not-found", "--wait=false")
+    if not crd_exists(kube_api):
         install_crds(control_plane)
 
 
