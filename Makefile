@@ -111,6 +111,7 @@ e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a
 
 bench: venv tools ## PAI calls, K8s writes, latency, throughput, leader handover, scale, drift freshness, Models in sync (bench/RESULTS.md)
 	@$(BIN)/python -m bench.economy
+	@$(BIN)/python -m bench.client_cost
 	@$(BIN)/python -m bench.ha
 	@$(BIN)/python -m bench.scale
 	@$(BIN)/python -m bench.drift

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.economy [--objects N] [--out FILE]
 
-Sections 1-6 of bench/RESULTS.md; the environment is bench/harness.py's. Prints a Markdown report
+Sections 1-4 and 6 of bench/RESULTS.md; the environment is bench/harness.py's. Prints a Markdown report
 and rewrites bench/RESULTS.md with it, keeping the marked sections of the other programs.
 
 What is measured, and how:
@@ -14,14 +14,13 @@ What is measured, and how:
   (core/v1) are counted by listing them per object.
 * Latency (apply -> Ready for the current generation) is timed from just before the create call
   to the watch event that first shows Ready=True for that generation.
-* Client overhead: our PaiClient and the official SDK calling GetModelVersion sequentially; the
-  emulator journal's LatencyMs is the server's own time, the difference is the client's.
+
+Section 5 (per-call cost of the client against the official SDK) is bench/client_cost.py's.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import platform
 import re
@@ -46,10 +45,8 @@ from bench.harness import (
     fmt_counts,
     marked_sections,
     metric_sum,
-    sdk_client,
     utc_now,
 )
-from tests.support.emulator import DEFAULT_CREDENTIAL
 from tests.support.kube import controlplane
 from tests.support.operator import ModelVersions
 
@@ -390,100 +387,6 @@ def faults(env: Env, mvs: ModelVersions, rec: Recorder, n: int, out: list[str], 
         anomalies.append(f"faults: {duplicates} models do not hold exactly one version: {versions}")
 
 
-# --- 5: client overhead ------------------------------------------------------------------------
-
-
-def client_overhead(env: Env, calls: int, out: list[str]) -> None:
-    model = env.new_model()
-    admin = env.emulator.admin
-    # The emulator enforces PAI's default quota (50 reads/s); a sequential loop on loopback goes
-    # faster than that, and a throttled call would measure the back-off, not the client.
-    quota = admin.quotas()["GetModelVersion"]
-    admin.set_quota("GetModelVersion", 0)
-    try:
-        _client_overhead(env, calls, out, model)
-    finally:
-        admin.set_quota("GetModelVersion", quota)
-
-
-def _client_overhead(env: Env, calls: int, out: list[str], model: str) -> None:
-    from alibabacloud_aiworkspace20210204 import models as sdk_models
-
-    from pai_operator.pai import (
-        CreateModelVersionRequest,
-        PaiClient,
-        PaiClientConfig,
-        StaticCredentialsProvider,
-    )
-    from pai_operator.pai.credentials import Credentials
-
-    admin = env.emulator.admin
-    creds = StaticCredentialsProvider(
-        Credentials(DEFAULT_CREDENTIAL.access_key_id, DEFAULT_CREDENTIAL.access_key_secret)
-    )
-
-    async def ours() -> tuple[str, list[float]]:
-        # No client-side rate limit: the point is the cost of one call, not the pacing.
-        cfg = PaiClientConfig(endpoint=env.emulator.url, read_rate=None, write_rate=None)
-        async with PaiClient(cfg, creds) as pai:
-            name = (await pai.create_model_version(model, CreateModelVersionRequest(uri=URI))).version_name
-            for _ in range(20):  # warm-up: connection pool, imports, caches
-                await pai.get_model_version(model, name)
-            admin.clear_journal()
-            times = []
-            for _ in range(calls):
-                started = time.perf_counter()
-                await pai.get_model_version(model, name)
-                times.append(time.perf_counter() - started)
-            return name, times
-
-    name, our_times = asyncio.run(ours())
-    our_server = [e["LatencyMs"] / 1000 for e in admin.journal("GetModelVersion")]
-
-    sdk = sdk_client(env.emulator.endpoint)
-    for _ in range(20):
-        sdk.get_model_version(model, name, sdk_models.GetModelVersionRequest())
-    admin.clear_journal()
-    sdk_times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        sdk.get_model_version(model, name, sdk_models.GetModelVersionRequest())
-        sdk_times.append(time.perf_counter() - started)
-    sdk_server = [e["LatencyMs"] / 1000 for e in admin.journal("GetModelVersion")]
-
-    out.append(f"## 5. Client overhead: {calls} sequential GetModelVersion calls\n")
-    out.append(
-        "Client = wall time around the call in the caller; server = emulator journal LatencyMs (from "
-        "request read to response, incl. signature verification); overhead = client - server per call "
-        "(signing, HTTP, JSON/pydantic parsing, event loop). Times in ms.\n"
-    )
-    out.append(
-        "| client | client median | client p99 | server median | server p99 | overhead med. | overhead p99 |"
-    )
-    out.append("|---|---|---|---|---|---|---|")
-    for label, times, server in (
-        ("PaiClient (httpx, async)", our_times, our_server),
-        ("official SDK aiworkspace20210204 (sync)", sdk_times, sdk_server),
-    ):
-        if len(server) != len(times):
-            out.append(f"| {label} | journal has {len(server)} entries for {len(times)} calls | | | | | |")
-            continue
-        diff = [c - s for c, s in zip(times, server, strict=True)]
-        ms = [
-            1000 * x
-            for x in (
-                median(times),
-                pct(times, 99),
-                median(server),
-                pct(server, 99),
-                median(diff),
-                pct(diff, 99),
-            )
-        ]
-        out.append(f"| {label} | " + " | ".join(f"{v:.2f}" for v in ms) + " |")
-    out.append("")
-
-
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -510,7 +413,6 @@ def main(argv: list[str] | None = None) -> int:
         "--batch", type=int, default=20, help="objects created at once for latency (default 20)"
     )
     parser.add_argument("--fault-objects", type=int, default=10, help="objects in the fault run (default 10)")
-    parser.add_argument("--client-calls", type=int, default=500, help="calls per client in section 5")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -524,8 +426,6 @@ def main(argv: list[str] | None = None) -> int:
     ]
     anomalies: list[str] = []
     with environment() as env:
-        print("5. client overhead ...", file=sys.stderr)
-        client_overhead(env, args.client_calls, out)
         print("1-2. economy ...", file=sys.stderr)
         anomalies += economy(env, out)
         spaces = {
@@ -552,11 +452,6 @@ def main(argv: list[str] | None = None) -> int:
         print("6. faults ...", file=sys.stderr)
         faults(env, *spaces["bench-faults"], args.fault_objects, out, anomalies)
         log_path = env.operator.log_path if env.operator else None
-    # Section 5 ran first (idle machine) but reads best after the operator sections.
-    five = out.index(next(line for line in out if line.startswith("## 5.")))
-    end_five = next(i for i in range(five + 1, len(out)) if out[i].startswith("## "))
-    out[len(out) :] = out[five:end_five]
-    del out[five:end_five]
     out.append("## Anomalies noticed\n")
     out.extend(f"- {a}" for a in anomalies or ["none"])
     out.append(f"\nTotal run time {time.monotonic() - started:.0f} s. Last operator log: {log_path}.")

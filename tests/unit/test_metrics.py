@@ -4,7 +4,9 @@ transitions, read back from the process registry as Prometheus would scrape them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import generate_latest
 
@@ -159,3 +161,34 @@ async def test_an_empty_fleet_still_has_ready_and_synced_series_at_zero() -> Non
         assert metrics.REGISTRY.get_sample_value("pai_operator_objects", {**LABELS, **labels}) == 0.0
     assert sample("pai_operator_drift_repairs_total") >= 0.0  # initialised: present before any repair
     assert metrics.REGISTRY.get_sample_value("pai_operator_stalled_transitions_total", LABELS) is not None
+
+
+class GrowingConditions(dict[str, str]):
+    """A record's conditions that, when read, let the event loop add an object meanwhile: what
+    the metrics server's thread meets while a restart's listing comes in."""
+
+    def __init__(self, grow: Callable[[], None], conditions: dict[str, str]) -> None:
+        super().__init__(conditions)
+        self._grow = grow
+
+    def items(self) -> Any:
+        self._grow()
+        return super().items()
+
+
+async def test_a_scrape_while_objects_arrive_does_not_fail() -> None:
+    w = World()
+    w.engine.observe(None, w.body("a", status=w.settled_status()))
+    arrivals = iter(range(3))
+
+    def arrive() -> None:
+        for i in arrivals:
+            w.engine.observe(None, w.body(f"new-{i}", status=w.settled_status()))
+            return
+
+    (record,) = w.engine.records()
+    record.conditions = GrowingConditions(arrive, record.conditions)
+    assert w.engine.census(False)[("", "Ready", "True", "Available")] >= 1
+    assert w.engine.condition_counts()[("Ready", "True")] >= 1
+    assert w.engine.unobserved() == len(w.engine)
+    assert len(w.engine) == 3  # objects did arrive during the scrapes

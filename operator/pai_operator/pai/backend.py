@@ -82,6 +82,10 @@ class PaiBackend(Standalone):
         # The Model controller's view of Models, for spec.modelRef (a fresh, empty one when the
         # operator runs versions alone: a reference then waits).
         self.models = models or ModelDirectory()
+        # One key per group, shared by every record in it: each record would otherwise hold a
+        # tuple and strings of its own, decoded from its spec (~180 bytes per object; 20,000
+        # objects in 200 groups need 200 of them).
+        self._groups: dict[GroupKey, GroupKey] = {}
 
     # --- references (spec.modelRef) ---------------------------------------------------------
 
@@ -203,7 +207,10 @@ class PaiBackend(Standalone):
     def group_of(self, spec: Mapping[str, Any], status: Mapping[str, Any], identity: str) -> GroupKey | None:
         model = spec.get("modelId") or status.get("modelId")
         region = spec.get("regionId") or status.get("regionId") or self.default_region
-        return (identity, str(region), model) if isinstance(model, str) and model else None
+        if not isinstance(model, str) or not model:
+            return None
+        group = (identity, str(region), model)
+        return self._groups.setdefault(group, group)
 
     def key_of(self, spec: Mapping[str, Any], status: Mapping[str, Any]) -> str | None:
         name = status.get("versionName") or spec.get("versionName")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from pai_operator.pai.backend import PaiBackend
 from pai_operator.pai.comparison import compute_drift
 from pai_operator.pai.models import ModelVersion
 from pai_operator.pai.observation import complete_listed
@@ -55,3 +58,15 @@ def test_a_whole_record_is_taken_as_it_is() -> None:
         {"VersionName": "1.0.0", "Uri": "oss://b/m/", "Labels": [], "VersionDescription": "mine"}
     )
     assert complete_listed(whole, SPEC, uid=UID, last_seen=None).labels == []
+
+
+def test_records_of_one_model_share_one_group_key() -> None:
+    # 20,000 records in 200 groups hold 200 keys, not 20,000 copies decoded from their specs.
+    backend = PaiBackend(clients=None, default_region="cn-hangzhou")  # type: ignore[arg-type]
+    first = backend.group_of(json.loads('{"modelId": "m-1"}'), {}, "")
+    second = backend.group_of(json.loads('{"modelId": "m-1"}'), {}, "")
+    other = backend.group_of({"modelId": "m-1", "regionId": "cn-beijing"}, {}, "")
+    assert first == ("", "cn-hangzhou", "m-1")
+    assert second is first
+    assert other == ("", "cn-beijing", "m-1")
+    assert backend.group_of({}, {}, "") is None
