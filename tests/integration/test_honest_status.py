@@ -125,7 +125,9 @@ def test_reconcile_now_repairs_drift_within_seconds_with_an_hourly_resync(
     model_id: str,
     sdk: Client,
 ) -> None:
-    operator = start_operator(resync_interval=3600)
+    # Observation far away: the resync bounds it from above, the minimum interval from below
+    # (otherwise the read budget would observe this small fleet every few seconds).
+    operator = start_operator(resync_interval=3600, extra_args=["--min-observation-interval", "3600"])
     mvs.create("mv", _spec(model_id, versionDescription="declared"))
     mvs.wait_condition("mv", "Ready")
     sdk.update_model_version(
