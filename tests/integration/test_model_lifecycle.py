@@ -93,8 +93,9 @@ def test_version_waits_for_its_model_then_starts_at_once(
     pai: AdminClient,
     namespace: str,
 ) -> None:
-    # A resync far beyond the test: only the Model becoming Ready can start the version in time.
-    start_operator(resync_interval=120.0)
+    # Observation far beyond the test (the resync bounds it from above, the minimum interval from
+    # below): only the Model becoming Ready can start the version in time.
+    start_operator(resync_interval=120.0, extra_args=["--min-observation-interval", "120"])
     workspace = f"ws-{namespace}"
     mvs.create("v", {"modelRef": {"name": "later"}, "uri": "oss://b.e/m/", "versionName": "1.0.0"})
     waiting = mvs.wait_condition("v", "Synced", status="False", reason="ReferenceNotReady")
