@@ -257,6 +257,11 @@ class TrueFoundryClient(AsyncClosing):
                 return repo
         raise ModelNotFoundError(f"no ML repo named {name!r}", code="MlRepoNotFound")
 
+    async def iter_ml_repos(self) -> AsyncIterator[MlRepo]:
+        """Every ML repo the key can see (`pai-operator orphans` without `--ml-repo`)."""
+        async for repo in self._walk(_ML_REPOS, {}, DEFAULT_PAGE_SIZE):
+            yield repo
+
     # --- paging ---------------------------------------------------------------------------
 
     async def _page(

@@ -1,15 +1,31 @@
-"""Who owns a marked version (`LiveObjects`), and the manifests that take orphans back. The
-search and deletion themselves run against the emulator and the API server
-(tests/integration/test_import_orphans.py)."""
+"""Who owns a marked version (`LiveObjects`), the manifests that take orphans back, and the
+TrueFoundry scan and deletion over a mock transport. End to end against the emulators and the
+API server: tests/integration/test_import_orphans.py (PAI), test_truefoundry_lifecycle.py."""
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
+import httpx
 import yaml
 
 from pai_operator.commands.importing import Imported, render_documents
-from pai_operator.commands.orphans import LiveObjects, Orphan, adoption_documents
+from pai_operator.commands.orphans import (
+    LiveObjects,
+    Orphan,
+    TrueFoundryRemover,
+    adoption_documents,
+    delete_orphans,
+    find_truefoundry_orphans,
+)
 from pai_operator.pai.labels import owner_ref_label
 from pai_operator.pai.models import ModelVersion
+from pai_operator.truefoundry import StaticApiKey, TrueFoundryClient, TrueFoundryClientConfig
+from pai_operator.truefoundry.models import ModelVersion as TfyModelVersion
+from pai_operator.truefoundry.spec import OWNER_METADATA_KEY as OWNER_KEY
+from tests.unit.http_fakes import RecordingTransport, decoded_query
+from tests.unit.truefoundry.tfy_fakes import REPO, REPO_ID, data, page, svc_error, version_json
 
 LONG_NAME = "n" * 200  # its reference is past PAI's 128 bytes: the mark holds the digest
 
@@ -44,3 +60,135 @@ def test_adoption_manifests_take_orphans_back_under_their_old_name() -> None:
     ]
     assert {d["spec"]["adoptionPolicy"] for d in documents} == {"IfExists"}
     assert {d["spec"]["regionId"] for d in documents} == {"cn-hangzhou"}
+
+
+# --- TrueFoundry --------------------------------------------------------------------------
+# A real TrueFoundryClient over httpx.MockTransport, answered with TrueFoundry-shaped bodies
+# (tests/unit/truefoundry/tfy_fakes.py): the scan reads only, the deletion reads again first.
+
+GONE = {"uid": "uid-gone", "ref": "team/gone"}
+
+
+def tfy_version(number: int, mark: object = None, name: str = "m1") -> dict[str, Any]:
+    metadata: dict[str, Any] = {"team": "search"} if mark is None else {"team": "search", OWNER_KEY: mark}
+    return version_json(number, name=name, metadata=metadata)
+
+
+class FakeTrueFoundry:
+    """ListMlRepos, ListModelVersions (the `name` filter exact), GetModelVersion and
+    DeleteModelVersion over a dict of versions by id; `marks_now` overrides what a GET returns."""
+
+    def __init__(self, versions: list[dict[str, Any]]) -> None:
+        self.versions = {v["id"]: v for v in versions}
+        self.marks_now: dict[str, object] = {}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/svc/v1")
+        if path == "/ml-repos":
+            repo = {"id": REPO_ID, "manifest": {"type": "ml-repo", "name": REPO}}
+            return page([repo], total=1, offset=0, limit=100)
+        if path == "/model-versions":
+            name = decoded_query(request).get("name")
+            items = [v for v in self.versions.values() if name is None or v["manifest"]["name"] == name]
+            return page(items, total=len(items), offset=0, limit=100)
+        version_id = path.rsplit("/", 1)[1]
+        if version_id not in self.versions:
+            return svc_error(404, "Model version not found")
+        if request.method == "DELETE":
+            del self.versions[version_id]
+            return httpx.Response(200, json={})
+        current = self.versions[version_id]
+        if version_id in self.marks_now:
+            current = copy.deepcopy(current)
+            current["manifest"]["metadata"][OWNER_KEY] = self.marks_now[version_id]
+        return data(current)
+
+
+def tfy_client(fake: FakeTrueFoundry) -> tuple[TrueFoundryClient, RecordingTransport]:
+    transport = RecordingTransport(fake)
+    config = TrueFoundryClientConfig.model_validate(
+        {"host": "http://127.0.0.1:8765", "read_rate": None, "write_rate": None}
+    )
+    return TrueFoundryClient(config, StaticApiKey("tfy-key"), transport=transport), transport
+
+
+async def test_truefoundry_versions_whose_mark_no_live_object_holds_are_orphans() -> None:
+    fake = FakeTrueFoundry(
+        [
+            tfy_version(1, GONE),
+            tfy_version(2, {"uid": "uid-live", "ref": "team/renamed"}),  # its object lives
+            tfy_version(3, {"uid": "uid-gone", "ref": "team/a"}),  # restored: same name, new UID
+            tfy_version(4),  # never marked
+            tfy_version(5, "not-a-mark"),  # not the operator's shape: not its mark
+            tfy_version(6, {"uid": "uid-old"}, name="m2"),
+        ]
+    )
+    live = LiveObjects.of([("team", "a", "uid-live")])
+    client, transport = tfy_client(fake)
+    async with client:
+        found = await find_truefoundry_orphans(client, live)
+        only_m1 = await find_truefoundry_orphans(client, live, ml_repos=[REPO], names=["m1"])
+    assert [(o.model_id, o.version_name, o.owner_uid, o.owner_ref) for o in found] == [
+        (f"{REPO}/m1", "1", "uid-gone", "team/gone"),
+        (f"{REPO}/m2", "6", "uid-old", None),
+    ]
+    assert {o.registry for o in found} == {"TrueFoundry"}
+    assert [o.ident for o in only_m1] == [f"{REPO}/m1:1"]
+    assert {r.method for r in transport.requests} == {"GET"}  # the scan reads only
+
+
+async def test_truefoundry_deletion_reads_again_and_keeps_a_version_adopted_meanwhile() -> None:
+    versions = [tfy_version(1, GONE), tfy_version(2, GONE), tfy_version(3, GONE)]
+    fake = FakeTrueFoundry(versions)
+    client, transport = tfy_client(fake)
+    async with client:
+        orphans = await find_truefoundry_orphans(client, LiveObjects.of([]))
+        fake.marks_now[versions[1]["id"]] = {"uid": "uid-new", "ref": "team/new"}  # adopted meanwhile
+        del fake.versions[versions[2]["id"]]  # deleted by someone else meanwhile
+        done = await delete_orphans({"TrueFoundry": TrueFoundryRemover(client)}, orphans)
+    assert [(d.orphan.version_name, d.outcome) for d in done] == [
+        ("1", "deleted"),
+        ("2", "kept"),
+        ("3", "gone"),
+    ]
+    assert "mark changed" in done[1].reason
+    deletes = [r.url.path for r in transport.requests if r.method == "DELETE"]
+    assert deletes == [f"/api/svc/v1/model-versions/{versions[0]['id']}"]
+    assert sorted(fake.versions) == [versions[1]["id"]]
+
+
+def test_truefoundry_adoption_manifests_take_orphans_back_under_their_old_name() -> None:
+    digest = owner_ref_label(f"team/{LONG_NAME}")
+    orphans = [
+        Orphan(
+            "ModelVersion",
+            f"{REPO}/m1",
+            "1",
+            "uid-gone",
+            "team/a",
+            TfyModelVersion.model_validate(tfy_version(1, GONE)),
+        ),
+        Orphan(
+            "ModelVersion",
+            f"{REPO}/m1",
+            "2",
+            "uid-gone",
+            digest,
+            TfyModelVersion.model_validate(tfy_version(2, GONE)),
+        ),
+    ]
+    outcomes = adoption_documents(orphans, "cn-hangzhou")
+    assert all(isinstance(o, Imported) for o in outcomes)
+    documents = list(yaml.safe_load_all(render_documents(outcomes)))
+    assert [(d["apiVersion"], d["kind"], d["metadata"]) for d in documents] == [
+        ("truefoundry.mlops.dev/v1alpha1", "ModelVersion", {"name": "a", "namespace": "team"}),
+        ("truefoundry.mlops.dev/v1alpha1", "ModelVersion", {"name": f"{REPO}-m1-v2"}),
+    ]
+    spec = documents[0]["spec"]
+    assert (spec["mlRepo"], spec["name"], spec["version"], spec["adoptionPolicy"]) == (
+        REPO,
+        "m1",
+        1,
+        "IfExists",
+    )
+    assert spec["metadata"] == {"team": "search"}  # the stale mark is not carried into the spec
