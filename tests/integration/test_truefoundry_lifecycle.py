@@ -727,3 +727,67 @@ def test_import_of_sdk_made_versions_is_adopted_with_one_apply_each_and_diff_cle
         assert unmarked == {k: v for k, v in before[manifest["version"]].items() if k != "metadata"}
     shown = control_plane.kubectl_run("diff", "-n", mvs.namespace, "-f", "-", input=done.stdout, check=False)
     assert shown.returncode == 0, shown.stdout + shown.stderr
+
+
+def orphans_cli(
+    tfy_service: TfyEmulatorProcess, emulator_service: EmulatorProcess, kubeconfig: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`pai-operator orphans` as a user runs it, against both emulators and the API server."""
+    argv = [sys.executable, "-m", "pai_operator.cli", "orphans", "--kubeconfig", str(kubeconfig), *args]
+    argv += ["--truefoundry-host", tfy_service.url, "--endpoint", emulator_service.url]
+    env = {**os.environ, "TFY_API_KEY": API_KEY}
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_orphans_finds_a_retain_deleted_version_and_deletes_only_it(
+    control_plane: Cluster,
+    tfy_service: TfyEmulatorProcess,
+    emulator_service: EmulatorProcess,
+    mvs: TfyModelVersions,
+    admin: TfyAdminClient,
+    sdk: TrueFoundry,
+    model: str,
+) -> None:
+    """A Retain deletion whose mark release failed leaves a marked version no object owns:
+    `orphans --ml-repo/--name` lists it alone (not the live object's version, not an unmarked
+    one), prints the manifest that takes it back, writes nothing, and `--delete --yes` deletes
+    exactly it."""
+    retained = mvs.create("retained", spec(model, deletionPolicy="Retain"))
+    mvs.create("live", spec(model))
+    retained_id = mvs.wait("retained", "Ready")["status"]["id"]
+    live_id = mvs.wait("live", "Ready")["status"]["id"]
+    unmarked_id = sdk_version(sdk, model).id
+    # Retain: releasing the mark (an apply without it) fails, and is best effort: the object goes.
+    admin.add_fault("ApplyModelVersion", "error", http_status=500)
+    mvs.delete("retained")
+    mvs.wait_gone("retained")
+    admin.clear_faults()
+    marked = {v["id"] for v in live(admin, model) if owner_of(v) is not None}
+    assert marked == {retained_id, live_id}
+    admin.clear_journal()
+
+    scope = ("--ml-repo", REPO, "--name", model)
+    found = orphans_cli(tfy_service, emulator_service, control_plane.kubeconfig, *scope, "-o", "json")
+    assert found.returncode == 0, found.stderr
+    (orphan,) = json.loads(found.stdout)
+    assert (orphan["registry"], orphan["modelId"]) == ("TrueFoundry", f"{REPO}/{model}")
+    assert orphan["ownerUid"] == retained["metadata"]["uid"]
+    assert orphan["ownerRef"] == f"{mvs.namespace}/retained"
+    adopt = orphans_cli(tfy_service, emulator_service, control_plane.kubeconfig, *scope, "--adopt-manifests")
+    assert adopt.returncode == 0, adopt.stderr
+    (document,) = yaml.safe_load_all(adopt.stdout)
+    assert document["metadata"] == {"name": "retained", "namespace": mvs.namespace}
+    assert str(document["spec"]["version"]) == orphan["versionName"]
+    assert [e["Operation"] for e in admin.journal() if e["Operation"] not in READS] == []
+
+    refused = orphans_cli(tfy_service, emulator_service, control_plane.kubeconfig, *scope, "--delete")
+    assert refused.returncode == 1  # no terminal to ask, no --yes
+    assert [e["Operation"] for e in admin.journal() if e["Operation"] not in READS] == []
+    deleted = orphans_cli(
+        tfy_service, emulator_service, control_plane.kubeconfig, *scope, "--delete", "--yes"
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    writes = [(e["Operation"], e["VersionId"]) for e in admin.journal() if e["Operation"] not in READS]
+    assert writes == [("DeleteModelVersion", retained_id)]
+    assert {v["id"] for v in live(admin, model)} == {live_id, unmarked_id}
+    assert mvs.get("live") is not None
