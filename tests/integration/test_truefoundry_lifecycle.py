@@ -690,6 +690,22 @@ def test_reconcile_request_is_handled_and_recorded(
     assert f"requested pass of {tfy_namespace}/mv" in tfy_operator.log_text()
 
 
+def writes(admin: TfyAdminClient) -> list[dict[str, Any]]:
+    """The journal's calls that are not reads."""
+    return [e for e in admin.journal() if e["Operation"] not in READS]
+
+
+def cli(
+    tfy_service: TfyEmulatorProcess, emulator_service: EmulatorProcess, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`pai-operator` as a user runs it, against both emulators (the TrueFoundry key from the
+    environment, as `TFY_API_KEY`)."""
+    argv = [sys.executable, "-m", "pai_operator.cli", *args]
+    argv += ["--truefoundry-host", tfy_service.url, "--endpoint", emulator_service.url]
+    env = {**os.environ, "TFY_API_KEY": API_KEY}
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_import_of_sdk_made_versions_is_adopted_with_one_apply_each_and_diff_clean(
     control_plane: Cluster,
     tfy_service: TfyEmulatorProcess,
@@ -706,20 +722,18 @@ def test_import_of_sdk_made_versions_is_adopted_with_one_apply_each_and_diff_cle
     sdk_version(sdk, model, metadata={"team": "search", "nested": {"k": [1, 2]}}, step=0)
     before = {v["manifest"]["version"]: v["manifest"] for v in live(admin, model)}
     admin.clear_journal()
-    argv = [sys.executable, "-m", "pai_operator.cli", "import", "--ml-repo", REPO, "--name", model]
-    argv += ["-n", mvs.namespace, "--truefoundry-host", tfy_service.url, "--endpoint", emulator_service.url]
-    env = {**os.environ, "TFY_API_KEY": API_KEY}
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = cli(
+        tfy_service, emulator_service, "import", "--ml-repo", REPO, "--name", model, "-n", mvs.namespace
+    )
     assert done.returncode == 0, done.stderr
-    assert [e["Operation"] for e in admin.journal() if e["Operation"] not in READS] == []
+    assert [e["Operation"] for e in writes(admin)] == []
     documents = list(yaml.safe_load_all(done.stdout))
     assert sorted(d["spec"]["version"] for d in documents) == [1, 2]
 
     control_plane.kubectl_run("apply", "-n", mvs.namespace, "-f", "-", input=done.stdout)
     for document in documents:
         mvs.wait(document["metadata"]["name"], "Ready")
-    writes = [e for e in admin.journal() if e["Operation"] not in READS]
-    assert sorted(e["Operation"] for e in writes) == ["ApplyModelVersion", "ApplyModelVersion"]
+    assert sorted(e["Operation"] for e in writes(admin)) == ["ApplyModelVersion", "ApplyModelVersion"]
     for remote in live(admin, model):
         manifest = remote["manifest"]
         assert set(manifest["metadata"]) - set(before[manifest["version"]]["metadata"]) == {OWNER_KEY}
@@ -727,16 +741,6 @@ def test_import_of_sdk_made_versions_is_adopted_with_one_apply_each_and_diff_cle
         assert unmarked == {k: v for k, v in before[manifest["version"]].items() if k != "metadata"}
     shown = control_plane.kubectl_run("diff", "-n", mvs.namespace, "-f", "-", input=done.stdout, check=False)
     assert shown.returncode == 0, shown.stdout + shown.stderr
-
-
-def orphans_cli(
-    tfy_service: TfyEmulatorProcess, emulator_service: EmulatorProcess, kubeconfig: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """`pai-operator orphans` as a user runs it, against both emulators and the API server."""
-    argv = [sys.executable, "-m", "pai_operator.cli", "orphans", "--kubeconfig", str(kubeconfig), *args]
-    argv += ["--truefoundry-host", tfy_service.url, "--endpoint", emulator_service.url]
-    env = {**os.environ, "TFY_API_KEY": API_KEY}
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_orphans_finds_a_retain_deleted_version_and_deletes_only_it(
@@ -766,28 +770,30 @@ def test_orphans_finds_a_retain_deleted_version_and_deletes_only_it(
     assert marked == {retained_id, live_id}
     admin.clear_journal()
 
-    scope = ("--ml-repo", REPO, "--name", model)
-    found = orphans_cli(tfy_service, emulator_service, control_plane.kubeconfig, *scope, "-o", "json")
+    kubeconfig = str(control_plane.kubeconfig)
+
+    def orphans(*args: str) -> subprocess.CompletedProcess[str]:
+        scope = ("--ml-repo", REPO, "--name", model)
+        return cli(tfy_service, emulator_service, "orphans", "--kubeconfig", kubeconfig, *scope, *args)
+
+    found = orphans("-o", "json")
     assert found.returncode == 0, found.stderr
     (orphan,) = json.loads(found.stdout)
     assert (orphan["registry"], orphan["modelId"]) == ("TrueFoundry", f"{REPO}/{model}")
     assert orphan["ownerUid"] == retained["metadata"]["uid"]
     assert orphan["ownerRef"] == f"{mvs.namespace}/retained"
-    adopt = orphans_cli(tfy_service, emulator_service, control_plane.kubeconfig, *scope, "--adopt-manifests")
+    adopt = orphans("--adopt-manifests")
     assert adopt.returncode == 0, adopt.stderr
     (document,) = yaml.safe_load_all(adopt.stdout)
     assert document["metadata"] == {"name": "retained", "namespace": mvs.namespace}
     assert str(document["spec"]["version"]) == orphan["versionName"]
-    assert [e["Operation"] for e in admin.journal() if e["Operation"] not in READS] == []
+    assert [e["Operation"] for e in writes(admin)] == []
 
-    refused = orphans_cli(tfy_service, emulator_service, control_plane.kubeconfig, *scope, "--delete")
+    refused = orphans("--delete")
     assert refused.returncode == 1  # no terminal to ask, no --yes
-    assert [e["Operation"] for e in admin.journal() if e["Operation"] not in READS] == []
-    deleted = orphans_cli(
-        tfy_service, emulator_service, control_plane.kubeconfig, *scope, "--delete", "--yes"
-    )
+    assert [e["Operation"] for e in writes(admin)] == []
+    deleted = orphans("--delete", "--yes")
     assert deleted.returncode == 0, deleted.stderr
-    writes = [(e["Operation"], e["VersionId"]) for e in admin.journal() if e["Operation"] not in READS]
-    assert writes == [("DeleteModelVersion", retained_id)]
+    assert [(e["Operation"], e["VersionId"]) for e in writes(admin)] == [("DeleteModelVersion", retained_id)]
     assert {v["id"] for v in live(admin, model)} == {live_id, unmarked_id}
     assert mvs.get("live") is not None

@@ -287,30 +287,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "--model or --ml-repo, every registry configured is scanned. Reads only, unless --delete."
         ),
     )
-    parser.add_argument(
-        "--model",
-        dest="model_ids",
-        metavar="MODEL_ID",
-        action="append",
-        default=[],
-        help="look in this PAI model only (repeatable; default: every model ListModels returns)",
+    scopes = (
+        (
+            "--model",
+            "model_ids",
+            "MODEL_ID",
+            "look in this PAI model only (default: every model ListModels returns)",
+        ),
+        (
+            "--ml-repo",
+            "ml_repos",
+            "NAME",
+            "look in this TrueFoundry ML repo only (default: every one the key sees)",
+        ),
+        ("--name", "names", "MODEL", "with --ml-repo: only this TrueFoundry model of the repos"),
     )
-    parser.add_argument(
-        "--ml-repo",
-        dest="ml_repos",
-        metavar="NAME",
-        action="append",
-        default=[],
-        help="look in this TrueFoundry ML repo only (repeatable; default: every ML repo the key sees)",
-    )
-    parser.add_argument(
-        "--name",
-        dest="names",
-        metavar="MODEL",
-        action="append",
-        default=[],
-        help="with --ml-repo: only this TrueFoundry model of the repos (repeatable)",
-    )
+    for flag, dest, metavar, text in scopes:
+        parser.add_argument(
+            flag, dest=dest, metavar=metavar, action="append", default=[], help=f"{text} (repeatable)"
+        )
     parser.add_argument(
         "--delete",
         action="store_true",
