@@ -168,6 +168,11 @@ class Cluster:
         found = await self._get(self._path(resource, namespace))
         return [item for item in (found or {}).get("items") or [] if isinstance(item, dict)]
 
+    async def serves(self, resource: Resource) -> bool:
+        """Whether the kind's CRD is installed."""
+        crd = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{resource.crd_name}"
+        return await self._get(crd) is not None
+
     async def events(self, namespace: str, uid: str) -> builtins.list[dict[str, Any]]:
         """The core/v1 Events about one object (the operator posts through kopf, which writes
         core/v1 Events), oldest first."""

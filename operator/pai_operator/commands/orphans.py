@@ -32,6 +32,7 @@ from typing import Any, Final, Literal, Protocol
 from pai_operator.backend import Resource
 from pai_operator.commands.context import (
     Cluster,
+    ClusterReadError,
     add_cluster_arguments,
     add_registry_arguments,
     connect_cluster,
@@ -44,7 +45,6 @@ from pai_operator.commands.importing import Failed, Imported, Names, Outcome, ob
 from pai_operator.commands.manifests import DEFAULT_NAMESPACE
 from pai_operator.commands.output import Output, ProgressStep, add_output_argument
 from pai_operator.errors import NotFoundError, RemoteError
-from pai_operator.kube import get_json
 from pai_operator.pai import adoption_manifests as pai_manifests
 from pai_operator.pai.backend import PaiBackend
 from pai_operator.pai.client import PaiClient
@@ -340,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
     output = Output.from_arguments(args, sys.stderr if args.adopt_manifests else None)
     try:
         return asyncio.run(_run(args, settings, cluster, output))
-    except RemoteError as exc:
+    except (RemoteError, ClusterReadError) as exc:
         return failed(str(exc))
 
 
@@ -349,12 +349,7 @@ class _Refused(Exception):
 
 
 async def _require_crd(cluster: Cluster, resource: Resource) -> None:
-    crd = await asyncio.to_thread(
-        get_json,
-        cluster.api_client,
-        f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{resource.crd_name}",
-    )
-    if crd is None:
+    if not await cluster.serves(resource):
         # Every marked version would look orphaned: refuse rather than report (or delete) them all.
         raise _Refused(f"the cluster has no {resource.crd_name} CRD: is the operator installed there?")
 

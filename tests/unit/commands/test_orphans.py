@@ -5,9 +5,11 @@ API server: tests/integration/test_import_orphans.py (PAI), test_truefoundry_lif
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from pai_operator.commands.importing import Imported, render_documents
@@ -192,3 +194,30 @@ def test_truefoundry_adoption_manifests_take_orphans_back_under_their_old_name()
         "IfExists",
     )
     assert spec["metadata"] == {"team": "search"}  # the stale mark is not carried into the spec
+
+
+def test_bad_scopes_and_an_unreachable_cluster_are_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pai_operator.cli import main
+
+    monkeypatch.delenv("PAI_OPERATOR_TRUEFOUNDRY_HOST", raising=False)
+    monkeypatch.setenv("TFY_API_KEY", "tfy-key")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: x}}]\n"
+    )
+    base = ["orphans", "--kubeconfig", str(kubeconfig)]
+    assert main([*base, "--name", "m1"]) == 1
+    assert main([*base, "--ml-repo", REPO]) == 1  # TrueFoundry named, but no host configured
+    assert main([*base, "--ml-repo", REPO, "--truefoundry-host", "http://127.0.0.1:1"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3, err
+    assert err[0] == "pai-operator: --name goes with --ml-repo (the TrueFoundry ML repo the model is in)"
+    assert err[1].startswith("pai-operator: TrueFoundry is not configured")
+    assert err[2].startswith(
+        "pai-operator: cannot read /apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+        "modelversions.truefoundry.mlops.dev"
+    )
