@@ -13,14 +13,14 @@ import pytest
 import yaml
 
 from pai_operator.commands.importing import Imported, render_documents
-from pai_operator.commands.orphans import (
+from pai_operator.commands.orphan_search import (
     LiveObjects,
     Orphan,
     TrueFoundryRemover,
-    adoption_documents,
     delete_orphans,
     find_truefoundry_orphans,
 )
+from pai_operator.commands.orphans import adoption_documents
 from pai_operator.pai.labels import owner_ref_label
 from pai_operator.pai.models import ModelVersion
 from pai_operator.truefoundry import StaticApiKey, TrueFoundryClient, TrueFoundryClientConfig
