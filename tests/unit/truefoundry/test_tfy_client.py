@@ -249,6 +249,25 @@ async def test_find_ml_repo_matches_the_exact_name() -> None:
     assert decoded_query(sent) == {"limit": "100", "offset": "0", "name": REPO}
 
 
+async def test_iter_ml_repos_walks_every_page_without_a_name_filter() -> None:
+    def repo(repo_id: str) -> dict[str, Any]:
+        return {"id": repo_id, "manifest": {"type": "ml-repo", "name": f"repo-{repo_id}"}}
+
+    client, transport = make_client(
+        scripted(
+            page([repo("1"), repo("2")], total=3, offset=0, limit=100),
+            page([repo("3")], total=3, offset=2, limit=100),
+        )
+    )
+    async with client:
+        found = [r.name async for r in client.iter_ml_repos()]
+    assert found == ["repo-1", "repo-2", "repo-3"]
+    assert [decoded_query(r) for r in transport.requests] == [
+        {"limit": "100", "offset": "0"},
+        {"limit": "100", "offset": "2"},
+    ]
+
+
 async def test_a_missing_ml_repo_is_a_missing_container() -> None:
     client, _ = make_client(lambda _: httpx.Response(200, json={"data": [], "pagination": {"total": 0}}))
     async with client:

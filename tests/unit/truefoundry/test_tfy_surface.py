@@ -70,6 +70,7 @@ CLIENT_METHODS = {
     "delete": "(self, version_id: 'str') -> 'None'",
     "apply_tags": "(self, version_id: 'str', tags: 'Sequence[str]', force: 'bool' = False) -> 'None'",
     "find_ml_repo": "(self, name: 'str') -> 'MlRepo'",
+    "iter_ml_repos": "(self) -> 'AsyncIterator[MlRepo]'",
     "iter_versions": (
         "(self, *, ml_repo_id: 'str | None' = None, model_id: 'str | None' = None, name: 'str | None' = None,"
         " version: 'int | None' = None, fqn: 'str | None' = None, tag: 'str | None' = None,"
