@@ -57,6 +57,7 @@ def namespace(kube_api: client.ApiClient) -> Iterator[str]:
     try:
         yield name
     finally:
+        kube_support.clear_namespace(kube_api, name)
         try:
             core.delete_namespace(name)
         except client.ApiException as exc:

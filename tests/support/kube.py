@@ -237,3 +237,40 @@ def namespace_controller(cluster: Cluster, log_dir: Path) -> Iterator[None]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def our_kinds() -> list[tuple[str, str, str]]:
+    """(group, served version, plural) of every CRD in crds/."""
+    kinds = []
+    for path in sorted((REPO_ROOT / "crds").glob("*_*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        version = next(v["name"] for v in crd["spec"]["versions"] if v.get("served", True))
+        kinds.append((crd["spec"]["group"], version, crd["spec"]["names"]["plural"]))
+    return kinds
+
+
+def clear_namespace(api: client.ApiClient, namespace: str) -> None:
+    """Remove every object of our CRDs from a finished test's namespace, finalizers first.
+
+    The test control plane has no namespace controller, so a deleted namespace keeps its objects,
+    and their finalizers (no operator runs any more to remove them) would hold any later deletion
+    of their CRD (an uninstall test, `helm uninstall` of a chart with CRDs) for ever."""
+    custom = client.CustomObjectsApi(api)
+    for group, version, plural in our_kinds():
+        try:
+            items = custom.list_namespaced_custom_object(group, version, namespace, plural)["items"]
+        except client.ApiException as exc:
+            if exc.status == 404:  # the CRD is not installed
+                continue
+            raise
+        for obj in items:
+            name = obj["metadata"]["name"]
+            try:
+                if obj["metadata"].get("finalizers"):
+                    custom.patch_namespaced_custom_object(
+                        group, version, namespace, plural, name, {"metadata": {"finalizers": None}}
+                    )
+                custom.delete_namespaced_custom_object(group, version, namespace, plural, name)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
