@@ -26,6 +26,7 @@ from alibabacloud_aiworkspace20210204 import models as sdk_models
 from alibabacloud_aiworkspace20210204.client import Client
 from kubernetes import client
 
+from tests.support import kube as kube_support
 from tests.support.kube import REPO_ROOT, Cluster, unique_name
 from tests.support.operator import GROUP, PLURAL, VERSION, ModelVersions, OperatorProcess, wait_for
 
@@ -177,29 +178,20 @@ def installed(control_plane: Cluster, install_yaml: Path, kube_api: client.ApiCl
 
 
 def release_leftovers(api: client.ApiClient) -> None:
-    """Drop the finalizers of every object of our CRDs, cluster-wide: each is a finished test's."""
+    """Clear every namespace that holds objects of our CRDs: each is a finished test's (the
+    `namespace` fixture clears its own; this also catches any other)."""
     custom = client.CustomObjectsApi(api)
-    for crd in installed_crds():
-        group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
-        if not crd_exists(api, crd["metadata"]["name"]):
-            continue
-        for version in (v["name"] for v in crd["spec"]["versions"] if v.get("served", True)):
-            for obj in custom.list_cluster_custom_object(group, version, plural)["items"]:
-                if not obj["metadata"].get("finalizers"):
-                    continue
-                try:
-                    custom.patch_namespaced_custom_object(
-                        group,
-                        version,
-                        obj["metadata"]["namespace"],
-                        plural,
-                        obj["metadata"]["name"],
-                        {"metadata": {"finalizers": None}},
-                    )
-                except client.ApiException as exc:
-                    if exc.status != 404:
-                        raise
-            break  # one served version lists every object
+    namespaces: set[str] = set()
+    for group, version, plural in kube_support.our_kinds():
+        try:
+            items = custom.list_cluster_custom_object(group, version, plural)["items"]
+        except client.ApiException as exc:
+            if exc.status == 404:  # the CRD is not installed
+                continue
+            raise
+        namespaces |= {obj["metadata"]["namespace"] for obj in items}
+    for namespace in sorted(namespaces):
+        kube_support.clear_namespace(api, namespace)
 
 
 def _terminating(api: client.ApiClient) -> bool:
