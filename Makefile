@@ -109,21 +109,19 @@ e2e: venv tools ## image + Helm + a Pod on a real kubelet (containerd/runc, loop
 e2e-kind: ## image + kind + Helm end to end (needs Docker and kind; skips with a reason otherwise)
 	@bash hack/e2e-kind.sh
 
-bench: venv tools ## PAI calls, K8s writes, latency, throughput, leader handover, scale, drift freshness, Models in sync (bench/RESULTS.md)
+bench: venv tools ## PAI calls, K8s writes, latency, throughput, client cost, leader handover, scale to 20,000 and drift freshness, Models in sync (bench/RESULTS.md)
 	@$(BIN)/python -m bench.economy
 	@$(BIN)/python -m bench.client_cost
 	@$(BIN)/python -m bench.ha
 	@$(BIN)/python -m bench.scale
-	@$(BIN)/python -m bench.drift
 	@$(BIN)/python -m bench.model_sync
 	@$(BIN)/python -m bench.plots
 
 plots: venv ## draw bench/plots/*.png again from the recorded bench/data/*.json (no bench runs) and embed them in bench/RESULTS.md
 	@$(BIN)/python -m bench.plots
 
-bench-quick: venv tools ## the scale and drift benchmarks at 200 objects (development; writes nothing)
+bench-quick: venv tools ## the scale and drift benchmark at 200 objects (development; writes nothing)
 	@$(BIN)/python -m bench.scale --quick
-	@$(BIN)/python -m bench.drift --quick
 
 CHAOS_ARGS ?=
 chaos: venv tools ## 1,000 objects through faults, kills, restarts and a PAI outage (bench/RESULTS.md; CHAOS_ARGS="--seed N")

@@ -173,9 +173,7 @@ def scale_ready(runs: list[Loaded]) -> Drawing:
     return Drawing(
         fig,
         "Objects Ready over time against the quota floor",
-        "Counted from the first create (the scale table's row counts from the last create sent); "
-        + "; ".join(notes)
-        + ".",
+        "Counted from the first create, as the scale table's row is; " + "; ".join(notes) + ".",
     )
 
 

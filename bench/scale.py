@@ -1,23 +1,24 @@
 """Scale benchmark: thousands of ModelVersions on one operator, at PAI's default quotas.
 
-    .venv/bin/python -m bench.scale [--quick] [--sizes 1000:20,5000:50] [--creation-write-rate R]
-        [--out FILE]
+    .venv/bin/python -m bench.scale [--quick] [--sizes 1000:20,5000:50,20000:200:100] [--out FILE]
 
-For each size N (objects) over M PAI models, on the real control plane with the emulator as a
-process (default quotas: writes 20/s, reads 50/s), the operator as a process with the shipped
-defaults except the resync interval:
+For each size N:M[:R] (N objects over M PAI models; R, when given, the write quota while creating),
+on the real control plane with the emulator as a process (default quotas: writes 20/s, reads
+50/s), the operator as a process with the shipped defaults (resync 600 s, observation budget 10 %
+of the read quota, minimum observation interval 5 s):
 
-1. create: N objects as fast as the API server takes them; time until all N are Ready, against
-   the floor N / write quota (every create is one CreateModelVersion). `--creation-write-rate`
-   raises the write quota for this step only (the emulator's, and the operator's --write-rate,
-   which then only bounds bursts): at PAI's 20/s, 20,000 objects take 17 minutes to create;
-2. in sync, resync 60 s: PAI calls per object per resync interval and Kubernetes writes over
-   one whole interval, while nothing changes;
-3. drift: one version changed through the official SDK; time until the operator repaired it;
-4. restart with the default resync (600 s): Kubernetes writes, PAI calls and time until every
-   object was observed again (`pai_operator_unobserved_objects` reaches 0);
-5. idle: operator CPU over 30 s in sync at the default resync, and its resident memory (also
-   read in the operator that created the N objects, just before it was stopped for step 4).
+1. create: N objects as fast as the API server takes them; time from the first create until all N
+   are Ready, against the floor N / write quota (every create is one CreateModelVersion). R raises
+   the write quota for this step only (the emulator's, and the operator's --write-rate, which
+   then only bounds bursts): at PAI's 20/s, 20,000 objects take 17 minutes to create;
+2. in sync for 60 s: observation's share of the read quota, how often each model is observed,
+   Kubernetes writes and operator CPU (bench/drift.py's `in_sync`);
+3. drift: 20 changes made with the official SDK, one every 2 s; time until each was repaired,
+   p50 / max (bench/drift.py's `drifts`);
+4. restart: Kubernetes writes, PAI calls and time until every object was observed again
+   (`pai_operator_unobserved_objects` reaches 0);
+5. in sync after the restart: operator CPU over 30 s and its resident memory (also read in the
+   operator that created the N objects, just before it was stopped for step 4).
 
 Writes its section of bench/RESULTS.md (between the `scale` markers), leaving the rest alone,
 and each size's curves (Ready, PAI calls, operator RSS) to one file per size in bench/data/
@@ -31,10 +32,10 @@ import os
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-from alibabacloud_aiworkspace20210204 import models as sdk_models
-
+from bench import drift, profile_observation
 from bench.harness import (
     RESULTS,
     URI,
@@ -43,10 +44,8 @@ from bench.harness import (
     cpu_seconds,
     create_batch,
     environment,
-    fmt_counts,
     numbered_specs,
     proc_memory,
-    sdk_client,
     utc_now,
     wait_until,
     write_section,
@@ -55,8 +54,28 @@ from bench.timeline import DATA, Timeline
 
 WRITE_QUOTA = 20.0
 RSS_TARGET = 200  # MiB, at 20,000 objects (issue 26)
-STEADY_RESYNC = 60.0
+DRIFTS = 20
+DEFAULT_SIZES = "1000:20,5000:50,20000:200:100"
 MARK_START, MARK_END = "<!-- scale:start -->", "<!-- scale:end -->"
+
+
+@dataclass(frozen=True)
+class Size:
+    objects: int
+    models: int
+    creation_write_rate: float | None = None  # the write quota while creating; PAI's 20/s if None
+
+    @classmethod
+    def parse(cls, spec: str) -> Size:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError(f"{spec!r}: expected N:models or N:models:creation-write-rate")
+        return cls(int(parts[0]), int(parts[1]), float(parts[2]) if len(parts) == 3 else None)
+
+    @property
+    def label(self) -> str:
+        raised = f", creates at {self.creation_write_rate:g}/s" if self.creation_write_rate else ""
+        return f"N = {self.objects:,} ({self.models} models{raised})"
 
 
 def rss_mib(pid: int) -> float:
@@ -74,28 +93,23 @@ def operator_rss(env: Env) -> dict[str, float] | None:
         return None
 
 
-def run_size(
-    env: Env,
-    n: int,
-    models: int,
-    anomalies: list[str],
-    timeline: Timeline,
-    creation_write_rate: float | None = None,
-) -> dict[str, str]:
+def run_size(env: Env, size: Size, anomalies: list[str], timeline: Timeline) -> dict[str, str]:
+    n, models, raised = size.objects, size.models, size.creation_write_rate
+    started = time.monotonic()
     ns = f"scale-{n}-{uuid.uuid4().hex[:4]}"
     mvs, rec = env.namespace(ns)
     journal_start = env.journal_len()
     timeline.watch(lambda: {"ready": rec.ready_count()}, {"ready": "objects Ready"})
     timeline.watch(lambda: operator_rss(env), {"operator_rss_mib": "MiB"})
     model_ids = [env.new_model() for _ in range(models)]
-    write_rate = creation_write_rate or WRITE_QUOTA
+    write_rate = raised or WRITE_QUOTA
     default_quotas = env.emulator.admin.quotas()
-    if creation_write_rate:
+    if raised:
         env.emulator.admin.set_quotas(
-            {op: creation_write_rate for op, rate in default_quotas.items() if rate == WRITE_QUOTA}
+            {op: raised for op, rate in default_quotas.items() if rate == WRITE_QUOTA}
         )
-    extra = ("--write-rate", str(creation_write_rate)) if creation_write_rate else ()
-    op = env.start_operator([ns], STEADY_RESYNC, production_like=True, extra=extra)
+    extra = ("--write-rate", str(raised)) if raised else ()
+    op = env.start_operator([ns], drift.DEFAULT_RESYNC, production_like=True, extra=extra)
     row: dict[str, str] = {}
 
     # 1. create
@@ -106,7 +120,7 @@ def run_size(
     create_batch(mvs, numbered_specs(n, model_ids, URI))
     created = time.monotonic() - t0
     floor = n / write_rate
-    all_ready = wait_until(
+    wait_until(
         # Bounded by PAI's default quota even when it was raised: a loaded machine, not the
         # quota, may then be what paces the creation.
         f"{n} Ready",
@@ -114,7 +128,7 @@ def run_size(
         timeout=max(300.0, n / WRITE_QUOTA * 3),
         interval=1.0,
     )
-    total = all_ready + 0.0
+    total = time.monotonic() - t0  # from the first create sent, as the floor counts
     timeline.mark("all Ready")
     # When the API server took each create (from the watch), on the timeline's clock.
     offset = time.time() - time.monotonic() - timeline.start
@@ -125,51 +139,25 @@ def run_size(
     row["ready"] = (
         f"{total:.0f} s (floor {floor:.0f} s: {total / floor:.2f}x; API creates took {created:.0f} s)"
     )
-    if creation_write_rate:
-        row["ready"] += f"; write quota raised to {creation_write_rate:.0f}/s for the creation only"
     row["create_cpu"] = f"{create_cpu / total * 100:.0f} % of a core while creating"
-    if creation_write_rate:
+    if raised:
         # PAI's quotas again for the steps below. The operator keeps its raised --write-rate (it
         # only bounds bursts: in sync there are no writes, a drift repair is one), so that its
         # memory is still read minutes after the burst, as without a raised quota.
         env.emulator.admin.set_quotas(default_quotas)
 
-    # 2. in sync over one whole interval, then 3. drift in the next one
-    time.sleep(5)  # trailing status events of the creation burst
-    print(f"  [{n}] in sync for one resync interval ({STEADY_RESYNC:.0f} s) ...", file=sys.stderr)
-    j0 = env.journal_len()
-    w0 = time.monotonic()
+    # 2. in sync, then 3. drift
+    time.sleep(10)  # trailing status events of the creation burst
+    print(f"  [{n}] in sync for {drift.IN_SYNC_WINDOW:.0f} s ...", file=sys.stderr)
     timeline.mark("in sync")
-    time.sleep(STEADY_RESYNC * 1.1)
-    calls = env.journal_since(j0)
-    w1 = time.monotonic()
-    writes = rec.writes_between(w0, w1)
-    ops: dict[str, int] = {}
-    for entry in calls:
-        ops[entry["Operation"]] = ops.get(entry["Operation"], 0) + 1
-    per_object = len(calls) / n / 1.1
-    row["calls"] = f"{per_object:.3f} ({fmt_counts(ops)} in {STEADY_RESYNC * 1.1:.0f} s)"
-    row["writes"] = str(writes)
-    if per_object > 0.05:
-        anomalies.append(f"N={n}: {per_object:.3f} PAI calls per object per resync (target ≤ 0.05)")
-
-    print(f"  [{n}] drift through the official SDK ...", file=sys.stderr)
-    sdk = sdk_client(env.emulator.endpoint)
-    target = n // 2
-    model, name = model_ids[target % models], f"1.{target}.0"
-    sdk.update_model_version(model, name, sdk_models.UpdateModelVersionRequest(version_description="by hand"))
-    drifted_at = time.monotonic()
+    row |= drift.in_sync(env, rec, op.proc.pid, model_ids)  # type: ignore[union-attr]
+    if row["writes"] != "0":
+        anomalies.append(f"N={n}: {row['writes']} Kubernetes writes in sync (target 0)")
+    print(f"  [{n}] {DRIFTS} drifts through the official SDK ...", file=sys.stderr)
     timeline.mark("drift")
+    row |= drift.drifts(env, model_ids, n, DRIFTS)
 
-    def repaired() -> bool:
-        version = sdk.get_model_version(model, name, sdk_models.GetModelVersionRequest()).body
-        return bool(version.version_description == f"bench object {target}")
-
-    drift_s = wait_until("drift repaired", repaired, timeout=STEADY_RESYNC * 3, interval=0.5)
-    row["drift"] = f"{drift_s:.1f} s (resync {STEADY_RESYNC:.0f} s)"
-    del drifted_at
-
-    # 4. restart with the default resync
+    # 4. restart
     print(f"  [{n}] restart ...", file=sys.stderr)
     time.sleep(3)
     # The operator that created the N objects, minutes after its burst (its freed memory trimmed).
@@ -178,22 +166,22 @@ def run_size(
     j0 = env.journal_len()
     r0 = time.monotonic()
     timeline.mark("restart")
-    op = env.start_operator([ns], 600.0, production_like=True)
+    op = env.start_operator([ns], drift.DEFAULT_RESYNC, production_like=True)
     observed_s = wait_until(
         "every object observed after the restart", lambda: all_observed(op, n), timeout=300, interval=0.5
     )
     restart_total = time.monotonic() - r0
-    time.sleep(5)
     restart_calls = env.journal_since(j0)
     restart_writes = rec.writes_between(r0, time.monotonic())
-    pages = sum(-(-len(env.emulator.admin.versions(m)) // 100) for m in model_ids)
     row["restart"] = (
-        f"{restart_writes} writes / {len(restart_calls)} PAI calls (models {models}, pages {pages}) / "
-        f"{observed_s:.1f} s after healthy ({restart_total:.1f} s from process start)"
+        f"{restart_writes} writes / {len(restart_calls)} PAI calls (models {models}) / "
+        f"{observed_s:.1f} s ({restart_total:.1f} s from process start)"
     )
+    if restart_writes:
+        anomalies.append(f"N={n}: {restart_writes} Kubernetes writes after a restart (target 0)")
 
-    # 5. idle at the default resync
-    print(f"  [{n}] idle CPU ...", file=sys.stderr)
+    # 5. in sync after the restart
+    print(f"  [{n}] in sync after the restart ...", file=sys.stderr)
     time.sleep(5)
     c0, t_idle = cpu_seconds(op.proc.pid), time.monotonic()  # type: ignore[union-attr]
     timeline.mark("idle")
@@ -210,50 +198,82 @@ def run_size(
         )
     timeline.add_calls(env.journal_since(journal_start), bucket=5.0)
     row["load"] = timeline.data().load_summary()
+    row["duration"] = f"{time.monotonic() - started:.0f} s"
     env.stop_operator()
     rec.stop()
     return row
 
 
-def render(sizes: list[tuple[int, int]], rows: dict[int, dict[str, str]], anomalies: list[str]) -> str:
+def render(sizes: list[Size], rows: dict[int, dict[str, str]], anomalies: list[str], profile: str) -> str:
+    raised = [s for s in sizes if s.creation_write_rate]
     out = [
         MARK_START,
-        "## 7. Scale: thousands of objects, one scheduler, batched observation\n",
+        "## 7. Scale and freshness: thousands of objects on one replica, observed at the read budget\n",
         f"Date: {utc_now()}, {os.cpu_count()} cores (load average at the end "
-        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}: the machine is shared), "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}), "
         "emulator at PAI's default quotas (writes 20/s, reads 50/s), operator with the shipped "
-        f"defaults except --resync-interval {STEADY_RESYNC:.0f} for rows 2-3. "
-        "Reproduce: `.venv/bin/python -m bench.scale` (`--quick` for a small run).\n",
-        "| figure | target | " + " | ".join(f"N = {n:,} ({m} models)" for n, m in sizes) + " |",
+        "defaults (--resync-interval 600, --observation-budget 0.1: 5 list calls/s of the 50, "
+        "--min-observation-interval 5). Drift: UpdateModelVersion through the official SDK "
+        "(alibabacloud_aiworkspace20210204). "
+        + (
+            "**"
+            + "; ".join(
+                f"N = {s.objects:,}: the write quota (emulator and operator) was raised to "
+                f"{s.creation_write_rate:g}/s for the creation phase only"
+                for s in raised
+            )
+            + "**, PAI's defaults for everything after it. "
+            if raised
+            else ""
+        )
+        + "Reproduce: `.venv/bin/python -m bench.scale` (`--quick` for a small run; in `make bench`).\n",
+        "| figure | target | " + " | ".join(s.label for s in sizes) + " |",
         "|---|---|" + "---|" * len(sizes),
     ]
     lines = [
-        ("all N Ready after creation (vs floor N / write quota)", "≤ 1.1x (1,000), ≤ 1.2x (5,000)", "ready"),
+        ("all N Ready, from the first create (vs floor N / write quota)", "", "ready"),
         ("operator CPU while creating", "", "create_cpu"),
-        ("PAI calls per object per resync interval, in sync", "≤ 0.05", "calls"),
-        ("Kubernetes writes over one in-sync interval", "0", "writes"),
-        ("drift made with the official SDK repaired after", "≤ 1 interval + 10 s", "drift"),
+        ("PAI read rate spent on observation in sync", "≤ 10 % of the read quota", "read_share"),
+        ("each model observed every", "pages / 5 per s, ≥ 5 s, ≤ 600 s", "per_group"),
+        ("Kubernetes writes over 60 s in sync", "0", "writes"),
+        ("operator CPU in sync (observing at the budget)", "≤ 5 % of a core (5,000)", "cpu"),
         (
-            "restart: writes / PAI calls / time until all observed",
-            "0 / ≈ models+pages / ≤ 30 s (20,000)",
+            f"drift made with the official SDK repaired after, p50 / max over {DRIFTS}",
+            "≤ 10 / ≤ 30 s (5,000); max ≤ 60 s (20,000)",
+            "drift",
+        ),
+        ("drift repaired after, p90", "", "drift_p90"),
+        (
+            "restart: writes / PAI calls / time until all observed (after healthy)",
+            "0 / ≈ models / ≤ 30 s (20,000)",
             "restart",
         ),
-        ("operator CPU idle in sync, default resync (600 s)", "≤ 3 % of one core (20,000)", "idle_cpu"),
+        ("operator CPU in sync after the restart (30 s)", "≤ 3 % of one core (20,000)", "idle_cpu"),
         ("operator RSS", f"≤ {RSS_TARGET} MiB (20,000)", "rss"),
+        ("this size's run took", "", "duration"),
     ]
     for label, target, key in lines:
-        out.append(f"| {label} | {target} | " + " | ".join(rows[n].get(key, "-") for n, _ in sizes) + " |")
+        out.append(
+            f"| {label} | {target} | " + " | ".join(rows[s.objects].get(key, "-") for s in sizes) + " |"
+        )
     out.append("")
     out.append(
-        "Measured on a machine shared with other work (2 cores): "
-        + "; ".join(f"N = {n:,}: {rows[n].get('load', '-')}" for n, _ in sizes)
+        "Load average (1 min) during each size's run: "
+        + "; ".join(f"N = {s.objects:,}: {rows[s.objects].get('load', '-')}" for s in sizes)
         + ". Pictures of these runs: section Pictures below (`bench/plots.py`)."
+    )
+    out.append("")
+    out.append(
+        "CPU per listed object in one observation (in process, `.venv/bin/python -m "
+        f"bench.profile_observation`): {profile}."
     )
     out.append("")
     out.append(
         "Before (the per-object-timer design, as measured in issue #8): at 1,000 objects about one "
         "GetModelVersion per object per resync and a third of a core (resync 30 s); at 5,000 it "
-        "stalled (3,513 Ready after 15 min, ~80 % of a core, ~245 MiB)."
+        "stalled (3,513 Ready after 15 min, ~80 % of a core, ~245 MiB). Before the read budget "
+        "(issue 26), observation ran once per --resync-interval (600 s): drift made in the console "
+        "was repaired up to ten minutes later."
     )
     out.append("")
     out.append(
@@ -270,35 +290,36 @@ def render(sizes: list[tuple[int, int]], rows: dict[int, dict[str, str]], anomal
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000:20,5000:50", help="N:models pairs (default 1000:20,5000:50)")
-    parser.add_argument("--quick", action="store_true", help="one small size (200:5) for development")
     parser.add_argument(
-        "--creation-write-rate",
-        type=float,
-        default=None,
-        help="write quota (emulator and operator) while creating only; default PAI's 20/s",
+        "--sizes",
+        default=DEFAULT_SIZES,
+        help=f"N:models[:creation-write-rate] pairs (default {DEFAULT_SIZES})",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="one small size (200:5) for development; writes nothing"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    spec = "200:5" if args.quick else args.sizes
-    sizes = [(int(a), int(b)) for a, b in (pair.split(":") for pair in spec.split(","))]
+    sizes = [Size.parse(spec) for spec in ("200:5" if args.quick else args.sizes).split(",")]
     rows: dict[int, dict[str, str]] = {}
     anomalies: list[str] = []
     started = time.monotonic()
     timelines: dict[int, Timeline] = {}
     with environment() as env:
-        for n, models in sizes:
+        for size in sizes:
+            n = size.objects
             timelines[n] = Timeline(
                 "scale",
-                f"N = {n:,} ({models} models)",
+                size.label,
                 objects=n,
-                models=models,
-                write_quota=args.creation_write_rate or WRITE_QUOTA,
+                models=size.models,
+                write_quota=size.creation_write_rate or WRITE_QUOTA,
             )
             with timelines[n].sampling(every=1.0):
-                rows[n] = run_size(env, n, models, anomalies, timelines[n], args.creation_write_rate)
+                rows[n] = run_size(env, size, anomalies, timelines[n])
             print(f"  [{n}] {rows[n]}", file=sys.stderr)
-    section = render(sizes, rows, anomalies)
+    profile = profile_observation.measure(5000)
+    section = render(sizes, rows, anomalies, profile)
     print(section)
     print(f"scale bench took {time.monotonic() - started:.0f} s", file=sys.stderr)
     if not args.quick:

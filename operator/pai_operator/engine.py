@@ -267,6 +267,7 @@ class Engine:
         self._observe_due = DueQueue[GroupKey]()
         self._running: dict[ObjectKey, asyncio.Task[None]] = {}
         self._rerun: set[ObjectKey] = set()
+        self._passing: dict[ObjectKey, int | None] = {}  # the generation each running pass handles
         self._observing: set[GroupKey] = set()
         # Groups whose first observation in this process is due (a restart, a new identity): not
         # held back by the budget's spacing, so a restart observes every object promptly; charged
@@ -330,7 +331,13 @@ class Engine:
         elif first_sight and record.settled_in_status(self._key(record)):
             record.handled_generation = record.generation
             self._join_group(record, first_observation=True)
-        elif record.generation != record.handled_generation:
+        elif record.generation != record.handled_generation and not (
+            # A pass of this very generation is running: the event is most often its own writes
+            # coming back (kopf's finalizer, the status it wrote). It ends by taking the
+            # generation as handled, and `_after_pass` passes again if the spec moved meanwhile;
+            # a second pass now would only repeat the read (one more GET per create and update).
+            why in ("create", "update") and self._passing.get(key) == record.generation
+        ):
             self._schedule(key, self._clock(), why)
 
     def requeue(self, namespace: str, matches: Callable[[Mapping[str, Any]], bool]) -> int:
@@ -443,6 +450,7 @@ class Engine:
                 self._rerun.add(key)
                 continue
             self._active += 1
+            self._passing[key] = record.generation
             task = self._spawn(self._pass(record))
             self._running[key] = task
             started.append(task)
@@ -563,6 +571,7 @@ class Engine:
             )
         finally:
             self._running.pop(key, None)
+            self._passing.pop(key, None)
             self._release_slot()
             if key in self._rerun:
                 self._rerun.discard(key)

@@ -265,6 +265,34 @@ async def test_an_event_during_a_pass_runs_one_more_pass_afterwards_never_two_at
     assert w.passes.max_in_flight == 1
 
 
+async def test_the_passs_own_writes_coming_back_mid_pass_cost_no_second_pass() -> None:
+    # The status a create pass writes (and kopf's finalizer) come back as watch events while the
+    # pass still runs: same generation, nothing new. Once cost a second pass and a GET per create.
+    w = World()
+    w.passes.gate = asyncio.Event()
+    w.engine.observe("ADDED", w.body("a"))
+    w.engine.dispatch()
+    await asyncio.sleep(0)
+    w.engine.observe("MODIFIED", w.body("a", status={"observedGeneration": 1}))
+    assert w.engine.dispatch() == []
+    w.passes.gate.set()
+    await w.engine.drain()
+    for _ in range(3):
+        await w.step()
+    assert w.passes.calls == [("a", 1)]
+    # A pause toggled mid-pass is not the pass's business: it passes again.
+    w.passes.gate = asyncio.Event()
+    w.engine.observe("MODIFIED", w.body("a", generation=2))
+    w.engine.dispatch()
+    await asyncio.sleep(0)
+    w.engine.observe("MODIFIED", w.body("a", generation=2, annotations={"pai.mlops.dev/paused": "true"}))
+    assert w.engine.dispatch() == []  # the run loop's turn: the running pass is not joined
+    w.passes.gate.set()
+    await w.engine.drain()
+    await w.step()
+    assert w.passes.calls == [("a", 1), ("a", 2), ("a", 2)]
+
+
 async def test_a_retry_waits_for_its_backoff() -> None:
     w = World()
     w.passes.results["a"] = PassResult(outcome="retry", retry_in=5.0, conditions={"Synced": "False"})

@@ -206,3 +206,33 @@ async def test_proxy_from_the_environment(
     # A proxy receives the absolute URL; the host header names the origin, not the proxy.
     assert seen.headers[0]["host"] == "pai.invalid"
     assert len(seen.headers) == 1
+
+
+async def test_the_truefoundry_client_sends_through_it(
+    serve: Callable[[Handler], Awaitable[tuple[str, Seen]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TrueFoundryClient's default wire is this transport (as PaiClient's is), proxies included:
+    httpx's own environment handling would route a proxied host around it."""
+    from pai_operator.truefoundry import StaticApiKey, TrueFoundryClient, TrueFoundryClientConfig
+    from tests.unit.truefoundry.tfy_fakes import version_json
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"data": version_json(2)})
+
+    proxy, seen = await serve(answer)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "")
+    config = TrueFoundryClientConfig.model_validate(
+        {"host": "http://tfy.invalid", "read_rate": None, "write_rate": None}
+    )
+    client = TrueFoundryClient(config, StaticApiKey("tfy-key"))
+    assert isinstance(client._http._transport, AiohttpTransport)
+    async with client:
+        version = await client.get("vid 2")
+    assert version.version == 2
+    # Through the proxy (the origin does not resolve), as httpx described the request.
+    assert seen.headers[0]["host"] == "tfy.invalid"
+    assert seen.headers[0]["authorization"] == "Bearer tfy-key"
+    assert seen.raw_paths == [
+        "http://tfy.invalid/api/svc/v1/model-versions/vid%202?include_internal_metadata=true"
+    ]

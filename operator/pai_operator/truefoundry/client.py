@@ -37,7 +37,7 @@ from pai_operator.calls import (
 )
 from pai_operator.errors import InvalidRequestError, ModelNotFoundError, NotFoundError
 from pai_operator.ratelimit import OperationFamily, RateLimiter, WaitHook, family_of
-from pai_operator.transport import NEVER_SENT, USER_AGENT
+from pai_operator.transport import NEVER_SENT, USER_AGENT, AiohttpTransport
 from pai_operator.truefoundry.credentials import ApiKeySource, EnvApiKey
 from pai_operator.truefoundry.errors import classify
 from pai_operator.truefoundry.models import (
@@ -146,15 +146,19 @@ class TrueFoundryClient(AsyncClosing):
         self.rate_limiter = RateLimiter(
             config.read_rate, config.write_rate, on_wait=on_rate_limit_wait, clock=clock, sleep=sleep
         )
+        timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout, pool=config.pool_timeout)
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
-            transport=transport,
-            timeout=httpx.Timeout(
-                config.read_timeout, connect=config.connect_timeout, pool=config.pool_timeout
-            ),
+            # aiohttp's wire under httpx's types, as the PAI client has it: httpx's own transport
+            # (httpcore, h11 in pure Python) was most of a call's CPU (bench/RESULTS.md section 5).
+            transport=transport or AiohttpTransport(timeout, config.max_connections),
+            timeout=timeout,
             limits=httpx.Limits(max_connections=config.max_connections),
             headers={"user-agent": config.user_agent, "accept": "application/json"},
             follow_redirects=False,
+            # Proxies from the environment are the transport's (read once per origin, NO_PROXY
+            # honoured); httpx's would route proxied hosts around it, through its own transport.
+            trust_env=False,
         )
 
     async def aclose(self) -> None:
