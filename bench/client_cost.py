@@ -138,11 +138,11 @@ def measure_tfy(emulator: TfyEmulatorProcess, calls: int, rounds: int) -> tuple[
     import httpx
 
     from pai_operator.truefoundry import (
+        ExternalSource,
         ModelManifest,
         StaticApiKey,
         TrueFoundryClient,
         TrueFoundryClientConfig,
-        TrueFoundrySource,
     )
 
     admin = emulator.admin
@@ -164,7 +164,12 @@ def measure_tfy(emulator: TfyEmulatorProcess, calls: int, rounds: int) -> tuple[
             TrueFoundryClient(config, key, transport=httpx.AsyncHTTPTransport()) as before,
         ):
             version = await ours.apply(
-                ModelManifest(name="bench", ml_repo=repo, source=TrueFoundrySource(uri=URI))
+                ModelManifest(
+                    name="bench",
+                    ml_repo=repo,
+                    metadata={},
+                    source=ExternalSource(uri="s3://bucket/models/bench/"),
+                )
             )
 
             async def our_call() -> None:
