@@ -258,7 +258,7 @@ def render(sizes: list[Size], rows: dict[int, dict[str, str]], anomalies: list[s
         )
     out.append("")
     out.append(
-        "Load average (1 min) during each size's run: "
+        "The machine during each size's run: "
         + "; ".join(f"N = {s.objects:,}: {rows[s.objects].get('load', '-')}" for s in sizes)
         + ". Pictures of these runs: section Pictures below (`bench/plots.py`)."
     )
