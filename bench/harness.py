@@ -45,7 +45,7 @@ URI = "oss://bench-bucket.oss-cn-hangzhou-internal.aliyuncs.com/models/bench/"
 
 # --- bench/RESULTS.md: each program owns one section between `<!-- NAME:start/end -->` markers ---
 
-MARKED = re.compile(r"<!-- (\w+):start -->.*?<!-- \1:end -->\n?", re.DOTALL)
+MARKED = re.compile(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->\n?", re.DOTALL)
 
 
 def marked_sections(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pai_operator.engine import STARTUP_OBSERVE_DELAY, Engine
+from pai_operator.engine import STARTUP_OBSERVE_DELAY, Engine, Tracked
 from pai_operator.pai import AuthError, ListModelVersionsRequest, ModelVersion, PaiError
 from pai_operator.pai.backend import PaiBackend
 from pai_operator.reconciler import DeletionResult, Event, ObjectState, ObjectView, PassResult
@@ -688,3 +688,20 @@ async def test_an_unchanged_listed_item_is_not_compared_again_until_the_resync_i
     await w.step(advance=w.engine.settings.resync_interval)
     await w.step(advance=5.0)
     assert sorted(set(w.passes.judged[judged:])) == ["a", "b"]
+
+
+def test_the_remote_key_is_derived_again_only_when_spec_or_status_changed() -> None:
+    w = World()
+    derived: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def key_of(spec: dict[str, Any], status: dict[str, Any]) -> str | None:
+        derived.append((spec, status))
+        return status.get("versionName") or spec.get("versionName")
+
+    record = Tracked.from_body(w.engine.names, w.body("a"))
+    assert record.remote_key(key_of) is None
+    assert record.remote_key(key_of) is None
+    assert len(derived) == 1  # an observation per listed item does not decode the JSONs again
+    record.absorb(w.body("a", status=w.settled_status()))
+    assert record.remote_key(key_of) == "1.0.0"
+    assert len(derived) == 2

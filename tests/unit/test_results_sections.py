@@ -22,3 +22,16 @@ def test_a_section_is_replaced_in_place_or_appended(tmp_path: Path) -> None:
         "<!-- b:start -->\nB\n<!-- b:end -->\n",
         "<!-- c:start -->\nC\n<!-- c:end -->\n",
     ]
+
+
+def test_sections_with_hyphenated_names_survive_a_full_rewrite() -> None:
+    # bench.economy rewrites the whole file and keeps marked_sections(): `model-sync` and
+    # `chaos-models` were once dropped by it, names with a hyphen not matching.
+    text = (
+        "# head\n\n<!-- model-sync:start -->\nM\n<!-- model-sync:end -->\n\n"
+        "<!-- chaos-models:start -->\nC\n<!-- chaos-models:end -->\n"
+    )
+    assert harness.marked_sections(text) == [
+        "<!-- model-sync:start -->\nM\n<!-- model-sync:end -->\n",
+        "<!-- chaos-models:start -->\nC\n<!-- chaos-models:end -->\n",
+    ]
