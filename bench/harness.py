@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "RESULTS.md"
-CRD_FILE = REPO_ROOT / "crds" / "pai.mlops.dev_modelversions.yaml"
+CRD_DIR = REPO_ROOT / "crds"  # every CRD an install ships: a missing one reads as an uninstall
 URI = "oss://bench-bucket.oss-cn-hangzhou-internal.aliyuncs.com/models/bench/"
 
 
@@ -370,7 +370,8 @@ class Cluster:
 def cluster(
     prefix: str, api_client: Callable[[Path], client.ApiClient] = default_api_client
 ) -> Iterator[Cluster]:
-    """etcd + kube-apiserver in a new temporary directory, the ModelVersion CRD established."""
+    """etcd + kube-apiserver in a new temporary directory, the CRDs of crds/ established (as an
+    install has them: an operator missing one of its CRDs waits for it to come back, polling)."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     plane = controlplane.ControlPlane(root / "cluster")
     api: client.ApiClient | None = None
@@ -379,10 +380,9 @@ def cluster(
         plane.start()
         api = api_client(plane.kubeconfig)
         found = Cluster(root, plane, api)
-        found.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-        found.kubectl(
-            "wait", "--for=condition=Established", "crd/modelversions.pai.mlops.dev", "--timeout=60s"
-        )
+        crds = sorted(CRD_DIR.glob("*.yaml"))
+        found.kubectl("apply", "--server-side", "--force-conflicts", *(f"--filename={f}" for f in crds))
+        found.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
         yield found
     finally:
         if api is not None:

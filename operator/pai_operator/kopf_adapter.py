@@ -148,7 +148,8 @@ class Controller:
         self.reconciler.owner_alive = self.engine.is_live
         # Deletion safety: an uninstall never deletes remote data, a bulk deletion waits for a
         # person (deletion_safety.py). The confirmation is an annotation on the operator's Lease.
-        self.reconciler.crd = CrdReader(f"{self.names.plural}.{self.names.group}")
+        self.crd_reader = CrdReader(f"{self.names.plural}.{self.names.group}")
+        self.reconciler.crd = self.crd_reader
         self.use_breaker(
             deletion_breaker(settings, self.names.group, self.names.registry, self.engine.__len__)
         )
@@ -275,6 +276,7 @@ class Controller:
                 (names.group, names.version, names.plural),
                 names.finalizer,
                 self.settings.namespaces,
+                self.crd_reader.api_client(),  # kept: this repeats every 2 s while the CRD is gone
             )
         except Exception as exc:  # gone already (404), or the API server unwell: asked again
             (log.debug if quiet else log.warning)(

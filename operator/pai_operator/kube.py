@@ -113,6 +113,14 @@ class CrdReader:
         self._api_client = api_client
         self._shared = SharedFreshRead(self._read)
 
+    def api_client(self) -> Any:
+        # Loaded once and kept: the CRD is polled every 2 s while it is missing (an uninstall, or
+        # an install without this CRD), and loading the kubeconfig and opening a TLS connection
+        # per poll was a quarter of the operator's CPU in sync (bench/RESULTS.md section 7).
+        if self._api_client is None:
+            self._api_client = _load_api_client()
+        return self._api_client
+
     async def terminating(self, *, not_before: float) -> bool:
         return await self._shared.get(not_before)
 
@@ -121,7 +129,7 @@ class CrdReader:
 
         path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{self.name}"
         try:
-            crd = await asyncio.to_thread(get_json, self._api_client or _load_api_client(), path)
+            crd = await asyncio.to_thread(get_json, self.api_client(), path)
         except Exception as exc:
             raise CrdReadError(f"cannot read CustomResourceDefinition {self.name}: {exc}") from None
         # Gone: nothing of it can be served any more, so this is an uninstall too.
@@ -187,9 +195,14 @@ class LeaseConfirmations:
         self.annotation = annotation
         self._api_client = api_client
 
+    def _client(self) -> Any:
+        if self._api_client is None:  # loaded once, as CrdReader's
+            self._api_client = _load_api_client()
+        return self._api_client
+
     async def confirmed_batch(self) -> str | None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{self.lease}"
-        lease = await asyncio.to_thread(get_json, self._api_client or _load_api_client(), path)
+        lease = await asyncio.to_thread(get_json, self._client(), path)
         annotations = ((lease or {}).get("metadata") or {}).get("annotations") or {}
         value = annotations.get(self.annotation)
         return str(value) if value is not None else None
