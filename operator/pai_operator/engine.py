@@ -88,6 +88,11 @@ class EventSink(Protocol):
     def post(self, obj: ObjectView, event: Event) -> None: ...
 
 
+# Every distinct census row once: a fleet has a handful (Ready/Synced/... by reason), shared by
+# all records that show it. Bounded by the condition types and reasons the reconciler writes.
+_CENSUS_ROWS: dict[tuple[tuple[str, str, str], ...], tuple[tuple[str, str, str], ...]] = {}
+
+
 @dataclass(slots=True)
 class Tracked:
     """Per-object memory: only what scheduling and planning need (never the whole body)."""
@@ -126,6 +131,11 @@ class Tracked:
     # decoding both JSONs each time was most of an in-sync item's cost (bench.profile_observation).
     key_value: str | None = None
     key_source: tuple[bytes, bytes] | None = None
+    # The census's view of conditions and reasons, one shared tuple per distinct combination,
+    # and the two dicts it was taken from (a scrape counts records, not conditions: at 20,000
+    # objects counting each condition took ~40 ms per scrape in the metrics thread, GIL held).
+    census_row: tuple[tuple[str, str, str], ...] = ()
+    census_of: tuple[dict[str, str], dict[str, str]] | None = None
 
     @property
     def key(self) -> ObjectKey:
@@ -148,6 +158,18 @@ class Tracked:
             self.key_value = key_of(self.spec, self.status)
             self.key_source = (self.spec_json, self.status_json)
         return self.key_value
+
+    def census_signature(self) -> tuple[tuple[str, str, str], ...]:
+        """(type, status, reason) of each condition; derived again only after a pass or an event
+        replaced the conditions. Called from the metrics thread: a scrape between the two
+        assignments of a pass takes a mixed view once and derives it again at the next."""
+        conditions, reasons = self.conditions, self.reasons
+        source = self.census_of
+        if source is None or source[0] is not conditions or source[1] is not reasons:
+            row = tuple((ctype, status, reasons.get(ctype, "")) for ctype, status in conditions.items())
+            self.census_row = _CENSUS_ROWS.setdefault(row, row)
+            self.census_of = (conditions, reasons)
+        return self.census_row
 
     @property
     def paused(self) -> bool:
@@ -869,11 +891,14 @@ class Engine:
 
     def census(self, by_namespace: bool) -> dict[metrics.CensusKey, int]:
         """Objects by (namespace or "", condition type, status, reason), at scrape time."""
+        rows = collections.Counter(
+            (record.namespace if by_namespace else "", record.census_signature())
+            for record in self._scrape_view()
+        )
         counts: dict[metrics.CensusKey, int] = collections.Counter()
-        for record in self._scrape_view():
-            namespace = record.namespace if by_namespace else ""
-            for ctype, status in record.conditions.items():
-                counts[(namespace, ctype, status, record.reasons.get(ctype, ""))] += 1
+        for (namespace, row), n in rows.items():
+            for ctype, status, reason in row:
+                counts[(namespace, ctype, status, reason)] += n
         return counts
 
     def unobserved(self) -> int:

@@ -135,7 +135,6 @@ async def test_census_by_reason_and_optionally_by_namespace() -> None:
     by_namespace = w.engine.census(by_namespace=True)
     assert by_namespace[("team-a", "Synced", "False", "ReconcileError")] == 2
     assert by_namespace[("team-b", "Synced", "False", "ReconcileError")] == 1
-
     metrics.register_census(w.engine)
     assert sample("pai_operator_objects", condition="Synced", status="False", reason="ReconcileError") == 3
     assert sample("pai_operator_tracked_objects") == 4
@@ -151,6 +150,14 @@ async def test_census_by_reason_and_optionally_by_namespace() -> None:
         )
         == 2
     )
+    # A pass that changes an object's conditions moves it in the next census (each record's
+    # row is kept between scrapes and taken again only when its conditions were replaced).
+    del w.passes.results["a"]
+    await w.step(advance=100.0)
+    after = w.engine.census(by_namespace=False)
+    assert after[("", "Synced", "False", "ReconcileError")] == 2
+    assert after[("", "Ready", "False", "Creating")] == 2
+    assert sum(n for (_, ctype, _, _), n in after.items() if ctype == "Ready") == 4
 
 
 async def test_an_empty_fleet_still_has_ready_and_synced_series_at_zero() -> None:
