@@ -196,8 +196,9 @@ def scale_calls(runs: list[Loaded]) -> Drawing:
     return Drawing(
         fig,
         "PAI calls per interval",
-        "Emulator journal, by operation, through create, one in-sync resync interval (60 s), a drift "
-        "repair, a restart and idle (log scale; intervals without a call are not drawn); "
+        "Emulator journal, by operation, through the phases marked (since 2026-12-05 21:00: create, "
+        "restart, 60 s in sync, 20 drift repairs; the 1,000 run before it: create, in sync, drift, "
+        "restart, idle) (log scale; intervals without a call are not drawn); "
         + "; ".join(run.provenance() for run in runs)
         + ".",
     )
