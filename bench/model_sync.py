@@ -6,11 +6,15 @@ On the real control plane with the emulator as a process (PAI's default quotas),
 with the shipped defaults except the resync interval: `--models` Models in one workspace are
 created and become Ready; then, with nothing changing, the emulator journal counts every PAI
 call over `INTERVALS` resync intervals. Settled Models are observed in one batch per workspace
-(one ListModels walk per interval, 100 models a page) instead of one GetModel each, which is what
-makes the figure small; the target is ≤ 0.05 calls per Model per interval.
+(ListModels walks, 100 models a page) instead of one GetModel each. The walks are paced by the
+observation budget (issue 26: 10 % of the read quota, at most every --min-observation-interval
+5 s, at least every resync interval), so the target is the share of the read quota they take
+(≤ 10 %); calls per Model per resync interval are shown beside it (the budget observes a small
+fleet every 5 s, so that figure grew from 0.01 when observation ran once per interval).
 
 Writes its section of bench/RESULTS.md (between the `model-sync` markers).
-`tests/integration/test_model_lifecycle.py` asserts the same bound at a 4 s resync.
+`tests/integration/test_model_lifecycle.py` asserts ≤ 0.05 calls per Model per resync interval at a
+4 s resync, shorter than the minimum observation interval: there the interval paces observation.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ MODEL_CRD = REPO_ROOT / "crds" / "pai.mlops.dev_models.yaml"
 NAMESPACE = "model-sync"
 WORKSPACE = "ws-model-sync"
 INTERVALS = 3
-TARGET = 0.05
+READ_QUOTA = 50.0  # PAI's (the emulator's default)
+TARGET = 0.10  # observation's share of the read quota (the shipped --observation-budget)
 
 
 def ready(models: ModelVersions) -> int:
@@ -81,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()
     per_model = len(calls) / n / (window / resync)
     ops = Counter(entry["Operation"] for entry in calls)
-    verdict = "PASS" if per_model <= TARGET else "FAIL"
+    share = len(calls) / window / READ_QUOTA
+    verdict = "PASS" if share <= TARGET else "FAIL"
     section = "\n".join(
         [
             "<!-- model-sync:start -->",
@@ -92,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{ready_s:.0f} s. Reproduce: `.venv/bin/python -m bench.model_sync`.\n",
             "| figure | target | value |",
             "|---|---|---|",
-            f"| PAI calls per Model per resync interval, in sync | ≤ {TARGET} | {per_model:.4f} "
+            f"| PAI read rate in sync, share of the read quota | ≤ {TARGET:.0%} | {share:.1%} "
             f"({fmt_counts(dict(ops)) or 'no calls'} in {window:.0f} s) |",
+            f"| PAI calls per Model per resync interval, in sync | | {per_model:.4f} |",
             "",
             f"Result: {verdict}. Total run time {time.monotonic() - started:.0f} s.",
             "<!-- model-sync:end -->",

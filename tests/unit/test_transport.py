@@ -236,3 +236,28 @@ async def test_the_truefoundry_client_sends_through_it(
     assert seen.raw_paths == [
         "http://tfy.invalid/api/svc/v1/model-versions/vid%202?include_internal_metadata=true"
     ]
+
+
+async def test_a_write_on_a_dropped_kept_alive_connection_is_sent_once(
+    serve: Callable[[Handler], Awaitable[tuple[str, Seen]]],
+) -> None:
+    # aiohttp on its own resends PUT/DELETE/GET once when a reused connection drops; a PUT that
+    # creates (TrueFoundry's model-versions) must reach the server once, its outcome unknown.
+    async def answer(request: web.Request) -> web.Response:
+        if request.method == "PUT":
+            assert request.transport is not None
+            request.transport.close()  # the request was read (and may be committed); no answer
+        return web.Response(text="{}")
+
+    url, seen = await serve(answer)
+    transport = AiohttpTransport(TIMEOUT, max_connections=1)
+    try:
+        await send(transport, httpx.Request("GET", f"{url}/warm"))  # a kept-alive connection
+        with pytest.raises(httpx.TransportError) as caught:
+            await send(transport, httpx.Request("PUT", f"{url}/api/svc/v1/model-versions", content=b"{}"))
+    finally:
+        await transport.aclose()
+    assert not isinstance(caught.value, NEVER_SENT)
+    assert [path for path in seen.raw_paths if path.endswith("model-versions")] == [
+        "/api/svc/v1/model-versions"
+    ]
