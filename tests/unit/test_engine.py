@@ -202,6 +202,19 @@ class World:
             ],
         }
 
+    async def mid_pass(self, first: dict[str, Any], *events: dict[str, Any]) -> None:
+        """A pass of `first` held open while `events` arrive as MODIFIED, the run loop turning
+        after them (it must not join the running pass), then let finish."""
+        self.passes.gate = asyncio.Event()
+        self.engine.observe("MODIFIED" if self.passes.calls else "ADDED", first)
+        self.engine.dispatch()
+        await asyncio.sleep(0)
+        for body in events:
+            self.engine.observe("MODIFIED", body)
+        assert self.engine.dispatch() == []  # the running pass is not joined by a second one
+        self.passes.gate.set()
+        await self.engine.drain()
+
     async def step(self, advance: float = 0.0) -> None:
         """Advance the clock, then run everything due until nothing more starts."""
         self.clock.now += advance
@@ -251,15 +264,8 @@ async def test_passes_run_in_due_order_within_the_concurrency_limit() -> None:
 
 async def test_an_event_during_a_pass_runs_one_more_pass_afterwards_never_two_at_once() -> None:
     w = World()
-    w.passes.gate = asyncio.Event()
-    w.engine.observe("ADDED", w.body("a"))
-    w.engine.dispatch()
-    await asyncio.sleep(0)
-    w.engine.observe("MODIFIED", w.body("a", generation=2))  # spec edited mid-pass
-    w.engine.observe("MODIFIED", w.body("a", generation=3))
-    assert w.engine.dispatch() == []  # the running pass is not joined by a second one
-    w.passes.gate.set()
-    await w.engine.drain()
+    # The spec edited twice mid-pass.
+    await w.mid_pass(w.body("a"), w.body("a", generation=2), w.body("a", generation=3))
     await w.step()
     assert w.passes.calls == [("a", 1), ("a", 3)]
     assert w.passes.max_in_flight == 1
@@ -269,26 +275,14 @@ async def test_the_passs_own_writes_coming_back_mid_pass_cost_no_second_pass() -
     # The status a create pass writes (and kopf's finalizer) come back as watch events while the
     # pass still runs: same generation, nothing new. Once cost a second pass and a GET per create.
     w = World()
-    w.passes.gate = asyncio.Event()
-    w.engine.observe("ADDED", w.body("a"))
-    w.engine.dispatch()
-    await asyncio.sleep(0)
-    w.engine.observe("MODIFIED", w.body("a", status={"observedGeneration": 1}))
-    assert w.engine.dispatch() == []
-    w.passes.gate.set()
-    await w.engine.drain()
+    await w.mid_pass(w.body("a"), w.body("a", status={"observedGeneration": 1}))
     for _ in range(3):
         await w.step()
     assert w.passes.calls == [("a", 1)]
     # A pause toggled mid-pass is not the pass's business: it passes again.
-    w.passes.gate = asyncio.Event()
-    w.engine.observe("MODIFIED", w.body("a", generation=2))
-    w.engine.dispatch()
-    await asyncio.sleep(0)
-    w.engine.observe("MODIFIED", w.body("a", generation=2, annotations={"pai.mlops.dev/paused": "true"}))
-    assert w.engine.dispatch() == []  # the run loop's turn: the running pass is not joined
-    w.passes.gate.set()
-    await w.engine.drain()
+    edited = w.body("a", generation=2)
+    paused = w.body("a", generation=2, annotations={"pai.mlops.dev/paused": "true"})  # newer
+    await w.mid_pass(edited, paused)
     await w.step()
     assert w.passes.calls == [("a", 1), ("a", 2), ("a", 2)]
 
