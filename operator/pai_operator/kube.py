@@ -102,24 +102,30 @@ def get_json(api_client: Any, path: str) -> dict[str, Any] | None:
     return data
 
 
-class CrdReader:
+class _KeptApiClient:
+    """A Kubernetes client loaded on first use and kept for every later read. The readers below
+    are polled (a missing CRD every 2 s): loading the kubeconfig and opening a TLS connection per
+    read was a quarter of the operator's CPU in sync (bench/RESULTS.md section 7)."""
+
+    def __init__(self, api_client: Any | None) -> None:
+        self._api_client = api_client
+
+    def api_client(self) -> Any:
+        if self._api_client is None:
+            self._api_client = _load_api_client()
+        return self._api_client
+
+
+class CrdReader(_KeptApiClient):
     """Whether a CRD is being deleted: GET of one CustomResourceDefinition by name (RBAC: `get`
     on exactly the operator's CRD names), shared by concurrent deletion passes."""
 
     def __init__(self, name: str, api_client: Any | None = None) -> None:
         from pai_operator.deletion_safety import SharedFreshRead
 
+        super().__init__(api_client)
         self.name = name
-        self._api_client = api_client
         self._shared = SharedFreshRead(self._read)
-
-    def api_client(self) -> Any:
-        # Loaded once and kept: the CRD is polled every 2 s while it is missing (an uninstall, or
-        # an install without this CRD), and loading the kubeconfig and opening a TLS connection
-        # per poll was a quarter of the operator's CPU in sync (bench/RESULTS.md section 7).
-        if self._api_client is None:
-            self._api_client = _load_api_client()
-        return self._api_client
 
     async def terminating(self, *, not_before: float) -> bool:
         return await self._shared.get(not_before)
@@ -185,7 +191,7 @@ def release_all(
     return released
 
 
-class LeaseConfirmations:
+class LeaseConfirmations(_KeptApiClient):
     """The deletion breaker's confirmation: an annotation on the operator's own Lease (the RBAC
     to read it by name is leader election's)."""
 
@@ -193,16 +199,11 @@ class LeaseConfirmations:
         self.namespace = namespace
         self.lease = lease
         self.annotation = annotation
-        self._api_client = api_client
-
-    def _client(self) -> Any:
-        if self._api_client is None:  # loaded once, as CrdReader's
-            self._api_client = _load_api_client()
-        return self._api_client
+        super().__init__(api_client)
 
     async def confirmed_batch(self) -> str | None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{self.lease}"
-        lease = await asyncio.to_thread(get_json, self._client(), path)
+        lease = await asyncio.to_thread(get_json, self.api_client(), path)
         annotations = ((lease or {}).get("metadata") or {}).get("annotations") or {}
         value = annotations.get(self.annotation)
         return str(value) if value is not None else None
