@@ -435,6 +435,26 @@ async def test_restart_observes_settled_objects_by_list_with_no_writes() -> None
     assert w.engine.condition_counts()[("Ready", "True")] == 51
 
 
+def test_a_restart_takes_a_settled_object_in_without_decoding_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A restart takes in every object: the key, the "settled" check and the group are read from
+    # the body the record was just made from (decoding both JSONs again, up to three times each,
+    # was ~5 % of a 20,000-object restart's CPU).
+    w = World()
+
+    def decoded(self: Tracked) -> dict[str, Any]:
+        raise AssertionError("decoded the record's JSON")
+
+    monkeypatch.setattr(Tracked, "spec", property(decoded))
+    monkeypatch.setattr(Tracked, "status", property(decoded))
+    w.engine.observe(None, w.body("a", status=w.settled_status()))
+    assert w.engine.unobserved() == 1  # tracked, settled, waiting for its group's list
+    monkeypatch.undo()
+    record = next(w.engine.records())
+    assert record.group is not None
+    assert record.handled_generation == 1
+    assert record.remote_key(lambda spec, status: "decoded again") == "1.0.0"  # the key was kept
+
+
 async def test_pause_toggle_is_a_reason_to_pass_at_once() -> None:
     w = World()
     w.engine.observe("ADDED", w.body("a"))

@@ -46,10 +46,17 @@ def test_kopf_is_quiet_standalone_and_bounded() -> None:
     assert s.queueing.worker_limit >= 7
     assert s.posting.level == logging.CRITICAL  # kopf's own log lines never become Events
     assert (s.watching.server_timeout, s.watching.client_timeout) == (270, 300)
-    # A restart lists in pages: one 5,000-object response held ~50 MiB of resident memory
-    # for the process lifetime (bench/profile_memory.py).
+    # A restart takes the objects in as a stream, one at a time (the API server's watch cache,
+    # no pages asked for one after another), and any other list in pages: one 5,000-object
+    # response held ~50 MiB of resident memory for the process lifetime (bench/profile_memory.py).
+    assert s.watching.initial_streaming is True
     assert s.watching.chunk_size is not None
     assert 0 < s.watching.chunk_size <= 500
+    # kopf's per-event "essence" (a deep copy of the body, for create/update handlers we do not
+    # have) is never built, nor stored.
+    body = kopf.Body({"metadata": {"name": "a", "annotations": {}}, "spec": {"modelId": "m"}})
+    assert s.persistence.diffbase_storage.build(body=body) is None
+    assert s.persistence.diffbase_storage.fetch(body=body) is None
 
 
 async def test_namespace_annotations_are_read_once_for_a_burst_of_deletions() -> None:

@@ -18,7 +18,7 @@ from pai_operator.pai.spec import (
     AtProvider,
     ModelVersionSpec,
 )
-from pai_operator.pai.validation import JSON_FIELDS, spec_name
+from pai_operator.pai.validation import JSON_FIELDS, SPEC_NAMES, spec_name
 
 
 def owner_of(version: ModelVersion) -> str | None:
@@ -112,8 +112,7 @@ def compute_drift(spec: ModelVersionSpec, remote: ModelVersion) -> list[str]:
     duplicated = spec.labels is not None and len(keys) != len(set(keys))  # a service that appends
     if _user_labels_differ(spec.labels, remote_user) or duplicated:
         drifted.add("labels")
-    order = [spec_name(attr) for attr in ModelVersionSpec.model_fields]
-    return [name for name in order if name in drifted]
+    return [name for name in SPEC_NAMES.values() if name in drifted]
 
 
 def remote_value(remote: ModelVersion, spec_name: str) -> str | None:
