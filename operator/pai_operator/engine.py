@@ -157,6 +157,10 @@ class Tracked:
         status: dict[str, Any] = json.loads(self.status_json)
         return status
 
+    def decoded(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Spec and status, decoded from the kept JSON."""
+        return self.spec, self.status
+
     def remote_key(
         self,
         key_of: Callable[[dict[str, Any], dict[str, Any]], str | None],
@@ -166,8 +170,7 @@ class Tracked:
         `decoded`: the spec and status this record was just made from (no decoding at all)."""
         source = self.key_source
         if source is None or source[0] is not self.spec_json or source[1] is not self.status_json:
-            spec, status = decoded if decoded is not None else (self.spec, self.status)
-            self.key_value = key_of(spec, status)
+            self.key_value = key_of(*(decoded or self.decoded()))
             self.key_source = (self.spec_json, self.status_json)
         return self.key_value
 
@@ -215,8 +218,8 @@ class Tracked:
         meta = body.get("metadata") or {}
         self.generation = meta.get("generation")
         self.resource_version = str(meta.get("resourceVersion", ""))
-        status = body.get("status") or {}
-        self.spec_json = _encode(body.get("spec") or {})
+        spec, status = _spec_and_status(body)
+        self.spec_json = _encode(spec)
         self.status_json = _encode(status)
         # Only our own annotations matter to a pass (pause, deletion policy); kubectl's
         # last-applied-configuration alone would double the memory per object.
@@ -703,7 +706,7 @@ class Engine:
         first_observation: bool,
         decoded: tuple[dict[str, Any], dict[str, Any]] | None = None,
     ) -> None:
-        spec, status = decoded if decoded is not None else (record.spec, record.status)
+        spec, status = decoded or record.decoded()
         key = self._backend.group_of(spec, status, self._backend.identity_key(record.namespace))
         if key is None:
             return

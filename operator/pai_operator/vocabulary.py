@@ -10,8 +10,10 @@ registry's words, so each CRD still names its own registry.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -188,9 +190,17 @@ def last_handled_reconcile_at_field() -> Any:
     )
 
 
+@functools.cache
+def manifest_names(model: type[BaseModel]) -> Mapping[str, str]:
+    """Each field's name in a manifest (its alias, else its attribute name), by attribute, in
+    schema order. Computed once per model: pydantic's `model_fields` is a property, and one drift
+    comparison asked it 23 times (9 % of a listed item's comparison, bench.profile_observation)."""
+    return MappingProxyType({name: info.alias or name for name, info in model.model_fields.items()})
+
+
 def status_keys(model: type[BaseModel]) -> tuple[str, ...]:
     """The status keys a kind's status model owns: `conditions.status_patch` nulls any that vanish."""
-    return tuple((info.alias or name) for name, info in model.model_fields.items())
+    return tuple(manifest_names(model).values())
 
 
 AtProviderT = TypeVar("AtProviderT", bound=BaseModel)

@@ -33,7 +33,7 @@ from pai_operator.pai.spec import (
     SourceType,
 )
 from pai_operator.pai.validation import JSON_FIELDS
-from pai_operator.vocabulary import DeletionPolicy
+from pai_operator.vocabulary import DeletionPolicy, manifest_names
 
 _ENUMS: Final[dict[str, tuple[str, ...]]] = {
     "approval_status": typing.get_args(ApprovalStatus),
@@ -157,4 +157,4 @@ def model_manifest(
 
 
 def _alias(model: type[ModelVersionSpec] | type[ModelSpec], attr: str) -> str:
-    return model.model_fields[attr].alias or attr
+    return manifest_names(model)[attr]

@@ -23,7 +23,7 @@ from pai_operator.pai.spec import (
     RESERVED_LABEL_KEYS,
 )
 from pai_operator.plans import Owner, Problem
-from pai_operator.vocabulary import Reason
+from pai_operator.vocabulary import Reason, manifest_names
 
 # --- Remote calls ---------------------------------------------------------------------------
 
@@ -71,8 +71,11 @@ _TEXT_FIELDS: Final = (
 )
 
 
+_SPEC_NAMES: Final = manifest_names(ModelSpec)
+
+
 def _spec_name(attr: str) -> str:
-    return ModelSpec.model_fields[attr].alias or attr
+    return _SPEC_NAMES[attr]
 
 
 def update_fields(spec: ModelSpec, remote: Model) -> dict[str, Any]:
@@ -101,7 +104,7 @@ def compute_drift(spec: ModelSpec, remote: Model) -> list[str]:
         drifted.add("workspaceId")
     if spec.labels is not None and dict(spec.labels) != _user_labels(remote):
         drifted.add("labels")
-    return [name for name in (_spec_name(attr) for attr in ModelSpec.model_fields) if name in drifted]
+    return [name for name in _SPEC_NAMES.values() if name in drifted]
 
 
 def at_provider(observed: Model) -> ModelAtProvider:

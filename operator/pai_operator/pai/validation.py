@@ -22,7 +22,7 @@ from pai_operator.pai.spec import (
     ModelVersionSpec,
 )
 from pai_operator.plans import Policies
-from pai_operator.vocabulary import DeletionPolicy
+from pai_operator.vocabulary import DeletionPolicy, manifest_names
 
 
 def resolve_policies(
@@ -77,12 +77,8 @@ JSON_FIELDS: Final = (
 )
 
 
-SPEC_NAMES: Final[dict[str, str]] = {
-    attr: field.alias or attr for attr, field in ModelVersionSpec.model_fields.items()
-}
-"""Each spec field's name in the manifest, in schema order. Computed once: pydantic's
-`model_fields` is a property, and one drift comparison asked it 23 times (9 % of a listed item's
-comparison, bench.profile_observation)."""
+SPEC_NAMES: Final = manifest_names(ModelVersionSpec)
+"""Each spec field's name in the manifest, by attribute, in schema order."""
 
 
 def spec_name(attr: str) -> str:
